@@ -1,0 +1,33 @@
+# The two commands of the README: `make run` and `make test`. Both install what they need.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CONFIG ?= config/cloudd.conf
+STAMP := $(VENV)/.cloudd-installed
+
+.PHONY: run test lint unit bench install clean
+
+$(STAMP): pyproject.toml scripts/install-deps.sh
+	bash scripts/install-deps.sh
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	@test -f $(CONFIG) || $(PY) -m cloudd manage config sample > $(CONFIG)
+	$(PY) -m cloudd --config $(CONFIG) manage bootstrap
+	exec $(PY) -m cloudd --config $(CONFIG) all-in-one
+
+lint: install
+	$(VENV)/bin/ruff check cloudd tests scripts
+	$(VENV)/bin/mypy
+
+unit: install
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+test: lint unit
+
+bench: install
+	$(PY) scripts/bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,70 @@
+"""The controller's HTTP front: one aiohttp application with a sub-application per API."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+
+from cloudd.core import Service, ServiceHost
+
+LOG = logging.getLogger(__name__)
+
+HOST_KEY = web.AppKey("cloudd_host", ServiceHost)
+
+# Services register sub-apps here before the API starts: (prefix, factory building the sub-app).
+SubAppFactory = Callable[[ServiceHost], web.Application]
+
+
+async def healthz(request: web.Request) -> web.Response:
+    host = request.app[HOST_KEY]
+    report = host.health()
+    status = 200 if report["status"] == "ok" else 503
+    return web.json_response(report, status=status)
+
+
+class ApiService(Service):
+    """Serves /healthz and every registered API sub-application on [api] listen:port."""
+
+    name = "api"
+    depends = ("database",)
+
+    def __init__(self, host: ServiceHost) -> None:
+        super().__init__(host)
+        self.subapps: list[tuple[str, SubAppFactory]] = []
+        self.runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    def mount(self, prefix: str, factory: SubAppFactory) -> None:
+        self.subapps.append((prefix, factory))
+
+    def build_app(self) -> web.Application:
+        app = web.Application(client_max_size=1024**3)
+        app[HOST_KEY] = self.host
+        app.router.add_get("/healthz", healthz)
+        for prefix, factory in self.subapps:
+            app.add_subapp(prefix, factory(self.host))
+        return app
+
+    async def start(self) -> None:
+        cfg = self.host.config.api
+        self.runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, cfg.listen, cfg.port, reuse_address=True)
+        await site.start()
+        self.port = _bound_port(self.runner, cfg.port)
+        LOG.info("API listening on %s:%s", cfg.listen, self.port)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+
+def _bound_port(runner: web.AppRunner, configured: int) -> int:
+    """The real port (configured 0 means any free port, which tests use)."""
+    for addr in runner.addresses:
+        if isinstance(addr, tuple) and len(addr) >= 2:
+            return int(addr[1])
+    return configured

@@ -1,0 +1,104 @@
+"""The `cloudd` command: serve, agent, all-in-one and manage."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from cloudd.config import CloudConfig, ConfigError, load_config
+from cloudd.log import setup_logging
+
+LOG = logging.getLogger("cloudd")
+
+DEFAULT_CONFIG_PATHS = ("/etc/cloudd/cloudd.conf",)
+
+
+def find_config(explicit: str | None) -> str | None:
+    if explicit:
+        return explicit
+    env = os.environ.get("CLOUDD_CONFIG")
+    if env:
+        return env
+    for candidate in DEFAULT_CONFIG_PATHS:
+        if Path(candidate).exists():
+            return candidate
+    return None
+
+
+def _load(args: argparse.Namespace) -> CloudConfig:
+    cfg = load_config(find_config(args.config))
+    if getattr(args, "state_dir", None):
+        cfg.default.state_dir = args.state_dir
+    return cfg
+
+
+def _start_logging(cfg: CloudConfig) -> None:
+    d = cfg.default
+    setup_logging(d.log_level, d.log_format, d.log_file)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from cloudd.controller import build_controller
+
+    cfg = _load(args)
+    _start_logging(cfg)
+    LOG.info("state directory: %s", cfg.default.state_dir)
+    host = build_controller(cfg)
+    return asyncio.run(host.run())
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from cloudd.agent.service import build_agent
+
+    cfg = _load(args)
+    if args.controller:
+        cfg.agent.controller_url = args.controller
+    _start_logging(cfg)
+    return asyncio.run(build_agent(cfg).run())
+
+
+def cmd_all_in_one(args: argparse.Namespace) -> int:
+    from cloudd.agent.service import build_agent
+    from cloudd.controller import build_controller
+
+    cfg = _load(args)
+    _start_logging(cfg)
+    LOG.info("state directory: %s", cfg.default.state_dir)
+    host = build_controller(cfg)
+    build_agent(cfg, host)
+    return asyncio.run(host.run())
+
+
+def main(argv: list[str] | None = None) -> int:
+    from cloudd.manage import add_manage_parser
+
+    parser = argparse.ArgumentParser(prog="cloudd", description=__doc__)
+    parser.add_argument("--config", help="config file (default: $CLOUDD_CONFIG, /etc/cloudd/cloudd.conf)")
+    parser.add_argument("--state-dir", help="state directory (overrides the config file)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the controller").set_defaults(func=cmd_serve)
+    agent = sub.add_parser("agent", help="run a compute host's agent")
+    agent.add_argument("--controller", help="controller websocket URL, e.g. ws://ctl:8780/agent")
+    agent.set_defaults(func=cmd_agent)
+    sub.add_parser("all-in-one", help="controller and one local agent").set_defaults(
+        func=cmd_all_in_one
+    )
+    add_manage_parser(sub)
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ConfigError as exc:
+        print(f"cloudd: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

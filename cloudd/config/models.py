@@ -1,0 +1,200 @@
+"""Configuration sections, one pydantic model per INI section.
+
+Every option has a default and a description (the description is what the sample file and the
+configuration reference print). Field constraints (ge/le/pattern) are the range checks that stop
+start-up with a clear message.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Section(BaseModel):
+    # Unknown keys are errors: a typo in a config file must not be silently ignored.
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class DefaultSection(Section):
+    state_dir: str = Field(
+        "", description="Where the database, CA, images and logs live. Empty: $CLOUDD_STATE_DIR or "
+        "/var/lib/cloudd (./state when not root)."
+    )
+    host: str = Field("", description="This machine's name in the cloud. Empty: the hostname.")
+    my_ip: str = Field("127.0.0.1", description="The address other hosts use to reach this one.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    log_format: Literal["text", "json"] = Field("text", description="Log line format.")
+    log_file: str = Field("", description="Also log to this file (empty: standard error only).")
+    shutdown_timeout: float = Field(
+        15.0, gt=0, le=600, description="Seconds each service gets to stop before it is abandoned."
+    )
+    task_restart_policy: Literal["restart", "exit"] = Field(
+        "restart",
+        description="What a crashed service task does: restart after a backoff, or take the process down.",
+    )
+
+
+class DatabaseSection(Section):
+    connection: str = Field(
+        "",
+        description="Database URL: sqlite:///path/cloudd.db or postgresql://user@host:5432/name. "
+        "Empty: SQLite under the state directory.",
+    )
+    pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL connection pool size.")
+
+
+class ApiSection(Section):
+    listen: str = Field("0.0.0.0", description="Address the API (and /healthz) listens on.")
+    port: int = Field(8774, ge=0, le=65535, description="Port of the API.")
+    public_url: str = Field(
+        "", description="Base URL clients use (catalog endpoints). Empty: http://<my_ip>:<port>."
+    )
+    token_expiration: int = Field(3600, ge=60, le=86400 * 7, description="Token lifetime (s).")
+    max_microversion: str = Field("2.47", pattern=r"^2\.\d+$", description="Highest compute microversion.")
+
+
+class RpcSection(Section):
+    listen: str = Field("0.0.0.0", description="Address the agent websocket listener binds.")
+    port: int = Field(8780, ge=0, le=65535, description="Port agents connect to.")
+    call_timeout: float = Field(60.0, gt=0, le=3600, description="Default RPC call timeout (s).")
+
+
+class ServiceSection(Section):
+    report_interval: float = Field(10.0, gt=0, le=600, description="Seconds between heartbeats.")
+    service_down_time: float = Field(
+        60.0, gt=0, le=3600, description="A service with no heartbeat for this long is down."
+    )
+
+
+class AgentSection(Section):
+    controller_url: str = Field(
+        "ws://127.0.0.1:8780/agent", description="The controller's agent websocket URL."
+    )
+    availability_zone: str = Field("nova", description="Availability zone of this host.")
+    reconnect_max_backoff: float = Field(
+        30.0, gt=0, le=600, description="Longest wait between reconnection attempts (s)."
+    )
+    sync_power_state_interval: float = Field(
+        600.0, gt=0, description="Seconds between power-state syncs from the hypervisor."
+    )
+
+
+class SchedulerSection(Section):
+    driver: Literal["filter_scheduler", "chance_scheduler"] = Field(
+        "filter_scheduler", description="Scheduler driver."
+    )
+    enabled_filters: str = Field(
+        "RetryFilter,AvailabilityZoneFilter,ComputeFilter,RamFilter,CoreFilter,DiskFilter,"
+        "ComputeCapabilitiesFilter,ImagePropertiesFilter,ServerGroupAntiAffinityFilter,"
+        "ServerGroupAffinityFilter,SameHostFilter,DifferentHostFilter",
+        description="Comma-separated filter class names, applied in order.",
+    )
+    ram_weight_multiplier: float = Field(1.0, description="Positive spreads, negative stacks.")
+    cpu_weight_multiplier: float = Field(1.0, description="Positive spreads, negative stacks.")
+    disk_weight_multiplier: float = Field(1.0, description="Positive spreads, negative stacks.")
+    host_subset_size: int = Field(1, ge=1, le=1000, description="Pick randomly among the N best.")
+    max_attempts: int = Field(3, ge=1, le=100, description="Build attempts before ERROR.")
+    max_instances_per_host: int = Field(50, ge=1, description="NumInstancesFilter limit.")
+    cpu_allocation_ratio: float = Field(16.0, gt=0, le=1000, description="Virtual CPUs per core.")
+    ram_allocation_ratio: float = Field(1.5, gt=0, le=100, description="Virtual RAM per real RAM.")
+    disk_allocation_ratio: float = Field(1.0, gt=0, le=100, description="Virtual disk per real.")
+
+
+class ComputeSection(Section):
+    compute_driver: Literal["libvirt", "fake"] = Field("libvirt", description="Hypervisor driver.")
+    fake_host_count: int = Field(
+        1, ge=1, le=100000, description="fake driver: simulated hosts presented by one agent."
+    )
+    fake_vcpus: int = Field(16, ge=1, description="fake driver: vCPUs per simulated host.")
+    fake_memory_mb: int = Field(65536, ge=1, description="fake driver: RAM per simulated host.")
+    fake_local_gb: int = Field(1000, ge=1, description="fake driver: disk per simulated host.")
+    reserved_host_memory_mb: int = Field(512, ge=0, description="RAM kept for the host itself.")
+    instances_path: str = Field("", description="Instance files. Empty: <state_dir>/instances.")
+
+
+class LibvirtSection(Section):
+    virt_type: Literal["auto", "kvm", "qemu"] = Field(
+        "auto", description="auto: kvm only when a guest really boots with it, else qemu."
+    )
+    connection_uri: str = Field("qemu:///system", description="libvirt URI.")
+
+
+class NetworkSection(Section):
+    network_manager: Literal["FlatManager", "FlatDHCPManager", "VLANManager"] = Field(
+        "VLANManager", description="Networking strategy (Nova's default: VLANManager)."
+    )
+    flat_network_bridge: str = Field("br100", description="Bridge for Flat and FlatDHCP.")
+    flat_interface: str = Field("", description="Interface added to the flat bridge.")
+    flat_injected: bool = Field(False, description="Inject network config into guests.")
+    public_interface: str = Field("", description="Interface floating IPs are bound to.")
+    vlan_interface: str = Field("", description="Interface VLANs are made on.")
+    vlan_start: int = Field(100, ge=1, le=4094, description="First VLAN id.")
+    segmentation: Literal["vlan", "vxlan"] = Field("vlan", description="Segment kind for VLANManager.")
+    fixed_range: str = Field("10.0.0.0/16", description="Range split into project networks.")
+    network_size: int = Field(256, ge=4, le=65536, description="Addresses per network.")
+    num_networks: int = Field(1, ge=1, le=4094, description="Networks made by default.")
+    dhcp_lease_time: int = Field(120, ge=60, description="DHCP lease time (s).")
+    dhcp_domain: str = Field("novalocal", description="Domain of guests' names.")
+    dns_server: str = Field("8.8.4.4", description="DNS server handed to guests.")
+    floating_range: str = Field("", description="Default floating IP range.")
+    metadata_port: int = Field(8775, ge=1, le=65535, description="Metadata service port.")
+
+
+class CertSection(Section):
+    ca_path: str = Field("", description="CA directory. Empty: <state_dir>/CA.")
+    key_size: int = Field(3072, ge=2048, le=8192, description="RSA key size of issued certificates.")
+    cert_days: int = Field(365, ge=1, le=3650, description="Validity of issued certificates.")
+    agent_tls: bool = Field(False, description="Require mutual TLS on the agent websocket.")
+
+
+class ConsoleauthSection(Section):
+    token_ttl: int = Field(600, ge=10, le=86400, description="Console token lifetime (s).")
+
+
+class VncSection(Section):
+    enabled: bool = Field(True, description="Give guests VNC consoles.")
+    novncproxy_host: str = Field("0.0.0.0", description="Console proxy listen address.")
+    novncproxy_port: int = Field(6080, ge=1, le=65535, description="Console proxy port.")
+    novncproxy_base_url: str = Field(
+        "", description="URL handed to clients. Empty: http://<my_ip>:6080/vnc_lite.html."
+    )
+    vncserver_listen: str = Field("127.0.0.1", description="Where guests' VNC servers listen.")
+    vncserver_proxyclient_address: str = Field(
+        "127.0.0.1", description="Where the proxy reaches guests' VNC servers."
+    )
+    web: str = Field("/usr/share/novnc", description="noVNC files.")
+
+
+class ObjectstoreSection(Section):
+    listen: str = Field("0.0.0.0", description="S3 listen address.")
+    port: int = Field(3333, ge=1, le=65535, description="S3 port.")
+    buckets_path: str = Field("", description="Object files. Empty: <state_dir>/buckets.")
+
+
+class Ec2Section(Section):
+    enabled: bool = Field(True, description="Serve the EC2 Query API.")
+    listen: str = Field("0.0.0.0", description="EC2 API listen address.")
+    port: int = Field(8773, ge=1, le=65535, description="EC2 API port.")
+    region: str = Field("RegionOne", description="Region name reported by DescribeRegions.")
+
+
+class CloudConfig(Section):
+    """The whole file. Attribute names are the section names (DEFAULT is `default`)."""
+
+    default: DefaultSection = DefaultSection()
+    database: DatabaseSection = DatabaseSection()
+    api: ApiSection = ApiSection()
+    rpc: RpcSection = RpcSection()
+    service: ServiceSection = ServiceSection()
+    agent: AgentSection = AgentSection()
+    scheduler: SchedulerSection = SchedulerSection()
+    compute: ComputeSection = ComputeSection()
+    libvirt: LibvirtSection = LibvirtSection()
+    network: NetworkSection = NetworkSection()
+    cert: CertSection = CertSection()
+    consoleauth: ConsoleauthSection = ConsoleauthSection()
+    vnc: VncSection = VncSection()
+    objectstore: ObjectstoreSection = ObjectstoreSection()
+    ec2: Ec2Section = Ec2Section()

@@ -1,0 +1,15 @@
+"""Assemble the controller (`cloudd serve`): every in-process service, in one ServiceHost."""
+
+from __future__ import annotations
+
+from cloudd.api.service import ApiService
+from cloudd.config import CloudConfig
+from cloudd.core import ServiceHost
+from cloudd.db.service import DatabaseService
+
+
+def build_controller(config: CloudConfig, host: ServiceHost | None = None) -> ServiceHost:
+    host = host or ServiceHost(config, name="cloudd-controller")
+    host.add(DatabaseService(host))
+    host.add(ApiService(host))
+    return host

@@ -1,0 +1,42 @@
+"""The database as a service of the controller: connected and migrated before anything else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cloudd import db as dbmod
+from cloudd.core import Service, ServiceHost
+
+
+class DatabaseService(Service):
+    name = "database"
+
+    def __init__(self, host: ServiceHost) -> None:
+        super().__init__(host)
+        self._db: dbmod.Database | None = None
+
+    @property
+    def db(self) -> dbmod.Database:
+        if self._db is None:
+            raise RuntimeError("database service not started")
+        return self._db
+
+    async def start(self) -> None:
+        cfg = self.host.config.database
+        url = cfg.connection
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self._db = await dbmod.connect(url, pool_size=cfg.pool_size)
+        await self._db.migrate()
+
+    async def stop(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    def health(self) -> dict[str, Any]:
+        info = super().health()
+        if self._db is not None:
+            info["dialect"] = self._db.dialect
+        return info

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install what cloudd needs on a Debian 12 machine, idempotently: system packages that are
+# missing, then the virtualenv with cloudd and its test tools. Used by `make run` and `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+export DEBIAN_FRONTEND=noninteractive
+
+apt_install() {
+    # Only touch apt when something is really missing: it is slow and needs the network.
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing system packages: ${missing[*]}"
+        if [ ! -f /tmp/.cloudd-apt-updated ]; then
+            apt-get -o DPkg::Lock::Timeout=600 update -qq && touch /tmp/.cloudd-apt-updated
+        fi
+        apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+}
+
+if command -v apt-get >/dev/null; then
+    base=(gcc pkg-config iproute2 ca-certificates)
+    # A python3 from Debian needs its venv and headers packages; a pyenv one carries its own.
+    if [ "$(command -v "$PYTHON")" = /usr/bin/python3 ]; then
+        base+=(python3-venv python3-dev)
+    fi
+    apt_install "${base[@]}"
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/pip" install -q --disable-pip-version-check -e ".[test]"
