@@ -38,7 +38,7 @@ CREATE TABLE services (
     id {{serial}},
     uuid TEXT NOT NULL UNIQUE,
     host TEXT NOT NULL,
-    binary TEXT NOT NULL,
+    "binary" TEXT NOT NULL,            -- quoted: BINARY is a reserved word in PostgreSQL
     topic TEXT NOT NULL,
     report_count BIGINT NOT NULL DEFAULT 0,
     disabled INTEGER NOT NULL DEFAULT 0,
@@ -48,7 +48,7 @@ CREATE TABLE services (
     created_at DOUBLE PRECISION NOT NULL,
     updated_at DOUBLE PRECISION,
     last_seen_up DOUBLE PRECISION,
-    UNIQUE (host, binary)
+    UNIQUE (host, "binary")
 );
 
 CREATE TABLE compute_nodes (
