@@ -1,0 +1,109 @@
+"""Nova's instance state model: vm_state, task_state, the API status they map to, and which
+states each action may start from (``check_instance_state``)."""
+
+from __future__ import annotations
+
+# vm_state
+ACTIVE = "active"
+BUILDING = "building"
+PAUSED = "paused"
+SUSPENDED = "suspended"
+STOPPED = "stopped"
+RESCUED = "rescued"
+RESIZED = "resized"
+SOFT_DELETED = "soft-delete"
+DELETED = "deleted"
+ERROR = "error"
+
+# task_state
+SCHEDULING = "scheduling"
+NETWORKING = "networking"
+BLOCK_DEVICE_MAPPING = "block_device_mapping"
+SPAWNING = "spawning"
+IMAGE_SNAPSHOT = "image_snapshot"
+IMAGE_UPLOADING = "image_uploading"
+RESIZE_PREP = "resize_prep"
+RESIZE_MIGRATING = "resize_migrating"
+RESIZE_FINISH = "resize_finish"
+RESIZE_REVERTING = "resize_reverting"
+RESIZE_CONFIRMING = "resize_confirming"
+REBOOTING = "rebooting"
+REBOOTING_HARD = "rebooting_hard"
+PAUSING = "pausing"
+UNPAUSING = "unpausing"
+SUSPENDING = "suspending"
+RESUMING = "resuming"
+POWERING_OFF = "powering-off"
+POWERING_ON = "powering-on"
+REBUILDING = "rebuilding"
+REBUILD_SPAWNING = "rebuild_spawning"
+DELETING = "deleting"
+
+BUILD_TASKS = (SCHEDULING, BLOCK_DEVICE_MAPPING, NETWORKING, SPAWNING)
+REBUILD_TASKS = (REBUILDING, REBUILD_SPAWNING)
+SNAPSHOT_TASKS = (IMAGE_SNAPSHOT, IMAGE_UPLOADING)
+
+_STATUS: dict[str, str] = {
+    ACTIVE: "ACTIVE", BUILDING: "BUILD", STOPPED: "SHUTOFF", RESIZED: "VERIFY_RESIZE",
+    PAUSED: "PAUSED", SUSPENDED: "SUSPENDED", RESCUED: "RESCUE", ERROR: "ERROR",
+    DELETED: "DELETED", SOFT_DELETED: "SOFT_DELETED",
+}
+_ACTIVE_TASK_STATUS: dict[str, str] = {
+    REBOOTING: "REBOOT", REBOOTING_HARD: "HARD_REBOOT", REBUILDING: "REBUILD",
+    REBUILD_SPAWNING: "REBUILD", RESIZE_PREP: "RESIZE", RESIZE_MIGRATING: "RESIZE",
+    RESIZE_FINISH: "RESIZE",
+}
+
+
+def api_status(vm_state: str, task_state: str | None) -> str:
+    """The `status` the Compute API shows (Nova's `_STATE_MAP`)."""
+    if vm_state == ACTIVE and task_state in _ACTIVE_TASK_STATUS:
+        return _ACTIVE_TASK_STATUS[task_state]
+    if vm_state == RESIZED and task_state == RESIZE_REVERTING:
+        return "REVERT_RESIZE"
+    return _STATUS.get(vm_state, "UNKNOWN")
+
+
+# action -> (allowed vm_states, allowed task_states); None in task states = no task running.
+# Current Nova's table (nova-services.md §6.3).
+ALLOWED: dict[str, tuple[tuple[str, ...], tuple[str | None, ...]]] = {
+    "stop": ((ACTIVE, ERROR), (None,)),
+    "start": ((STOPPED,), (None,)),
+    "reboot_soft": ((ACTIVE,), (None, REBOOTING)),
+    "reboot_hard": ((ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR), (None, REBOOTING, REBOOTING_HARD)),
+    "rebuild": ((ACTIVE, STOPPED, ERROR), (None,)),
+    "resize": ((ACTIVE, STOPPED), (None,)),
+    "confirm_resize": ((RESIZED,), (None,)),
+    "revert_resize": ((RESIZED,), (None,)),
+    "pause": ((ACTIVE,), (None,)),
+    "unpause": ((PAUSED,), (None,)),
+    "suspend": ((ACTIVE,), (None,)),
+    "resume": ((SUSPENDED,), (None,)),
+    "snapshot": ((ACTIVE, STOPPED, PAUSED, SUSPENDED), (None,)),
+    "console": ((ACTIVE, PAUSED), (None, REBOOTING, REBOOTING_HARD, PAUSING, UNPAUSING)),
+    "console_output": ((ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR, RESIZED), BUILD_TASKS + (
+        None, REBOOTING, REBOOTING_HARD, PAUSING, UNPAUSING, SUSPENDING, RESUMING, POWERING_OFF,
+        POWERING_ON, REBUILDING, REBUILD_SPAWNING, IMAGE_SNAPSHOT, IMAGE_UPLOADING)),
+}
+
+
+class InvalidInstanceState(Exception):
+    """The action may not start from the instance's current state (409 in the API)."""
+
+    def __init__(self, action: str, uuid: str, vm_state: str, task_state: str | None) -> None:
+        self.action, self.uuid = action, uuid
+        super().__init__(
+            f"Cannot '{action}' instance {uuid} while it is in vm_state {vm_state}"
+            + (f" and task_state {task_state}" if task_state else "")
+        )
+
+
+def check_state(action: str, instance: dict[str, object]) -> None:
+    vm_states, task_states = ALLOWED[action]
+    vm_state = str(instance["vm_state"])
+    task_state = instance.get("task_state")
+    if vm_state not in vm_states or task_state not in task_states:
+        raise InvalidInstanceState(
+            action.split("_")[0], str(instance["uuid"]), vm_state,
+            None if task_state is None else str(task_state),
+        )
