@@ -129,8 +129,15 @@ class SqliteDatabase(Database):
             await self._conn.close()
 
 
+def _probe_open(path: str) -> None:
+    sqlite3.connect(path).close()
+
+
 async def open_database(url: str, path: str) -> SqliteDatabase:
     try:
+        # Probe with plain sqlite3 first: when aiosqlite.connect() itself fails, its worker thread
+        # later reports to a loop that may be closed by then.
+        await asyncio.to_thread(_probe_open, path)
         conn = await aiosqlite.connect(path, isolation_level=None)
     except sqlite3.Error as exc:
         raise DatabaseError(f"cannot open {url}: {exc}") from exc
