@@ -77,7 +77,7 @@ def weigh_hosts(
     weighers: Iterable[BaseHostWeigher], hosts: list[HostState], spec: RequestSpec
 ) -> list[float]:
     """Combined weight of each host, aligned with `hosts`."""
-    totals = [0.0] * len(hosts)
+    totals: list[float] | None = None
     for weigher in weighers:
         raw = weigher.raw_weights(hosts, spec)
         if not raw:
@@ -86,5 +86,9 @@ def weigh_hosts(
         if high == low:
             continue  # no spread between candidates: Nova normalises these to 0
         scale = weigher.multiplier / (high - low)
-        totals = [total + (value - low) * scale for total, value in zip(totals, raw, strict=True)]
-    return totals
+        if totals is None:
+            totals = [(value - low) * scale for value in raw]
+        else:
+            pairs = zip(totals, raw, strict=True)
+            totals = [total + (value - low) * scale for total, value in pairs]
+    return totals if totals is not None else [0.0] * len(hosts)

@@ -29,6 +29,22 @@ def _host_value(host: HostState, path: tuple[str, ...]) -> Any:
     return value
 
 
+def _host_check(path: tuple[str, ...], matcher: ValueMatcher) -> HostPredicate:
+    """One requirement as a host predicate, with the common shapes specialised for speed."""
+    if len(path) == 1:
+        attribute = path[0]
+        return lambda host: matcher(getattr(host, attribute))
+    if len(path) == 2:
+        attribute, key = path
+
+        def nested(host: HostState) -> bool:
+            container = getattr(host, attribute)
+            return isinstance(container, dict) and matcher(container.get(key))
+
+        return nested
+    return lambda host: matcher(_host_value(host, path))
+
+
 def parse_requirements(extra_specs: dict[str, str]) -> list[Requirement] | None:
     """The extra specs this filter checks, as (attribute path, matcher) pairs.
 
@@ -68,9 +84,13 @@ class ComputeCapabilitiesFilter(BaseHostFilter):
         if not requirements:
             return None
 
+        checks = [_host_check(path, matcher) for path, matcher in requirements]
+        if len(checks) == 1:
+            return checks[0]
+
         def satisfies_all(host: HostState) -> bool:
-            for path, matcher in requirements:
-                if not matcher(_host_value(host, path)):
+            for check in checks:
+                if not check(host):
                     return False
             return True
 

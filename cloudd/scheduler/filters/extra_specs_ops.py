@@ -34,6 +34,8 @@ _STRING_OPS: dict[str, Callable[[str, str], bool]] = {
 
 
 def _as_text(value: Any) -> str:
+    if type(value) is str:
+        return value
     if isinstance(value, bool):
         return "True" if value else "False"
     return str(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from cloudd.scheduler.filters.base import BaseHostFilter, HostPredicate
@@ -24,18 +25,17 @@ def _canonical(value: Any, aliases: dict[str, str]) -> str | None:
     return aliases.get(text, text)
 
 
-def canonical_supported(
-    host: HostState,
-) -> list[tuple[str | None, str | None, str | None]]:
-    """The host's supported_instances with every element canonicalised."""
-    return [
-        (
-            _canonical(arch, _ARCH_ALIASES),
-            _canonical(hv_type, _HV_TYPE_ALIASES),
-            _canonical(vm_mode, _VM_MODE_ALIASES),
-        )
-        for arch, hv_type, vm_mode in host.supported_instances
-    ]
+@functools.lru_cache(maxsize=1024)
+def canonical_entry(
+    entry: tuple[str, str, str],
+) -> tuple[str | None, str | None, str | None]:
+    """One supported_instances entry canonicalised; cached, as hosts share a handful of entries."""
+    arch, hv_type, vm_mode = entry
+    return (
+        _canonical(arch, _ARCH_ALIASES),
+        _canonical(hv_type, _HV_TYPE_ALIASES),
+        _canonical(vm_mode, _VM_MODE_ALIASES),
+    )
 
 
 class ImagePropertiesFilter(BaseHostFilter):
@@ -63,7 +63,8 @@ class ImagePropertiesFilter(BaseHostFilter):
                 return False
             if not (wanted_arch or wanted_hv_type or wanted_vm_mode):
                 return True
-            for arch, hv_type, vm_mode in canonical_supported(host):
+            for entry in host.supported_instances:
+                arch, hv_type, vm_mode = canonical_entry(entry)
                 if wanted_arch and arch != wanted_arch:
                     continue
                 if wanted_hv_type and hv_type != wanted_hv_type:
