@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 
-async def connect(url: str, *, pool_size: int = 10) -> Database:
+async def connect(url: str, pool_size: int = 10) -> Database:
     """Open the database at `url`; `pool_size` caps PostgreSQL's connection pool.
 
     sqlite:///abs/path.db, sqlite://relative.db, sqlite://:memory:,
