@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from cloudd.api.service import ApiService
+from cloudd.conductor.service import ConductorService
 from cloudd.config import CloudConfig
 from cloudd.core import ServiceHost
 from cloudd.db.service import DatabaseService
+from cloudd.scheduler.service import SchedulerService
 
 
 def build_controller(config: CloudConfig, host: ServiceHost | None = None) -> ServiceHost:
     host = host or ServiceHost(config, name="cloudd-controller")
     host.add(DatabaseService(host))
+    host.add(SchedulerService(host))
+    host.add(ConductorService(host))
     host.add(ApiService(host))
     return host

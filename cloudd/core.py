@@ -199,12 +199,14 @@ class ServiceHost:
         self._order.clear()
         await self._cancel_tasks(None, timeout, everything=True)
 
-    async def _cancel_tasks(self, owner: Service | None, timeout: float, everything: bool = False) -> None:
+    async def _cancel_tasks(
+        self, owner: Service | None, wait: float, everything: bool = False
+    ) -> None:
         tasks = [t for t, s in self._tasks.items() if everything or s is owner]
         for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+            await asyncio.wait(tasks, timeout=wait)
 
     async def run(self, ready: Callable[[], None] | None = None) -> int:
         """Start everything, wait for SIGTERM/SIGINT (or request_stop), stop everything."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -71,7 +72,8 @@ async def _bootstrap(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int
     state_dir = Path(cfg.default.state_dir)
     creds = await bootstrap(db, state_dir)
     auth_url = cfg.api.public_url.rstrip("/") + "/identity"
-    clouds_yaml = Path(args.clouds_yaml).expanduser()
+    # A one-shot CLI command: nothing else runs on this loop, blocking file I/O is harmless here.
+    clouds_yaml = Path(os.path.expanduser(args.clouds_yaml))  # noqa: ASYNC240
     files = write_client_files(creds, auth_url, state_dir, clouds_yaml)
     print(f"admin password: {creds['password_file']} (0600)")
     for path in files:

@@ -28,7 +28,7 @@ class ApiService(Service):
     """Serves /healthz and every registered API sub-application on [api] listen:port."""
 
     name = "api"
-    depends = ("database",)
+    depends = ("database", "scheduler", "conductor")
 
     def __init__(self, host: ServiceHost) -> None:
         super().__init__(host)

@@ -18,7 +18,8 @@ class RetryFilter(BaseHostFilter):
             return None
 
         def not_tried(host: HostState) -> bool:
-            return host.host not in tried_hosts
+            # Entries are host or node names: one agent may present many simulated nodes.
+            return host.host not in tried_hosts and host.nodename not in tried_hosts
 
         return not_tried
 

@@ -1,0 +1,181 @@
+"""Server builds: schedule, claim, cast to the chosen agent, and reschedule when a host fails.
+
+Nova's conductor `schedule_and_build_instances` plus its retry loop: a build that fails on a
+host releases that host's claim and is scheduled again without it, up to
+`[scheduler] max_attempts`; after that, or when no host fits, the server goes to ERROR with a
+fault that says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from cloudd.compute import instances, states
+from cloudd.compute.rpcapi import PREFIX as COMPUTE
+from cloudd.compute.rpcapi import BuildInstance
+from cloudd.db import Database
+from cloudd.db.service import DatabaseService
+from cloudd.rpc import RpcError
+from cloudd.scheduler.exceptions import NoValidHost
+from cloudd.scheduler.host_state import HostState
+from cloudd.scheduler.request import FlavorSpec, RequestSpec
+from cloudd.scheduler.service import SchedulerService
+
+if TYPE_CHECKING:
+    from cloudd.conductor.service import ConductorService
+    from cloudd.core import ServiceHost
+
+LOG = logging.getLogger(__name__)
+
+# How long a build waits for a chosen host's agent to (re)connect before trying another host.
+AGENT_WAIT = 15.0
+
+
+def flavor_of(row: dict[str, Any]) -> FlavorSpec:
+    return FlavorSpec(vcpus=row["vcpus"], memory_mb=row["memory_mb"], root_gb=row["root_gb"],
+                      ephemeral_gb=row["ephemeral_gb"])
+
+
+class Builder:
+    def __init__(self, host: ServiceHost, conductor: ConductorService) -> None:
+        self.host = host
+        self.conductor = conductor
+
+    @property
+    def db(self) -> Database:
+        return self.host.get(DatabaseService).db
+
+    @property
+    def scheduler(self) -> SchedulerService:
+        return self.host.get(SchedulerService)
+
+    def schedule(self, uuids: list[str], spec: RequestSpec, request_id: str) -> None:
+        """Start building in the background; the API has already answered 202."""
+
+        async def build() -> None:
+            try:
+                await self.schedule_and_build(uuids, spec, request_id)
+            except Exception as exc:
+                # Never retried blindly (it could claim twice): the servers go to ERROR instead.
+                LOG.exception("building %s failed", ", ".join(uuids))
+                for uuid in uuids:
+                    await self._give_up(uuid, f"Build failed: {exc!r}", request_id)
+
+        self.host.create_task(build, f"build-{uuids[0]}", self.conductor)
+
+    async def schedule_and_build(self, uuids: list[str], spec: RequestSpec, request_id: str) -> None:
+        placed: list[tuple[str, HostState]] = []
+
+        async def record(chosen: list[HostState]) -> None:
+            for uuid, state in zip(uuids, chosen, strict=True):
+                try:
+                    await instances.update(
+                        self.db, uuid,
+                        {"host": state.host, "node": state.nodename, "launched_on": state.host,
+                         "availability_zone": state.availability_zone},
+                        expected_task_state=[states.SCHEDULING],
+                    )
+                    placed.append((uuid, state))
+                except (instances.InstanceNotFound, instances.UnexpectedState):
+                    # Deleted while it was being scheduled: give the room back.
+                    await self.scheduler.release(state.nodename, spec.flavor)
+
+        try:
+            await self.scheduler.select_and_claim(spec, record)
+        except NoValidHost as exc:
+            LOG.warning("no valid host for %s: %s", ", ".join(uuids), exc.reason)
+            for uuid in uuids:
+                await self._give_up(uuid, exc.reason, request_id)
+            return
+        await asyncio.gather(*(self._cast_build(u, s.host, s.nodename, request_id)
+                               for u, s in placed))
+
+    async def _cast_build(self, uuid: str, host: str, node: str, request_id: str) -> None:
+        try:
+            row = await instances.get(self.db, uuid)
+            peer = await self.conductor.peer_for(host, wait=AGENT_WAIT)
+            await peer.cast(COMPUTE + "build_instance",
+                            BuildInstance(instance=row, node=node, request_id=request_id))
+        except instances.InstanceNotFound:
+            return
+        except Exception as exc:  # the host is unreachable: treat it as a failed build there
+            if not isinstance(exc, RpcError | LookupError):
+                LOG.exception("casting build of %s to %s failed", uuid, host)
+            await self.build_failed(uuid, host, node, f"host {host} unreachable: {exc}")
+
+    async def build_failed(self, uuid: str, host: str, node: str | None, reason: str) -> None:
+        """A host could not build `uuid`: release its claim, then retry elsewhere or give up."""
+        try:
+            row = await instances.get(self.db, uuid)
+        except instances.InstanceNotFound:
+            return
+        saved = row.get("request_spec") or {}
+        request_id = saved.get("request_id", "")
+        spec = RequestSpec.model_validate(saved.get("spec") or {"flavor": flavor_of(row)})
+        spec.instance_uuids, spec.num_instances = [uuid], 1
+        spec.retry.hosts.append(node or host)
+        spec.retry.num_attempts += 1
+        retry = spec.retry.num_attempts <= self.host.config.scheduler.max_attempts
+        values: dict[str, Any] = {"host": None, "node": None,
+                                  "request_spec": {"spec": spec.model_dump(), "request_id": request_id}}
+        if retry:
+            values["task_state"] = states.SCHEDULING
+        if not await self._unplace(row, values):
+            return  # deleted, or another path already moved it on
+        if retry:
+            LOG.info("rescheduling %s after a failure on %s: %s", uuid, host, reason)
+            await self.schedule_and_build([uuid], spec, request_id)
+        else:
+            await self._give_up(
+                uuid,
+                "Exceeded maximum number of retries. Exhausted all hosts available for retrying "
+                f"build failures for instance {uuid}. Last failure on {host}: {reason}",
+                request_id,
+            )
+
+    async def _unplace(self, row: dict[str, Any], values: dict[str, Any]) -> bool:
+        """Detach the instance from its node (releasing the claim) if nobody else did."""
+        try:
+            await instances.update(
+                self.db, row["uuid"], values,
+                expected_task_state=[states.SCHEDULING, states.SPAWNING, states.NETWORKING,
+                                     states.BLOCK_DEVICE_MAPPING],
+            )
+        except (instances.InstanceNotFound, instances.UnexpectedState):
+            return False
+        if row["node"]:
+            await self.scheduler.release(row["node"], flavor_of(row))
+        return True
+
+    async def _give_up(self, uuid: str, reason: str, request_id: str) -> None:
+        try:
+            await instances.update(
+                self.db, uuid, {"vm_state": states.ERROR, "task_state": None},
+                expected_task_state=[states.SCHEDULING],
+            )
+        except (instances.InstanceNotFound, instances.UnexpectedState):
+            return
+        await instances.add_fault(self.db, uuid, 500, reason.split(". ")[0] + ".", reason)
+        await instances.action_event(self.db, uuid, request_id, "schedule_instances", "start")
+        await instances.action_event(self.db, uuid, request_id, "schedule_instances", "finish",
+                                     result="Error", details=reason)
+
+    async def recover(self) -> None:
+        """After a controller restart: builds that were never handed to a host start again."""
+        rows = await self.db.fetch(
+            "SELECT uuid, request_spec FROM instances WHERE deleted = 0 AND vm_state = $1"
+            " AND task_state = $2 AND host IS NULL", states.BUILDING, states.SCHEDULING,
+        )
+        for row in rows:
+            saved = instances.decode(row)["request_spec"] or {}
+            if not saved.get("spec"):
+                continue
+            spec = RequestSpec.model_validate(saved["spec"])
+            spec.instance_uuids, spec.num_instances = [row["uuid"]], 1
+            LOG.info("resuming the interrupted build of %s", row["uuid"])
+            self.schedule([row["uuid"]], spec, saved.get("request_id", ""))
+
+    async def stop(self) -> None:
+        """Build tasks belong to the conductor service; the host cancels them on stop."""

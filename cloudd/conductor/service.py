@@ -1,0 +1,110 @@
+"""The conductor service: the agents' websocket listener and their only door to the database.
+
+Each agent connects to ``ws://controller:<rpc port>/agent``; the connection becomes an RpcPeer
+that serves the conductor's methods to the agent and lets the controller call the agent's
+compute manager. ``peer_for(host)`` finds the link to a host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from cloudd.conductor.manager import ConductorManager
+from cloudd.conductor.rpcapi import PREFIX
+from cloudd.core import Service, ServiceHost
+from cloudd.rpc import RpcDispatcher, RpcPeer
+
+LOG = logging.getLogger(__name__)
+
+
+class HostUnavailable(Exception):
+    def __init__(self, host: str) -> None:
+        self.host = host
+        super().__init__(f"compute host {host} is not connected")
+
+
+class ConductorService(Service):
+    name = "conductor"
+    depends = ("database", "scheduler")
+
+    def __init__(self, host: ServiceHost) -> None:
+        super().__init__(host)
+        self.manager = ConductorManager(host, self)
+        self.dispatcher = RpcDispatcher()
+        self.dispatcher.register(self.manager, prefix=PREFIX)
+        self.agents: dict[str, RpcPeer] = {}
+        self._agent_changed = asyncio.Condition()
+        self.runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        cfg = self.host.config.rpc
+        app = web.Application()
+        app.router.add_get("/agent", self._agent_socket)
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, cfg.listen, cfg.port, reuse_address=True).start()
+        addrs = [a for a in self.runner.addresses if isinstance(a, tuple)]
+        self.port = int(addrs[0][1]) if addrs else cfg.port
+        LOG.info("agent listener on %s:%s", cfg.listen, self.port)
+        await self.manager.start()
+
+    async def stop(self) -> None:
+        await self.manager.stop()
+        for peer in list(self.agents.values()):
+            await peer.close()
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    async def _agent_socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=64 * 1024 * 1024)
+        await ws.prepare(request)
+        peer = RpcPeer(ws, self.dispatcher, name=f"agent@{request.remote}",
+                       default_timeout=self.host.config.rpc.call_timeout)
+        try:
+            await peer.run()
+        finally:
+            await self.forget(peer)
+        return ws
+
+    async def remember(self, host: str, peer: RpcPeer) -> None:
+        """Called when an agent registers: from now on calls for `host` go over `peer`."""
+        old = self.agents.get(host)
+        peer.identity = host
+        peer.name = f"agent:{host}"
+        async with self._agent_changed:
+            self.agents[host] = peer
+            self._agent_changed.notify_all()
+        if old is not None and old is not peer:
+            LOG.info("agent %s reconnected; closing its old link", host)
+            await old.close()
+
+    async def forget(self, peer: RpcPeer) -> None:
+        host = peer.identity
+        if host is not None and self.agents.get(host) is peer:
+            del self.agents[host]
+            LOG.warning("agent %s disconnected", host)
+
+    async def peer_for(self, host: str, wait: float = 0.0) -> RpcPeer:
+        """The link to `host`, waiting up to `wait` seconds for an agent that is reconnecting."""
+        async with self._agent_changed:
+            try:
+                await asyncio.wait_for(
+                    self._agent_changed.wait_for(
+                        lambda: host in self.agents and not self.agents[host].closed
+                    ),
+                    wait if wait > 0 else 0.001,
+                )
+            except TimeoutError:
+                raise HostUnavailable(host) from None
+            return self.agents[host]
+
+    def health(self) -> dict[str, Any]:
+        info = super().health()
+        info["agents"] = sorted(self.agents)
+        return info

@@ -1,0 +1,194 @@
+"""The scheduler service: reads host states from the database, picks hosts, claims them atomically.
+
+The pick is made in memory by a driver (filter or chance scheduler); the claim is a conditional
+UPDATE of the node's usage that only succeeds while the node still has room within its
+allocation ratios. So two schedulers (two coroutines, or two controllers on one PostgreSQL) can
+never oversubscribe a node: the loser of a race re-reads the hosts and picks again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from cloudd.core import Service, ServiceHost
+from cloudd.db import Database, Executor
+from cloudd.db.service import DatabaseService
+from cloudd.scheduler.drivers import BaseScheduler, make_scheduler
+from cloudd.scheduler.exceptions import NoValidHost
+from cloudd.scheduler.host_state import HostState
+from cloudd.scheduler.request import FlavorSpec, RequestSpec
+
+LOG = logging.getLogger(__name__)
+
+CLAIM_SQL = """
+UPDATE compute_nodes SET vcpus_used = vcpus_used + $2, memory_mb_used = memory_mb_used + $3,
+    local_gb_used = local_gb_used + $4, running_vms = running_vms + 1, updated_at = $5
+WHERE hypervisor_hostname = $1
+  AND vcpus_used + $2 <= vcpus * cpu_allocation_ratio
+  AND memory_mb_used + $3 <= memory_mb * ram_allocation_ratio
+  AND local_gb_used + $4 <= local_gb * disk_allocation_ratio
+RETURNING id
+"""
+
+RELEASE_SQL = """
+UPDATE compute_nodes SET vcpus_used = vcpus_used - $2, memory_mb_used = memory_mb_used - $3,
+    local_gb_used = local_gb_used - $4, running_vms = running_vms - 1, updated_at = $5
+WHERE hypervisor_hostname = $1
+"""
+
+# Usage recomputed from the instances that really hold resources: repairs any drift left by a
+# crash between a claim and its instance update.
+HEAL_SQL = """
+UPDATE compute_nodes SET
+    vcpus_used = (SELECT COALESCE(SUM(i.vcpus), 0) FROM instances i
+                  WHERE i.node = compute_nodes.hypervisor_hostname AND i.deleted = 0),
+    memory_mb_used = reserved_host_memory_mb + (SELECT COALESCE(SUM(i.memory_mb), 0)
+                  FROM instances i
+                  WHERE i.node = compute_nodes.hypervisor_hostname AND i.deleted = 0),
+    local_gb_used = (SELECT COALESCE(SUM(i.root_gb + i.ephemeral_gb), 0) FROM instances i
+                  WHERE i.node = compute_nodes.hypervisor_hostname AND i.deleted = 0),
+    running_vms = (SELECT COUNT(*) FROM instances i
+                  WHERE i.node = compute_nodes.hypervisor_hostname AND i.deleted = 0)
+"""
+HEAL_HOST_SQL = HEAL_SQL + " WHERE host = $1"
+
+HOSTS_SQL = """
+SELECT n.*, s.disabled AS service_disabled, s.forced_down AS service_forced_down,
+       s.last_seen_up AS service_last_seen_up
+FROM compute_nodes n JOIN services s ON s.id = n.service_id
+"""
+
+
+def flavor_usage(flavor: FlavorSpec) -> tuple[int, int, int]:
+    return flavor.vcpus, flavor.memory_mb, flavor.root_gb + flavor.ephemeral_gb
+
+
+async def claim(db: Executor, node: str, flavor: FlavorSpec) -> bool:
+    vcpus, ram, disk = flavor_usage(flavor)
+    return await db.fetchrow(CLAIM_SQL, node, vcpus, ram, disk, time.time()) is not None
+
+
+async def release(db: Executor, node: str, flavor: FlavorSpec) -> None:
+    vcpus, ram, disk = flavor_usage(flavor)
+    await db.execute(RELEASE_SQL, node, vcpus, ram, disk, time.time())
+
+
+class SchedulerService(Service):
+    name = "scheduler"
+    depends = ("database",)
+
+    def __init__(self, host: ServiceHost) -> None:
+        super().__init__(host)
+        cfg = host.config.scheduler
+        self.driver: BaseScheduler = make_scheduler(
+            cfg.driver,
+            [f.strip() for f in cfg.enabled_filters.split(",") if f.strip()],
+            ram_weight_multiplier=cfg.ram_weight_multiplier,
+            cpu_weight_multiplier=cfg.cpu_weight_multiplier,
+            disk_weight_multiplier=cfg.disk_weight_multiplier,
+            host_subset_size=cfg.host_subset_size,
+            max_attempts=cfg.max_attempts,
+            max_instances_per_host=cfg.max_instances_per_host,
+        )
+        # One decision at a time per controller keeps the in-memory pick and the claim together;
+        # across controllers the conditional UPDATE does the same job.
+        self._lock = asyncio.Lock()
+        self.decisions = 0
+        self.no_valid_host = 0
+
+    @property
+    def db(self) -> Database:
+        return self.host.get(DatabaseService).db
+
+    async def start(self) -> None:
+        await self.heal()
+
+    async def heal(self, host: str | None = None) -> None:
+        """Recompute node usage from the instances (of one host, or all).
+
+        Under the scheduling lock, so that it never runs between a claim and the instance row
+        that records it (see `select_and_claim`'s `record`).
+        """
+        async with self._lock:
+            await self._heal(host)
+
+    async def _heal(self, host: str | None) -> None:
+        if host is None:
+            await self.db.execute(HEAL_SQL)
+        else:
+            await self.db.execute(HEAL_HOST_SQL, host)
+
+    async def host_states(self, spec: RequestSpec) -> list[HostState]:
+        down_time = self.host.config.service.service_down_time
+        now = time.time()
+        rows = await self.db.fetch(HOSTS_SQL)
+        uuids_by_node = await self._instances_by_node(spec)
+        states = []
+        for row in rows:
+            seen = row["service_last_seen_up"]
+            up = bool(seen and now - seen <= down_time and not row["service_forced_down"])
+            states.append(HostState.from_row(
+                row, up, bool(row["service_disabled"]),
+                uuids_by_node.get(row["hypervisor_hostname"], set()),
+            ))
+        return states
+
+    async def _instances_by_node(self, spec: RequestSpec) -> dict[str, set[str]]:
+        """Only SameHost/DifferentHost need instance lists: skip the query otherwise."""
+        hints = spec.scheduler_hints
+        if not (hints.same_host or hints.different_host):
+            return {}
+        wanted = set(hints.same_host) | set(hints.different_host)
+        rows = await self.db.fetch(
+            "SELECT uuid, node FROM instances WHERE deleted = 0 AND node IS NOT NULL"
+        )
+        out: dict[str, set[str]] = {}
+        for row in rows:
+            if row["uuid"] in wanted:
+                out.setdefault(row["node"], set()).add(row["uuid"])
+        return out
+
+    async def select_and_claim(
+        self, spec: RequestSpec,
+        record: Callable[[list[HostState]], Awaitable[None]] | None = None,
+    ) -> list[HostState]:
+        """Hosts for every instance of `spec`, their resources already claimed in the database.
+
+        `record` writes the placement into the instance rows while the lock is still held.
+        """
+        async with self._lock:
+            for _attempt in range(5):
+                hosts = await self.host_states(spec)
+                try:
+                    chosen = self.driver.select_destinations(spec, hosts)
+                except NoValidHost:
+                    self.no_valid_host += 1
+                    raise
+                claimed: list[HostState] = []
+                for state in chosen:
+                    if not await claim(self.db, state.nodename, spec.flavor):
+                        break
+                    claimed.append(state)
+                if len(claimed) == len(chosen):
+                    self.decisions += 1
+                    if record is not None:
+                        await record(chosen)
+                    return chosen
+                # Someone else (another controller) took the room first: undo, re-read, retry.
+                for state in claimed:
+                    await release(self.db, state.nodename, spec.flavor)
+                LOG.info("claim lost a race on %s; scheduling again", chosen[len(claimed)].nodename)
+            self.no_valid_host += 1
+            raise NoValidHost("No valid host was found. Claims kept failing on every chosen host.")
+
+    async def release(self, node: str, flavor: FlavorSpec) -> None:
+        await release(self.db, node, flavor)
+
+    def health(self) -> dict[str, Any]:
+        info = super().health()
+        info.update(decisions=self.decisions, no_valid_host=self.no_valid_host)
+        return info
