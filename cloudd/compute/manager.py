@@ -1,0 +1,335 @@
+"""The compute manager: the agent's handlers of ``compute.*`` casts and calls (Nova's
+``nova/compute/manager.py``).
+
+The controller sets the starting task_state before it casts (task_state ``powering-off`` for a
+stop, ...). The manager does the driver work, then moves the row on through the conductor with
+``expected_task_state`` checks, so an action that lost a race (most often: the instance was
+deleted meanwhile) stops quietly instead of overwriting the winner. Every action records Nova's
+instance action events (``compute_<method>``, start and finish) under the request id it came with.
+
+Host start-up reconciliation and power-state sync live in ``manager_init``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+from cloudd.compute import manager_init, power_state, states
+from cloudd.compute.drivers.base import (
+    HostResources,
+    InstanceNotFound,
+    InvalidState,
+    LifecycleEvent,
+)
+from cloudd.compute.manager_base import Abandoned, ManagerBase
+from cloudd.compute.manager_utils import (
+    current_flavor,
+    flavor_columns,
+    guest_spec,
+    json_dict,
+    tail_lines,
+)
+from cloudd.compute.rpcapi import (
+    BuildInstance,
+    ConsoleOutput,
+    ConsoleOutputRequest,
+    InstanceAction,
+    RebootInstance,
+    RebuildInstance,
+    ResizeInstance,
+    SnapshotInstance,
+    VncConsole,
+)
+from cloudd.conductor.rpcapi import (
+    BuildFailedReport,
+    InstanceNotFoundError,
+)
+from cloudd.rpc import RpcContext, RpcError, rpc_method
+
+LOG = logging.getLogger(__name__)
+RESIZE_KEYS = ("old_flavor", "new_flavor", "old_vm_state")
+
+
+class ComputeManager(ManagerBase):
+    # ----- host ---------------------------------------------------------------------------
+
+    async def init_host(self) -> None:
+        """Driver start-up, lifecycle events, then Nova's ``_init_instance`` for each instance."""
+        await self.driver.init_host(self.host)
+        await self.driver.set_event_callback(self.handle_lifecycle_event)
+        with self.reconciling():
+            await manager_init.reconcile_host(self)
+
+    async def cleanup_host(self) -> None:
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.driver.cleanup_host()
+
+    async def node_resources(self) -> list[HostResources]:
+        nodes = await self.driver.get_available_nodes()
+        return [await self.driver.get_available_resource(node) for node in nodes]
+
+    async def update_available_resource(self) -> None:
+        """Periodic resource report: one ``node_update`` per driver node."""
+        for node in await self.node_resources():
+            await self.conductor.node_update(self.host, node)
+
+    async def sync_power_states(self) -> None:
+        await manager_init.sync_power_states(self)
+
+    def handle_lifecycle_event(self, event: LifecycleEvent) -> None:
+        LOG.info("lifecycle event for %s: %s (%s)", event.uuid,
+                 power_state.name(event.power_state), event.reason)
+        self.run_in_background(manager_init.sync_instance_power_state(self, event.uuid),
+                               f"power sync {event.uuid}")
+
+    def run_in_background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            LOG.error("%s failed", task.get_name(), exc_info=task.exception())
+
+    # ----- build and delete ---------------------------------------------------------------
+
+    @rpc_method
+    async def build_instance(self, ctx: RpcContext, args: BuildInstance) -> None:
+        async with self.action(args.instance["uuid"], args.request_id, "build_instance"):
+            await self._build(args)
+
+    async def _build(self, args: BuildInstance) -> None:
+        instance, uuid = args.instance, args.instance["uuid"]
+        await self.update(uuid, {"task_state": states.SPAWNING}, [states.SCHEDULING])
+        spec = guest_spec(instance, image=args.image, kernel=args.kernel, ramdisk=args.ramdisk)
+        try:
+            await self.driver.spawn(spec, args.node)
+        except InstanceNotFound:
+            raise Abandoned(f"instance {uuid} was deleted during its build") from None
+        except Exception as exc:
+            await self._reschedule(args, exc)
+        values = {
+            "vm_state": states.ACTIVE, "task_state": None,
+            "power_state": await self.guest_power(uuid),
+            "launched_at": time.time(), "launched_on": self.host,
+        }
+        try:
+            await self.update(uuid, values, [states.SPAWNING])
+        except Abandoned:
+            # Deleted while spawning: the guest must not outlive its row.
+            await self.driver.destroy(uuid)
+            raise
+
+    async def _reschedule(self, args: BuildInstance, exc: Exception) -> NoReturn:
+        uuid = args.instance["uuid"]
+        details = "".join(traceback.format_exception(exc))
+        LOG.warning("build of %s on %s failed, handing it back: %s", uuid, args.node, exc)
+        try:
+            await self.driver.destroy(uuid)
+        except Exception:
+            LOG.exception("cannot clean up the failed build of %s", uuid)
+        await self.conductor.build_failed(BuildFailedReport(
+            uuid=uuid, host=self.host, node=args.node, reason=str(exc) or type(exc).__name__,
+            request_id=args.request_id or None,
+        ))
+        raise Abandoned(f"build failed on {self.host}: {exc}", details) from exc
+
+    @rpc_method
+    async def terminate_instance(self, ctx: RpcContext, args: InstanceAction) -> None:
+        async with self.action(args.uuid, args.request_id, "terminate_instance"):
+            await self.delete_instance(args.uuid)
+
+    async def delete_instance(self, uuid: str) -> None:
+        """Destroy the guest and tell the conductor; from any state, any number of times."""
+        try:
+            await self.driver.destroy(uuid)
+        except Exception as exc:
+            await self.record_fault(uuid, exc)
+            await self.update_quietly(uuid, {"vm_state": states.ERROR, "task_state": None})
+            raise
+        try:
+            await self.conductor.instance_destroyed(uuid, self.host)
+        except InstanceNotFoundError:
+            LOG.info("instance %s was already deleted", uuid)
+
+    # ----- power actions ------------------------------------------------------------------
+
+    @rpc_method
+    async def stop_instance(self, ctx: RpcContext, args: InstanceAction) -> None:
+        await self.stop(args.uuid, args.request_id)
+
+    async def stop(self, uuid: str, request_id: str) -> None:
+        async def work(instance: dict[str, Any]) -> dict[str, Any]:
+            await self.driver.power_off(uuid)
+            return {"vm_state": states.STOPPED}
+
+        await self.run_action(uuid, request_id, "stop_instance", [states.POWERING_OFF], work)
+
+    @rpc_method
+    async def start_instance(self, ctx: RpcContext, args: InstanceAction) -> None:
+        await self.start(args.uuid, args.request_id)
+
+    async def start(self, uuid: str, request_id: str) -> None:
+        async def work(instance: dict[str, Any]) -> dict[str, Any]:
+            await self.driver.power_on(uuid)
+            return {"vm_state": states.ACTIVE}
+
+        await self.run_action(uuid, request_id, "start_instance", [states.POWERING_ON], work)
+
+    @rpc_method
+    async def reboot_instance(self, ctx: RpcContext, args: RebootInstance) -> None:
+        await self.reboot(args.uuid, args.request_id, args.hard)
+
+    async def reboot(self, uuid: str, request_id: str, hard: bool) -> None:
+        async def work(instance: dict[str, Any]) -> dict[str, Any]:
+            await self.driver.reboot(uuid, hard)
+            return {"vm_state": states.ACTIVE}
+
+        # A hard reboot may replace a soft one still in progress, so both are expected.
+        expected: list[str | None] = [states.REBOOTING, states.REBOOTING_HARD]
+        await self.run_action(uuid, request_id, "reboot_instance", expected, work)
+
+    def _simple(self, method: str, task_state: str, driver_call: Callable[[str], Awaitable[None]],
+                final_vm_state: str, args: InstanceAction) -> Awaitable[None]:
+        async def work(instance: dict[str, Any]) -> dict[str, Any]:
+            await driver_call(args.uuid)
+            return {"vm_state": final_vm_state}
+
+        return self.run_action(args.uuid, args.request_id, method, [task_state], work)
+
+    @rpc_method
+    async def pause_instance(self, ctx: RpcContext, args: InstanceAction) -> None:
+        await self._simple("pause_instance", states.PAUSING, self.driver.pause, states.PAUSED, args)
+
+    @rpc_method
+    async def unpause_instance(self, ctx: RpcContext, args: InstanceAction) -> None:
+        await self._simple("unpause_instance", states.UNPAUSING, self.driver.unpause,
+                           states.ACTIVE, args)
+
+    @rpc_method
+    async def suspend_instance(self, ctx: RpcContext, args: InstanceAction) -> None:
+        await self._simple("suspend_instance", states.SUSPENDING, self.driver.suspend,
+                           states.SUSPENDED, args)
+
+    @rpc_method
+    async def resume_instance(self, ctx: RpcContext, args: InstanceAction) -> None:
+        await self._simple("resume_instance", states.RESUMING, self.driver.resume,
+                           states.ACTIVE, args)
+
+    # ----- rebuild, resize, snapshot ------------------------------------------------------
+
+    @rpc_method
+    async def rebuild_instance(self, ctx: RpcContext, args: RebuildInstance) -> None:
+        async def work(instance: dict[str, Any]) -> dict[str, Any]:
+            await self.driver.rebuild(guest_spec(instance, image=args.image))
+            values: dict[str, Any] = {"vm_state": states.ACTIVE, "launched_at": time.time()}
+            if args.image is not None:
+                values["image_ref"] = args.image.id
+            if instance["vm_state"] == states.STOPPED:  # a stopped server stays stopped
+                await self.driver.power_off(args.uuid)
+                values["vm_state"] = states.STOPPED
+            return values
+
+        await self.run_action(args.uuid, args.request_id, "rebuild_instance",
+                              [states.REBUILDING], work, intermediate=states.REBUILD_SPAWNING)
+
+    @rpc_method
+    async def resize_instance(self, ctx: RpcContext, args: ResizeInstance) -> None:
+        """Cold resize on this host; the instance waits in ``resized`` for confirm or revert."""
+
+        async def work(instance: dict[str, Any]) -> dict[str, Any]:
+            old_flavor = current_flavor(instance)
+            was_stopped = instance["vm_state"] == states.STOPPED
+            spec = guest_spec(instance, flavor=args.new_flavor)
+            await self.driver.resize(args.uuid, spec, power_on=not was_stopped)
+            system_metadata = json_dict(instance.get("system_metadata"))
+            system_metadata.update(old_flavor=old_flavor, new_flavor=dict(args.new_flavor),
+                                   old_vm_state=instance["vm_state"])
+            return {"vm_state": states.RESIZED, "system_metadata": system_metadata,
+                    **flavor_columns(args.new_flavor)}
+
+        await self.run_action(args.uuid, args.request_id, "resize_instance",
+                              [states.RESIZE_PREP], work, intermediate=states.RESIZE_MIGRATING)
+
+    @rpc_method
+    async def confirm_resize(self, ctx: RpcContext, args: InstanceAction) -> None:
+        async def work(instance: dict[str, Any]) -> dict[str, Any]:
+            await self.driver.confirm_resize(args.uuid)
+            system_metadata = json_dict(instance.get("system_metadata"))
+            old_vm_state = system_metadata.get("old_vm_state")
+            for key in RESIZE_KEYS:
+                system_metadata.pop(key, None)
+            vm_state = states.STOPPED if old_vm_state == states.STOPPED else states.ACTIVE
+            return {"vm_state": vm_state, "system_metadata": system_metadata}
+
+        expected: list[str | None] = [None, states.RESIZE_CONFIRMING]
+        await self.run_action(args.uuid, args.request_id, "confirm_resize", expected, work)
+
+    @rpc_method
+    async def revert_resize(self, ctx: RpcContext, args: InstanceAction) -> None:
+        await self.revert(args.uuid, args.request_id)
+
+    async def revert(self, uuid: str, request_id: str) -> None:
+        async def work(instance: dict[str, Any]) -> dict[str, Any]:
+            system_metadata = json_dict(instance.get("system_metadata"))
+            was_stopped = system_metadata.get("old_vm_state") == states.STOPPED
+            await self.driver.revert_resize(uuid, power_on=not was_stopped)
+            old_flavor = system_metadata.get("old_flavor")
+            for key in RESIZE_KEYS:
+                system_metadata.pop(key, None)
+            values = {"vm_state": states.STOPPED if was_stopped else states.ACTIVE,
+                      "system_metadata": system_metadata}
+            if isinstance(old_flavor, dict):
+                values.update(flavor_columns(old_flavor))
+            return values
+
+        await self.run_action(uuid, request_id, "revert_resize", [states.RESIZE_REVERTING], work)
+
+    @rpc_method
+    async def snapshot_instance(self, ctx: RpcContext, args: SnapshotInstance) -> None:
+        """Write the root disk to ``<instances_path>/snapshots/<image_id>``. Uploading it to the
+        image service (task_state image_uploading) is not done here yet."""
+
+        async def work(instance: dict[str, Any]) -> dict[str, Any]:
+            dest = self.instances_path / "snapshots" / args.image_id
+            await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
+            await self.driver.snapshot(args.uuid, str(dest))
+            return {}
+
+        await self.run_action(args.uuid, args.request_id, "snapshot_instance",
+                              [states.IMAGE_SNAPSHOT], work)
+
+    # ----- consoles (calls: errors go back to the API) ------------------------------------
+
+    @rpc_method
+    async def get_console_output(self, ctx: RpcContext, args: ConsoleOutputRequest) -> ConsoleOutput:
+        with _driver_errors_as_rpc(args.uuid):
+            output = await self.driver.get_console_output(args.uuid)
+        return ConsoleOutput(output=tail_lines(output, args.length))
+
+    @rpc_method
+    async def get_vnc_console(self, ctx: RpcContext, args: InstanceAction) -> VncConsole:
+        with _driver_errors_as_rpc(args.uuid):
+            address = await self.driver.get_vnc_console(args.uuid)
+        return VncConsole(host=address.host, port=address.port)
+
+
+@contextmanager
+def _driver_errors_as_rpc(uuid: str) -> Iterator[None]:
+    """A driver's not-found / wrong-state errors as RPC errors the API maps to 404 / 409."""
+    try:
+        yield
+    except InstanceNotFound as exc:
+        raise InstanceNotFoundError(str(exc), {"uuid": uuid}) from exc
+    except InvalidState as exc:
+        raise RpcError(str(exc), {"uuid": uuid}, code="instance_invalid_state") from exc

@@ -1,0 +1,184 @@
+"""The compute manager's action machinery: events, expected-state updates, faults, reverts.
+
+``ManagerBase.run_action`` is Nova's skeleton of one instance action (``wrap_instance_event``,
+``reverts_task_state``, ``wrap_instance_fault`` in one place); ``ComputeManager`` supplies the
+driver work of each action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+from cloudd.compute import power_state
+from cloudd.compute.drivers.base import ComputeDriver, InstanceNotFound
+from cloudd.compute.manager_utils import vm_state_after_failure
+from cloudd.conductor.client import ConductorAPI
+from cloudd.conductor.rpcapi import (
+    ActionEvent,
+    FaultCreate,
+    InstanceNotFoundError,
+    UnexpectedTaskState,
+    UnexpectedVMState,
+)
+
+LOG = logging.getLogger(__name__)
+# The row moved on without us: deleted, or another action holds it.
+LOST_RACE = (UnexpectedTaskState, UnexpectedVMState, InstanceNotFoundError)
+# Set while init_host reconciles: the actions it redoes must not wait for the readiness that
+# only comes at the end of the reconciliation.
+_reconciling: contextvars.ContextVar[bool] = contextvars.ContextVar("reconciling", default=False)
+
+Work = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class Abandoned(Exception):
+    """The action stops without a fault: the instance is gone, another action owns it, or the
+    build was handed back to the controller for rescheduling."""
+
+    def __init__(self, message: str, details: str | None = None) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+class ManagerBase:
+    def __init__(
+        self,
+        host_name: str,
+        driver: ComputeDriver,
+        conductor: ConductorAPI,
+        instances_path: str | Path,
+    ) -> None:
+        self.host = host_name
+        self.driver = driver
+        self.conductor = conductor
+        self.instances_path = Path(instances_path)
+        # Actions wait until init_host has reconciled, or a build arriving during start-up
+        # would be taken for an interrupted one (Nova only consumes RPC after init_host).
+        self.ready = asyncio.Event()
+
+        self._background: set[asyncio.Task[None]] = set()
+
+    @contextmanager
+    def reconciling(self) -> Iterator[None]:
+        """Around init_host's reconciliation; readiness is announced when it ends."""
+        token = _reconciling.set(True)
+        try:
+            yield
+        finally:
+            _reconciling.reset(token)
+            self.ready.set()
+
+    # ----- the action machinery -----------------------------------------------------------
+
+    async def run_action(
+        self, uuid: str, request_id: str, method: str, expected: list[str | None], work: Work,
+        intermediate: str | None = None,
+    ) -> None:
+        """Nova's action skeleton: check the task_state the controller set, do ``work``, save its
+        values with task_state None; on failure a fault and the vm_state the guest still fits."""
+        async with self.action(uuid, request_id, method):
+            instance = await self.get_instance(uuid)
+            if instance.get("task_state") not in expected:
+                raise Abandoned(f"{method}: task_state is {instance.get('task_state')!r}, "
+                                f"expected one of {expected}")
+            if intermediate is not None:
+                await self.update(uuid, {"task_state": intermediate}, expected)
+                expected = [intermediate]
+            try:
+                values = await work(instance)
+            except Abandoned:
+                raise
+            except Exception as exc:
+                await self.revert_after_failure(instance, exc, expected)
+                raise
+            await self.update(uuid, {**values, "task_state": None,
+                                     "power_state": await self.guest_power(uuid)}, expected)
+
+    @asynccontextmanager
+    async def action(self, uuid: str, request_id: str, method: str) -> AsyncIterator[None]:
+        """Record the ``compute_<method>`` event around the body; swallow ``Abandoned``."""
+        if not _reconciling.get():
+            await self.ready.wait()
+        event = "compute_" + method
+        await self._event(uuid, request_id, event, "start")
+        try:
+            yield
+        except Abandoned as exc:
+            LOG.info("%s of %s stopped: %s", method, uuid, exc)
+            await self._event(uuid, request_id, event, "finish", "Error", exc.details, str(exc))
+            return
+        except Exception:
+            await self._event(uuid, request_id, event, "finish", "Error", traceback.format_exc())
+            raise
+        await self._event(uuid, request_id, event, "finish", "Success")
+
+    async def _event(self, uuid: str, request_id: str, event: str, phase: str,
+                     result: str | None = None, trace: str | None = None,
+                     details: str | None = None) -> None:
+        if not request_id:  # work the manager started itself (start-up, power sync)
+            return
+        try:
+            await self.conductor.action_event(ActionEvent(
+                uuid=uuid, request_id=request_id, event=event, phase=phase, host=self.host,
+                result=result, traceback=trace, details=details))
+        except Exception as exc:  # bookkeeping must never fail the action itself
+            LOG.warning("cannot record %s %s of %s: %s", event, phase, uuid, exc)
+
+    async def get_instance(self, uuid: str) -> dict[str, Any]:
+        try:
+            return await self.conductor.instance_get(uuid)
+        except InstanceNotFoundError:
+            raise Abandoned(f"instance {uuid} no longer exists") from None
+
+    async def update(self, uuid: str, values: dict[str, Any],
+                     expected_task_state: list[str | None] | None = None) -> dict[str, Any]:
+        """``instance_update``; a lost race (deleted, or another task) becomes ``Abandoned``."""
+        try:
+            return await self.conductor.instance_update(uuid, values, expected_task_state)
+        except LOST_RACE as exc:
+            raise Abandoned(f"instance {uuid} changed under us: {exc}") from None
+
+    async def update_quietly(self, uuid: str, values: dict[str, Any],
+                             expected_task_state: list[str | None] | None = None) -> None:
+        try:
+            await self.update(uuid, values, expected_task_state)
+        except Abandoned as exc:
+            LOG.info("%s", exc)
+
+    async def guest_power(self, uuid: str) -> int:
+        try:
+            return (await self.driver.get_info(uuid)).power_state
+        except InstanceNotFound:
+            return power_state.NOSTATE
+
+    async def record_fault(self, uuid: str, exc: BaseException, code: int = 500) -> None:
+        details = "".join(traceback.format_exception(exc))
+        try:
+            await self.conductor.fault_create(FaultCreate(
+                uuid=uuid, code=code, message=(str(exc) or type(exc).__name__)[:255],
+                details=details, host=self.host))
+        except Exception as error:
+            LOG.warning("cannot record the fault of %s: %s", uuid, error)
+
+    async def revert_after_failure(self, instance: dict[str, Any], exc: Exception,
+                                   expected: list[str | None]) -> None:
+        uuid = instance["uuid"]
+        LOG.error("action on %s failed: %s", uuid, exc)
+        await self.record_fault(uuid, exc)
+        try:
+            guest: int | None = (await self.driver.get_info(uuid)).power_state
+        except InstanceNotFound:
+            guest = None
+        except Exception:
+            LOG.exception("cannot read the state of %s after a failure", uuid)
+            guest = None
+        values = {"vm_state": vm_state_after_failure(instance["vm_state"], guest),
+                  "task_state": None, "power_state": guest or power_state.NOSTATE}
+        await self.update_quietly(uuid, values, expected)

@@ -1,0 +1,183 @@
+"""Start-up reconciliation (Nova's ``init_host`` / ``_init_instance``) and power-state sync
+(``_sync_instance_power_state``), as functions of a ``ComputeManager``.
+
+See /work/shared/reference/nova-services.md sections 6.4 and 7 for the tables followed here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from cloudd.compute import power_state, states
+from cloudd.compute.drivers.base import InvalidState
+from cloudd.compute.manager_base import Abandoned
+from cloudd.conductor.rpcapi import InstanceNotFoundError
+
+if TYPE_CHECKING:
+    from cloudd.compute.manager import ComputeManager
+
+LOG = logging.getLogger(__name__)
+
+_POWER_TO_VM_STATE = {
+    power_state.RUNNING: states.ACTIVE,
+    power_state.PAUSED: states.PAUSED,
+    power_state.SUSPENDED: states.SUSPENDED,
+}
+_PAUSE_FAMILY = (states.PAUSING, states.UNPAUSING, states.SUSPENDING, states.RESUMING)
+_NOT_RUNNING = (power_state.NOSTATE, power_state.SHUTDOWN, power_state.CRASHED)
+
+
+class InterruptedBuild(Exception):
+    """The fault recorded for a build cut short by a restart of the agent."""
+
+
+async def reconcile_host(manager: ComputeManager) -> None:
+    """``_init_instance`` for each instance of this host, then reap guests nobody owns."""
+    instances = await manager.conductor.instances_on_host(manager.host)
+    for instance in instances:
+        try:
+            await init_instance(manager, instance)
+        except Exception:  # one bad instance must not keep the host from starting
+            LOG.exception("cannot reconcile instance %s at start-up", instance.get("uuid"))
+    known = {instance["uuid"] for instance in instances}
+    for uuid in await manager.driver.list_instances():
+        if uuid in known:
+            continue
+        LOG.warning("destroying guest %s: no instance of host %s owns it", uuid, manager.host)
+        try:
+            await manager.driver.destroy(uuid)
+        except Exception:
+            LOG.exception("cannot destroy the unknown guest %s", uuid)
+
+
+async def init_instance(manager: ComputeManager, instance: dict[str, Any]) -> None:
+    """Finish or undo whatever the instance was doing when the agent stopped."""
+    uuid, vm_state, task_state = instance["uuid"], instance["vm_state"], instance.get("task_state")
+    if instance.get("host") not in (None, manager.host):
+        return  # evacuated elsewhere
+    if vm_state == states.SOFT_DELETED or (
+        vm_state == states.ERROR and task_state not in (states.RESIZE_MIGRATING, states.DELETING)
+    ):
+        return
+    if vm_state == states.DELETED or task_state == states.DELETING:
+        LOG.info("instance %s: completing an interrupted delete", uuid)
+        await manager.delete_instance(uuid)
+    elif vm_state == states.BUILDING or task_state in states.BUILD_TASKS:
+        await _fail_interrupted_build(manager, uuid)
+    elif task_state in states.REBUILD_TASKS:
+        await manager.record_fault(uuid, InterruptedBuild("Instance rebuild was interrupted"))
+        await manager.update_quietly(uuid, {"vm_state": states.ERROR, "task_state": None})
+    elif task_state in (*states.SNAPSHOT_TASKS, states.RESIZE_PREP):
+        await manager.update_quietly(uuid, {"task_state": None}, [task_state])
+    elif task_state == states.RESIZE_MIGRATING:
+        await _undo_resize(manager, instance)
+    elif task_state == states.RESIZE_REVERTING:
+        await manager.revert(uuid, "")
+    elif task_state in (states.REBOOTING, states.REBOOTING_HARD):
+        await _finish_reboot(manager, uuid, task_state)
+    elif task_state in _PAUSE_FAMILY:
+        await _settle_to_guest(manager, uuid, task_state)
+    elif task_state == states.POWERING_OFF:
+        await manager.stop(uuid, "")
+    elif task_state == states.POWERING_ON:
+        await manager.start(uuid, "")
+
+
+async def _fail_interrupted_build(manager: ComputeManager, uuid: str) -> None:
+    LOG.warning("instance %s: build interrupted by a restart, setting it to ERROR", uuid)
+    try:
+        await manager.driver.destroy(uuid)
+    except Exception:
+        LOG.exception("cannot destroy what is left of the build of %s", uuid)
+    await manager.record_fault(uuid, InterruptedBuild(
+        f"Instance build was interrupted by a restart of the compute service on {manager.host}"))
+    await manager.update_quietly(uuid, {
+        "vm_state": states.ERROR, "task_state": None, "power_state": power_state.NOSTATE})
+
+
+async def _undo_resize(manager: ComputeManager, instance: dict[str, Any]) -> None:
+    """A resize cut short: the columns still hold the old flavor, so put the guest back on it."""
+    uuid = instance["uuid"]
+    try:
+        await manager.driver.revert_resize(uuid, power_on=instance["vm_state"] != states.STOPPED)
+    except InvalidState:
+        pass  # the driver never got as far as resizing
+    await manager.update_quietly(
+        uuid, {"task_state": None, "power_state": await manager.guest_power(uuid)},
+        [states.RESIZE_MIGRATING])
+
+
+async def _finish_reboot(manager: ComputeManager, uuid: str, task_state: str) -> None:
+    if await manager.guest_power(uuid) == power_state.RUNNING:
+        await manager.update_quietly(
+            uuid, {"vm_state": states.ACTIVE, "task_state": None,
+                   "power_state": power_state.RUNNING}, [task_state])
+        return
+    # A soft reboot that already shut the guest down can only finish as a hard one.
+    await manager.reboot(uuid, "", hard=True)
+
+
+async def _settle_to_guest(manager: ComputeManager, uuid: str, task_state: str) -> None:
+    """pausing/unpausing/suspending/resuming: the guest's state says how far it got."""
+    guest = await manager.guest_power(uuid)
+    vm_state = _POWER_TO_VM_STATE.get(guest, states.ERROR)
+    await manager.update_quietly(
+        uuid, {"vm_state": vm_state, "task_state": None, "power_state": guest}, [task_state])
+
+
+# ----- power-state sync ---------------------------------------------------------------------
+
+
+async def sync_power_states(manager: ComputeManager) -> None:
+    """The periodic task: sync every instance of this host with what the hypervisor says."""
+    for instance in await manager.conductor.instances_on_host(manager.host):
+        try:
+            await sync_instance_power_state(manager, instance["uuid"], instance)
+        except Exception:
+            LOG.exception("power-state sync of %s failed", instance["uuid"])
+
+
+async def sync_instance_power_state(
+    manager: ComputeManager, uuid: str, instance: dict[str, Any] | None = None
+) -> None:
+    """Nova's ``_sync_instance_power_state`` (reference §6.4)."""
+    if instance is None:
+        try:
+            instance = await manager.conductor.instance_get(uuid)
+        except InstanceNotFoundError:
+            return
+    if instance.get("host") != manager.host or instance.get("task_state") is not None:
+        return  # moved away, or an action is running and will set the state itself
+    guest = await manager.guest_power(uuid)
+    vm_state = instance["vm_state"]
+    if guest != instance.get("power_state"):
+        try:
+            await manager.update(uuid, {"power_state": guest}, [None])
+        except Abandoned:
+            return
+    if vm_state == states.ACTIVE and guest in (
+        power_state.SHUTDOWN, power_state.CRASHED, power_state.SUSPENDED
+    ):
+        LOG.warning("instance %s shutdown by itself. Calling the stop API.", uuid)
+        await _stop_behind_back(manager, uuid)
+    elif vm_state == states.STOPPED and guest not in _NOT_RUNNING:
+        LOG.warning("instance %s is not stopped (%s). Calling the stop API.",
+                    uuid, power_state.name(guest))
+        await _stop_behind_back(manager, uuid)
+    elif vm_state == states.ACTIVE and guest in (power_state.PAUSED, power_state.NOSTATE):
+        LOG.warning("instance %s is %s on the hypervisor but active in the database",
+                    uuid, power_state.name(guest))
+    elif vm_state in (states.SOFT_DELETED, states.DELETED) and guest not in (
+        power_state.NOSTATE, power_state.SHUTDOWN
+    ):
+        LOG.warning("instance %s is deleted but its guest is %s", uuid, power_state.name(guest))
+
+
+async def _stop_behind_back(manager: ComputeManager, uuid: str) -> None:
+    """What Nova's stop API does: take the task (unless an action got there first), stop."""
+    try:
+        await manager.update(uuid, {"task_state": states.POWERING_OFF}, [None])
+    except Abandoned:
+        return
+    await manager.stop(uuid, "")
