@@ -1,0 +1,259 @@
+"""Who is calling: request ids, X-Auth-Token validation and the policy checks every API uses.
+
+Any sub-application (identity, compute, image, network) adds, in this order:
+
+    middlewares=[request_id_middleware(), auth_middleware(unauthenticated_paths=..., error_body=...)]
+
+and then reads `request[CONTEXT_KEY]` (a `RequestContext`) in its handlers. Policy follows Nova's
+modern defaults: `reader` reads its project, `member` acts on its project, `admin` does everything.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from cloudd.api.identity.tokens import TokenData, hash_token, load_token
+from cloudd.api.service import HOST_KEY
+from cloudd.db import Database
+from cloudd.db.service import DatabaseService
+from cloudd.log import request_id_var
+
+LOG = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ErrorBody = Callable[[int, str], dict[str, Any]]
+
+UNAUTHORIZED_MESSAGE = "The request you have made requires authentication."
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 409: "Conflict", 413: "Request Entity Too Large",
+           415: "Unsupported Media Type", 500: "Internal Server Error"}
+
+
+def keystone_error_body(status: int, message: str) -> dict[str, Any]:
+    """Keystone's error format; other APIs pass their own formatter to auth_middleware."""
+    return {"error": {"code": status, "title": _TITLES.get(status, "Error"), "message": message}}
+
+
+REQUEST_ID_KEY = web.RequestKey("cloudd_request_id", str)
+
+
+class PolicyForbidden(Exception):
+    """A policy check failed; auth_middleware turns it into a 403 in the sub-app's error format."""
+
+    def __init__(self, message: str = "You are not authorized to perform the requested action.")\
+            -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    user_id: str
+    user_name: str
+    project_id: str | None
+    project_name: str | None
+    roles: frozenset[str]
+    is_admin: bool
+    token_hash: str
+    request_id: str
+
+    @classmethod
+    def from_token(cls, token: TokenData, request_id: str) -> RequestContext:
+        roles = frozenset(role["name"] for role in token.roles)
+        project = token.project or {}
+        return cls(user_id=token.user["id"], user_name=token.user["name"],
+                   project_id=project.get("id"), project_name=project.get("name"),
+                   roles=roles, is_admin="admin" in roles, token_hash=token.id_hash,
+                   request_id=request_id)
+
+    def can_read(self, project_id: str | None) -> bool:
+        """Nova's PROJECT_READER_OR_ADMIN."""
+        return self.is_admin or (project_id == self.project_id and "reader" in self.roles)
+
+    def can_act(self, project_id: str | None) -> bool:
+        """Nova's PROJECT_MEMBER_OR_ADMIN."""
+        return self.is_admin or (project_id == self.project_id and "member" in self.roles)
+
+    def require_role(self, role: str) -> None:
+        if not (self.is_admin or role in self.roles):
+            raise PolicyForbidden()
+
+    def require_admin(self) -> None:
+        if not self.is_admin:
+            raise PolicyForbidden()
+
+    def require_read(self, project_id: str | None) -> None:
+        if not self.can_read(project_id):
+            raise PolicyForbidden()
+
+    def require_act(self, project_id: str | None) -> None:
+        if not self.can_act(project_id):
+            raise PolicyForbidden()
+
+
+CONTEXT_KEY = web.RequestKey("cloudd_context", RequestContext)
+
+
+def get_context(request: web.Request) -> RequestContext:
+    context = request.get(CONTEXT_KEY)
+    if context is None:
+        raise RuntimeError("no RequestContext: is auth_middleware installed on this sub-app?")
+    return context
+
+
+def require_role(role: str) -> Callable[[Handler], Handler]:
+    """Handler decorator: the caller needs `role` (admin always passes)."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def checked(request: web.Request) -> web.StreamResponse:
+            get_context(request).require_role(role)
+            return await handler(request)
+
+        return checked
+
+    return decorate
+
+
+# ----- the token cache -----------------------------------------------------------------------
+class TokenCache:
+    """Validated tokens for a few seconds, so every API call is not a database round trip.
+
+    One per process (module level below) so that a revocation through the identity API clears
+    the entry every sub-app would otherwise keep using.
+    """
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, TokenData]] = {}
+
+    def get(self, id_hash: str) -> TokenData | None:
+        entry = self._entries.get(id_hash)
+        if entry is None:
+            return None
+        cached_until, token = entry
+        if time.monotonic() > cached_until or time.time() >= token.expires_at:
+            self._entries.pop(id_hash, None)
+            return None
+        return token
+
+    def put(self, token: TokenData) -> None:
+        if len(self._entries) > 10000:  # bound memory under a flood of distinct tokens
+            self._entries.clear()
+        self._entries[token.id_hash] = (time.monotonic() + self.ttl, token)
+
+    def forget(self, id_hash: str) -> None:
+        self._entries.pop(id_hash, None)
+
+    def forget_user(self, user_id: str) -> None:
+        for id_hash, (_, token) in list(self._entries.items()):
+            if token.user["id"] == user_id:
+                del self._entries[id_hash]
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+TOKEN_CACHE = TokenCache()
+
+
+def request_database(request: web.Request) -> Database:
+    return request.config_dict[HOST_KEY].get(DatabaseService).db
+
+
+def public_url(request: web.Request) -> str:
+    return str(request.config_dict[HOST_KEY].config.api.public_url).rstrip("/")
+
+
+async def validate_token(db: Database, token: str) -> TokenData | None:
+    """The token's data if it is valid now (cached briefly), else None."""
+    id_hash = hash_token(token)
+    cached = TOKEN_CACHE.get(id_hash)
+    if cached is not None:
+        return cached
+    data = await load_token(db, id_hash)
+    if data is not None:
+        TOKEN_CACHE.put(data)
+    return data
+
+
+# ----- middlewares ---------------------------------------------------------------------------
+def request_id_middleware(header_names: Iterable[str] = ("X-OpenStack-Request-ID",)) -> Any:
+    """Give each request a `req-<uuid>`, log it, and return it in `header_names` on every response."""
+    names = tuple(header_names)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request_id = f"req-{uuid.uuid4()}"
+        request[REQUEST_ID_KEY] = request_id
+        reset = request_id_var.set(request_id)
+        global_id = request.headers.get("X-OpenStack-Request-ID", "")
+        if global_id.startswith("req-") and global_id != request_id:
+            LOG.debug("global request id %s", global_id[:40])
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            for name in names:
+                exc.headers[name] = request_id
+            raise
+        finally:
+            request_id_var.reset(reset)
+        for name in names:
+            response.headers[name] = request_id
+        return response
+
+    return middleware
+
+
+def _is_unauthenticated(request: web.Request, rules: frozenset[str]) -> bool:
+    path = request.path.rstrip("/") or "/"
+    return path in rules or f"{request.method} {path}" in rules
+
+
+def unauthorized_response(request: web.Request, error_body: ErrorBody) -> web.Response:
+    return web.json_response(
+        error_body(401, UNAUTHORIZED_MESSAGE), status=401,
+        headers={"WWW-Authenticate": f'Keystone uri="{public_url(request)}/identity"'},
+    )
+
+
+def auth_middleware(unauthenticated_paths: Iterable[str] = (),
+                    error_body: ErrorBody = keystone_error_body) -> Any:
+    """Require a valid X-Auth-Token except on `unauthenticated_paths`.
+
+    Paths are full request paths as clients send them (mount prefix included, trailing slash
+    ignored), optionally preceded by a method: "/compute", "POST /identity/v3/auth/tokens".
+    `error_body(status, message)` renders the 401 and the 403 of a failed policy check.
+    """
+    rules = frozenset(
+        (f"{rule.split(' ', 1)[0]} " if " " in rule else "") + (rule.split(" ", 1)[-1].rstrip("/")
+                                                                 or "/")
+        for rule in unauthenticated_paths
+    )
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        token = request.headers.get("X-Auth-Token", "")
+        if token:
+            data = await validate_token(request_database(request), token)
+            if data is not None:
+                request_id = request.get(REQUEST_ID_KEY) or f"req-{uuid.uuid4()}"
+                request[CONTEXT_KEY] = RequestContext.from_token(data, request_id)
+            elif not _is_unauthenticated(request, rules):
+                return unauthorized_response(request, error_body)
+        elif not _is_unauthenticated(request, rules):
+            return unauthorized_response(request, error_body)
+        try:
+            return await handler(request)
+        except PolicyForbidden as exc:
+            return web.json_response(error_body(403, exc.message), status=403)
+
+    return middleware

@@ -1,0 +1,224 @@
+"""/v3/auth/tokens: issue (password or token method), validate, check and revoke tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict
+
+from cloudd.api.auth import (
+    TOKEN_CACHE,
+    get_context,
+    request_database,
+    validate_token,
+)
+from cloudd.api.identity.catalog import build_catalog
+from cloudd.api.identity.errors import BadRequest, NotFound, Unauthorized, parse_body
+from cloudd.api.identity.passwords import verify_password
+from cloudd.api.identity.tokens import (
+    TokenData,
+    issue_token,
+    revoke_token,
+    token_body,
+)
+from cloudd.api.identity.views import list_user_projects
+from cloudd.api.service import HOST_KEY
+from cloudd.db import Executor, Row
+
+LOG = logging.getLogger(__name__)
+AUTH_FAILED = "The request you have made requires authentication."
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class DomainRef(_Lenient):
+    id: str | None = None
+    name: str | None = None
+
+
+class UserRef(_Lenient):
+    id: str | None = None
+    name: str | None = None
+    domain: DomainRef | None = None
+    password: str
+
+
+class PasswordMethod(_Lenient):
+    user: UserRef
+
+
+class TokenMethod(_Lenient):
+    id: str
+
+
+class Identity(_Lenient):
+    methods: list[str]
+    password: PasswordMethod | None = None
+    token: TokenMethod | None = None
+
+
+class ProjectRef(_Lenient):
+    id: str | None = None
+    name: str | None = None
+    domain: DomainRef | None = None
+
+
+class Scope(_Lenient):
+    project: ProjectRef | None = None
+
+
+class Auth(_Lenient):
+    identity: Identity
+    scope: Scope | Literal["unscoped"] | None = None
+
+
+class AuthRequest(_Lenient):
+    auth: Auth
+
+
+def resolve_domain(domain: DomainRef | None) -> str:
+    """Only the Default domain exists; anything else fails authentication like Keystone's."""
+    if domain is None:
+        raise BadRequest("A name needs a domain (domain.id or domain.name).")
+    if domain.id == "default" or (domain.id is None and domain.name == "Default"):
+        return "default"
+    raise Unauthorized(AUTH_FAILED)
+
+
+async def _password_user(db: Executor, ref: UserRef) -> Row:
+    if ref.id:
+        user = await db.fetchrow("SELECT * FROM users WHERE id = $1", ref.id)
+    elif ref.name:
+        domain_id = resolve_domain(ref.domain)
+        user = await db.fetchrow("SELECT * FROM users WHERE name = $1 AND domain_id = $2",
+                                 ref.name, domain_id)
+    else:
+        raise BadRequest("password.user needs an id or a name.")
+    # Same answer for an unknown user and a wrong password: no user enumeration.
+    # scrypt takes ~50 ms of CPU: off the event loop.
+    if user is None or not await asyncio.to_thread(
+            verify_password, ref.password, str(user["password_hash"])):
+        LOG.info("password authentication failed for user %s", ref.id or ref.name)
+        raise Unauthorized(AUTH_FAILED)
+    if not user["enabled"]:
+        raise Unauthorized(f"User {user['id']} is disabled.")
+    return user
+
+
+async def _scope_project(db: Executor, user: Row, scope: Scope | str | None) -> Row | None:
+    """The project the token is for: as asked, else the user's default project, else none."""
+    if scope == "unscoped":
+        return None
+    if isinstance(scope, Scope) and scope.project is not None:
+        ref = scope.project
+        if ref.id:
+            project = await db.fetchrow("SELECT * FROM projects WHERE id = $1", ref.id)
+        elif ref.name:
+            project = await db.fetchrow("SELECT * FROM projects WHERE name = $1 AND domain_id = $2",
+                                        ref.name, resolve_domain(ref.domain))
+        else:
+            raise BadRequest("scope.project needs an id or a name.")
+        if project is None or not project["enabled"]:
+            raise Unauthorized(f"Unable to find or use project {ref.id or ref.name}.")
+        if not await _has_role(db, user["id"], project["id"]):
+            raise Unauthorized(f"User {user['id']} has no access to project {project['id']}.")
+        return project
+    # Keystone scopes to the default project when no scope is asked and the user may use it.
+    default = user.get("default_project_id")
+    if default:
+        project = await db.fetchrow("SELECT * FROM projects WHERE id = $1 AND enabled = 1", default)
+        if project is not None and await _has_role(db, user["id"], project["id"]):
+            return project
+    return None
+
+
+async def _has_role(db: Executor, user_id: str, project_id: str) -> bool:
+    return bool(await db.fetchval(
+        "SELECT count(*) FROM role_assignments WHERE user_id = $1 AND project_id = $2",
+        user_id, project_id))
+
+
+async def create_token(request: web.Request) -> web.Response:
+    body = await parse_body(request, AuthRequest)
+    identity = body.auth.identity
+    db = request_database(request)
+    parent: TokenData | None = None
+    if "password" in identity.methods and identity.password is not None:
+        user = await _password_user(db, identity.password.user)
+        methods = ["password"]
+    elif "token" in identity.methods and identity.token is not None:
+        parent = await validate_token(db, identity.token.id)
+        if parent is None:
+            raise Unauthorized(AUTH_FAILED)
+        found = await db.fetchrow("SELECT * FROM users WHERE id = $1", parent.user["id"])
+        if found is None:
+            raise Unauthorized(AUTH_FAILED)
+        user, methods = found, list(parent.methods)
+    else:
+        raise BadRequest("Supported methods are password and token, with their details.")
+    project = await _scope_project(db, user, body.auth.scope)
+    host = request.config_dict[HOST_KEY]
+    token, data = await issue_token(db, user, project, methods,
+                                    host.config.api.token_expiration, parent)
+    catalog = None if "nocatalog" in request.query else build_catalog(host)
+    return web.json_response(token_body(data, catalog), status=201,
+                             headers={"X-Subject-Token": token})
+
+
+async def _subject(request: web.Request) -> TokenData:
+    """The token named by X-Subject-Token, which only its owner or an admin may see."""
+    subject = request.headers.get("X-Subject-Token", "")
+    if not subject:
+        raise BadRequest("X-Subject-Token header is required.")
+    context = get_context(request)
+    data = await validate_token(request_database(request), subject)
+    if data is None or not (context.is_admin or data.user["id"] == context.user_id):
+        raise NotFound("Could not find token.")
+    return data
+
+
+async def get_token(request: web.Request) -> web.Response:
+    data = await _subject(request)
+    catalog = None if "nocatalog" in request.query else build_catalog(
+        request.config_dict[HOST_KEY])
+    return web.json_response(token_body(data, catalog),
+                             headers={"X-Subject-Token": request.headers["X-Subject-Token"]})
+
+
+async def check_token(request: web.Request) -> web.Response:
+    await _subject(request)
+    return web.Response(status=200)
+
+
+async def delete_token(request: web.Request) -> web.Response:
+    data = await _subject(request)
+    await revoke_token(request_database(request), data.id_hash)
+    TOKEN_CACHE.forget(data.id_hash)
+    return web.Response(status=204)
+
+
+async def auth_projects(request: web.Request) -> web.Response:
+    """GET /v3/auth/projects: the projects the caller has a role on."""
+    context = get_context(request)
+    return web.json_response(await list_user_projects(request, context.user_id))
+
+
+async def auth_catalog(request: web.Request) -> web.Response:
+    catalog: list[dict[str, Any]] = build_catalog(request.config_dict[HOST_KEY])
+    return web.json_response({"catalog": catalog, "links": {
+        "self": str(request.url), "next": None, "previous": None}})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v3/auth/tokens", create_token)
+    app.router.add_get("/v3/auth/tokens", get_token, allow_head=False)
+    app.router.add_route("HEAD", "/v3/auth/tokens", check_token)
+    app.router.add_delete("/v3/auth/tokens", delete_token)
+    app.router.add_get("/v3/auth/projects", auth_projects)
+    app.router.add_get("/v3/auth/catalog", auth_catalog)
+

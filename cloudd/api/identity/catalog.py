@@ -1,0 +1,51 @@
+"""The service catalog carried by project-scoped tokens, built from [api] public_url."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from cloudd.core import ServiceHost
+
+REGION = "RegionOne"
+
+# (type, name, path under public_url): always present.
+CORE_SERVICES: list[tuple[str, str, str]] = [
+    ("identity", "keystone", "/identity"),
+    ("compute", "nova", "/compute/v2.1"),
+    ("image", "glance", "/image"),
+    ("network", "neutron", "/network"),
+]
+
+# (ServiceHost service name, type, name, path): listed only when that service runs in the host.
+# Owners of optional services append their entry here.
+OPTIONAL_SERVICES: list[tuple[str, str, str, str]] = [
+    ("objectstore", "object-store", "s3", "/s3"),
+    ("ec2", "ec2", "ec2", "/ec2"),
+]
+
+
+def catalog_entries(host: ServiceHost) -> list[tuple[str, str, str]]:
+    """(type, name, absolute URL) of every service the catalog lists for this host."""
+    base = host.config.api.public_url.rstrip("/")
+    entries = [(kind, name, base + path) for kind, name, path in CORE_SERVICES]
+    entries += [(kind, name, base + path) for service, kind, name, path in OPTIONAL_SERVICES
+                if service in host.services]
+    return entries
+
+
+def _stable_id(*parts: str) -> str:
+    # Ids stay the same across restarts, as a real Keystone's stored ids do.
+    return uuid.uuid5(uuid.NAMESPACE_URL, "/".join(parts)).hex
+
+
+def build_catalog(host: ServiceHost) -> list[dict[str, Any]]:
+    catalog = []
+    for kind, name, url in catalog_entries(host):
+        endpoints = [
+            {"id": _stable_id(url, interface), "interface": interface, "region_id": REGION,
+             "region": REGION, "url": url}
+            for interface in ("public", "internal", "admin")
+        ]
+        catalog.append({"type": kind, "name": name, "id": _stable_id(url), "endpoints": endpoints})
+    return catalog
