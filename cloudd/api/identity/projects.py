@@ -6,7 +6,7 @@ import time
 import uuid
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from cloudd.api.auth import TOKEN_CACHE, get_context, request_database
 from cloudd.api.identity.errors import BadRequest, Conflict, NotFound, parse_body
@@ -25,7 +25,7 @@ class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="ignore")
     name: str = NAME
     description: str | None = Field(None, max_length=4096)
-    enabled: bool = True
+    enabled: StrictBool = True
     domain_id: str | None = None
     parent_id: str | None = None
 
@@ -34,7 +34,7 @@ class ProjectUpdate(BaseModel):
     model_config = ConfigDict(extra="ignore")
     name: str | None = Field(None, min_length=1, max_length=64)
     description: str | None = Field(None, max_length=4096)
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class ProjectBody(BaseModel):

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from cloudd.api.auth import TOKEN_CACHE, RequestContext, get_context, request_database
 from cloudd.api.identity.errors import Conflict, NotFound, Unauthorized, parse_body
@@ -23,7 +23,7 @@ class UserCreate(BaseModel):
     model_config = ConfigDict(extra="ignore")
     name: str = Field(min_length=1, max_length=255)
     password: str | None = Field(None, max_length=4096)
-    enabled: bool = True
+    enabled: StrictBool = True
     domain_id: str | None = None
     default_project_id: str | None = None
     email: str | None = None
@@ -33,7 +33,7 @@ class UserUpdate(BaseModel):
     model_config = ConfigDict(extra="ignore")
     name: str | None = Field(None, min_length=1, max_length=255)
     password: str | None = Field(None, max_length=4096)
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     default_project_id: str | None = None
     email: str | None = None
 
