@@ -105,8 +105,14 @@ class ComputeManager(ManagerBase):
 
     @rpc_method
     async def build_instance(self, ctx: RpcContext, args: BuildInstance) -> None:
-        async with self.action(args.instance["uuid"], args.request_id, "build_instance"):
-            await self._build(args)
+        uuid = args.instance["uuid"]
+        # A build that arrived while init_host reconciles is not an interrupted one.
+        self.builds_received.add(uuid)
+        try:
+            async with self.action(uuid, args.request_id, "build_instance"):
+                await self._build(args)
+        finally:
+            self.builds_received.discard(uuid)
 
     async def _build(self, args: BuildInstance) -> None:
         instance, uuid = args.instance, args.instance["uuid"]

@@ -64,6 +64,7 @@ class ManagerBase:
         self.ready = asyncio.Event()
 
         self._background: set[asyncio.Task[None]] = set()
+        self.builds_received: set[str] = set()  # uuids of build casts being served
 
     @contextmanager
     def reconciling(self) -> Iterator[None]:

@@ -63,6 +63,8 @@ async def init_instance(manager: ComputeManager, instance: dict[str, Any]) -> No
     if vm_state == states.DELETED or task_state == states.DELETING:
         LOG.info("instance %s: completing an interrupted delete", uuid)
         await manager.delete_instance(uuid)
+    elif uuid in manager.builds_received:
+        return  # its build cast came in during start-up and will run once we are ready
     elif vm_state == states.BUILDING or task_state in states.BUILD_TASKS:
         await _fail_interrupted_build(manager, uuid)
     elif task_state in states.REBUILD_TASKS:
