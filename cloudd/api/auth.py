@@ -213,6 +213,13 @@ def request_id_middleware(header_names: Iterable[str] = ("X-OpenStack-Request-ID
     return middleware
 
 
+def _normalize_rule(rule: str) -> str:
+    """"POST /a/b/" -> "POST /a/b"; "/a/" -> "/a" (trailing slashes never matter)."""
+    method, _, path = rule.rpartition(" ")
+    path = path.rstrip("/") or "/"
+    return f"{method} {path}" if method else path
+
+
 def _is_unauthenticated(request: web.Request, rules: frozenset[str]) -> bool:
     path = request.path.rstrip("/") or "/"
     return path in rules or f"{request.method} {path}" in rules
@@ -233,11 +240,7 @@ def auth_middleware(unauthenticated_paths: Iterable[str] = (),
     ignored), optionally preceded by a method: "/compute", "POST /identity/v3/auth/tokens".
     `error_body(status, message)` renders the 401 and the 403 of a failed policy check.
     """
-    rules = frozenset(
-        (f"{rule.split(' ', 1)[0]} " if " " in rule else "") + (rule.split(" ", 1)[-1].rstrip("/")
-                                                                 or "/")
-        for rule in unauthenticated_paths
-    )
+    rules = frozenset(_normalize_rule(rule) for rule in unauthenticated_paths)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:

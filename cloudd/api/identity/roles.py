@@ -115,8 +115,7 @@ async def list_role_assignments(request: web.Request) -> web.Response:
         " FROM role_assignments a JOIN roles r ON r.id = a.role_id"
         " JOIN users u ON u.id = a.user_id JOIN projects p ON p.id = a.project_id"
         + where + " ORDER BY p.name, u.name, r.name", *args)
-    names = query.get("include_names", "").lower() in ("1", "true", "")
-    names = names and "include_names" in query
+    names = query.get("include_names", "false").lower() in ("", "1", "true")  # "?include_names"
     return web.json_response({
         "role_assignments": [_assignment_view(request, row, names) for row in rows],
         "links": collection_links(request)})

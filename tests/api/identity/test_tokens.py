@@ -6,6 +6,8 @@ import asyncio
 import re
 import uuid
 
+from cloudd.api.identity.tokens import purge_expired
+
 from .conftest import Cloud, password_auth
 
 TIME_FORMAT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -163,6 +165,8 @@ async def test_token_expires(cloud: Cloud) -> None:
     resp = await cloud.call("GET", "/v3/projects", token)
     assert resp.status == 401
     assert "WWW-Authenticate" in resp.headers
+    assert await purge_expired(cloud.db, grace=0) >= 1
+    assert await cloud.db.fetchval("SELECT count(*) FROM tokens") == 0
 
 
 async def test_disabled_user_and_project_cannot_authenticate(cloud: Cloud) -> None:
