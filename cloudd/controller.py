@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cloudd.api.identity.app import identity_app
 from cloudd.api.service import ApiService
 from cloudd.conductor.service import ConductorService
 from cloudd.config import CloudConfig
@@ -15,5 +16,7 @@ def build_controller(config: CloudConfig, host: ServiceHost | None = None) -> Se
     host.add(DatabaseService(host))
     host.add(SchedulerService(host))
     host.add(ConductorService(host))
-    host.add(ApiService(host))
+    api = ApiService(host)
+    host.add(api)
+    api.mount("/identity", identity_app)
     return host
