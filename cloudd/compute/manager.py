@@ -59,10 +59,16 @@ RESIZE_KEYS = ("old_flavor", "new_flavor", "old_vm_state")
 class ComputeManager(ManagerBase):
     # ----- host ---------------------------------------------------------------------------
 
-    async def init_host(self) -> None:
-        """Driver start-up, lifecycle events, then Nova's ``_init_instance`` for each instance."""
-        await self.driver.init_host(self.host)
+    async def init_driver(self) -> None:
+        """Connect the driver (once) and subscribe to its lifecycle events."""
+        if not self._driver_started:
+            await self.driver.init_host(self.host)
+            self._driver_started = True
         await self.driver.set_event_callback(self.handle_lifecycle_event)
+
+    async def init_host(self) -> None:
+        """``init_driver``, then Nova's ``_init_instance`` for each instance of this host."""
+        await self.init_driver()
         with self.reconciling():
             await manager_init.reconcile_host(self)
 
@@ -71,7 +77,9 @@ class ComputeManager(ManagerBase):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self.driver.cleanup_host()
+        if self._driver_started:
+            await self.driver.cleanup_host()
+            self._driver_started = False
 
     async def node_resources(self) -> list[HostResources]:
         nodes = await self.driver.get_available_nodes()

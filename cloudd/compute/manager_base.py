@@ -65,6 +65,7 @@ class ManagerBase:
 
         self._background: set[asyncio.Task[None]] = set()
         self.builds_received: set[str] = set()  # uuids of build casts being served
+        self._driver_started = False
 
     @contextmanager
     def reconciling(self) -> Iterator[None]:

@@ -1,0 +1,189 @@
+"""The agent (``cloudd agent``): one per compute host, or one for many simulated hosts.
+
+It connects to the controller's ``/agent`` websocket, registers its nodes, reconciles its guests
+(``ComputeManager.init_host``), then heartbeats and serves ``compute.*`` over the same socket.
+A dropped link is noticed by websocket pings, and the agent reconnects with exponential
+backoff and registers again; the compute manager and its driver live on across reconnections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from typing import Any
+
+import aiohttp
+
+from cloudd.compute.drivers.base import load_driver
+from cloudd.compute.manager import ComputeManager
+from cloudd.compute.rpcapi import PREFIX as COMPUTE_PREFIX
+from cloudd.conductor.client import ConductorClient
+from cloudd.conductor.rpcapi import Heartbeat, Registered, RegisterHost
+from cloudd.config import CloudConfig
+from cloudd.core import Service, ServiceHost
+from cloudd.rpc import RpcConnectionLost, RpcDispatcher, RpcError, RpcPeer
+
+LOG = logging.getLogger(__name__)
+BINARY = "cloudd-compute"
+FIRST_BACKOFF = 0.5
+RESOURCE_REPORT_INTERVAL = 60.0  # Nova's periodic task pass
+
+
+def driver_options(cfg: CloudConfig) -> dict[str, Any]:
+    """Keyword arguments of the configured driver's constructor."""
+    compute = cfg.compute
+    if compute.compute_driver == "fake":
+        return {"host_count": compute.fake_host_count, "vcpus": compute.fake_vcpus,
+                "memory_mb": compute.fake_memory_mb, "local_gb": compute.fake_local_gb,
+                "host_ip": cfg.default.my_ip, "vnc_listen": cfg.vnc.vncserver_listen}
+    return {}
+
+
+class AgentService(Service):
+    name = "agent"
+
+    def __init__(self, host: ServiceHost, depends: tuple[str, ...] = ()) -> None:
+        super().__init__(host)
+        self.depends = depends
+        cfg = host.config
+        self.host_name = cfg.default.host or socket.gethostname()
+        self.driver = load_driver(cfg.compute.compute_driver, driver_options(cfg))
+        self.conductor = ConductorClient()
+        instances_path = cfg.compute.instances_path or "instances"
+        self.manager = ComputeManager(self.host_name, self.driver, self.conductor, instances_path)
+        self.dispatcher = RpcDispatcher()
+        self.dispatcher.register(self.manager, prefix=COMPUTE_PREFIX)
+        self.controller_url = cfg.agent.controller_url
+        self.registered: Registered | None = None
+        self.last_heartbeat: float | None = None
+        self.connections = 0  # successful registrations so far (1 + reconnections)
+        self._session: aiohttp.ClientSession | None = None
+        self._peer: RpcPeer | None = None
+        self._reconciled = False
+
+    @property
+    def connected(self) -> bool:
+        return self._peer is not None and not self._peer.closed and self.registered is not None
+
+    async def start(self) -> None:
+        """Start the driver and the connection task; never waits for the controller."""
+        await self.manager.init_driver()
+        self._session = aiohttp.ClientSession()
+        self.host.create_task(self._connection_loop, "agent link", self, restart=True)
+        cfg = self.host.config
+        self.host.periodic(cfg.service.report_interval, self._heartbeat, "agent heartbeat", self)
+        self.host.periodic(cfg.agent.sync_power_state_interval, self._sync_power_states,
+                           "sync power states", self)
+        self.host.periodic(RESOURCE_REPORT_INTERVAL, self._report_resources,
+                           "update available resource", self)
+
+    async def stop(self) -> None:
+        peer, self._peer = self._peer, None
+        self.registered = None
+        if peer is not None:
+            await peer.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        await self.manager.cleanup_host()
+
+    def health(self) -> dict[str, Any]:
+        info = super().health()
+        info.update(host=self.host_name, connected=self.connected,
+                    controller_url=self._url(), last_heartbeat=self.last_heartbeat)
+        return info
+
+    # ----- the link -----------------------------------------------------------------------
+
+    async def _connection_loop(self) -> None:
+        backoff = FIRST_BACKOFF
+        max_backoff = self.host.config.agent.reconnect_max_backoff
+        while True:
+            try:
+                await self._connect_and_serve()
+                backoff = FIRST_BACKOFF  # it was up: the next try comes quickly
+                LOG.warning("lost the link to the controller, reconnecting")
+            except (aiohttp.ClientError, OSError, TimeoutError, RpcError) as exc:
+                LOG.warning("cannot reach the controller at %s: %s (retry in %.1fs)",
+                            self._url(), exc, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, max_backoff)
+
+    async def _connect_and_serve(self) -> None:
+        """One connection's life: connect, register, reconcile once, serve until it drops."""
+        assert self._session is not None
+        cfg = self.host.config
+        # Pings at the heartbeat rhythm: a dead peer is noticed without waiting for TCP.
+        ws = await self._session.ws_connect(
+            self._url(), heartbeat=cfg.service.report_interval, max_msg_size=64 * 1024 * 1024)
+        peer = RpcPeer(ws, self.dispatcher, name="controller",
+                       default_timeout=cfg.rpc.call_timeout)
+        peer.identity = "controller"
+        reader = asyncio.create_task(peer.run(), name="agent rpc reader")
+        try:
+            self._peer = peer
+            self.conductor.peer = peer
+            await self._register()
+            if not self._reconciled:
+                await self.manager.init_host()
+                self._reconciled = True
+            await self._heartbeat()
+            await reader
+        finally:
+            self.registered = None
+            if not reader.done():
+                reader.cancel()
+            # Not peer.close(): actions still running finish over the next link.
+            await ws.close()
+
+    async def _register(self) -> None:
+        nodes = await self.manager.node_resources()
+        request = RegisterHost(host=self.host_name, binary=BINARY, nodes=nodes,
+                               availability_zone=self.host.config.agent.availability_zone)
+        self.registered = await self.conductor.register_host(request)
+        self.connections += 1
+        LOG.info("registered %s with %d node(s) as service %s", self.host_name, len(nodes),
+                 self.registered.service_id)
+
+    def _url(self) -> str:
+        """The configured URL; in the all-in-one, the controller's listener on loopback (its
+        port may have been chosen by the OS)."""
+        if "conductor" in self.depends:
+            conductor = self.host.services.get("conductor")
+            port = getattr(conductor, "port", None)
+            if port:
+                return f"ws://127.0.0.1:{port}/agent"
+        return self.controller_url
+
+    # ----- periodic work (skipped while disconnected) -------------------------------------
+
+    async def _heartbeat(self) -> None:
+        if not self.connected:
+            return
+        try:
+            await self.conductor.heartbeat(Heartbeat(host=self.host_name, binary=BINARY))
+        except RpcConnectionLost:
+            return
+        self.last_heartbeat = time.time()
+
+    async def _sync_power_states(self) -> None:
+        if self.connected and self._reconciled:
+            await self.manager.sync_power_states()
+
+    async def _report_resources(self) -> None:
+        if self.connected:
+            await self.manager.update_available_resource()
+
+
+def build_agent(cfg: CloudConfig, host: ServiceHost | None = None) -> ServiceHost:
+    """The agent's ServiceHost, or the agent added to the controller's (all-in-one), where it
+    starts after the conductor's listener it connects to."""
+    if host is None:
+        host = ServiceHost(cfg, name="cloudd-agent")
+        depends: tuple[str, ...] = ()
+    else:
+        depends = ("conductor",) if "conductor" in host.services else ()
+    host.add(AgentService(host, depends))
+    return host
