@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cloudd.api.compute.app import compute_app
 from cloudd.api.identity.app import identity_app
 from cloudd.api.service import ApiService
 from cloudd.conductor.service import ConductorService
@@ -19,4 +20,5 @@ def build_controller(config: CloudConfig, host: ServiceHost | None = None) -> Se
     api = ApiService(host)
     host.add(api)
     api.mount("/identity", identity_app)
+    api.mount("/compute", compute_app)
     return host

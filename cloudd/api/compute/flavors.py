@@ -1,0 +1,200 @@
+"""/flavors and os-extra_specs."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated, Any
+
+from aiohttp import web
+from pydantic import BeforeValidator, Field, StringConstraints
+
+from cloudd.api.compute import views
+from cloudd.api.compute.common import context, database, parse_limit
+from cloudd.api.compute.errors import BadRequest, Conflict, NotFound, parse_body
+from cloudd.api.compute.microversion import request_version
+from cloudd.api.compute.server_models import Strict
+from cloudd.compute.instances import decode_json
+from cloudd.db import DuplicateError
+
+
+def _to_bool(value: Any) -> Any:
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    return value
+
+
+class FlavorCreate(Strict):
+    name: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255)]
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\- ]+$", max_length=255)] | int | None = None
+    ram: int = Field(ge=1)
+    vcpus: int = Field(ge=1)
+    disk: int = Field(ge=0)
+    swap: int = Field(0, ge=0)
+    ephemeral: int = Field(0, ge=0, alias="OS-FLV-EXT-DATA:ephemeral")
+    is_public: Annotated[bool, BeforeValidator(_to_bool)] = Field(
+        True, alias="os-flavor-access:is_public")
+    rxtx_factor: float = Field(1.0, gt=0)
+    description: Annotated[str, StringConstraints(max_length=65535)] | None = None
+
+
+class FlavorCreateBody(Strict):
+    flavor: FlavorCreate
+
+
+class ExtraSpecsBody(Strict):
+    extra_specs: dict[Annotated[str, StringConstraints(min_length=1, max_length=255)],
+                      Annotated[str, StringConstraints(max_length=255)] | int | float | bool]
+
+
+async def _find(request: web.Request) -> dict[str, Any]:
+    flavorid = request.match_info["flavor_id"]
+    row = await database(request).fetchrow(
+        "SELECT * FROM flavors WHERE flavorid = $1 AND deleted = 0", flavorid)
+    if row is None:
+        raise NotFound(f"Flavor {flavorid} could not be found.")
+    return row
+
+
+async def _listing(request: web.Request, detail: bool) -> web.Response:
+    ctx = context(request)
+    query = request.query
+    rows = await database(request).fetch("SELECT * FROM flavors WHERE deleted = 0 ORDER BY flavorid")
+    is_public = query.get("is_public", "true").lower()
+    if is_public in ("true", "t", "1", "yes") or not ctx.is_admin:
+        access = {r["flavor_id"] for r in await database(request).fetch(
+            "SELECT flavor_id FROM flavor_projects WHERE project_id = $1", ctx.project_id)}
+        if is_public in ("none",) or not ctx.is_admin:
+            rows = [r for r in rows if r["is_public"] or r["id"] in access]
+        else:
+            rows = [r for r in rows if r["is_public"]]
+    elif is_public in ("false", "f", "0", "no"):
+        rows = [r for r in rows if not r["is_public"]]
+    for key, column in (("minRam", "memory_mb"), ("minDisk", "root_gb")):
+        if key in query:
+            try:
+                minimum = int(query[key])
+            except ValueError:
+                raise BadRequest(f"Invalid {key} filter [{query[key]}]") from None
+            rows = [r for r in rows if r[column] >= minimum]
+    if "marker" in query:
+        ids = [str(r["flavorid"]) for r in rows]
+        if query["marker"] not in ids:
+            raise BadRequest(f"marker [{query['marker']}] not found")
+        rows = rows[ids.index(query["marker"]) + 1:]
+    rows = rows[:parse_limit(query)]
+    version = request_version(request)
+    return web.json_response({"flavors": [views.flavor_view(request, r, version, detail)
+                                          for r in rows]})
+
+
+async def index(request: web.Request) -> web.Response:
+    return await _listing(request, detail=False)
+
+
+async def detail(request: web.Request) -> web.Response:
+    return await _listing(request, detail=True)
+
+
+async def show(request: web.Request) -> web.Response:
+    row = await _find(request)
+    return web.json_response({"flavor": views.flavor_view(request, row, request_version(request),
+                                                          True)})
+
+
+async def create(request: web.Request) -> web.Response:
+    context(request).require_admin()
+    version = request_version(request)
+    spec = (await parse_body(request, FlavorCreateBody)).flavor
+    if spec.description is not None and not version.at_least("2.55"):
+        raise BadRequest("Invalid input: 'description' was unexpected at this microversion")
+    flavorid = str(spec.id) if spec.id is not None else str(uuid.uuid4())
+    db = database(request)
+    try:
+        row = await db.fetchrow(
+            "INSERT INTO flavors (flavorid, name, memory_mb, vcpus, root_gb, ephemeral_gb, swap,"
+            " rxtx_factor, is_public, description, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+            " $8, $9, $10, $11) RETURNING *",
+            flavorid, spec.name, spec.ram, spec.vcpus, spec.disk, spec.ephemeral, spec.swap,
+            spec.rxtx_factor, int(spec.is_public), spec.description, time.time())
+    except DuplicateError:
+        raise Conflict(f"Flavor with name {spec.name} or ID {flavorid} already exists.") from None
+    assert row is not None
+    return web.json_response({"flavor": views.flavor_view(request, row, version, True)})
+
+
+async def delete(request: web.Request) -> web.Response:
+    context(request).require_admin()
+    row = await _find(request)
+    # Free the unique name and id for reuse; servers keep their own flavor snapshot.
+    await database(request).execute(
+        "UPDATE flavors SET deleted = 1, name = $1, flavorid = $1 WHERE id = $2",
+        f"deleted-{row['id']}-{uuid.uuid4().hex[:8]}", row["id"])
+    return web.Response(status=202)
+
+
+async def extra_specs_index(request: web.Request) -> web.Response:
+    row = await _find(request)
+    return web.json_response({"extra_specs": decode_json(row["extra_specs"])})
+
+
+async def _save_specs(request: web.Request, row: dict[str, Any], specs: dict[str, Any]) -> None:
+    import json
+
+    await database(request).execute("UPDATE flavors SET extra_specs = $1 WHERE id = $2",
+                                    json.dumps(specs), row["id"])
+
+
+async def extra_specs_create(request: web.Request) -> web.Response:
+    context(request).require_admin()
+    row = await _find(request)
+    body = await parse_body(request, ExtraSpecsBody)
+    new = {k: str(v) for k, v in body.extra_specs.items()}
+    await _save_specs(request, row, {**decode_json(row["extra_specs"]), **new})
+    return web.json_response({"extra_specs": new})
+
+
+async def extra_spec_show(request: web.Request) -> web.Response:
+    row = await _find(request)
+    key = request.match_info["key"]
+    specs = decode_json(row["extra_specs"])
+    if key not in specs:
+        raise NotFound(f"Flavor {row['flavorid']} has no extra specs with key {key}.")
+    return web.json_response({key: specs[key]})
+
+
+async def extra_spec_update(request: web.Request) -> web.Response:
+    context(request).require_admin()
+    row = await _find(request)
+    key = request.match_info["key"]
+    body = await request.json() if request.can_read_body else None
+    if not isinstance(body, dict) or list(body) != [key] or not isinstance(body[key], str | int):
+        raise BadRequest("Request body and URI mismatch")
+    await _save_specs(request, row, {**decode_json(row["extra_specs"]), key: str(body[key])})
+    return web.json_response({key: str(body[key])})
+
+
+async def extra_spec_delete(request: web.Request) -> web.Response:
+    context(request).require_admin()
+    row = await _find(request)
+    key = request.match_info["key"]
+    specs = decode_json(row["extra_specs"])
+    if key not in specs:
+        raise NotFound(f"Flavor {row['flavorid']} has no extra specs with key {key}.")
+    del specs[key]
+    await _save_specs(request, row, specs)
+    return web.Response(status=200)
+
+
+def add_routes(app: web.Application, prefix: str) -> None:
+    app.router.add_get(f"{prefix}/flavors", index)
+    app.router.add_post(f"{prefix}/flavors", create)
+    app.router.add_get(f"{prefix}/flavors/detail", detail)
+    app.router.add_get(f"{prefix}/flavors/{{flavor_id}}", show)
+    app.router.add_delete(f"{prefix}/flavors/{{flavor_id}}", delete)
+    specs = f"{prefix}/flavors/{{flavor_id}}/os-extra_specs"
+    app.router.add_get(specs, extra_specs_index)
+    app.router.add_post(specs, extra_specs_create)
+    app.router.add_get(f"{specs}/{{key}}", extra_spec_show)
+    app.router.add_put(f"{specs}/{{key}}", extra_spec_update)
+    app.router.add_delete(f"{specs}/{{key}}", extra_spec_delete)

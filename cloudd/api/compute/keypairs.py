@@ -1,0 +1,150 @@
+"""/os-keypairs: import an OpenSSH public key or generate an ed25519 pair."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import time
+from typing import Annotated, Any, Literal
+
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from pydantic import StringConstraints
+
+from cloudd.api.compute.common import context, database
+from cloudd.api.compute.errors import BadRequest, Conflict, NotFound, parse_body
+from cloudd.api.compute.microversion import request_version
+from cloudd.api.compute.server_models import Strict
+from cloudd.db import DuplicateError
+
+_NAME = re.compile(r"^[a-zA-Z0-9 _-]+$")
+_KEY_TYPES = {"ssh-rsa", "ssh-ed25519", "ssh-dss", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+              "ecdsa-sha2-nistp521"}
+
+
+class KeypairCreate(Strict):
+    name: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255)]
+    public_key: str | None = None
+    type: Literal["ssh", "x509"] | None = None
+    user_id: str | None = None
+
+
+class KeypairCreateBody(Strict):
+    keypair: KeypairCreate
+
+
+def fingerprint(public_key: str) -> str:
+    """Nova's fingerprint: MD5 of the decoded key blob, colon-separated hex."""
+    blob = base64.b64decode(public_key.split()[1])
+    digest = hashlib.md5(blob, usedforsecurity=False).hexdigest()
+    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+
+def check_public_key(public_key: str) -> str:
+    text = public_key.strip()
+    parts = text.split()
+    if "\n" in text or len(parts) < 2 or parts[0] not in _KEY_TYPES:
+        raise BadRequest("Keypair data is invalid: failed to parse the public key.")
+    try:
+        serialization.load_ssh_public_key(f"{parts[0]} {parts[1]}".encode())
+    except (ValueError, binascii.Error, TypeError):
+        raise BadRequest("Keypair data is invalid: failed to parse the public key.") from None
+    return text
+
+
+def generate() -> tuple[str, str]:
+    key = ed25519.Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                           serialization.PublicFormat.OpenSSH).decode()
+    return public + " Generated-by-cloudd", private
+
+
+def _view(row: dict[str, Any], request: web.Request, full: bool) -> dict[str, Any]:
+    view: dict[str, Any] = {"name": row["name"], "public_key": row["public_key"],
+                            "fingerprint": row["fingerprint"]}
+    if request_version(request).at_least("2.2"):
+        view["type"] = row["type"]
+    if full:
+        created = time.strftime("%Y-%m-%dT%H:%M:%S.000000", time.gmtime(row["created_at"]))
+        view.update({"user_id": row["user_id"], "deleted": False, "created_at": created,
+                     "updated_at": None, "deleted_at": None, "id": row["id"]})
+    return view
+
+
+def _target_user(request: web.Request, user_id: str | None) -> str:
+    ctx = context(request)
+    if user_id and user_id != ctx.user_id:
+        if not request_version(request).at_least("2.10"):
+            raise BadRequest("user_id is not allowed at this microversion")
+        ctx.require_admin()
+        return user_id
+    return ctx.user_id
+
+
+async def index(request: web.Request) -> web.Response:
+    user_id = _target_user(request, request.query.get("user_id"))
+    rows = await database(request).fetch(
+        "SELECT * FROM key_pairs WHERE user_id = $1 ORDER BY name", user_id)
+    return web.json_response({"keypairs": [{"keypair": _view(r, request, False)} for r in rows]})
+
+
+async def create(request: web.Request) -> web.Response:
+    ctx = context(request)
+    version = request_version(request)
+    spec = (await parse_body(request, KeypairCreateBody)).keypair
+    if spec.type is not None and not version.at_least("2.2"):
+        raise BadRequest("type is not allowed at this microversion")
+    if not _NAME.match(spec.name):
+        raise BadRequest("Keypair data is invalid: Keypair name contains unsafe characters")
+    user_id = _target_user(request, spec.user_id)
+    private_key = None
+    if spec.public_key is None:
+        public_key, private_key = generate()
+    else:
+        public_key = check_public_key(spec.public_key)
+    try:
+        row = await database(request).fetchrow(
+            "INSERT INTO key_pairs (name, user_id, project_id, fingerprint, public_key, type,"
+            " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+            spec.name, user_id, ctx.project_id or "", fingerprint(public_key), public_key,
+            spec.type or "ssh", time.time())
+    except DuplicateError:
+        raise Conflict(f"Key pair '{spec.name}' already exists.") from None
+    assert row is not None
+    view = _view(row, request, False)
+    view["user_id"] = user_id
+    if private_key is not None:
+        view["private_key"] = private_key
+    return web.json_response({"keypair": view}, status=201 if version.at_least("2.2") else 200)
+
+
+async def _find(request: web.Request) -> dict[str, Any]:
+    user_id = _target_user(request, request.query.get("user_id"))
+    name = request.match_info["name"]
+    row = await database(request).fetchrow(
+        "SELECT * FROM key_pairs WHERE user_id = $1 AND name = $2", user_id, name)
+    if row is None:
+        raise NotFound(f"Keypair {name} not found for user {user_id}")
+    return row
+
+
+async def show(request: web.Request) -> web.Response:
+    return web.json_response({"keypair": _view(await _find(request), request, True)})
+
+
+async def delete(request: web.Request) -> web.Response:
+    row = await _find(request)
+    await database(request).execute("DELETE FROM key_pairs WHERE id = $1", row["id"])
+    return web.Response(status=204 if request_version(request).at_least("2.2") else 202)
+
+
+def add_routes(app: web.Application, prefix: str) -> None:
+    app.router.add_get(f"{prefix}/os-keypairs", index)
+    app.router.add_post(f"{prefix}/os-keypairs", create)
+    app.router.add_get(f"{prefix}/os-keypairs/{{name}}", show)
+    app.router.add_delete(f"{prefix}/os-keypairs/{{name}}", delete)

@@ -1,0 +1,235 @@
+"""POST /servers/{id}/action: power, pause/suspend, rebuild, resize, lock, console, reset."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import Field
+
+from cloudd.api.compute import servers, views
+from cloudd.api.compute.common import (
+    compute_api,
+    context,
+    database,
+    is_uuid,
+    load_server,
+    load_server_to_act,
+    request_id,
+)
+from cloudd.api.compute.errors import BadRequest, Conflict, NotImplementedYet, read_json, validate
+from cloudd.api.compute.microversion import request_version
+from cloudd.api.compute.server_models import Metadata, Name, Strict
+from cloudd.compute import instances, states
+from cloudd.conductor.service import HostUnavailable
+
+ActionHandler = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
+
+
+class Reboot(Strict):
+    type: Literal["SOFT", "HARD", "soft", "hard"]
+
+
+class Rebuild(Strict):
+    imageRef: str
+    name: Name | None = None
+    metadata: Metadata | None = None
+    adminPass: str | None = None
+    description: str | None = None
+    disk_config: Literal["AUTO", "MANUAL"] | None = Field(None, alias="OS-DCF:diskConfig")
+    preserve_ephemeral: bool = False
+
+
+class Resize(Strict):
+    flavorRef: str | int
+    disk_config: Literal["AUTO", "MANUAL"] | None = Field(None, alias="OS-DCF:diskConfig")
+
+
+class ConsoleOutput(Strict):
+    length: int | str | None = None
+
+
+class ResetState(Strict):
+    state: Literal["error", "active"]
+
+
+class Lock(Strict):
+    locked_reason: str | None = None
+
+
+def _empty(value: Any) -> None:
+    if value not in (None, {}):
+        raise BadRequest("This action takes no arguments.")
+
+
+async def _engine_call(request: web.Request, row: dict[str, Any], action: str,
+                       **extra: Any) -> None:
+    try:
+        await compute_api(request).action(row, action, request_id(request), context(request),
+                                          **extra)
+    except states.InvalidInstanceState as exc:
+        raise Conflict(str(exc)) from None
+    except HostUnavailable as exc:
+        raise Conflict(f"Compute host of instance {row['uuid']} is unavailable: {exc}") from None
+
+
+def _simple(action: str) -> ActionHandler:
+    async def handle(request: web.Request, args: Any) -> web.StreamResponse:
+        _empty(args)
+        row = await load_server_to_act(request)
+        await _engine_call(request, row, action)
+        return web.Response(status=202)
+
+    return handle
+
+
+async def reboot(request: web.Request, args: Any) -> web.StreamResponse:
+    body = validate(Reboot, args)
+    row = await load_server_to_act(request)
+    await _engine_call(request, row, "reboot", hard=body.type.upper() == "HARD")
+    return web.Response(status=202)
+
+
+async def rebuild(request: web.Request, args: Any) -> web.StreamResponse:
+    body = validate(Rebuild, args)
+    row = await load_server_to_act(request)
+    image = body.imageRef.rstrip("/").rsplit("/", 1)[-1]
+    if not is_uuid(image):
+        raise BadRequest(f"Invalid imageRef provided: {image} is not a UUID.")
+    await _engine_call(request, row, "rebuild", image=image)
+    changes: dict[str, Any] = {"image_ref": image.lower()}
+    if body.name is not None:
+        changes["name"] = body.name
+    if body.metadata is not None:
+        changes["metadata"] = body.metadata
+    row = await instances.update(database(request), row["uuid"], changes)
+    version = request_version(request)
+    if version.at_least("2.75"):
+        view = await servers.detailed_view(request, row)
+    else:
+        view = views.server_basic(request, row, version)
+    view["adminPass"] = body.adminPass or "rebuilt"
+    return web.json_response({"server": view}, status=202)
+
+
+async def resize(request: web.Request, args: Any) -> web.StreamResponse:
+    body = validate(Resize, args)
+    row = await load_server_to_act(request)
+    flavor = await servers.find_flavor(database(request), body.flavorRef)
+    if str(flavor["flavorid"]) == str(row["flavor"].get("flavorid")):
+        raise BadRequest("When resizing, instances must change flavor!")
+    new_flavor = {k: flavor[k] for k in ("flavorid", "name", "memory_mb", "vcpus", "root_gb",
+                                         "ephemeral_gb", "swap")}
+    new_flavor["extra_specs"] = instances.decode_json(flavor["extra_specs"])
+    new_flavor["id"] = flavor["id"]
+    await _engine_call(request, row, "resize", new_flavor=new_flavor)
+    return web.Response(status=202)
+
+
+def _resize_step(action: str, status: int) -> ActionHandler:
+    async def handle(request: web.Request, args: Any) -> web.StreamResponse:
+        _empty(args)
+        row = await load_server_to_act(request)
+        await _engine_call(request, row, action)
+        return web.Response(status=status)
+
+    return handle
+
+
+async def console_output(request: web.Request, args: Any) -> web.StreamResponse:
+    body = validate(ConsoleOutput, args or {})
+    length: int | None = None
+    if body.length is not None:
+        try:
+            length = int(body.length)
+        except ValueError:
+            raise BadRequest("length must be an integer") from None
+        if length < -1:
+            raise BadRequest("length must be -1 or greater")
+        length = None if length == -1 else length
+    row = await load_server_to_act(request, lock_checked=False)
+    try:
+        log = await compute_api(request).console_output(row, None)
+    except states.InvalidInstanceState as exc:
+        raise Conflict(str(exc)) from None
+    except HostUnavailable as exc:
+        raise Conflict(f"Compute host is unavailable: {exc}") from None
+    return web.json_response({"output": last_lines(log, length)})
+
+
+def last_lines(log: str, length: int | None) -> str:
+    """Nova's tail: the last `length` elements of log.split('\\n')."""
+    if length is None:
+        return log
+    if length == 0:
+        return ""
+    return "\n".join(log.split("\n")[-length:])
+
+
+async def lock(request: web.Request, args: Any) -> web.StreamResponse:
+    body = validate(Lock, args or {})
+    if body.locked_reason is not None and not request_version(request).at_least("2.73"):
+        raise BadRequest("locked_reason is not allowed at this microversion")
+    row = await load_server_to_act(request, lock_checked=False)
+    ctx = context(request)
+    await instances.update(database(request), row["uuid"], {
+        "locked": 1, "locked_by": "admin" if ctx.is_admin else "owner",
+        "locked_reason": body.locked_reason})
+    await instances.start_action(database(request), row["uuid"], "lock", request_id(request),
+                                 ctx.user_id, row["project_id"])
+    return web.Response(status=202)
+
+
+async def unlock(request: web.Request, args: Any) -> web.StreamResponse:
+    _empty(args)
+    row = await load_server_to_act(request, lock_checked=False)
+    ctx = context(request)
+    if row["locked"] and row["locked_by"] == "admin" and not ctx.is_admin:
+        raise Conflict(f"Instance {row['uuid']} was locked by an administrator")
+    await instances.update(database(request), row["uuid"], {
+        "locked": 0, "locked_by": None, "locked_reason": None})
+    await instances.start_action(database(request), row["uuid"], "unlock", request_id(request),
+                                 ctx.user_id, row["project_id"])
+    return web.Response(status=202)
+
+
+async def reset_state(request: web.Request, args: Any) -> web.StreamResponse:
+    context(request).require_admin()
+    body = validate(ResetState, args)
+    row = await load_server(request)
+    vm_state = states.ERROR if body.state == "error" else states.ACTIVE
+    await instances.update(database(request), row["uuid"], {"vm_state": vm_state, "task_state": None})
+    return web.Response(status=202)
+
+
+async def create_image(request: web.Request, args: Any) -> web.StreamResponse:
+    await load_server_to_act(request)
+    raise NotImplementedYet("Snapshots (createImage) need the image service, which cloudd does "
+                            "not provide yet.")
+
+
+ACTIONS: dict[str, ActionHandler] = {
+    "reboot": reboot, "os-stop": _simple("stop"), "os-start": _simple("start"),
+    "pause": _simple("pause"), "unpause": _simple("unpause"), "suspend": _simple("suspend"),
+    "resume": _simple("resume"), "rebuild": rebuild, "resize": resize,
+    "confirmResize": _resize_step("confirmResize", 204),
+    "revertResize": _resize_step("revertResize", 202),
+    "lock": lock, "unlock": unlock, "os-getConsoleOutput": console_output,
+    "os-resetState": reset_state, "createImage": create_image,
+}
+
+
+async def action(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    if not isinstance(body, dict) or len(body) != 1:
+        raise BadRequest("An action body must be an object with exactly one action.")
+    (name, args), = body.items()
+    handler = ACTIONS.get(name)
+    if handler is None:
+        raise BadRequest(f"There is no such action: {name}")
+    return await handler(request, args)
+
+
+def add_routes(app: web.Application, prefix: str) -> None:
+    app.router.add_post(f"{prefix}/servers/{{server_id}}/action", action)

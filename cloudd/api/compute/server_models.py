@@ -1,0 +1,144 @@
+"""Request bodies of the servers API (Nova's JSON schemas, additionalProperties false)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255)]
+MetaText = Annotated[str, StringConstraints(strict=True, max_length=255)]
+Metadata = dict[Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255)],
+                MetaText]
+MAX_USER_DATA = 65535
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def check_name(value: str) -> str:
+    if value != value.strip() or not value.strip():
+        raise ValueError("name may not be blank or have leading or trailing whitespace")
+    return value
+
+
+def check_ip(value: str | None, family: int) -> str | None:
+    if value in (None, ""):
+        return value
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value} is not a valid IPv{family} address") from None
+    if address.version != family:
+        raise ValueError(f"{value} is not a valid IPv{family} address")
+    return str(address)  # normalised, as Nova echoes it
+
+
+class NetworkRequest(Strict):
+    uuid: str | None = None
+    port: str | None = None
+    fixed_ip: str | None = None
+    tag: str | None = None
+
+
+class SecurityGroupRef(Strict):
+    name: str
+
+
+class BlockDevice(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    uuid: str | None = None
+    source_type: str | None = None
+    destination_type: str | None = None
+    boot_index: int | str | None = None
+
+
+class ServerCreate(Strict):
+    name: Name
+    imageRef: str = ""
+    flavorRef: Annotated[str, StringConstraints(min_length=1)] | int
+    min_count: int = Field(1, ge=1)
+    max_count: int | None = Field(None, ge=1)
+    return_reservation_id: bool = False
+    key_name: str | None = None
+    user_data: str | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    availability_zone: str | None = None
+    networks: Literal["auto", "none"] | list[NetworkRequest] | None = None
+    security_groups: list[SecurityGroupRef] = Field(default_factory=list)
+    block_device_mapping_v2: list[BlockDevice] = Field(default_factory=list)
+    config_drive: bool | str | None = None
+    accessIPv4: str | None = None
+    accessIPv6: str | None = None
+    adminPass: str | None = None
+    description: Annotated[str, StringConstraints(max_length=255)] | None = None
+    disk_config: Literal["AUTO", "MANUAL"] | None = Field(None, alias="OS-DCF:diskConfig")
+    personality: list[dict[str, Any]] = Field(default_factory=list)
+
+    _name = field_validator("name")(check_name)
+
+    @field_validator("accessIPv4")
+    @classmethod
+    def _ipv4(cls, value: str | None) -> str | None:
+        return check_ip(value, 4)
+
+    @field_validator("accessIPv6")
+    @classmethod
+    def _ipv6(cls, value: str | None) -> str | None:
+        return check_ip(value, 6)
+
+    @field_validator("user_data")
+    @classmethod
+    def _user_data(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            decoded = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("user_data is not valid base64") from None
+        if len(decoded) > MAX_USER_DATA:
+            raise ValueError(f"user_data is longer than {MAX_USER_DATA} bytes")
+        return value
+
+
+class ServerCreateBody(Strict):
+    server: ServerCreate
+    scheduler_hints: dict[str, Any] = Field(default_factory=dict, alias="os:scheduler_hints")
+    scheduler_hints_legacy: dict[str, Any] = Field(default_factory=dict,
+                                                   alias="OS-SCH-HNT:scheduler_hints")
+
+
+class ServerUpdate(Strict):
+    name: Name | None = None
+    accessIPv4: str | None = None
+    accessIPv6: str | None = None
+    description: Annotated[str, StringConstraints(max_length=255)] | None = None
+    disk_config: Literal["AUTO", "MANUAL"] | None = Field(None, alias="OS-DCF:diskConfig")
+
+    _name = field_validator("name")(lambda v: v if v is None else check_name(v))
+
+    @field_validator("accessIPv4")
+    @classmethod
+    def _ipv4(cls, value: str | None) -> str | None:
+        return check_ip(value, 4)
+
+    @field_validator("accessIPv6")
+    @classmethod
+    def _ipv6(cls, value: str | None) -> str | None:
+        return check_ip(value, 6)
+
+
+class ServerUpdateBody(Strict):
+    server: ServerUpdate
+
+
+class MetadataBody(Strict):
+    metadata: Metadata
+
+
+class MetaItemBody(Strict):
+    meta: Metadata

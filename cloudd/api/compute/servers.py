@@ -1,0 +1,254 @@
+"""/servers: create, list (brief and detail), show, update, delete."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from aiohttp import web
+
+from cloudd.api.compute import views
+from cloudd.api.compute.common import (
+    compute_api,
+    context,
+    database,
+    is_uuid,
+    load_server,
+    load_server_to_act,
+    parse_limit,
+    parse_time,
+    request_id,
+)
+from cloudd.api.compute.errors import BadRequest, Forbidden, parse_body
+from cloudd.api.compute.microversion import request_version
+from cloudd.api.compute.quotas import DEFAULT_QUOTAS, project_usage
+from cloudd.api.compute.server_models import ServerCreate, ServerCreateBody, ServerUpdateBody
+from cloudd.api.service import HOST_KEY
+from cloudd.compute import instances, states
+from cloudd.compute.api import BuildRequest
+from cloudd.db import Executor
+
+
+async def find_flavor(db: Executor, flavor_ref: str | int) -> dict[str, Any]:
+    """A flavor by id or by a link ending in the id (400 when unknown, as Nova)."""
+    flavorid = str(flavor_ref).rstrip("/").rsplit("/", 1)[-1]
+    row = await db.fetchrow("SELECT * FROM flavors WHERE flavorid = $1 AND deleted = 0", flavorid)
+    if row is None:
+        raise BadRequest(f"Flavor {flavor_ref} could not be found.")
+    return row
+
+
+def image_ref_of(server: ServerCreate) -> str:
+    """imageRef (an id or a link), else the boot-from-image block device's uuid."""
+    ref = server.imageRef.rstrip("/").rsplit("/", 1)[-1] if server.imageRef else ""
+    if not ref:
+        for bdm in server.block_device_mapping_v2:
+            if bdm.source_type == "image" and bdm.uuid and str(bdm.boot_index) in ("0", "None"):
+                ref = bdm.uuid
+    if not ref:
+        raise BadRequest("Missing imageRef attribute")
+    if not is_uuid(ref):
+        raise BadRequest(f"Invalid imageRef provided: {ref} is not a UUID.")
+    return ref.lower()
+
+
+async def check_quota(db: Executor, project_id: str, flavor: dict[str, Any], count: int,
+                      metadata: dict[str, str]) -> None:
+    if len(metadata) > DEFAULT_QUOTAS["metadata_items"]:
+        raise Forbidden("Quota exceeded for metadata_items: maximum number of metadata items "
+                        f"is {DEFAULT_QUOTAS['metadata_items']}.")
+    used = await project_usage(db, project_id)
+    wanted = {"instances": count, "cores": flavor["vcpus"] * count,
+              "ram": flavor["memory_mb"] * count}
+    for resource, amount in wanted.items():
+        if used[resource] + amount > DEFAULT_QUOTAS[resource]:
+            raise Forbidden(f"Quota exceeded for {resource}: Requested {amount}, but already used "
+                            f"{used[resource]} of {DEFAULT_QUOTAS[resource]} {resource}")
+
+
+async def create(request: web.Request) -> web.Response:
+    ctx = context(request)
+    ctx.require_act(ctx.project_id)
+    version = request_version(request)
+    body = await parse_body(request, ServerCreateBody)
+    server = body.server
+    if server.description is not None and not version.at_least("2.19"):
+        raise BadRequest("Invalid input: 'description' was unexpected at this microversion")
+    if version.at_least("2.57") and server.personality:
+        raise BadRequest("Invalid input: 'personality' was removed in 2.57")
+    max_count = server.max_count or server.min_count
+    if max_count < server.min_count:
+        raise BadRequest("min_count must be <= max_count")
+    db = database(request)
+    flavor = await find_flavor(db, server.flavorRef)
+    if flavor["disabled"]:
+        raise BadRequest(f"Flavor {flavor['flavorid']} is disabled.")
+    image_ref = image_ref_of(server)
+    key_data = None
+    if server.key_name is not None:
+        key = await db.fetchrow("SELECT public_key FROM key_pairs WHERE user_id = $1 AND name = $2",
+                                ctx.user_id, server.key_name)
+        if key is None:
+            raise BadRequest(f"Invalid key_name provided: {server.key_name}")
+        key_data = key["public_key"]
+    await check_quota(db, str(ctx.project_id), flavor, server.min_count, server.metadata)
+    hints = body.scheduler_hints or body.scheduler_hints_legacy
+    rows = await compute_api(request).create(BuildRequest(
+        name=server.name, flavor=flavor, project_id=str(ctx.project_id), user_id=ctx.user_id,
+        image_ref=image_ref, min_count=server.min_count, max_count=max_count,
+        key_name=server.key_name, key_data=key_data, user_data=server.user_data,
+        metadata=server.metadata, availability_zone=server.availability_zone,
+        scheduler_hints=hints, description=server.description,
+    ), request_id(request))
+    if server.accessIPv4 or server.accessIPv6:
+        for row in rows:
+            await instances.update(db, row["uuid"], {"access_ip_v4": server.accessIPv4,
+                                                     "access_ip_v6": server.accessIPv6})
+    if server.return_reservation_id:
+        return web.json_response({"reservation_id": rows[0]["reservation_id"]}, status=202)
+    first = rows[0]
+    server_links = views.links(request, "servers", first["uuid"])
+    view = {"id": first["uuid"], "links": server_links, "OS-DCF:diskConfig": "MANUAL",
+            "security_groups": [{"name": g.name} for g in server.security_groups]
+            or [{"name": "default"}],
+            "adminPass": server.adminPass or secrets.token_urlsafe(9)}
+    return web.json_response({"server": view}, status=202,
+                             headers={"Location": server_links[0]["href"]})
+
+
+def _matches(row: dict[str, Any], query: Any, is_admin: bool) -> bool:
+    if "name" in query:
+        try:
+            if not re.search(query["name"], row["name"]):
+                return False
+        except re.error:
+            raise BadRequest(f"Invalid name filter: {query['name']}") from None
+    if "status" in query and states.api_status(row["vm_state"], row["task_state"]) != \
+            query["status"].upper():
+        return False
+    if "flavor" in query and str(row["flavor"].get("flavorid")) != query["flavor"]:
+        return False
+    if "image" in query and row["image_ref"] != query["image"].rsplit("/", 1)[-1]:
+        return False
+    if is_admin and "host" in query and row["host"] != query["host"]:
+        return False
+    return True
+
+
+async def _visible_servers(request: web.Request) -> list[dict[str, Any]]:
+    ctx = context(request)
+    query = request.query
+    if not ctx.is_admin:
+        ctx.require_read(ctx.project_id)
+    limit = parse_limit(query)
+    since = parse_time(query["changes-since"], "changes-since") if "changes-since" in query else None
+    sql, args = "SELECT * FROM instances WHERE deleted = 0", list[Any]()
+    all_tenants = ctx.is_admin and "all_tenants" in query and query["all_tenants"].lower() not in (
+        "0", "false", "off", "no")
+    if not all_tenants:
+        sql, args = sql + " AND project_id = $1", [ctx.project_id]
+    elif "tenant_id" in query or "project_id" in query:
+        sql, args = sql + " AND project_id = $1", [query.get("tenant_id") or query["project_id"]]
+    if since is not None:
+        sql, args = sql + f" AND updated_at >= ${len(args) + 1}", [*args, since]
+    rows = await database(request).fetch(sql + " ORDER BY created_at DESC, id DESC", *args)
+    servers = [s for s in (instances.decode(r) for r in rows) if _matches(s, query, ctx.is_admin)]
+    if "marker" in query:
+        ids = [s["uuid"] for s in servers]
+        if query["marker"] not in ids:
+            raise BadRequest(f"marker [{query['marker']}] not found")
+        servers = servers[ids.index(query["marker"]) + 1:]
+    return servers[:limit] if "limit" in query else servers
+
+
+def _collection_links(request: web.Request, servers: list[dict[str, Any]], path: str) \
+        -> list[dict[str, str]]:
+    """Nova's next link: when the page is exactly `limit` long."""
+    if "limit" not in request.query or not servers or len(servers) != parse_limit(request.query):
+        return []
+    params = {k: v for k, v in request.query.items() if k != "marker"}
+    params["marker"] = servers[-1]["uuid"]
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return [{"rel": "next", "href": f"{views.base_url(request)}/v2.1/{path}?{query}"}]
+
+
+async def index(request: web.Request) -> web.Response:
+    servers = await _visible_servers(request)
+    body: dict[str, Any] = {"servers": [views.server_brief(request, s) for s in servers]}
+    if next_links := _collection_links(request, servers, "servers"):
+        body["servers_links"] = next_links
+    return web.json_response(body)
+
+
+async def host_status(request: web.Request, host: str | None) -> str:
+    """Nova's host_status: UP, DOWN, MAINTENANCE (disabled), UNKNOWN, or "" without a host."""
+    if not host:
+        return ""
+    rows = await database(request).fetch("SELECT * FROM services WHERE host = $1", host)
+    if not rows:
+        return "UNKNOWN"
+    service = rows[0]
+    down_time = request.config_dict[HOST_KEY].config.service.service_down_time
+    seen = service["last_seen_up"] or service["updated_at"] or service["created_at"]
+    if service["forced_down"] or seen is None or views.time.time() - seen > down_time:
+        return "DOWN"
+    return "MAINTENANCE" if service["disabled"] else "UP"
+
+
+async def detailed_view(request: web.Request, row: dict[str, Any]) -> dict[str, Any]:
+    ctx = context(request)
+    version = request_version(request)
+    fault = None
+    if row["vm_state"] in (states.ERROR, states.DELETED):
+        fault = await instances.latest_fault(database(request), row["uuid"])
+    status = None
+    if ctx.is_admin and version.at_least("2.16"):
+        status = await host_status(request, row["host"])
+    return views.server_detail(request, row, version, ctx, fault, status)
+
+
+async def detail(request: web.Request) -> web.Response:
+    servers = await _visible_servers(request)
+    body: dict[str, Any] = {"servers": [await detailed_view(request, s) for s in servers]}
+    if next_links := _collection_links(request, servers, "servers/detail"):
+        body["servers_links"] = next_links
+    return web.json_response(body)
+
+
+async def show(request: web.Request) -> web.Response:
+    row = await load_server(request)
+    return web.json_response({"server": await detailed_view(request, row)})
+
+
+async def update(request: web.Request) -> web.Response:
+    row = await load_server_to_act(request, lock_checked=False)
+    version = request_version(request)
+    body = await parse_body(request, ServerUpdateBody)
+    changes = body.server.model_dump(exclude_unset=True, by_alias=False)
+    if "description" in changes and not version.at_least("2.19"):
+        raise BadRequest("Invalid input: 'description' was unexpected at this microversion")
+    changes.pop("disk_config", None)
+    columns = {"name": "name", "accessIPv4": "access_ip_v4", "accessIPv6": "access_ip_v6",
+               "description": "description"}
+    values = {columns[k]: v for k, v in changes.items()}
+    if values:
+        row = await instances.update(database(request), row["uuid"], values)
+    if version.at_least("2.75"):
+        return web.json_response({"server": await detailed_view(request, row)})
+    return web.json_response({"server": views.server_basic(request, row, version)})
+
+
+async def delete(request: web.Request) -> web.Response:
+    row = await load_server_to_act(request)
+    await compute_api(request).delete(row, request_id(request), context(request))
+    return web.Response(status=204)
+
+
+def add_routes(app: web.Application, prefix: str) -> None:
+    app.router.add_post(f"{prefix}/servers", create)
+    app.router.add_get(f"{prefix}/servers", index)
+    app.router.add_get(f"{prefix}/servers/detail", detail)
+    app.router.add_get(f"{prefix}/servers/{{server_id}}", show)
+    app.router.add_put(f"{prefix}/servers/{{server_id}}", update)
+    app.router.add_delete(f"{prefix}/servers/{{server_id}}", delete)

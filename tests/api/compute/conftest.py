@@ -1,0 +1,85 @@
+"""A real controller in-process (SQLite in tmp_path), bootstrapped, with an admin token."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from cloudd.api.identity.bootstrap import bootstrap, ensure_project, ensure_role
+from cloudd.api.identity.passwords import hash_password
+from cloudd.api.service import ApiService
+from cloudd.config import validate
+from cloudd.controller import build_controller
+from cloudd.db.service import DatabaseService
+
+
+@dataclass
+class Cloud:
+    base: str  # http://127.0.0.1:<port>
+    session: aiohttp.ClientSession
+    admin_token: str
+    admin_project: str
+    db: Any
+
+    async def call(self, method: str, path: str, token: str | None = None,
+                   version: str | None = None, **kwargs: Any) -> tuple[int, Any, Any]:
+        headers = dict(kwargs.pop("headers", {}))
+        headers["X-Auth-Token"] = token if token is not None else self.admin_token
+        if version:
+            headers["X-OpenStack-Nova-API-Version"] = version
+        async with self.session.request(method, self.base + path, headers=headers,
+                                        **kwargs) as resp:
+            body = await resp.json() if resp.content_type == "application/json" else None
+            return resp.status, body, resp.headers
+
+    async def token(self, user: str, password: str, project: str) -> str:
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"id": "default"}, "password": password}}},
+            "scope": {"project": {"name": project, "domain": {"id": "default"}}}}}
+        async with self.session.post(f"{self.base}/identity/v3/auth/tokens", json=body) as resp:
+            assert resp.status == 201, await resp.text()
+            return resp.headers["X-Subject-Token"]
+
+    async def user_token(self, project: str, roles: tuple[str, ...]) -> tuple[str, str]:
+        """A new user with `roles` on `project` (created if needed): (token, project_id)."""
+        project_id = await ensure_project(self.db, project)
+        name = f"user-{uuid.uuid4().hex[:8]}"
+        user_id = uuid.uuid4().hex
+        await self.db.execute(
+            "INSERT INTO users (id, name, password_hash, default_project_id, created_at)"
+            " VALUES ($1, $2, $3, $4, $5)", user_id, name, hash_password("secret"), project_id,
+            time.time())
+        for role in roles:
+            await self.db.execute(
+                "INSERT INTO role_assignments (user_id, project_id, role_id) VALUES ($1, $2, $3)",
+                user_id, project_id, await ensure_role(self.db, role))
+        return await self.token(name, "secret", project), project_id
+
+
+@pytest.fixture
+async def cloud(tmp_path: Path) -> AsyncIterator[Cloud]:
+    cfg = validate({
+        "default": {"state_dir": str(tmp_path), "host": "ctl"},
+        "database": {"connection": f"sqlite://{tmp_path}/cloudd.db"},
+        "api": {"listen": "127.0.0.1", "port": "0"},
+        "rpc": {"listen": "127.0.0.1", "port": "0"},
+    })
+    host = build_controller(cfg)
+    await host.start()
+    try:
+        db = host.get(DatabaseService).db
+        creds = await bootstrap(db, tmp_path)
+        base = f"http://127.0.0.1:{host.get(ApiService).port}"
+        async with aiohttp.ClientSession() as session:
+            cloud = Cloud(base, session, "", creds["project_id"], db)
+            cloud.admin_token = await cloud.token("admin", creds["password"], "admin")
+            yield cloud
+    finally:
+        await host.stop()
