@@ -37,8 +37,15 @@ def driver_options(cfg: CloudConfig) -> dict[str, Any]:
     if compute.compute_driver == "fake":
         return {"host_count": compute.fake_host_count, "vcpus": compute.fake_vcpus,
                 "memory_mb": compute.fake_memory_mb, "local_gb": compute.fake_local_gb,
-                "host_ip": cfg.default.my_ip, "vnc_listen": cfg.vnc.vncserver_listen}
+                "host_ip": cfg.default.my_ip, "vnc_listen": cfg.vnc.vncserver_listen,
+                "delays": _parse_delays(compute.fake_delays)}
     return {}
+
+
+def _parse_delays(text: str) -> dict[str, float]:
+    """'spawn=2, reboot=0.5' -> {"spawn": 2.0, "reboot": 0.5} (the config pattern checked it)."""
+    pairs = (item.split("=") for item in text.split(",") if item.strip())
+    return {name.strip(): float(value) for name, value in pairs}
 
 
 class AgentService(Service):

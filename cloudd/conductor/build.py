@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from cloudd.compute import instances, states
 from cloudd.compute.rpcapi import PREFIX as COMPUTE
 from cloudd.compute.rpcapi import BuildInstance
+from cloudd.compute.states import BUILD_TASKS
 from cloudd.db import Database
 from cloudd.db.service import DatabaseService
 from cloudd.rpc import RpcError
@@ -140,8 +141,7 @@ class Builder:
         try:
             await instances.update(
                 self.db, row["uuid"], values,
-                expected_task_state=[states.SCHEDULING, states.SPAWNING, states.NETWORKING,
-                                     states.BLOCK_DEVICE_MAPPING],
+                expected_task_state=list(BUILD_TASKS),
             )
         except (instances.InstanceNotFound, instances.UnexpectedState):
             return False
@@ -153,7 +153,7 @@ class Builder:
         try:
             await instances.update(
                 self.db, uuid, {"vm_state": states.ERROR, "task_state": None},
-                expected_task_state=[states.SCHEDULING],
+                expected_task_state=list(BUILD_TASKS),
             )
         except (instances.InstanceNotFound, instances.UnexpectedState):
             return

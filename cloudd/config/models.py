@@ -110,6 +110,10 @@ class ComputeSection(Section):
     fake_vcpus: int = Field(16, ge=1, description="fake driver: vCPUs per simulated host.")
     fake_memory_mb: int = Field(65536, ge=1, description="fake driver: RAM per simulated host.")
     fake_local_gb: int = Field(1000, ge=1, description="fake driver: disk per simulated host.")
+    fake_delays: str = Field(
+        "", pattern=r"^(\s*[a-z_]+\s*=\s*[0-9.]+\s*(,|$))*$",
+        description="fake driver: seconds per operation, e.g. 'spawn=2,reboot=0.5'.",
+    )
     reserved_host_memory_mb: int = Field(512, ge=0, description="RAM kept for the host itself.")
     instances_path: str = Field("", description="Instance files. Empty: <state_dir>/instances.")
 
