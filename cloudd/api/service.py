@@ -54,6 +54,8 @@ class ApiService(Service):
         site = web.TCPSite(self.runner, cfg.listen, cfg.port, reuse_address=True)
         await site.start()
         self.port = _bound_port(self.runner, cfg.port)
+        if cfg.public_url.endswith(":0"):  # port 0 (tests): the catalog must name the real port
+            cfg.public_url = cfg.public_url[:-1] + str(self.port)
         LOG.info("API listening on %s:%s", cfg.listen, self.port)
 
     async def stop(self) -> None:

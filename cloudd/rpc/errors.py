@@ -32,6 +32,10 @@ class RpcError(Exception):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "code" in cls.__dict__:
+            taken = RpcError._classes_by_code.get(cls.code)
+            if taken is not None and taken.__qualname__ != cls.__qualname__:
+                # Two classes for one code: the caller would get whichever loaded last.
+                raise TypeError(f"RPC error code {cls.code!r} is already {taken.__qualname__}")
             RpcError._classes_by_code[cls.code] = cls
 
     def __str__(self) -> str:

@@ -28,7 +28,7 @@ from .conftest import Link, LinkFactory
 
 
 class InstanceNotFound(RpcError):
-    code = "instance_not_found"
+    code = "test_instance_not_found"  # unique: codes are global, the product owns "instance_not_found"
 
 
 class Empty(BaseModel):

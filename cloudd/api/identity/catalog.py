@@ -25,10 +25,21 @@ OPTIONAL_SERVICES: list[tuple[str, str, str, str]] = [
 ]
 
 
+def _mounted(host: ServiceHost, path: str) -> bool:
+    """Only APIs that really answer go in the catalog: clients treat a listed but dead
+    endpoint as an error (`server list` fails on an image endpoint that does not answer)."""
+    from cloudd.api.service import ApiService
+
+    api = host.find(ApiService)
+    prefix = "/" + path.strip("/").split("/")[0]
+    return api is None or any(mounted == prefix for mounted, _ in api.subapps)
+
+
 def catalog_entries(host: ServiceHost) -> list[tuple[str, str, str]]:
     """(type, name, absolute URL) of every service the catalog lists for this host."""
     base = host.config.api.public_url.rstrip("/")
-    entries = [(kind, name, base + path) for kind, name, path in CORE_SERVICES]
+    entries = [(kind, name, base + path) for kind, name, path in CORE_SERVICES
+               if _mounted(host, path)]
     entries += [(kind, name, base + path) for service, kind, name, path in OPTIONAL_SERVICES
                 if service in host.services]
     return entries

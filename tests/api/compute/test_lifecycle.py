@@ -1,0 +1,131 @@
+"""A server's whole life through the REST API, on a real agent with the fake driver."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import Cloud
+
+
+async def wait_status(cloud: Cloud, server_id: str, status: str, limit: float = 20) -> dict[str, Any]:
+    deadline = time.monotonic() + limit
+    body: Any = None
+    while time.monotonic() < deadline:
+        code, body, _ = await cloud.call("GET", f"/compute/v2.1/servers/{server_id}")
+        if code == 404 and status == "DELETED":
+            return {}
+        if code == 200 and body["server"]["status"] == status:
+            return dict(body["server"])
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{server_id} never reached {status}: {body}")
+
+
+async def action(cloud: Cloud, server_id: str, body: dict[str, Any], expect: int = 202) -> Any:
+    code, resp, headers = await cloud.call("POST", f"/compute/v2.1/servers/{server_id}/action",
+                                           json=body)
+    assert code == expect, (body, code, resp)
+    return resp, headers
+
+
+async def test_server_lifecycle_through_the_api(cloud: Cloud) -> None:
+    create = {"server": {"name": "web-1", "imageRef": str(uuid.uuid4()), "flavorRef": "1",
+                         "metadata": {"role": "web"}}}
+    code, body, headers = await cloud.call("POST", "/compute/v2.1/servers", json=create)
+    assert code == 202, body
+    server_id = body["server"]["id"]
+    create_request = headers["X-OpenStack-Request-ID"]
+
+    server = await wait_status(cloud, server_id, "ACTIVE")
+    assert server["OS-EXT-STS:power_state"] == 1
+    assert server["metadata"] == {"role": "web"}
+
+    _, reboot_headers = await action(cloud, server_id, {"reboot": {"type": "HARD"}})
+    await wait_status(cloud, server_id, "ACTIVE")
+    await action(cloud, server_id, {"os-stop": None})
+    await wait_status(cloud, server_id, "SHUTOFF")
+    await action(cloud, server_id, {"os-start": None})
+    await wait_status(cloud, server_id, "ACTIVE")
+    # os-start on an ACTIVE server is a conflict, in Nova's error format.
+    conflict, _ = await action(cloud, server_id, {"os-start": None}, expect=409)
+    assert "conflictingRequest" in conflict
+    await action(cloud, server_id, {"pause": None})
+    await wait_status(cloud, server_id, "PAUSED")
+    await action(cloud, server_id, {"unpause": None})
+    await wait_status(cloud, server_id, "ACTIVE")
+
+    output, _ = await action(cloud, server_id, {"os-getConsoleOutput": {"length": 2}}, expect=200)
+    assert len(output["output"].split("\n")) == 2
+
+    code, actions, _ = await cloud.call(
+        "GET", f"/compute/v2.1/servers/{server_id}/os-instance-actions")
+    assert code == 200
+    by_request = {a["request_id"]: a["action"] for a in actions["instanceActions"]}
+    assert by_request[create_request] == "create"
+    assert by_request[reboot_headers["X-Compute-Request-Id"]] == "reboot"
+    code, shown, _ = await cloud.call(
+        "GET", f"/compute/v2.1/servers/{server_id}/os-instance-actions/{create_request}",
+        version="2.47")
+    assert code == 200
+    assert [e["event"] for e in shown["instanceAction"]["events"]] == ["compute_build_instance"]
+
+    code, _, _ = await cloud.call("DELETE", f"/compute/v2.1/servers/{server_id}")
+    assert code == 204
+    await wait_status(cloud, server_id, "DELETED")
+
+
+# The CLI installed beside this Python (the project's venv), else one on PATH.
+_VENV_CLI = Path(sys.executable).parent / "openstack"
+OPENSTACK = str(_VENV_CLI) if _VENV_CLI.exists() else shutil.which("openstack")
+
+
+@pytest.mark.skipif(OPENSTACK is None, reason="python-openstackclient is not installed")
+async def test_openstack_cli_reads_the_cloud(cloud: Cloud, tmp_path: Path) -> None:
+    """The unmodified `openstack` CLI: flavors, services, hypervisors, keypairs, servers."""
+    code, body, _ = await cloud.call("POST", "/compute/v2.1/servers", json={"server": {
+        "name": "cli-vm", "imageRef": str(uuid.uuid4()), "flavorRef": "1"}})
+    assert code == 202
+    await wait_status(cloud, body["server"]["id"], "ACTIVE")
+    password = (tmp_path / "admin-password").read_text().strip()
+    exe = str(OPENSTACK)
+    env = {**os.environ, "OS_AUTH_URL": cloud.base + "/identity", "OS_USERNAME": "admin",
+           "OS_PASSWORD": password, "OS_PROJECT_NAME": "admin", "OS_USER_DOMAIN_NAME": "Default",
+           "OS_PROJECT_DOMAIN_NAME": "Default", "OS_IDENTITY_API_VERSION": "3",
+           "OS_REGION_NAME": "RegionOne", "OS_INTERFACE": "public"}
+
+    def run(*args: str) -> Any:
+        proc = subprocess.run([exe, *args, "-f", "json"], env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, (args, proc.stderr)
+        return json.loads(proc.stdout)
+
+    def run_all() -> dict[str, Any]:
+        return {
+            "flavors": run("flavor", "list"),
+            "services": run("compute", "service", "list"),
+            "hypervisors": run("hypervisor", "list"),
+            "keypair": run("keypair", "create", "--public-key", str(pubkey), "k1"),
+            "keypairs": run("keypair", "list"),
+            "servers": run("server", "list"),
+        }
+
+    pubkey = tmp_path / "id.pub"
+    pubkey.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7n8M+yJ1fyoq8AuP0+lqgnQ6hEW7sYdw8Q4Ai8hS6E"
+                      " test@cloudd\n")
+    out = await asyncio.to_thread(run_all)
+    assert {"m1.tiny", "m1.small"} <= {f["Name"] for f in out["flavors"]}
+    assert any(s["Binary"] == "cloudd-compute" and s["State"] == "up" for s in out["services"])
+    assert len(out["hypervisors"]) == 1
+    assert [k["Name"] for k in out["keypairs"]] == ["k1"]
+    assert [s["Name"] for s in out["servers"]] == ["cli-vm"]
+    assert out["servers"][0]["Status"] == "ACTIVE"
