@@ -75,6 +75,17 @@ async def test_build_to_active_and_every_action(cloud: Cloud) -> None:
 
     output = await cloud.api.console_output(reverted, length=None)
     assert output
+    vnc = await cloud.api.vnc_console(reverted)
+    assert vnc.port > 0
+
+    await cloud.api.action(reverted, "rebuild", "req-rebuild")
+    rebuilt = await cloud.wait_state(row["uuid"], states.ACTIVE)
+    assert [e for e, _ in await events_of(cloud, row["uuid"], "req-rebuild")] == [
+        "compute_rebuild_instance"]
+    await cloud.api.action(rebuilt, "createImage", "req-snap", image_id="img-1")
+    reverted = await cloud.wait_state(row["uuid"], states.ACTIVE)
+    snapshot = Path(cloud.cfg.compute.instances_path) / "snapshots" / "img-1"
+    assert snapshot.exists() and snapshot.stat().st_size > 0
     # A state the action may not start from is refused, not queued.
     with pytest.raises(states.InvalidInstanceState):
         await cloud.api.action(reverted, "start", "req-bad")
