@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from cloudd.api.auth import TOKEN_CACHE
@@ -73,6 +73,8 @@ async def cloud(db_url: str, tmp_path: Path) -> AsyncIterator[Cloud]:
     await database.start()  # the real connect + migrate path of the controller
     admin = await bootstrap(database.db, tmp_path)
     api.mount("/identity", identity_app)
+    # An empty compute API: the catalog lists only what is mounted, and tests check compute's entry.
+    api.mount("/compute", lambda _host: web.Application())
     server = TestServer(api.build_app(), host="127.0.0.1")
     client: TestClient[Any, Any] = TestClient(server)
     await client.start_server()
