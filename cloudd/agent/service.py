@@ -62,7 +62,10 @@ class AgentService(Service):
         self.manager = ComputeManager(self.host_name, self.driver, self.conductor, instances_path)
         self.dispatcher = RpcDispatcher()
         self.dispatcher.register(self.manager, prefix=COMPUTE_PREFIX)
-        self.controller_url = cfg.agent.controller_url
+        # Several URLs (comma-separated) name several controllers of one cloud (scale-out on
+        # PostgreSQL): when the link to one fails, the agent moves on to the next.
+        self.controller_urls = [u.strip() for u in cfg.agent.controller_url.split(",") if u.strip()]
+        self._url_index = 0
         self.registered: Registered | None = None
         self.last_heartbeat: float | None = None
         self.connections = 0  # successful registrations so far (1 + reconnections)
@@ -115,6 +118,7 @@ class AgentService(Service):
             except (aiohttp.ClientError, OSError, TimeoutError, RpcError) as exc:
                 LOG.warning("cannot reach the controller at %s: %s (retry in %.1fs)",
                             self._url(), exc, backoff)
+            self._url_index = (self._url_index + 1) % len(self.controller_urls)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, max_backoff)
 
@@ -162,7 +166,7 @@ class AgentService(Service):
             port = getattr(conductor, "port", None)
             if port:
                 return f"ws://127.0.0.1:{port}/agent"
-        return self.controller_url
+        return self.controller_urls[self._url_index]
 
     # ----- periodic work (skipped while disconnected) -------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cloudd.conductor.cluster import Cluster, RemoteLink
 from cloudd.conductor.manager import ConductorManager
 from cloudd.conductor.rpcapi import PREFIX
 from cloudd.core import Service, ServiceHost
@@ -38,6 +39,7 @@ class ConductorService(Service):
         self.dispatcher.register(self.manager, prefix=PREFIX)
         self.agents: dict[str, RpcPeer] = {}
         self._agent_changed = asyncio.Condition()
+        self.cluster: Cluster | None = None
         self.runner: web.AppRunner | None = None
         self.port: int | None = None
 
@@ -51,10 +53,17 @@ class ConductorService(Service):
         addrs = [a for a in self.runner.addresses if isinstance(a, tuple)]
         self.port = int(addrs[0][1]) if addrs else cfg.port
         LOG.info("agent listener on %s:%s", cfg.listen, self.port)
+        from cloudd.db.service import DatabaseService
+
+        self.cluster = Cluster(self, self.host.get(DatabaseService).db)
+        await self.cluster.start()
+        self.host.periodic(30.0, self.cluster.refresh, "cluster links", self)
         await self.manager.start()
 
     async def stop(self) -> None:
         await self.manager.stop()
+        if self.cluster is not None:
+            await self.cluster.stop()
         for peer in list(self.agents.values()):
             await peer.close()
         if self.runner is not None:
@@ -80,6 +89,8 @@ class ConductorService(Service):
         async with self._agent_changed:
             self.agents[host] = peer
             self._agent_changed.notify_all()
+        if self.cluster is not None:
+            await self.cluster.announce(host)
         if old is not None and old is not peer:
             LOG.info("agent %s reconnected; closing its old link", host)
             await old.close()
@@ -89,20 +100,34 @@ class ConductorService(Service):
         if host is not None and self.agents.get(host) is peer:
             del self.agents[host]
             LOG.warning("agent %s disconnected", host)
+            if self.cluster is not None:
+                await self.cluster.forget(host)
 
-    async def peer_for(self, host: str, wait: float = 0.0) -> RpcPeer:
-        """The link to `host`, waiting up to `wait` seconds for an agent that is reconnecting."""
-        async with self._agent_changed:
-            try:
-                await asyncio.wait_for(
-                    self._agent_changed.wait_for(
-                        lambda: host in self.agents and not self.agents[host].closed
-                    ),
-                    wait if wait > 0 else 0.001,
-                )
-            except TimeoutError:
-                raise HostUnavailable(host) from None
-            return self.agents[host]
+    async def peer_for(self, host: str, wait: float = 0.0) -> RpcPeer | RemoteLink:
+        """The link to `host`: our own websocket, or a relay through the controller that holds
+        it (scale-out on PostgreSQL); waits up to `wait` seconds for a reconnecting agent."""
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            peer = self.agents.get(host)
+            if peer is not None and not peer.closed:
+                return peer
+            owner = await self.cluster.owner(host) if self.cluster is not None else None
+            if owner is not None and self.cluster is not None:
+                return RemoteLink(self.cluster, owner, host)
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise HostUnavailable(host)
+            async with self._agent_changed:
+                try:
+                    await asyncio.wait_for(self._agent_changed.wait(), min(remaining, 1.0))
+                except TimeoutError:
+                    pass
+
+    async def local_peer(self, host: str) -> RpcPeer:
+        peer = self.agents.get(host)
+        if peer is None or peer.closed:
+            raise HostUnavailable(host)
+        return peer
 
     def health(self) -> dict[str, Any]:
         info = super().health()

@@ -70,7 +70,9 @@ class ServiceSection(Section):
 
 class AgentSection(Section):
     controller_url: str = Field(
-        "ws://127.0.0.1:8780/agent", description="The controller's agent websocket URL."
+        "ws://127.0.0.1:8780/agent",
+        description="The controller's agent websocket URL; several, comma-separated, for "
+        "controllers sharing one PostgreSQL (the agent fails over to the next).",
     )
     availability_zone: str = Field("nova", description="Availability zone of this host.")
     reconnect_max_backoff: float = Field(

@@ -1,0 +1,194 @@
+"""Scale-out: several controllers on one PostgreSQL serve one cloud.
+
+An agent is connected to one controller at a time; `agent_links` records which. A controller
+that must reach an agent connected elsewhere writes the message into `cluster_messages` and
+wakes the owner with PostgreSQL NOTIFY (the row carries the payload, so there is no size limit);
+the owner relays it over its websocket and, for a call, answers the same way. Nothing here is a
+cluster protocol of our own: PostgreSQL is the only shared thing. On SQLite (one controller)
+the cluster is off and every agent is local.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import asyncpg
+from pydantic import BaseModel, RootModel
+
+from cloudd.db import Database
+from cloudd.rpc import RpcError, error_from_wire, request_id_var
+
+if TYPE_CHECKING:
+    from cloudd.conductor.service import ConductorService
+
+LOG = logging.getLogger(__name__)
+T = TypeVar("T", bound=BaseModel)
+
+CHANNEL_PREFIX = "cloudd_ctl_"
+# A controller that has not refreshed its links for this long is presumed dead.
+LINK_TTL = 120.0
+
+
+class Cluster:
+    def __init__(self, service: ConductorService, db: Database) -> None:
+        self.service = service
+        self.db = db
+        self.controller_id = uuid.uuid4().hex
+        self.enabled = db.dialect == "postgresql"
+        self._conn: asyncpg.Connection | None = None
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def channel(self) -> str:
+        return CHANNEL_PREFIX + self.controller_id
+
+    async def start(self) -> None:
+        if not self.enabled:
+            return
+        self._conn = await asyncpg.connect(self.db.url)
+        await self._conn.add_listener(self.channel, self._on_notify)
+        LOG.info("cluster: controller %s listening on PostgreSQL", self.controller_id)
+
+    async def stop(self) -> None:
+        if self._conn is not None:
+            await self.db.execute("DELETE FROM agent_links WHERE controller_id = $1",
+                                  self.controller_id)
+            await self._conn.close()
+            self._conn = None
+        for future in self._pending.values():
+            future.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+
+    # ----- who owns which agent -------------------------------------------------------------
+    async def announce(self, host: str) -> None:
+        if self.enabled:
+            await self.db.execute(
+                "INSERT INTO agent_links (host, controller_id, updated_at) VALUES ($1, $2, $3)"
+                " ON CONFLICT (host) DO UPDATE SET controller_id = $2, updated_at = $3",
+                host, self.controller_id, time.time())
+
+    async def forget(self, host: str) -> None:
+        if self.enabled:
+            await self.db.execute(
+                "DELETE FROM agent_links WHERE host = $1 AND controller_id = $2",
+                host, self.controller_id)
+
+    async def refresh(self) -> None:
+        """Keep our links fresh (called with the heartbeats) so that they never look stale."""
+        if self.enabled:
+            await self.db.execute("UPDATE agent_links SET updated_at = $1 WHERE controller_id = $2",
+                                  time.time(), self.controller_id)
+
+    async def owner(self, host: str) -> str | None:
+        if not self.enabled:
+            return None
+        row = await self.db.fetchrow(
+            "SELECT controller_id, updated_at FROM agent_links WHERE host = $1", host)
+        if row is None or row["controller_id"] == self.controller_id:
+            return None
+        if time.time() - row["updated_at"] > LINK_TTL:
+            return None
+        return str(row["controller_id"])
+
+    # ----- sending ----------------------------------------------------------------------------
+    async def _send(self, target: str, message: dict[str, Any]) -> None:
+        row = await self.db.fetchrow(
+            "INSERT INTO cluster_messages (target, payload, created_at) VALUES ($1, $2, $3)"
+            " RETURNING id", target, json.dumps(message), time.time())
+        assert row is not None
+        await self.db.execute("SELECT pg_notify($1, $2)", CHANNEL_PREFIX + target, str(row["id"]))
+
+    async def relay(self, owner: str, host: str, kind: str, method: str, args: dict[str, Any],
+                    timeout: float | None,  # noqa: ASYNC109 - travels to the owner
+                    ) -> dict[str, Any] | None:
+        message_id = uuid.uuid4().hex
+        message: dict[str, Any] = {
+            "kind": kind, "host": host, "method": method, "args": args, "from": self.controller_id,
+            "id": message_id, "timeout": timeout, "request_id": request_id_var.get()}
+        if kind == "cast":
+            await self._send(owner, message)
+            return None
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[message_id] = future
+        try:
+            await self._send(owner, message)
+            return await asyncio.wait_for(future, timeout or 60.0)
+        finally:
+            self._pending.pop(message_id, None)
+
+    # ----- receiving --------------------------------------------------------------------------
+    def _on_notify(self, conn: object, pid: int, channel: str, payload: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._receive(int(payload)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _receive(self, message_id: int) -> None:
+        row = await self.db.fetchrow(
+            "DELETE FROM cluster_messages WHERE id = $1 RETURNING payload", message_id)
+        if row is None:
+            return
+        message = json.loads(row["payload"])
+        if message["kind"] == "reply":
+            future = self._pending.get(message["id"])
+            if future is not None and not future.done():
+                future.set_result(message)
+            return
+        await self._serve(message)
+
+    async def _serve(self, message: dict[str, Any]) -> None:
+        """Run a relayed call/cast on our local link to the agent; answer calls."""
+        reply: dict[str, Any] = {"kind": "reply", "id": message["id"]}
+        request_id_var.set(message.get("request_id"))
+        try:
+            peer = await self.service.local_peer(message["host"])
+            if message["kind"] == "cast":
+                await peer.cast(message["method"], _Raw(message["args"]))
+                return
+            result = await peer.call(message["method"], _Raw(message["args"]), _Raw,
+                                     timeout=message.get("timeout"))
+            reply["result"] = result.root if result is not None else None
+        except RpcError as exc:
+            reply["error"] = {"code": exc.code, "message": exc.message, "details": exc.details}
+        except Exception as exc:
+            reply["error"] = {"code": "connection_lost", "message": str(exc), "details": {}}
+        if message["kind"] == "call":
+            await self._send(message["from"], reply)
+
+
+class _Raw(RootModel[Any]):
+    """Relayed arguments and results: JSON that only passes through this controller."""
+
+
+class RemoteLink:
+    """Looks like an RpcPeer to callers, but reaches an agent owned by another controller."""
+
+    closed = False
+
+    def __init__(self, cluster: Cluster, owner: str, host: str) -> None:
+        self.cluster, self.owner, self.host = cluster, owner, host
+
+    async def cast(self, method: str, args: BaseModel | None = None) -> None:
+        await self.cluster.relay(self.owner, self.host, "cast", method,
+                                 args.model_dump(mode="json") if args else {}, None)
+
+    async def call(self, method: str, args: BaseModel | None = None,
+                   result_type: type[T] | None = None, *,
+                   timeout: float | None = None,  # noqa: ASYNC109 - same signature as RpcPeer
+                   ) -> Any:
+        reply = await self.cluster.relay(self.owner, self.host, "call", method,
+                                         args.model_dump(mode="json") if args else {}, timeout)
+        assert reply is not None
+        if "error" in reply:
+            err = reply["error"]
+            raise error_from_wire(err["code"], err["message"], err.get("details"))
+        result = reply.get("result")
+        if result_type is None or result is None:
+            return None
+        return result_type.model_validate(result)

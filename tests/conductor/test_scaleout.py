@@ -1,0 +1,86 @@
+"""Two controllers on one PostgreSQL serve one cloud (scale-out)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from cloudd.agent.service import build_agent
+from cloudd.compute import states
+from cloudd.compute.api import ComputeAPI
+from cloudd.config import CloudConfig
+
+from .conftest import Cloud, free_port, make_config, start_controller, wait_for
+
+
+def second_controller(cfg: CloudConfig) -> CloudConfig:
+    other = cfg.model_copy(deep=True)
+    other.rpc.port = free_port()
+    other.agent.controller_url = f"ws://127.0.0.1:{other.rpc.port}/agent"
+    return other
+
+
+@pytest.fixture
+def pg_url(db_url: str) -> str:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("scale-out needs PostgreSQL: SQLite serves one controller")
+    return db_url
+
+
+async def test_two_controllers_one_cloud(pg_url: str, tmp_path: Path) -> None:
+    cfg_a = make_config(pg_url, tmp_path, fake_host_count=2, fake_vcpus=4)
+    cfg_a.scheduler.cpu_allocation_ratio = 1.0
+    cfg_b = second_controller(cfg_a)
+    ctl_a = await start_controller(cfg_a)
+    ctl_b = await start_controller(cfg_b)
+    # The agent knows both controllers; it connects to A first.
+    agent_cfg = cfg_a.model_copy(deep=True)
+    agent_cfg.agent.controller_url = f"{cfg_a.agent.controller_url},{cfg_b.agent.controller_url}"
+    agent_host = build_agent(agent_cfg)
+    await agent_host.start()
+    cloud_a = Cloud(ctl_a, cfg_a, ComputeAPI(ctl_a), agent_host)
+    cloud_b = Cloud(ctl_b, cfg_b, ComputeAPI(ctl_b), agent_host)
+    try:
+        await cloud_a.wait_registered(nodes=2)
+        assert cloud_b.host_agents() == []
+
+        # A request arriving at B reaches the agent connected to A: cast (build) and call.
+        (row,), _ = await cloud_b.boot("via-b")
+        active = await cloud_b.wait_state(row["uuid"], states.ACTIVE)
+        assert await cloud_b.api.console_output(active, length=None)
+        await cloud_b.api.action(active, "stop", "req-stop-b")
+        await cloud_b.wait_state(row["uuid"], states.STOPPED)
+
+        # Concurrent boots through both controllers never double-book: 8 vCPUs, 1 taken.
+        boots = [(cloud_a if i % 2 else cloud_b).boot(f"race{i}") for i in range(16)]
+        uuids = [rows[0]["uuid"] for rows, _ in await asyncio.gather(*boots)]
+
+        async def settled() -> bool:
+            n = await cloud_a.db.fetchval(
+                "SELECT COUNT(*) FROM instances WHERE name LIKE 'race%' AND vm_state IN"
+                " ('active', 'error')")
+            return n == len(uuids)
+
+        await wait_for(settled, 60, "racing builds to settle")
+        active_count = await cloud_a.db.fetchval(
+            "SELECT COUNT(*) FROM instances WHERE name LIKE 'race%' AND vm_state = 'active'")
+        assert active_count == 7
+        for node in await cloud_a.db.fetch("SELECT vcpus, vcpus_used FROM compute_nodes"):
+            assert node["vcpus_used"] <= node["vcpus"]
+
+        # A's death moves its agent to B, and B drives the servers on its own.
+        await ctl_a.stop()
+
+        async def moved() -> bool:
+            return "agent1" in cloud_b.host_agents()
+
+        await wait_for(moved, 30, "the agent to move to controller B")
+        await cloud_b.api.action(await cloud_b.instance(row["uuid"]), "start", "req-start-b")
+        await cloud_b.wait_state(row["uuid"], states.ACTIVE)
+    finally:
+        await agent_host.stop()
+        await ctl_b.stop()
+        if ctl_a.services["database"].state != "stopped":
+            await ctl_a.stop()
