@@ -40,9 +40,12 @@ class ApiService(Service):
         self.subapps.append((prefix, factory))
 
     def build_app(self) -> web.Application:
-        app = web.Application(client_max_size=1024**3)
+        from cloudd.metrics import metrics_handler, metrics_middleware
+
+        app = web.Application(client_max_size=1024**3, middlewares=[metrics_middleware])
         app[HOST_KEY] = self.host
         app.router.add_get("/healthz", healthz)
+        app.router.add_get("/metrics", metrics_handler)  # Prometheus text format
         for prefix, factory in self.subapps:
             app.add_subapp(prefix, factory(self.host))
         return app

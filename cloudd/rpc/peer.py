@@ -11,6 +11,7 @@ from typing import Any, Protocol, TypeVar, overload
 import aiohttp
 from pydantic import BaseModel, ValidationError
 
+from cloudd.metrics import observe_rpc_call
 from cloudd.rpc.context import RpcContext, request_id_var
 from cloudd.rpc.dispatch import RpcDispatcher
 from cloudd.rpc.errors import (
@@ -129,6 +130,7 @@ class RpcPeer:
             elapsed = asyncio.get_running_loop().time() - started
             LOG.debug("rpc call %s to %s request_id=%s %s in %.3fs",
                       method, self.name, request_id, outcome, elapsed)
+            observe_rpc_call(method, outcome, elapsed)
         return _parse_result(method, raw_result, result_type)
 
     async def cast(self, method: str, args: BaseModel | None = None) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from cloudd.core import Service, ServiceHost
 from cloudd.db import Database, Executor
 from cloudd.db.service import DatabaseService
+from cloudd.metrics import observe_scheduling
 from cloudd.scheduler.drivers import BaseScheduler, make_scheduler
 from cloudd.scheduler.exceptions import NoValidHost
 from cloudd.scheduler.host_state import HostState
@@ -167,6 +168,7 @@ class SchedulerService(Service):
                     chosen = self.driver.select_destinations(spec, hosts)
                 except NoValidHost:
                     self.no_valid_host += 1
+                    observe_scheduling(False)
                     raise
                 claimed: list[HostState] = []
                 for state in chosen:
@@ -175,6 +177,7 @@ class SchedulerService(Service):
                     claimed.append(state)
                 if len(claimed) == len(chosen):
                     self.decisions += 1
+                    observe_scheduling(True)
                     if record is not None:
                         await record(chosen)
                     return chosen
@@ -183,6 +186,7 @@ class SchedulerService(Service):
                     await release(self.db, state.nodename, spec.flavor)
                 LOG.info("claim lost a race on %s; scheduling again", chosen[len(claimed)].nodename)
             self.no_valid_host += 1
+            observe_scheduling(False)
             raise NoValidHost("No valid host was found. Claims kept failing on every chosen host.")
 
     async def release(self, node: str, flavor: FlavorSpec) -> None:

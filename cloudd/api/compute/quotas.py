@@ -1,4 +1,4 @@
-"""Nova's default quotas (read-only for now), /os-quota-sets and /limits."""
+"""Nova's default quotas with per-project overrides (table `quotas`), /os-quota-sets and /limits."""
 
 from __future__ import annotations
 
@@ -28,9 +28,19 @@ async def project_usage(db: Executor, project_id: str) -> dict[str, int]:
     return {"instances": int(row["n"]), "cores": int(row["cores"]), "ram": int(row["ram"])}
 
 
-def _quota_keys(request: web.Request) -> dict[str, int]:
-    version = request_version(request)
+async def project_quotas(db: Executor, project_id: str) -> dict[str, int]:
+    """The defaults with the project's overrides (`cloudd manage quota set`) applied."""
     quotas = dict(DEFAULT_QUOTAS)
+    for row in await db.fetch("SELECT resource, hard_limit FROM quotas WHERE project_id = $1",
+                              project_id):
+        if row["resource"] in quotas:
+            quotas[row["resource"]] = int(row["hard_limit"])
+    return quotas
+
+
+def _quota_keys(request: web.Request, limits: dict[str, int] = DEFAULT_QUOTAS) -> dict[str, int]:
+    version = request_version(request)
+    quotas = dict(limits)
     for key in (_NETWORK_KEYS if version.at_least("2.36") else ()):
         quotas.pop(key)
     for key in (_INJECTED_KEYS if version.at_least("2.57") else ()):
@@ -48,7 +58,8 @@ def _target_project(request: web.Request) -> str:
 
 async def show(request: web.Request) -> web.Response:
     project_id = _target_project(request)
-    return web.json_response({"quota_set": {"id": project_id, **_quota_keys(request)}})
+    limits = await project_quotas(database(request), project_id)
+    return web.json_response({"quota_set": {"id": project_id, **_quota_keys(request, limits)}})
 
 
 async def defaults(request: web.Request) -> web.Response:
@@ -63,7 +74,8 @@ async def detail(request: web.Request) -> web.Response:
         "SELECT COUNT(*) FROM key_pairs WHERE user_id = $1", context(request).user_id)
     usage["key_pairs"] = int(key_pairs or 0)
     body: dict[str, Any] = {"id": project_id}
-    for key, limit in _quota_keys(request).items():
+    limits = await project_quotas(database(request), project_id)
+    for key, limit in _quota_keys(request, limits).items():
         body[key] = {"limit": limit, "in_use": usage.get(key, 0), "reserved": 0}
     return web.json_response({"quota_set": body})
 
@@ -72,12 +84,13 @@ async def limits(request: web.Request) -> web.Response:
     ctx = context(request)
     version = request_version(request)
     usage = await project_usage(database(request), str(ctx.project_id))
+    quotas = await project_quotas(database(request), str(ctx.project_id))
     absolute: dict[str, int] = {
         "maxImageMeta": 128, "maxPersonality": 5, "maxPersonalitySize": 10240,
         "maxSecurityGroupRules": 20, "maxSecurityGroups": 10, "maxServerMeta": 128,
-        "maxTotalCores": DEFAULT_QUOTAS["cores"], "maxTotalFloatingIps": 10,
-        "maxTotalInstances": DEFAULT_QUOTAS["instances"], "maxTotalKeypairs": 100,
-        "maxTotalRAMSize": DEFAULT_QUOTAS["ram"], "maxServerGroups": 10,
+        "maxTotalCores": quotas["cores"], "maxTotalFloatingIps": 10,
+        "maxTotalInstances": quotas["instances"], "maxTotalKeypairs": 100,
+        "maxTotalRAMSize": quotas["ram"], "maxServerGroups": 10,
         "maxServerGroupMembers": 10, "totalCoresUsed": usage["cores"], "totalFloatingIpsUsed": 0,
         "totalInstancesUsed": usage["instances"], "totalRAMUsed": usage["ram"],
         "totalSecurityGroupsUsed": 0, "totalServerGroupsUsed": 0,

@@ -22,7 +22,7 @@ from cloudd.api.compute.common import (
 )
 from cloudd.api.compute.errors import BadRequest, Forbidden, parse_body
 from cloudd.api.compute.microversion import request_version
-from cloudd.api.compute.quotas import DEFAULT_QUOTAS, project_usage
+from cloudd.api.compute.quotas import DEFAULT_QUOTAS, project_quotas, project_usage
 from cloudd.api.compute.server_models import ServerCreate, ServerCreateBody, ServerUpdateBody
 from cloudd.api.service import HOST_KEY
 from cloudd.compute import instances, states
@@ -59,12 +59,13 @@ async def check_quota(db: Executor, project_id: str, flavor: dict[str, Any], cou
         raise Forbidden("Quota exceeded for metadata_items: maximum number of metadata items "
                         f"is {DEFAULT_QUOTAS['metadata_items']}.")
     used = await project_usage(db, project_id)
+    limits = await project_quotas(db, project_id)
     wanted = {"instances": count, "cores": flavor["vcpus"] * count,
               "ram": flavor["memory_mb"] * count}
     for resource, amount in wanted.items():
-        if used[resource] + amount > DEFAULT_QUOTAS[resource]:
+        if limits[resource] >= 0 and used[resource] + amount > limits[resource]:
             raise Forbidden(f"Quota exceeded for {resource}: Requested {amount}, but already used "
-                            f"{used[resource]} of {DEFAULT_QUOTAS[resource]} {resource}")
+                            f"{used[resource]} of {limits[resource]} {resource}")
 
 
 async def create(request: web.Request) -> web.Response:

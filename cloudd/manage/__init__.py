@@ -1,57 +1,22 @@
-"""`cloudd manage`: the nova-manage of cloudd."""
+"""`cloudd manage`: the nova-manage of cloudd.
+
+Each group lives in its own module (services/hosts, resources, status); `add_manage_parser(sub)`
+is the one entry the CLI imports. Errors an operator can fix print one line and exit non-zero.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from cloudd.config import CloudConfig, ConfigError, load_config, render_sample
+from cloudd.manage import resources, services, status
+from cloudd.manage.common import with_db
 
-
-def _config(args: argparse.Namespace) -> CloudConfig:
-    from cloudd.cli import find_config
-
-    cfg = load_config(find_config(args.config))
-    if args.state_dir:
-        cfg.default.state_dir = args.state_dir
-    return cfg
-
-
-def _with_db(fn: Callable[[Any, CloudConfig, argparse.Namespace], Awaitable[int]]
-             ) -> Callable[[argparse.Namespace], int]:
-    """Run `fn(db, cfg, args)` with a connected database, closing it afterwards."""
-
-    def run(args: argparse.Namespace) -> int:
-        from cloudd import db as dbmod
-
-        cfg = _config(args)
-
-        async def go() -> int:
-            url = cfg.database.connection
-            if url.startswith("sqlite:///"):
-                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            database = await dbmod.connect(url)
-            try:
-                return await fn(database, cfg, args)
-            finally:
-                await database.close()
-
-        try:
-            return asyncio.run(go())
-        except Exception as exc:  # one clear line for the operator, not a traceback
-            from cloudd import db as dbmod
-
-            if isinstance(exc, dbmod.DatabaseError):
-                print(f"cloudd manage: database error: {exc}", file=sys.stderr)
-                return 1
-            raise
-
-    return run
+__all__ = ["add_manage_parser"]
 
 
 async def _db_sync(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
@@ -101,9 +66,9 @@ def add_manage_parser(sub: Any) -> None:
     groups = manage.add_subparsers(dest="group", required=True)
 
     dbp = groups.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
-    dbp.add_parser("sync", help="apply pending migrations").set_defaults(func=_with_db(_db_sync))
+    dbp.add_parser("sync", help="apply pending migrations").set_defaults(func=with_db(_db_sync))
     dbp.add_parser("version", help="print the schema version").set_defaults(
-        func=_with_db(_db_version)
+        func=with_db(_db_version)
     )
 
     cfgp = groups.add_parser("config", help="configuration files").add_subparsers(
@@ -118,4 +83,8 @@ def add_manage_parser(sub: Any) -> None:
 
     boot = groups.add_parser("bootstrap", help="create the admin project/user and client files")
     boot.add_argument("--clouds-yaml", default="~/.config/openstack/clouds.yaml")
-    boot.set_defaults(func=_with_db(_bootstrap))
+    boot.set_defaults(func=with_db(_bootstrap))
+
+    services.add_parsers(groups)
+    resources.add_parsers(groups)
+    status.add_parsers(groups)

@@ -1,0 +1,165 @@
+"""`cloudd manage service ...` and `cloudd manage host ...`: the services table and compute hosts."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import time
+from typing import Any
+
+from cloudd.config import CloudConfig
+from cloudd.manage.common import ManageError, iso, print_table, service_is_up, with_db
+
+COMPUTE_BINARY = "cloudd-compute"
+
+
+async def _find_service(db: Any, host: str, binary: str) -> dict[str, Any]:
+    row = await db.fetchrow('SELECT * FROM services WHERE host = $1 AND "binary" = $2', host, binary)
+    if row is None:
+        known = await db.fetch('SELECT host, "binary" FROM services ORDER BY host')
+        names = ", ".join(f"{r['host']}/{r['binary']}" for r in known) or "none registered yet"
+        raise ManageError(f"no service {binary} on host {host!r} (known: {names})")
+    return dict(row)
+
+
+async def service_list(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
+    rows = await db.fetch('SELECT * FROM services ORDER BY host, "binary"')
+    down_time = cfg.service.service_down_time
+    table = []
+    for row in rows:
+        status = "disabled" if row["disabled"] else "enabled"
+        state = "up" if service_is_up(row, down_time) else "down"
+        if row["forced_down"]:
+            state = "down (forced)"
+        table.append((row["id"], row["host"], row["binary"], status, state, iso(row["updated_at"]),
+                      row["disabled_reason"] or ""))
+    print_table(("Id", "Host", "Binary", "Status", "State", "Updated At", "Disabled Reason"), table)
+    return 0
+
+
+async def service_enable(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
+    row = await _find_service(db, args.host, args.binary)
+    await db.execute("UPDATE services SET disabled = 0, disabled_reason = NULL WHERE id = $1",
+                     row["id"])
+    print(f"{args.binary} on {args.host}: enabled (the scheduler may place servers there)")
+    return 0
+
+
+async def service_disable(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
+    row = await _find_service(db, args.host, args.binary)
+    await db.execute("UPDATE services SET disabled = 1, disabled_reason = $1 WHERE id = $2",
+                     args.reason, row["id"])
+    print(f"{args.binary} on {args.host}: disabled ({args.reason or 'no reason given'});"
+          " its servers keep running, no new ones are placed there")
+    return 0
+
+
+async def service_force_down(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
+    row = await _find_service(db, args.host, args.binary)
+    down = args.action == "force-down"
+    await db.execute("UPDATE services SET forced_down = $1 WHERE id = $2", int(down), row["id"])
+    print(f"{args.binary} on {args.host}: " + ("forced down" if down else "no longer forced down"))
+    return 0
+
+
+# ----- hosts ----------------------------------------------------------------------------------
+async def host_list(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
+    services = await db.fetch('SELECT * FROM services WHERE "binary" = $1 ORDER BY host',
+                              COMPUTE_BINARY)
+    down_time = cfg.service.service_down_time
+    table = []
+    for service in services:
+        nodes = await db.fetch("SELECT * FROM compute_nodes WHERE service_id = $1", service["id"])
+        servers = await db.fetchval(
+            "SELECT COUNT(*) FROM instances WHERE host = $1 AND deleted = 0", service["host"])
+        zone = nodes[0]["availability_zone"] if nodes else "-"
+        address = nodes[0]["host_ip"] if nodes else "-"
+        table.append((service["host"], address, zone, len(nodes),
+                      "up" if service_is_up(service, down_time) else "down",
+                      "disabled" if service["disabled"] else "enabled", int(servers or 0)))
+    print_table(("Host", "Address", "Zone", "Nodes", "State", "Status", "Servers"), table)
+    return 0
+
+
+async def host_remove(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
+    service = await _find_service(db, args.host, COMPUTE_BINARY)
+    servers = await db.fetch(
+        "SELECT uuid, name FROM instances WHERE host = $1 AND deleted = 0 ORDER BY name", args.host)
+    if servers and not args.force:
+        names = ", ".join(f"{s['name']} ({s['uuid']})" for s in servers[:5])
+        more = f" and {len(servers) - 5} more" if len(servers) > 5 else ""
+        raise ManageError(f"host {args.host} still has {len(servers)} server(s): {names}{more}; "
+                          "delete or migrate them first, or pass --force")
+    if service_is_up(service, cfg.service.service_down_time) and not args.force:
+        raise ManageError(f"the agent on {args.host} is still reporting; stop it first (it would"
+                          " register again), or pass --force")
+    async with db.transaction() as tx:
+        if servers:
+            # Their host is gone: they can only be deleted now, and ERROR tells users so.
+            await tx.execute(
+                "UPDATE instances SET vm_state = 'error', task_state = NULL, updated_at = $2"
+                " WHERE host = $1 AND deleted = 0", args.host, time.time())
+        await tx.execute("DELETE FROM compute_nodes WHERE service_id = $1", service["id"])
+        await tx.execute("DELETE FROM services WHERE id = $1", service["id"])
+    print(f"host {args.host} removed" + (f"; {len(servers)} server(s) set to ERROR" if servers else ""))
+    return 0
+
+
+def _enroll_function() -> Any:
+    """The certificate engineer's `enroll_host`, when it exists."""
+    for module_name in ("cloudd.cert.enroll", "cloudd.cert"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        if hasattr(module, "enroll_host"):
+            return module.enroll_host
+    return None
+
+
+async def host_enroll(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
+    enroll = _enroll_function()
+    if enroll is None:
+        raise ManageError("host enrollment is not available yet (the certificate authority is not"
+                          " built); an agent joins today by pointing [agent] controller_url at the"
+                          " controller, see docs/multi-host.md")
+    try:
+        token = await enroll(db, args.host, cfg.cert.ca_path)
+    except ValueError as exc:
+        raise ManageError(str(exc)) from None
+    print(f"join token for {args.host} (one use, valid 24h; it pins this controller's CA):")
+    print(token)
+    return 0
+
+
+def add_parsers(groups: Any) -> None:
+    svc = groups.add_parser("service", help="compute services: list, enable, disable, force down")
+    actions = svc.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="every service with its status and state").set_defaults(
+        func=with_db(service_list))
+    for name, func, text in (
+        ("enable", service_enable, "let the scheduler place servers on a host again"),
+        ("disable", service_disable, "stop placing new servers on a host"),
+        ("force-down", service_force_down, "mark a service down now (fencing, before evacuation)"),
+        ("force-up", service_force_down, "undo force-down"),
+    ):
+        parser = actions.add_parser(name, help=text)
+        parser.add_argument("host")
+        parser.add_argument("--binary", default=COMPUTE_BINARY, help="default: %(default)s")
+        if name == "disable":
+            parser.add_argument("--reason", default=None, help="shown in service list")
+        parser.set_defaults(func=with_db(func))
+
+    host = groups.add_parser("host", help="compute hosts: list, enroll, remove")
+    host_actions = host.add_subparsers(dest="action", required=True)
+    host_actions.add_parser("list", help="compute hosts, their state and servers").set_defaults(
+        func=with_db(host_list))
+    enroll = host_actions.add_parser("enroll", help="let a new compute host join (certificate)")
+    enroll.add_argument("host")
+    enroll.set_defaults(func=with_db(host_enroll))
+    remove = host_actions.add_parser(
+        "remove", help="forget a host (refused while servers run there or its agent reports)")
+    remove.add_argument("host")
+    remove.add_argument("--force", action="store_true",
+                        help="remove anyway; its servers are set to ERROR")
+    remove.set_defaults(func=with_db(host_remove))

@@ -1,0 +1,186 @@
+"""`cloudd manage status`: check the whole cloud, name each fault and say what to fix.
+
+Every check yields `Finding`s; the command prints them and exits 1 when any is a failure, so it
+fits a cron job or a monitoring probe as well as a person.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import aiohttp
+
+from cloudd.config import CloudConfig
+from cloudd.manage.common import ago, load_cfg, open_db, service_is_up
+
+Level = Literal["ok", "warn", "fail"]
+CA_WARN_DAYS = 30
+
+
+@dataclass
+class Finding:
+    level: Level
+    subject: str
+    message: str
+    fix: str = ""
+
+
+async def check_database(cfg: CloudConfig) -> tuple[Any, list[Finding]]:
+    from cloudd.db import redact_url
+    from cloudd.db.base import load_migrations
+
+    shown = redact_url(cfg.database.connection)  # never print a password from the URL
+    try:
+        db = await asyncio.wait_for(open_db(cfg), 10)
+        await db.fetchval("SELECT 1")
+    except Exception as exc:
+        return None, [Finding("fail", "database", f"{shown} unreachable: {' '.join(str(exc).split())}",
+                              "check [database] connection and that the database server runs")]
+    latest = max(m.version for m in load_migrations())
+    try:
+        version = await db.schema_version()
+    except Exception:
+        version = 0
+    if version < latest:
+        return db, [Finding("fail", "database", f"{shown} at schema {version}, latest is {latest}",
+                            "run `cloudd manage db sync` (the controller also migrates at start)")]
+    return db, [Finding("ok", "database", f"{shown} reachable, schema {version} (latest)")]
+
+
+async def check_services(db: Any, cfg: CloudConfig) -> list[Finding]:
+    rows = await db.fetch('SELECT * FROM services ORDER BY host, "binary"')
+    down_time = cfg.service.service_down_time
+    now = time.time()
+    findings = []
+    if not any(r["binary"] == "cloudd-compute" for r in rows):
+        findings.append(Finding("fail", "compute", "no compute host has registered",
+                                "start `cloudd agent` on a host (docs/multi-host.md)"))
+    for row in rows:
+        subject = f"{row['binary']} on {row['host']}"
+        seen = row["last_seen_up"] or row["updated_at"]
+        if row["forced_down"]:
+            findings.append(Finding("fail", subject, "forced down",
+                                    f"`cloudd manage service force-up {row['host']}` once it is fixed"))
+        elif not service_is_up(row, down_time, now):
+            findings.append(Finding(
+                "fail", subject, f"down: last heartbeat {ago(seen, now)} (limit {down_time:g}s)",
+                f"start the agent on {row['host']} (systemctl start cloudd-agent) and check it"
+                f" reaches {cfg.agent.controller_url.replace('127.0.0.1', '<controller>')}"))
+        else:
+            findings.append(Finding("ok", subject, f"up, last heartbeat {ago(seen, now)}"))
+        if row["disabled"]:
+            findings.append(Finding("warn", subject, "disabled: "
+                                    + (row["disabled_reason"] or "no reason given"),
+                                    f"`cloudd manage service enable {row['host']}` to place servers"))
+    return findings
+
+
+async def check_compute_nodes(db: Any) -> list[Finding]:
+    rows = await db.fetch(
+        "SELECT n.host, COUNT(*) AS nodes, SUM(n.vcpus) AS vcpus, SUM(n.memory_mb) AS ram,"
+        " SUM(n.running_vms) AS vms FROM compute_nodes n GROUP BY n.host ORDER BY n.host")
+    return [Finding("ok", f"compute nodes on {r['host']}",
+                    f"{r['nodes']} node(s), {r['vcpus']} vCPUs, {r['ram']} MiB, {r['vms']} server(s)")
+            for r in rows]
+
+
+def _read_ca_certificates(ca_path: Path) -> list[Any]:
+    from cryptography import x509
+
+    found = []
+    for path in sorted([*ca_path.glob("*.pem"), *ca_path.glob("*.crt")]):
+        try:
+            cert = x509.load_pem_x509_certificate(path.read_bytes())
+            constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        except (ValueError, x509.ExtensionNotFound, OSError):
+            continue
+        if constraints.ca:
+            found.append((path, cert))
+    return found
+
+
+async def check_ca(cfg: CloudConfig) -> list[Finding]:
+    ca_path = Path(cfg.cert.ca_path)
+    certs = await asyncio.to_thread(_read_ca_certificates, ca_path)
+    if not certs:
+        return [Finding("ok", "CA", f"no CA in {ca_path} (agents use plain websockets)")]
+    findings = []
+    for path, cert in certs:
+        days = (cert.not_valid_after_utc.timestamp() - time.time()) / 86400
+        expiry = cert.not_valid_after_utc.strftime("%Y-%m-%d")
+        if days < 0:
+            findings.append(Finding("fail", "CA", f"{path} expired on {expiry}",
+                                    "rotate the CA (docs/operations.md)"))
+        elif days < CA_WARN_DAYS:
+            findings.append(Finding("warn", "CA", f"{path} expires in {days:.0f} days ({expiry})",
+                                    "rotate the CA soon (docs/operations.md)"))
+        else:
+            findings.append(Finding("ok", "CA", f"{path} valid until {expiry}"))
+    return findings
+
+
+async def check_api(cfg: CloudConfig) -> list[Finding]:
+    url = cfg.api.public_url.rstrip("/") + "/healthz"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session, \
+                session.get(url) as resp:
+            report = await resp.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        return [Finding("fail", "controller", f"{url} unreachable: {exc or type(exc).__name__}",
+                        "start the controller (systemctl start cloudd-controller) or fix"
+                        " [api] public_url")]
+    bad = {name: info for name, info in report.get("services", {}).items()
+           if info.get("state") != "running"}
+    if bad:
+        return [Finding("fail", "controller", f"services not running: {', '.join(sorted(bad))}",
+                        "read the controller's log")]
+    agents = report.get("services", {}).get("conductor", {}).get("agents", [])
+    return [Finding("ok", "controller", f"API answers at {url}; agents connected: "
+                    + (", ".join(agents) or "none"))]
+
+
+async def gather(cfg: CloudConfig, with_api: bool) -> list[Finding]:
+    db, findings = await check_database(cfg)
+    if db is not None:
+        try:
+            if findings[0].level == "ok":
+                findings += await check_services(db, cfg)
+                findings += await check_compute_nodes(db)
+        finally:
+            await db.close()
+    findings += await check_ca(cfg)
+    if with_api:
+        findings += await check_api(cfg)
+    return findings
+
+
+def report(findings: list[Finding]) -> int:
+    labels = {"ok": "OK  ", "warn": "WARN", "fail": "FAIL"}
+    for finding in findings:
+        print(f"{labels[finding.level]} {finding.subject}: {finding.message}")
+        if finding.fix and finding.level != "ok":
+            print(f"     fix: {finding.fix}")
+    failures = [f for f in findings if f.level == "fail"]
+    print(f"\n{len(failures)} problem(s) found" if failures else "\nthe cloud looks healthy")
+    return 1 if failures else 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    cfg = load_cfg(args)
+    findings = asyncio.run(gather(cfg, with_api=not args.no_api))
+    sys.stdout.flush()
+    return report(findings)
+
+
+def add_parsers(groups: Any) -> None:
+    status = groups.add_parser(
+        "status", help="check the whole cloud and say what to fix (exit 1 when something is wrong)")
+    status.add_argument("--no-api", action="store_true",
+                        help="skip asking the controller's /healthz (e.g. before it is started)")
+    status.set_defaults(func=run_status)

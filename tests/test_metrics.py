@@ -1,0 +1,86 @@
+"""GET /metrics on the API port: the counters move when a server is booted through the REST API."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from api.compute.conftest import Cloud, cloud  # noqa: F401  # the controller+agent fixture
+from prometheus_client.parser import text_string_to_metric_families
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+async def scrape(cloud: Cloud) -> Samples:  # noqa: F811
+    async with cloud.session.get(cloud.base + "/metrics") as resp:
+        assert resp.status == 200
+        assert resp.content_type == "text/plain"
+        text = await resp.text()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    """Sum of `name` over the series whose labels include `labels`."""
+    return sum(v for (n, lab), v in samples.items()
+               if n == name and set(labels.items()) <= set(lab))
+
+
+async def wait_for_status(cloud: Cloud, server_id: str, status: str) -> None:  # noqa: F811
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        _, body, _ = await cloud.call("GET", f"/compute/v2.1/servers/{server_id}")
+        if body["server"]["status"] == status:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{server_id} never reached {status}")
+
+
+async def boot(cloud: Cloud, flavor: str) -> str:  # noqa: F811
+    code, body, _ = await cloud.call("POST", "/compute/v2.1/servers", json={"server": {
+        "name": "m", "imageRef": str(uuid.uuid4()), "flavorRef": flavor}})
+    assert code == 202, body
+    return str(body["server"]["id"])
+
+
+async def test_counters_move_when_a_server_boots(cloud: Cloud) -> None:  # noqa: F811
+    before = await scrape(cloud)
+    assert total(before, "cloudd_agents_connected") == 1
+    assert total(before, "cloudd_services", state="up") == 1
+
+    server_id = await boot(cloud, "1")
+    await wait_for_status(cloud, server_id, "ACTIVE")
+    after = await scrape(cloud)
+
+    route = {"route": "/compute/v2.1/servers", "method": "POST"}
+    assert total(after, "cloudd_api_requests_total", status="202", **route) == \
+        total(before, "cloudd_api_requests_total", status="202", **route) + 1
+    assert total(after, "cloudd_api_request_seconds_count", **route) == \
+        total(before, "cloudd_api_request_seconds_count", **route) + 1
+    # Server ids never become labels: one route template for every server.
+    assert total(after, "cloudd_api_requests_total",
+                 route="/compute/v2.1/servers/{server_id}", method="GET") >= 1
+    assert not any(server_id in dict(lab).get("route", "") for _, lab in after)
+    assert total(after, "cloudd_rpc_calls_total", outcome="ok") > \
+        total(before, "cloudd_rpc_calls_total", outcome="ok")
+    assert total(after, "cloudd_rpc_call_seconds_count") > total(before, "cloudd_rpc_call_seconds_count")
+    assert total(after, "cloudd_scheduler_decisions_total") == \
+        total(before, "cloudd_scheduler_decisions_total") + 1
+    assert total(after, "cloudd_servers", vm_state="active") == 1
+
+
+async def test_no_valid_host_is_counted(cloud: Cloud) -> None:  # noqa: F811
+    # Unlimited RAM quota (the quotas table), so the request reaches the scheduler.
+    await cloud.db.execute("INSERT INTO quotas (project_id, resource, hard_limit, updated_at)"
+                           " VALUES ($1, 'ram', -1, 0)", cloud.admin_project)
+    code, _, _ = await cloud.call("POST", "/compute/v2.1/flavors", json={"flavor": {
+        "name": "huge", "id": "huge", "ram": 10**7, "vcpus": 1, "disk": 0}})
+    assert code == 200
+    before = await scrape(cloud)
+    server_id = await boot(cloud, "huge")
+    await wait_for_status(cloud, server_id, "ERROR")
+    after = await scrape(cloud)
+    assert total(after, "cloudd_scheduler_no_valid_host_total") > \
+        total(before, "cloudd_scheduler_no_valid_host_total")
+    assert total(after, "cloudd_servers", vm_state="error") == 1
