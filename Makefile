@@ -27,7 +27,7 @@ unit: install
 test: lint unit
 
 bench: install
-	$(PY) scripts/bench/bench_scheduler.py
+	$(PY) scripts/bench/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
