@@ -30,6 +30,7 @@ if command -v apt-get >/dev/null; then
         base+=(python3-venv python3-dev)
     fi
     apt_install "${base[@]}"
+    scripts/install-network.sh  # dnsmasq, iptables, busybox for the network agent and its tests
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
