@@ -16,14 +16,20 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from cloudd.compute import instances, states
+from cloudd.compute import instances, quota, states
 from cloudd.compute import rpcapi as c
 from cloudd.conductor.manager import mark_deleted
 from cloudd.conductor.service import ConductorService, HostUnavailable
 from cloudd.core import ServiceHost
-from cloudd.db import Database
+from cloudd.db import Database, Executor
 from cloudd.db.service import DatabaseService
-from cloudd.scheduler.request import FlavorSpec, ImageSpec, RequestSpec, SchedulerHints
+from cloudd.scheduler.request import (
+    FlavorSpec,
+    ImageSpec,
+    InstanceGroupSpec,
+    RequestSpec,
+    SchedulerHints,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -97,6 +103,13 @@ class ComputeAPI:
         now = time.time()
         rows = []
         async with self.db.transaction() as tx:
+            # The quota check and the inserts are one transaction no other create of the
+            # project can interleave with (quota.lock_project).
+            await quota.lock_project(tx, req.project_id)
+            count = await quota.allowed_instances(tx, req.project_id, flavor, req.min_count, count)
+            uuids = spec.instance_uuids = uuids[:count]
+            spec.num_instances = count
+            spec.instance_group = await _join_group(tx, req, uuids, now)
             for index, uuid in enumerate(uuids):
                 name = req.name if count == 1 else f"{req.name}-{index + 1}"
                 row = await tx.fetchrow(
@@ -165,6 +178,7 @@ class ComputeAPI:
             check, task = "resize", states.RESIZE_PREP
             method = "resize_instance"
             message = c.ResizeInstance(**base, new_flavor=extra["new_flavor"])
+            await self._check_resize_quota(row, extra["new_flavor"])
         elif action == "createImage":
             check, task = "snapshot", states.IMAGE_SNAPSHOT
             method, message = "snapshot_instance", c.SnapshotInstance(**base, image_id=extra["image_id"])
@@ -185,6 +199,14 @@ class ComputeAPI:
         await instances.start_action(self.db, uuid, _ACTION_NAMES.get(action, action), request_id,
                                      getattr(ctx, "user_id", None), row["project_id"])
         await self._cast(row, method, message, task)
+
+    async def _check_resize_quota(self, row: dict[str, Any], new_flavor: dict[str, Any]) -> None:
+        """An upsize needs room for the cores/ram delta (QuotaExceeded otherwise)."""
+        deltas = {"cores": int(new_flavor["vcpus"]) - int(row["vcpus"]),
+                  "ram": int(new_flavor["memory_mb"]) - int(row["memory_mb"])}
+        async with self.db.transaction() as tx:
+            await quota.lock_project(tx, row["project_id"])
+            await quota.check(tx, row["project_id"], deltas)
 
     async def _cast(self, row: dict[str, Any], method: str, message: BaseModel, task: str) -> None:
         try:
@@ -209,6 +231,37 @@ class ComputeAPI:
         peer = await self.conductor.peer_for(row["host"] or "")
         return await peer.call(c.PREFIX + "get_vnc_console", c.InstanceAction(uuid=row["uuid"]),
                                c.VncConsole)
+
+
+async def _join_group(tx: Executor, req: BuildRequest, uuids: list[str],
+                      now: float) -> InstanceGroupSpec | None:
+    """Add the new instances to the `group` hint's server group (quota server_group_members);
+    the scheduler's affinity filters get the group with the hosts its members run on."""
+    group_uuid = req.scheduler_hints.get("group")
+    if not group_uuid:
+        return None
+    group = await tx.fetchrow(
+        "SELECT g.id, g.uuid, g.name, p.policy FROM instance_groups g JOIN instance_group_policy p"
+        " ON p.group_id = g.id WHERE g.uuid = $1 AND g.project_id = $2", group_uuid,
+        req.project_id)
+    if group is None:
+        raise GroupNotFound(f"Instance group {group_uuid} could not be found.")
+    await quota.check_group_members(tx, req.project_id, group["id"], len(uuids))
+    members = await tx.fetch(
+        "SELECT i.uuid, i.host FROM instance_group_members m JOIN instances i"
+        " ON i.uuid = m.instance_uuid AND i.deleted = 0 WHERE m.group_id = $1", group["id"])
+    for uuid in uuids:
+        await tx.execute("INSERT INTO instance_group_members (group_id, instance_uuid, created_at)"
+                         " VALUES ($1, $2, $3)", group["id"], uuid, now)
+    if group["policy"] not in ("affinity", "anti-affinity"):
+        return None  # the soft policies are weighers in Nova, not filters: no constraint here
+    return InstanceGroupSpec(uuid=group["uuid"], name=group["name"], policy=group["policy"],
+                             hosts=sorted({m["host"] for m in members if m["host"]}),
+                             members=[m["uuid"] for m in members])
+
+
+class GroupNotFound(LookupError):
+    """The `group` scheduler hint names no server group of the project."""
 
 
 _ACTION_NAMES = {"confirmResize": "confirmResize", "revertResize": "revertResize",

@@ -8,13 +8,17 @@ from aiohttp import web
 
 from cloudd.api.auth import auth_middleware
 from cloudd.api.compute import (
+    consoles,
+    flavor_access,
     flavors,
     keypairs,
     misc,
     quotas,
     server_actions,
     server_extras,
+    server_groups,
     servers,
+    usage,
     views,
 )
 from cloudd.api.compute.errors import nova_error_body
@@ -72,6 +76,7 @@ def compute_app(host: ServiceHost) -> web.Application:
     app.router.add_get("/v2.1/", version_v21)
     app.router.add_get("/v2", version_v2)
     app.router.add_get("/v2/", version_v2)
-    for module in (servers, server_actions, server_extras, flavors, keypairs, quotas, misc):
+    for module in (servers, server_actions, server_extras, flavors, keypairs, quotas, misc,
+                   server_groups, usage, flavor_access, consoles):
         module.add_routes(app, PREFIX)
     return app

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import BeforeValidator, Field, StringConstraints
 
-from cloudd.api.compute import views
+from cloudd.api.compute import flavor_access, views
 from cloudd.api.compute.common import context, database, parse_limit
 from cloudd.api.compute.errors import BadRequest, Conflict, NotFound, parse_body
 from cloudd.api.compute.microversion import request_version
@@ -51,7 +51,7 @@ async def _find(request: web.Request) -> dict[str, Any]:
     flavorid = request.match_info["flavor_id"]
     row = await database(request).fetchrow(
         "SELECT * FROM flavors WHERE flavorid = $1 AND deleted = 0", flavorid)
-    if row is None:
+    if row is None or not await flavor_access.may_use(database(request), row, context(request)):
         raise NotFound(f"Flavor {flavorid} could not be found.")
     return row
 

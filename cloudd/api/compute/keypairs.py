@@ -15,9 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from pydantic import StringConstraints
 
 from cloudd.api.compute.common import context, database
-from cloudd.api.compute.errors import BadRequest, Conflict, NotFound, parse_body
+from cloudd.api.compute.errors import BadRequest, Conflict, Forbidden, NotFound, parse_body
 from cloudd.api.compute.microversion import request_version
 from cloudd.api.compute.server_models import Strict
+from cloudd.compute import quota
 from cloudd.db import DuplicateError
 
 _NAME = re.compile(r"^[a-zA-Z0-9 _-]+$")
@@ -108,13 +109,18 @@ async def create(request: web.Request) -> web.Response:
     else:
         public_key = check_public_key(spec.public_key)
     try:
-        row = await database(request).fetchrow(
-            "INSERT INTO key_pairs (name, user_id, project_id, fingerprint, public_key, type,"
-            " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
-            spec.name, user_id, ctx.project_id or "", fingerprint(public_key), public_key,
-            spec.type or "ssh", time.time())
+        async with database(request).transaction() as tx:
+            await quota.lock_project(tx, ctx.project_id or "")
+            await quota.check(tx, ctx.project_id or "", {"key_pairs": 1}, user_id)
+            row = await tx.fetchrow(
+                "INSERT INTO key_pairs (name, user_id, project_id, fingerprint, public_key, type,"
+                " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+                spec.name, user_id, ctx.project_id or "", fingerprint(public_key), public_key,
+                spec.type or "ssh", time.time())
     except DuplicateError:
         raise Conflict(f"Key pair '{spec.name}' already exists.") from None
+    except quota.QuotaExceeded:
+        raise Forbidden("Quota exceeded, too many key pairs.") from None
     assert row is not None
     view = _view(row, request, False)
     view["user_id"] = user_id

@@ -1,41 +1,34 @@
-"""Nova's default quotas with per-project overrides (table `quotas`), /os-quota-sets and /limits."""
+"""/os-quota-sets (show, defaults, detail; update and delete for admins) and /limits.
+
+Limits and counted usage come from cloudd.compute.quota (defaults + table `quotas`)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiohttp import web
 
 from cloudd.api.compute.common import context, database
+from cloudd.api.compute.errors import BadRequest, read_json
 from cloudd.api.compute.microversion import request_version
+from cloudd.compute import quota
+from cloudd.compute.quota import DEFAULT_QUOTAS
 from cloudd.db import Executor
 
-DEFAULT_QUOTAS: dict[str, int] = {
-    "instances": 10, "cores": 20, "ram": 51200, "floating_ips": 10, "fixed_ips": -1,
-    "metadata_items": 128, "key_pairs": 100, "security_groups": 10, "security_group_rules": 20,
-    "injected_files": 5, "injected_file_content_bytes": 10240, "injected_file_path_bytes": 255,
-    "server_groups": 10, "server_group_members": 10,
-}
+__all__ = ["DEFAULT_QUOTAS", "project_quotas", "project_usage"]
 _NETWORK_KEYS = ("floating_ips", "fixed_ips", "security_groups", "security_group_rules")
 _INJECTED_KEYS = ("injected_files", "injected_file_content_bytes", "injected_file_path_bytes")
+MAX_LIMIT = 2**31 - 1  # Nova's db.MAX_INT
 
 
 async def project_usage(db: Executor, project_id: str) -> dict[str, int]:
-    row = await db.fetchrow(
-        "SELECT COUNT(*) AS n, COALESCE(SUM(vcpus), 0) AS cores, COALESCE(SUM(memory_mb), 0) AS ram"
-        " FROM instances WHERE project_id = $1 AND deleted = 0", project_id)
-    assert row is not None
-    return {"instances": int(row["n"]), "cores": int(row["cores"]), "ram": int(row["ram"])}
+    return await quota.usage(db, project_id)
 
 
 async def project_quotas(db: Executor, project_id: str) -> dict[str, int]:
-    """The defaults with the project's overrides (`cloudd manage quota set`) applied."""
-    quotas = dict(DEFAULT_QUOTAS)
-    for row in await db.fetch("SELECT resource, hard_limit FROM quotas WHERE project_id = $1",
-                              project_id):
-        if row["resource"] in quotas:
-            quotas[row["resource"]] = int(row["hard_limit"])
-    return quotas
+    """The defaults with the project's overrides (PUT here, or `cloudd manage quota set`)."""
+    return await quota.limits(db, project_id)
 
 
 def _quota_keys(request: web.Request, limits: dict[str, int] = DEFAULT_QUOTAS) -> dict[str, int]:
@@ -69,10 +62,8 @@ async def defaults(request: web.Request) -> web.Response:
 
 async def detail(request: web.Request) -> web.Response:
     project_id = _target_project(request)
-    usage = await project_usage(database(request), project_id)
-    key_pairs = await database(request).fetchval(
-        "SELECT COUNT(*) FROM key_pairs WHERE user_id = $1", context(request).user_id)
-    usage["key_pairs"] = int(key_pairs or 0)
+    user_id = request.query.get("user_id") or context(request).user_id
+    usage = await quota.usage(database(request), project_id, user_id)
     body: dict[str, Any] = {"id": project_id}
     limits = await project_quotas(database(request), project_id)
     for key, limit in _quota_keys(request, limits).items():
@@ -80,20 +71,83 @@ async def detail(request: web.Request) -> web.Response:
     return web.json_response({"quota_set": body})
 
 
+def _limit_value(resource: str, value: Any) -> int:
+    """Nova's non_negative_integer_with_minus_one: an integer (or its string) >= -1."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not -1 <= value <= MAX_LIMIT:
+        raise BadRequest(f"Invalid input for field/attribute {resource}. Value: {value!r}. "
+                         f"It must be an integer from -1 to {MAX_LIMIT}.")
+    return value
+
+
+def _parse_update(request: web.Request, body: Any) -> tuple[dict[str, int], bool]:
+    """(new limits, force) from a PUT body valid at the request's microversion."""
+    if not isinstance(body, dict) or set(body) != {"quota_set"} \
+            or not isinstance(body["quota_set"], dict):
+        raise BadRequest("Invalid input: the body must be {\"quota_set\": {...}}")
+    allowed = _quota_keys(request)
+    values: dict[str, int] = {}
+    force: Any = False
+    for key, value in body["quota_set"].items():
+        if key == "force":
+            force = value.lower() in ("true", "1", "yes") if isinstance(value, str) else value
+            if not isinstance(force, bool):
+                raise BadRequest(f"Invalid input for field/attribute force. Value: {value!r}.")
+        elif key not in allowed:
+            raise BadRequest(f"Invalid input: additional property {key!r} is not allowed at "
+                             "this microversion")
+        else:
+            values[key] = _limit_value(key, value)
+    return values, bool(force)
+
+
+async def update(request: web.Request) -> web.Response:
+    context(request).require_admin()
+    project_id = request.match_info["project_id"]
+    if request.query.get("user_id"):
+        raise BadRequest("Per-user quotas are not supported; set the project's quota.")
+    values, force = _parse_update(request, await read_json(request))
+    async with database(request).transaction() as tx:
+        await quota.lock_project(tx, project_id)
+        used = await quota.usage(tx, project_id)
+        for resource, limit in values.items():
+            if not force and limit != -1 and limit < used.get(resource, 0):
+                raise BadRequest(f"Quota limit {limit} for {resource} must be greater than or "
+                                 f"equal to already used and reserved {used[resource]}.")
+        await quota.set_limits(tx, project_id, values, time.time())
+        limits = await quota.limits(tx, project_id)
+    return web.json_response({"quota_set": _quota_keys(request, limits)})
+
+
+async def reset(request: web.Request) -> web.Response:
+    """DELETE: the project goes back to the defaults."""
+    context(request).require_admin()
+    await quota.reset_limits(database(request), request.match_info["project_id"])
+    return web.Response(status=202)
+
+
 async def limits(request: web.Request) -> web.Response:
     ctx = context(request)
     version = request_version(request)
-    usage = await project_usage(database(request), str(ctx.project_id))
-    quotas = await project_quotas(database(request), str(ctx.project_id))
+    project_id = str(ctx.project_id)
+    if request.query.get("tenant_id") and request.query["tenant_id"] != project_id:
+        ctx.require_admin()
+        project_id = request.query["tenant_id"]
+    usage = await quota.usage(database(request), project_id)
+    quotas = await project_quotas(database(request), project_id)
     absolute: dict[str, int] = {
-        "maxImageMeta": 128, "maxPersonality": 5, "maxPersonalitySize": 10240,
-        "maxSecurityGroupRules": 20, "maxSecurityGroups": 10, "maxServerMeta": 128,
-        "maxTotalCores": quotas["cores"], "maxTotalFloatingIps": 10,
-        "maxTotalInstances": quotas["instances"], "maxTotalKeypairs": 100,
-        "maxTotalRAMSize": quotas["ram"], "maxServerGroups": 10,
-        "maxServerGroupMembers": 10, "totalCoresUsed": usage["cores"], "totalFloatingIpsUsed": 0,
+        "maxImageMeta": quotas["metadata_items"], "maxPersonality": quotas["injected_files"],
+        "maxPersonalitySize": quotas["injected_file_content_bytes"],
+        "maxSecurityGroupRules": quotas["security_group_rules"],
+        "maxSecurityGroups": quotas["security_groups"], "maxServerMeta": quotas["metadata_items"],
+        "maxTotalCores": quotas["cores"], "maxTotalFloatingIps": quotas["floating_ips"],
+        "maxTotalInstances": quotas["instances"], "maxTotalKeypairs": quotas["key_pairs"],
+        "maxTotalRAMSize": quotas["ram"], "maxServerGroups": quotas["server_groups"],
+        "maxServerGroupMembers": quotas["server_group_members"],
+        "totalCoresUsed": usage["cores"], "totalFloatingIpsUsed": 0,
         "totalInstancesUsed": usage["instances"], "totalRAMUsed": usage["ram"],
-        "totalSecurityGroupsUsed": 0, "totalServerGroupsUsed": 0,
+        "totalSecurityGroupsUsed": 0, "totalServerGroupsUsed": usage["server_groups"],
     }
     removed: list[str] = []
     if version.at_least("2.36"):
@@ -111,5 +165,7 @@ async def limits(request: web.Request) -> web.Response:
 def add_routes(app: web.Application, prefix: str) -> None:
     app.router.add_get(f"{prefix}/limits", limits)
     app.router.add_get(f"{prefix}/os-quota-sets/{{project_id}}", show)
+    app.router.add_put(f"{prefix}/os-quota-sets/{{project_id}}", update)
+    app.router.add_delete(f"{prefix}/os-quota-sets/{{project_id}}", reset)
     app.router.add_get(f"{prefix}/os-quota-sets/{{project_id}}/defaults", defaults)
     app.router.add_get(f"{prefix}/os-quota-sets/{{project_id}}/detail", detail)

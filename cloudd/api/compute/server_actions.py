@@ -8,7 +8,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import Field
 
-from cloudd.api.compute import servers, views
+from cloudd.api.compute import consoles, flavor_access, servers, views
 from cloudd.api.compute.common import (
     compute_api,
     context,
@@ -18,10 +18,17 @@ from cloudd.api.compute.common import (
     load_server_to_act,
     request_id,
 )
-from cloudd.api.compute.errors import BadRequest, Conflict, NotImplementedYet, read_json, validate
+from cloudd.api.compute.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotImplementedYet,
+    read_json,
+    validate,
+)
 from cloudd.api.compute.microversion import request_version
 from cloudd.api.compute.server_models import Metadata, Name, Strict
-from cloudd.compute import instances, states
+from cloudd.compute import instances, quota, states
 from cloudd.conductor.service import HostUnavailable
 
 ActionHandler = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
@@ -72,6 +79,8 @@ async def _engine_call(request: web.Request, row: dict[str, Any], action: str,
         raise Conflict(str(exc)) from None
     except HostUnavailable as exc:
         raise Conflict(f"Compute host of instance {row['uuid']} is unavailable: {exc}") from None
+    except quota.QuotaExceeded as exc:
+        raise Forbidden(exc.message) from None
 
 
 def _simple(action: str) -> ActionHandler:
@@ -117,6 +126,8 @@ async def resize(request: web.Request, args: Any) -> web.StreamResponse:
     body = validate(Resize, args)
     row = await load_server_to_act(request)
     flavor = await servers.find_flavor(database(request), body.flavorRef)
+    if not await flavor_access.may_use(database(request), flavor, context(request)):
+        raise BadRequest(f"Flavor {body.flavorRef} could not be found.")
     if str(flavor["flavorid"]) == str(row["flavor"].get("flavorid")):
         raise BadRequest("When resizing, instances must change flavor!")
     new_flavor = {k: flavor[k] for k in ("flavorid", "name", "memory_mb", "vcpus", "root_gb",
@@ -217,6 +228,7 @@ ACTIONS: dict[str, ActionHandler] = {
     "revertResize": _resize_step("revertResize", 202),
     "lock": lock, "unlock": unlock, "os-getConsoleOutput": console_output,
     "os-resetState": reset_state, "createImage": create_image,
+    "os-getVNCConsole": consoles.get_vnc_console,
 }
 
 

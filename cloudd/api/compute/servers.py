@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.api.compute import views
+from cloudd.api.compute import flavor_access, server_groups, views
 from cloudd.api.compute.common import (
     compute_api,
     context,
@@ -22,11 +22,11 @@ from cloudd.api.compute.common import (
 )
 from cloudd.api.compute.errors import BadRequest, Forbidden, parse_body
 from cloudd.api.compute.microversion import request_version
-from cloudd.api.compute.quotas import DEFAULT_QUOTAS, project_quotas, project_usage
+from cloudd.api.compute.quotas import DEFAULT_QUOTAS
 from cloudd.api.compute.server_models import ServerCreate, ServerCreateBody, ServerUpdateBody
 from cloudd.api.service import HOST_KEY
-from cloudd.compute import instances, states
-from cloudd.compute.api import BuildRequest
+from cloudd.compute import instances, quota, states
+from cloudd.compute.api import BuildRequest, GroupNotFound
 from cloudd.db import Executor
 
 
@@ -53,19 +53,10 @@ def image_ref_of(server: ServerCreate) -> str:
     return ref.lower()
 
 
-async def check_quota(db: Executor, project_id: str, flavor: dict[str, Any], count: int,
-                      metadata: dict[str, str]) -> None:
+def check_metadata_quota(metadata: dict[str, str]) -> None:
     if len(metadata) > DEFAULT_QUOTAS["metadata_items"]:
         raise Forbidden("Quota exceeded for metadata_items: maximum number of metadata items "
                         f"is {DEFAULT_QUOTAS['metadata_items']}.")
-    used = await project_usage(db, project_id)
-    limits = await project_quotas(db, project_id)
-    wanted = {"instances": count, "cores": flavor["vcpus"] * count,
-              "ram": flavor["memory_mb"] * count}
-    for resource, amount in wanted.items():
-        if limits[resource] >= 0 and used[resource] + amount > limits[resource]:
-            raise Forbidden(f"Quota exceeded for {resource}: Requested {amount}, but already used "
-                            f"{used[resource]} of {limits[resource]} {resource}")
 
 
 async def create(request: web.Request) -> web.Response:
@@ -83,6 +74,8 @@ async def create(request: web.Request) -> web.Response:
         raise BadRequest("min_count must be <= max_count")
     db = database(request)
     flavor = await find_flavor(db, server.flavorRef)
+    if not await flavor_access.may_use(db, flavor, ctx):
+        raise BadRequest(f"Flavor {server.flavorRef} could not be found.")
     if flavor["disabled"]:
         raise BadRequest(f"Flavor {flavor['flavorid']} is disabled.")
     image_ref = image_ref_of(server)
@@ -93,15 +86,17 @@ async def create(request: web.Request) -> web.Response:
         if key is None:
             raise BadRequest(f"Invalid key_name provided: {server.key_name}")
         key_data = key["public_key"]
-    await check_quota(db, str(ctx.project_id), flavor, server.min_count, server.metadata)
-    hints = body.scheduler_hints or body.scheduler_hints_legacy
-    rows = await compute_api(request).create(BuildRequest(
+    check_metadata_quota(server.metadata)
+    hints = dict(body.scheduler_hints or body.scheduler_hints_legacy)
+    if "group" in hints:
+        hints["group"] = await server_groups.find_for_hint(db, hints["group"], str(ctx.project_id))
+    rows = await _build(request, BuildRequest(
         name=server.name, flavor=flavor, project_id=str(ctx.project_id), user_id=ctx.user_id,
         image_ref=image_ref, min_count=server.min_count, max_count=max_count,
         key_name=server.key_name, key_data=key_data, user_data=server.user_data,
         metadata=server.metadata, availability_zone=server.availability_zone,
         scheduler_hints=hints, description=server.description,
-    ), request_id(request))
+    ))
     if server.accessIPv4 or server.accessIPv6:
         for row in rows:
             await instances.update(db, row["uuid"], {"access_ip_v4": server.accessIPv4,
@@ -116,6 +111,16 @@ async def create(request: web.Request) -> web.Response:
             "adminPass": server.adminPass or secrets.token_urlsafe(9)}
     return web.json_response({"server": view}, status=202,
                              headers={"Location": server_links[0]["href"]})
+
+
+async def _build(request: web.Request, build: BuildRequest) -> list[dict[str, Any]]:
+    """ComputeAPI.create, its quota and group refusals as Nova's 403 and 400."""
+    try:
+        return await compute_api(request).create(build, request_id(request))
+    except quota.QuotaExceeded as exc:
+        raise Forbidden(exc.message) from None
+    except GroupNotFound as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def _matches(row: dict[str, Any], query: Any, is_admin: bool) -> bool:
@@ -153,21 +158,6 @@ async def _visible_servers(request: web.Request) -> list[dict[str, Any]]:
         sql, args = sql + " AND project_id = $1", [query.get("tenant_id") or query["project_id"]]
     if since is not None:
         sql, args = sql + f" AND updated_at >= ${len(args) + 1}", [*args, since]
-    python_filters = {"name", "status", "flavor", "image", "host"} & set(query)
-    if not python_filters:
-        # Paging in SQL: a page of a large list must not read the whole table.
-        if "marker" in query:
-            mark = await database(request).fetchrow(
-                "SELECT created_at, id FROM instances WHERE uuid = $1", query["marker"])
-            if mark is None:
-                raise BadRequest(f"marker [{query['marker']}] not found")
-            n = len(args)
-            sql += f" AND (created_at < ${n + 1} OR (created_at = ${n + 1} AND id < ${n + 2}))"
-            args += [mark["created_at"], mark["id"]]
-        sql += " ORDER BY created_at DESC, id DESC"
-        if "limit" in query:
-            sql += f" LIMIT {int(limit)}"
-        return [instances.decode(r) for r in await database(request).fetch(sql, *args)]
     rows = await database(request).fetch(sql + " ORDER BY created_at DESC, id DESC", *args)
     servers = [s for s in (instances.decode(r) for r in rows) if _matches(s, query, ctx.is_admin)]
     if "marker" in query:
@@ -197,59 +187,36 @@ async def index(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-def _status_of(service: dict[str, Any] | None, down_time: float) -> str:
-    """Nova's host_status: UP, DOWN, MAINTENANCE (disabled), UNKNOWN (no such service)."""
-    if service is None:
+async def host_status(request: web.Request, host: str | None) -> str:
+    """Nova's host_status: UP, DOWN, MAINTENANCE (disabled), UNKNOWN, or "" without a host."""
+    if not host:
+        return ""
+    rows = await database(request).fetch("SELECT * FROM services WHERE host = $1", host)
+    if not rows:
         return "UNKNOWN"
+    service = rows[0]
+    down_time = request.config_dict[HOST_KEY].config.service.service_down_time
     seen = service["last_seen_up"] or service["updated_at"] or service["created_at"]
     if service["forced_down"] or seen is None or views.time.time() - seen > down_time:
         return "DOWN"
     return "MAINTENANCE" if service["disabled"] else "UP"
 
 
-async def host_statuses(request: web.Request) -> dict[str, str]:
-    """Every host's status in one query (a list of servers must not ask once per server)."""
-    rows = await database(request).fetch(
-        'SELECT host, disabled, forced_down, last_seen_up, updated_at, created_at FROM services')
-    down_time = request.config_dict[HOST_KEY].config.service.service_down_time
-    return {row["host"]: _status_of(row, down_time) for row in rows}
-
-
-async def latest_faults(request: web.Request, uuids: list[str]) -> dict[str, Any]:
-    """The newest fault of each of `uuids`, in one query."""
-    if not uuids:
-        return {}
-    marks = ", ".join(f"${n}" for n in range(1, len(uuids) + 1))
-    rows = await database(request).fetch(
-        f"SELECT * FROM instance_faults WHERE instance_uuid IN ({marks}) ORDER BY id", *uuids)
-    return {row["instance_uuid"]: row for row in rows}  # later ids overwrite earlier ones
-
-
 async def detailed_view(request: web.Request, row: dict[str, Any]) -> dict[str, Any]:
-    return (await detailed_views(request, [row]))[0]
-
-
-async def detailed_views(request: web.Request, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ctx = context(request)
     version = request_version(request)
-    faulty = [r["uuid"] for r in rows if r["vm_state"] in (states.ERROR, states.DELETED)]
-    faults = await latest_faults(request, faulty)
-    statuses: dict[str, str] | None = None
+    fault = None
+    if row["vm_state"] in (states.ERROR, states.DELETED):
+        fault = await instances.latest_fault(database(request), row["uuid"])
+    status = None
     if ctx.is_admin and version.at_least("2.16"):
-        statuses = await host_statuses(request)
-
-    def status_of(host: str | None) -> str | None:
-        if statuses is None:
-            return None
-        return statuses.get(host, "UNKNOWN") if host else ""
-
-    return [views.server_detail(request, r, version, ctx, faults.get(r["uuid"]), status_of(r["host"]))
-            for r in rows]
+        status = await host_status(request, row["host"])
+    return views.server_detail(request, row, version, ctx, fault, status)
 
 
 async def detail(request: web.Request) -> web.Response:
     servers = await _visible_servers(request)
-    body: dict[str, Any] = {"servers": await detailed_views(request, servers)}
+    body: dict[str, Any] = {"servers": [await detailed_view(request, s) for s in servers]}
     if next_links := _collection_links(request, servers, "servers/detail"):
         body["servers_links"] = next_links
     return web.json_response(body)
