@@ -158,6 +158,21 @@ async def _visible_servers(request: web.Request) -> list[dict[str, Any]]:
         sql, args = sql + " AND project_id = $1", [query.get("tenant_id") or query["project_id"]]
     if since is not None:
         sql, args = sql + f" AND updated_at >= ${len(args) + 1}", [*args, since]
+    python_filters = {"name", "status", "flavor", "image", "host"} & set(query)
+    if not python_filters:
+        # Paging in SQL: a page of a large list must not read the whole table.
+        if "marker" in query:
+            mark = await database(request).fetchrow(
+                "SELECT created_at, id FROM instances WHERE uuid = $1", query["marker"])
+            if mark is None:
+                raise BadRequest(f"marker [{query['marker']}] not found")
+            n = len(args)
+            sql += f" AND (created_at < ${n + 1} OR (created_at = ${n + 1} AND id < ${n + 2}))"
+            args += [mark["created_at"], mark["id"]]
+        sql += " ORDER BY created_at DESC, id DESC"
+        if "limit" in query:
+            sql += f" LIMIT {int(limit)}"
+        return [instances.decode(r) for r in await database(request).fetch(sql, *args)]
     rows = await database(request).fetch(sql + " ORDER BY created_at DESC, id DESC", *args)
     servers = [s for s in (instances.decode(r) for r in rows) if _matches(s, query, ctx.is_admin)]
     if "marker" in query:
@@ -187,36 +202,59 @@ async def index(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-async def host_status(request: web.Request, host: str | None) -> str:
-    """Nova's host_status: UP, DOWN, MAINTENANCE (disabled), UNKNOWN, or "" without a host."""
-    if not host:
-        return ""
-    rows = await database(request).fetch("SELECT * FROM services WHERE host = $1", host)
-    if not rows:
+def _status_of(service: dict[str, Any] | None, down_time: float) -> str:
+    """Nova's host_status: UP, DOWN, MAINTENANCE (disabled), UNKNOWN (no such service)."""
+    if service is None:
         return "UNKNOWN"
-    service = rows[0]
-    down_time = request.config_dict[HOST_KEY].config.service.service_down_time
     seen = service["last_seen_up"] or service["updated_at"] or service["created_at"]
     if service["forced_down"] or seen is None or views.time.time() - seen > down_time:
         return "DOWN"
     return "MAINTENANCE" if service["disabled"] else "UP"
 
 
+async def host_statuses(request: web.Request) -> dict[str, str]:
+    """Every host's status in one query (a list of servers must not ask once per server)."""
+    rows = await database(request).fetch(
+        'SELECT host, disabled, forced_down, last_seen_up, updated_at, created_at FROM services')
+    down_time = request.config_dict[HOST_KEY].config.service.service_down_time
+    return {row["host"]: _status_of(row, down_time) for row in rows}
+
+
+async def latest_faults(request: web.Request, uuids: list[str]) -> dict[str, Any]:
+    """The newest fault of each of `uuids`, in one query."""
+    if not uuids:
+        return {}
+    marks = ", ".join(f"${n}" for n in range(1, len(uuids) + 1))
+    rows = await database(request).fetch(
+        f"SELECT * FROM instance_faults WHERE instance_uuid IN ({marks}) ORDER BY id", *uuids)
+    return {row["instance_uuid"]: row for row in rows}  # later ids overwrite earlier ones
+
+
 async def detailed_view(request: web.Request, row: dict[str, Any]) -> dict[str, Any]:
+    return (await detailed_views(request, [row]))[0]
+
+
+async def detailed_views(request: web.Request, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ctx = context(request)
     version = request_version(request)
-    fault = None
-    if row["vm_state"] in (states.ERROR, states.DELETED):
-        fault = await instances.latest_fault(database(request), row["uuid"])
-    status = None
+    faulty = [r["uuid"] for r in rows if r["vm_state"] in (states.ERROR, states.DELETED)]
+    faults = await latest_faults(request, faulty)
+    statuses: dict[str, str] | None = None
     if ctx.is_admin and version.at_least("2.16"):
-        status = await host_status(request, row["host"])
-    return views.server_detail(request, row, version, ctx, fault, status)
+        statuses = await host_statuses(request)
+
+    def status_of(host: str | None) -> str | None:
+        if statuses is None:
+            return None
+        return statuses.get(host, "UNKNOWN") if host else ""
+
+    return [views.server_detail(request, r, version, ctx, faults.get(r["uuid"]), status_of(r["host"]))
+            for r in rows]
 
 
 async def detail(request: web.Request) -> web.Response:
     servers = await _visible_servers(request)
-    body: dict[str, Any] = {"servers": [await detailed_view(request, s) for s in servers]}
+    body: dict[str, Any] = {"servers": await detailed_views(request, servers)}
     if next_links := _collection_links(request, servers, "servers/detail"):
         body["servers_links"] = next_links
     return web.json_response(body)
