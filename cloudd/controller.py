@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cloudd.api.compute.app import compute_app
 from cloudd.api.identity.app import identity_app
+from cloudd.api.image.app import image_app
 from cloudd.api.service import ApiService
 from cloudd.conductor.service import ConductorService
 from cloudd.config import CloudConfig
@@ -21,4 +22,5 @@ def build_controller(config: CloudConfig, host: ServiceHost | None = None) -> Se
     host.add(api)
     api.mount("/identity", identity_app)
     api.mount("/compute", compute_app)
+    api.mount("/image", image_app)
     return host

@@ -1,0 +1,71 @@
+"""What the Compute API asks of the image service: may this server boot this image, and the
+queued image a snapshot (createImage) will fill."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloudd.api.image import records
+from cloudd.db import Executor
+
+GIB = 1024**3
+# Base image properties a snapshot does not inherit (they describe the base image's data).
+_NOT_INHERITED = frozenset({"image_type", "instance_uuid", "base_image_ref", "owner_project_name",
+                            "owner_user_name", "user_id", "image_location"})
+
+
+class BootImageError(Exception):
+    """The image cannot boot this server; the message is Nova's (a 400 for the API)."""
+
+
+async def check_boot_image(db: Executor, image_id: str, project_id: str | None, is_admin: bool,
+                           flavor: dict[str, Any]) -> dict[str, Any]:
+    """The image record if the project can see it, it is active and the flavor is big enough."""
+    image = await records.find_visible(db, image_id, project_id, is_admin)
+    if image is None:
+        raise BootImageError(f"Image {image_id} could not be found.")
+    if image["status"] != "active":
+        raise BootImageError(f"Image {image_id} is not active.")
+    if flavor["memory_mb"] < image["min_ram"]:
+        raise BootImageError("Flavor's memory is too small for requested image.")
+    root_bytes = flavor["root_gb"] * GIB
+    if flavor["root_gb"] and image["min_disk"] * GIB > root_bytes:
+        raise BootImageError(
+            "Flavor's disk is smaller than the minimum size specified in image metadata. "
+            f"Flavor disk is {root_bytes} bytes, minimum size is {image['min_disk'] * GIB} bytes.")
+    if flavor["root_gb"] and (image["size"] or 0) > root_bytes:
+        raise BootImageError(f"Flavor's disk is too small for requested image. Flavor disk is "
+                             f"{root_bytes} bytes, image is {image['size']} bytes.")
+    return image
+
+
+async def create_snapshot_image(db: Executor, server: dict[str, Any], *, name: str,
+                                metadata: dict[str, str], user_id: str, user_name: str,
+                                project_name: str | None) -> dict[str, Any]:
+    """The queued, private image that the server's snapshot will be uploaded into (Nova's
+    compute API create_image: the base image's properties, then the snapshot's own)."""
+    base: dict[str, Any] | None = None
+    if server.get("image_ref"):
+        try:
+            base = await records.get(db, server["image_ref"])
+        except records.ImageNotFound:
+            base = None
+    properties = {k: v for k, v in (base or {}).get("properties", {}).items()
+                  if k not in _NOT_INHERITED and not k.startswith("owner_specified.")}
+    properties.update(metadata)
+    properties.update({"image_type": "snapshot", "instance_uuid": server["uuid"],
+                       "base_image_ref": server.get("image_ref") or "", "user_id": user_id,
+                       "owner_user_name": user_name, "owner_project_name": project_name or ""})
+    flavor_root_gb = int(server.get("root_gb") or 0)
+    return await records.create(
+        db, owner=server["project_id"], name=name, visibility="private",
+        disk_format=(base or {}).get("disk_format") or "qcow2",
+        container_format=(base or {}).get("container_format") or "bare",
+        min_ram=(base or {}).get("min_ram", 0),
+        min_disk=max(flavor_root_gb, (base or {}).get("min_disk", 0)),
+        properties={k: str(v) for k, v in properties.items()})
+
+
+async def discard_snapshot_image(db: Executor, image_id: str) -> None:
+    """The snapshot could not start: its image (still without data) goes away."""
+    await db.execute("DELETE FROM images WHERE id = $1 AND status = 'queued'", image_id)
