@@ -4,8 +4,8 @@ resize deltas."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from cloudd.api.identity.bootstrap import bootstrap
 from cloudd.api.service import ApiService
 from cloudd.config import resolve_paths, validate
 from cloudd.controller import build_controller
+from cloudd.core import ServiceHost
 from cloudd.db.service import DatabaseService
 
 from .conftest import Cloud
@@ -27,14 +28,16 @@ Q = "/compute/v2.1/os-quota-sets"
 PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7n8M+yJ1fyoq8AuP0+lqgnQ6hEW7sYdw8Q4Ai8hS6E q@t"
 
 
-@pytest.fixture
-async def backend_cloud(db_url: str, tmp_path: Path) -> AsyncIterator[Cloud]:
-    """The conftest's cloud, on each database backend."""
+@asynccontextmanager
+async def start_cloud(db_url: str, tmp_path: Path,
+                      **api: str) -> AsyncIterator[tuple[Cloud, ServiceHost]]:
+    """The conftest's cloud (controller + agent "ctl") on any backend, with its ServiceHost."""
     cfg = resolve_paths(validate({
         "default": {"state_dir": str(tmp_path), "host": "ctl"},
         "database": {"connection": db_url},
-        "api": {"listen": "127.0.0.1", "port": "0"},
+        "api": {"listen": "127.0.0.1", "port": "0", **api},
         "rpc": {"listen": "127.0.0.1", "port": "0"},
+        "service": {"report_interval": "0.5"},
         "compute": {"compute_driver": "fake"},
     }))
     host = build_controller(cfg)
@@ -47,13 +50,40 @@ async def backend_cloud(db_url: str, tmp_path: Path) -> AsyncIterator[Cloud]:
             cloud = Cloud(f"http://127.0.0.1:{host.get(ApiService).port}", session, "",
                           creds["project_id"], db)
             cloud.admin_token = await cloud.token("admin", creds["password"], "admin")
-            yield cloud
+            yield cloud, host
     finally:
         await host.stop()
 
 
-def server(name: str = "vm", flavor: str = "1", **extra: Any) -> dict[str, Any]:
-    return {"server": {"name": name, "imageRef": str(uuid.uuid4()), "flavorRef": flavor, **extra}}
+@pytest.fixture
+async def backend_cloud(db_url: str, tmp_path: Path) -> AsyncIterator[Cloud]:
+    """The conftest's cloud, on each database backend."""
+    async with start_cloud(db_url, tmp_path) as (cloud, _):
+        yield cloud
+
+
+_IMAGES: dict[str, str] = {}  # cloud base URL -> the public image its servers boot
+
+
+async def boot_image(cloud: Cloud) -> str:
+    """A small active public image, made once per cloud through the Image v2 API."""
+    if cloud.base not in _IMAGES:
+        code, body, _ = await cloud.call("POST", "/image/v2/images", json={
+            "name": "tiny", "disk_format": "raw", "container_format": "bare",
+            "visibility": "public"})
+        assert code == 201, body
+        code, _, _ = await cloud.call("PUT", f"/image/v2/images/{body['id']}/file",
+                                      data=b"\0" * 1024,
+                                      headers={"Content-Type": "application/octet-stream"})
+        assert code == 204
+        _IMAGES[cloud.base] = body["id"]
+    return _IMAGES[cloud.base]
+
+
+async def server_request(cloud: Cloud, name: str = "vm", flavor: str = "1",
+                         **extra: Any) -> dict[str, Any]:
+    return {"server": {"name": name, "imageRef": await boot_image(cloud), "flavorRef": flavor,
+                       **extra}}
 
 
 async def test_concurrent_creates_never_exceed_the_quota(backend_cloud: Cloud) -> None:
@@ -62,8 +92,9 @@ async def test_concurrent_creates_never_exceed_the_quota(backend_cloud: Cloud) -
     code, _, _ = await cloud.call("PUT", f"{Q}/{project_id}",
                                   json={"quota_set": {"instances": 10}})
     assert code == 200
-    results = await asyncio.gather(*(cloud.call("POST", S, token=token, json=server(f"vm{i}"))
-                                     for i in range(20)))
+    bodies = [await server_request(cloud, f"vm{i}") for i in range(20)]
+    results = await asyncio.gather(*(cloud.call("POST", S, token=token, json=body)
+                                     for body in bodies))
     codes = sorted(code for code, _, _ in results)
     assert codes == [202] * 10 + [403] * 10
     refused = [body for code, body, _ in results if code == 403]
@@ -86,9 +117,11 @@ async def test_quota_set_update_show_detail_and_delete(cloud: Cloud) -> None:
     assert code == 200 and body["quota_set"]["instances"] == 1
     assert body["quota_set"]["id"] == project_id and body["quota_set"]["ram"] == 51200
 
-    code, body, _ = await cloud.call("POST", S, token=member, json=server("a", "2"))
+    code, body, _ = await cloud.call("POST", S, token=member,
+                                     json=await server_request(cloud, "a", "2"))
     assert code == 202
-    code, body, _ = await cloud.call("POST", S, token=member, json=server("b"))
+    code, body, _ = await cloud.call("POST", S, token=member,
+                                     json=await server_request(cloud, "b"))
     assert code == 403
     assert body["forbidden"]["message"] == (
         "Quota exceeded for instances: Requested 1, but already used 1 of 1 instances")
@@ -148,7 +181,8 @@ async def test_key_pair_quota(cloud: Cloud) -> None:
 async def test_resize_needs_room_for_the_delta(cloud: Cloud) -> None:
     token, project_id = await cloud.user_token("rz", ("member", "reader"))
     await cloud.call("PUT", f"{Q}/{project_id}", json={"quota_set": {"cores": 2}})
-    code, body, _ = await cloud.call("POST", S, token=token, json=server("big", "1"))
+    code, body, _ = await cloud.call("POST", S, token=token,
+                                     json=await server_request(cloud, "big", "1"))
     assert code == 202
     server_id = body["server"]["id"]
     await wait_status(cloud, server_id, "ACTIVE")
@@ -166,12 +200,14 @@ async def test_multi_create_is_cut_to_what_fits(cloud: Cloud) -> None:
     token, project_id = await cloud.user_token("mc", ("member", "reader"))
     await cloud.call("PUT", f"{Q}/{project_id}", json={"quota_set": {"instances": 3}})
     code, body, _ = await cloud.call("POST", S, token=token,
-                                     json=server("many", min_count=4, max_count=5))
+                                     json=await server_request(cloud, "many", min_count=4,
+                                                               max_count=5))
     assert code == 403
     assert body["forbidden"]["message"] == (
         "Quota exceeded for instances: Requested 4, but already used 0 of 3 instances")
     code, body, _ = await cloud.call("POST", S, token=token,
-                                     json=server("many", min_count=2, max_count=5))
+                                     json=await server_request(cloud, "many", min_count=2,
+                                                               max_count=5))
     assert code == 202
     code, body, _ = await cloud.call("GET", S, token=token)
     assert len(body["servers"]) == 3
