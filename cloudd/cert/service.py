@@ -1,0 +1,261 @@
+"""CertService (nova-cert): the CA, certificates for users/projects and agents, revocation, CRL.
+
+The `certificates` table records every certificate issued (serial, subject, user/project/host,
+revoked); the CRL in ``<ca_path>/crl.pem`` is rewritten from it after each revocation and the
+controller refuses agent connections whose certificate serial it lists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import socket
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from cloudd.cert import enroll
+from cloudd.cert.ca import (
+    CLIENT_AUTH,
+    SERVER_AUTH,
+    CertificateAuthority,
+    key_pem,
+    name,
+    pem,
+    serial_hex,
+    utcnow,
+    write_private,
+    write_public,
+)
+from cloudd.core import Service, ServiceHost
+from cloudd.db import Database
+from cloudd.db.service import DatabaseService
+
+LOG = logging.getLogger(__name__)
+
+
+class CertError(Exception):
+    """A request the CA refuses (bad CSR, nothing to decrypt with, ...)."""
+
+
+class DecryptionFailure(CertError):
+    pass
+
+
+class CertService(Service):
+    name = "cert"
+    depends = ("database",)
+
+    def __init__(self, host: ServiceHost) -> None:
+        super().__init__(host)
+        self.ca: CertificateAuthority | None = None
+        self._preparing: asyncio.Task[CertificateAuthority] | None = None
+        self.revoked_serials: frozenset[int] = frozenset()
+        self._crl_lock = asyncio.Lock()  # Nova's revocation had no lock: a known race
+        self._last_revocation_check = time.time()
+
+    @property
+    def db(self) -> Database:
+        return self.host.get(DatabaseService).db
+
+    @property
+    def authority(self) -> CertificateAuthority:
+        if self.ca is None:
+            raise CertError("the certificate authority is not started")
+        return self.ca
+
+    @property
+    def ca_path(self) -> Path:
+        return Path(self.host.config.cert.ca_path)
+
+    async def start(self) -> None:
+        # Making the CA's RSA key takes a fraction of a second: the controller does not wait
+        # for it unless the agent listener needs its certificate before it opens.
+        self._preparing = asyncio.create_task(self._prepare(), name="cert: prepare the CA")
+        if self.host.config.cert.agent_tls:
+            await self.ready()
+        self.host.periodic(self.host.config.service.report_interval, self._check_revoked_hosts,
+                           "check revoked hosts", self)
+
+    async def _prepare(self) -> CertificateAuthority:
+        self.ca = await asyncio.to_thread(CertificateAuthority.load_or_create, self.ca_path)
+        self.revoked_serials = await enroll.write_crl(self.db, self.ca)
+        if self.host.config.cert.agent_tls:
+            await self._issue_controller_cert()
+        LOG.info("certificate authority at %s", self.ca_path)
+        return self.ca
+
+    async def ready(self) -> CertificateAuthority:
+        if self._preparing is None:
+            raise CertError("the certificate service is not started")
+        return await asyncio.shield(self._preparing)
+
+    async def stop(self) -> None:
+        if self._preparing is not None:
+            await asyncio.gather(self._preparing, return_exceptions=True)
+
+    async def fetch_ca(self) -> str:
+        return pem((await self.ready()).cert)
+
+    # ----- issuing --------------------------------------------------------------------------
+    async def generate_x509_cert(self, user_id: str, project_id: str) -> tuple[str, str]:
+        """nova-cert's generate_x509_cert: a new key and a certificate for user/project;
+        returns (private_key_pem, cert_pem). Subject: Nova's "<project>-<user>-<time>" CN."""
+        cfg = self.host.config.cert
+        stamp = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+        subject = name(f"{project_id[:16]}-{user_id[:16]}-{stamp}", organization="cloudd users")
+
+        def make() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=cfg.key_size)
+            cert = self.authority.sign(key.public_key(), subject, cfg.cert_days, usage=CLIENT_AUTH)
+            return key, cert
+
+        await self.ready()
+        key, cert = await asyncio.to_thread(make)
+        await self._record(cert, "user", user_id=user_id, project_id=project_id)
+        return key_pem(key), pem(cert)
+
+    async def sign_agent_csr(self, host_name: str, csr_pem: str) -> str:
+        """An agent's client certificate for its CSR; the subject is the enrolled host name,
+        whatever the CSR asked for."""
+        try:
+            csr = x509.load_pem_x509_csr(csr_pem.encode())
+        except ValueError as exc:
+            raise CertError(f"not a PEM certificate request: {exc}") from None
+        if not csr.is_signature_valid:
+            raise CertError("the certificate request's signature is invalid")
+        public_key = csr.public_key()
+        if not isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+            raise CertError("only EC and RSA keys are accepted")
+        days = self.host.config.cert.cert_days
+        cert = await asyncio.to_thread((await self.ready()).sign, public_key,
+                                       name(host_name, "cloudd hosts"), days, usage=CLIENT_AUTH)
+        await self._record(cert, "agent", host=host_name)
+        LOG.info("issued agent certificate %s for host %s", serial_hex(cert.serial_number), host_name)
+        return pem(cert)
+
+    async def _issue_controller_cert(self) -> None:
+        """The agent listener's server certificate (a fresh one at each start)."""
+        cfg = self.host.config
+        sans = sorted({"localhost", "127.0.0.1", cfg.default.my_ip, cfg.default.host,
+                       socket.gethostname()} - {""})
+
+        def make() -> x509.Certificate:
+            key = ec.generate_private_key(ec.SECP256R1())
+            cert = self.authority.sign(key.public_key(), name(cfg.default.host or "controller"),
+                                       cfg.cert.cert_days, usage=SERVER_AUTH, sans=sans)
+            write_private(self.ca_path / "controller" / "key.pem", key_pem(key).encode())
+            write_public(self.ca_path / "controller" / "cert.pem", pem(cert))
+            return cert
+
+        cert = await asyncio.to_thread(make)
+        await self._record(cert, "controller", host=cfg.default.host)
+
+    async def _record(self, cert: x509.Certificate, kind: str, *, user_id: str | None = None,
+                      project_id: str | None = None, host: str | None = None) -> None:
+        await self.db.execute(
+            "INSERT INTO certificates (serial, subject, kind, user_id, project_id, host, created_at,"
+            " expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            serial_hex(cert.serial_number), cert.subject.rfc4514_string(), kind, user_id,
+            project_id, host, time.time(), cert.not_valid_after_utc.timestamp())
+
+    # ----- revocation -----------------------------------------------------------------------
+    async def revoke_certs_by_user(self, user_id: str) -> int:
+        return await self._revoke("user_id = $1", user_id)
+
+    async def revoke_certs_by_project(self, project_id: str) -> int:
+        return await self._revoke("project_id = $1", project_id)
+
+    async def revoke_certs_by_user_and_project(self, user_id: str, project_id: str) -> int:
+        return await self._revoke("user_id = $1 AND project_id = $2", user_id, project_id)
+
+    async def revoke_certs_by_host(self, host_name: str) -> int:
+        """Revoke a host's agent certificates and cut its live connection off now."""
+        count = await self._revoke("host = $1 AND kind = 'agent'", host_name)
+        await self._cut_off({host_name})
+        return count
+
+    async def _revoke(self, where: str, *args: Any) -> int:
+        ca = await self.ready()
+        async with self._crl_lock:
+            count = await enroll.mark_revoked(self.db, where, *args)
+            self.revoked_serials = await enroll.write_crl(self.db, ca)
+        return count
+
+    async def write_crl(self) -> None:
+        async with self._crl_lock:
+            self.revoked_serials = await enroll.write_crl(self.db, await self.ready())
+
+    async def _check_revoked_hosts(self) -> None:
+        """Hosts revoked by another process (`cloudd manage`) lose their live link too."""
+        since, self._last_revocation_check = self._last_revocation_check, time.time()
+        rows = await self.db.fetch(
+            "SELECT DISTINCT host FROM certificates WHERE kind = 'agent' AND revoked = 1"
+            " AND revoked_at >= $1", since - 1.0)
+        if rows:
+            await self.write_crl()
+            await self._cut_off({str(row["host"]) for row in rows})
+
+    async def _cut_off(self, hosts: set[str]) -> None:
+        from cloudd.conductor.service import ConductorService
+
+        conductor = self.host.find(ConductorService)
+        for host_name in hosts:
+            peer = conductor.agents.get(host_name) if conductor is not None else None
+            if peer is not None:
+                LOG.warning("host %s is revoked: closing its agent connection", host_name)
+                await peer.close()
+
+    async def is_revoked(self, serial: int) -> bool:
+        """Asked of the table, not only of the in-memory CRL: a revocation made by another
+        process counts at once."""
+        return bool(await self.db.fetchval(
+            "SELECT revoked FROM certificates WHERE serial = $1", serial_hex(serial)))
+
+    # ----- TLS and EC2 ----------------------------------------------------------------------
+    def server_ssl_context(self) -> ssl.SSLContext:
+        """The agent listener's context. Client certificates are verified against the CA when
+        offered (CERT_OPTIONAL) so that the enrolment endpoint on the same port works before an
+        agent has one; the /agent websocket itself refuses a connection without one."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(self.ca_path / "controller" / "cert.pem",
+                            self.ca_path / "controller" / "key.pem")
+        ctx.load_verify_locations(cafile=str(self.authority.cert_file))
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        return ctx
+
+    async def verified_agent(self, peer_der: bytes | None) -> tuple[str | None, str]:
+        """(host name, "") for a CA-issued, unrevoked agent certificate; (None, why) otherwise.
+        The TLS handshake already checked the chain; this adds the CRL and the usage."""
+        if not peer_der:
+            return None, "a client certificate issued by this cloud's CA is required"
+        cert = x509.load_der_x509_certificate(peer_der)
+        if cert.serial_number in self.revoked_serials or await self.is_revoked(cert.serial_number):
+            return None, f"certificate {serial_hex(cert.serial_number)} is revoked"
+        try:
+            usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        except x509.ExtensionNotFound:
+            usages = x509.ExtendedKeyUsage([])
+        if CLIENT_AUTH not in usages:
+            return None, "the certificate is not a client certificate"
+        names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        return (str(names[0].value), "") if names else (None, "the certificate names no host")
+
+    async def decrypt_text(self, project_id: str, text: str) -> bytes:
+        """nova-cert's decrypt_text: base64 in, PKCS#1 v1.5 with the CA key (one CA for every
+        project: use_project_ca is not supported)."""
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise DecryptionFailure(f"not base64: {exc}") from None
+        try:
+            return await asyncio.to_thread((await self.ready()).decrypt, data)
+        except ValueError as exc:
+            raise DecryptionFailure(str(exc)) from None
