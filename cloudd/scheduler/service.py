@@ -57,6 +57,8 @@ UPDATE compute_nodes SET
 """
 HEAL_HOST_SQL = HEAL_SQL + " WHERE host = $1"
 
+CACHE_SECONDS = 1.0
+
 HOSTS_SQL = """
 SELECT n.*, s.disabled AS service_disabled, s.forced_down AS service_forced_down,
        s.last_seen_up AS service_last_seen_up
@@ -98,6 +100,8 @@ class SchedulerService(Service):
         # One decision at a time per controller keeps the in-memory pick and the claim together;
         # across controllers the conditional UPDATE does the same job.
         self._lock = asyncio.Lock()
+        self._cache: list[HostState] | None = None
+        self._cache_at = 0.0
         self.decisions = 0
         self.no_valid_host = 0
 
@@ -123,20 +127,37 @@ class SchedulerService(Service):
         else:
             await self.db.execute(HEAL_HOST_SQL, host)
 
-    async def host_states(self, spec: RequestSpec) -> list[HostState]:
+    async def host_states(self, spec: RequestSpec, fresh: bool = False) -> list[HostState]:
+        """The hosts as the scheduler sees them.
+
+        Reading and decoding every node for every decision dominated at 1,000 hosts, so the view
+        is cached for CACHE_SECONDS: picks made here `consume` the cached states in memory, and
+        anything the cache misses (another controller's claims, releases) only makes a claim
+        fail or a pick look full, and both cases retry with a fresh view.
+        """
+        needs_instances = bool(spec.scheduler_hints.same_host or spec.scheduler_hints.different_host)
+        now = time.monotonic()
+        if (not fresh and not needs_instances and self._cache is not None
+                and now - self._cache_at < CACHE_SECONDS):
+            return self._cache
         down_time = self.host.config.service.service_down_time
-        now = time.time()
+        wall = time.time()
         rows = await self.db.fetch(HOSTS_SQL)
-        uuids_by_node = await self._instances_by_node(spec)
+        uuids_by_node = await self._instances_by_node(spec) if needs_instances else {}
         states = []
         for row in rows:
             seen = row["service_last_seen_up"]
-            up = bool(seen and now - seen <= down_time and not row["service_forced_down"])
+            up = bool(seen and wall - seen <= down_time and not row["service_forced_down"])
             states.append(HostState.from_row(
                 row, up, bool(row["service_disabled"]),
                 uuids_by_node.get(row["hypervisor_hostname"], set()),
             ))
+        if not needs_instances:
+            self._cache, self._cache_at = states, now
         return states
+
+    def invalidate(self) -> None:
+        self._cache = None
 
     async def _instances_by_node(self, spec: RequestSpec) -> dict[str, set[str]]:
         """Only SameHost/DifferentHost need instance lists: skip the query otherwise."""
@@ -162,11 +183,15 @@ class SchedulerService(Service):
         `record` writes the placement into the instance rows while the lock is still held.
         """
         async with self._lock:
+            fresh = False
             for _attempt in range(5):
-                hosts = await self.host_states(spec)
+                hosts = await self.host_states(spec, fresh=fresh)
                 try:
                     chosen = self.driver.select_destinations(spec, hosts)
                 except NoValidHost:
+                    if not fresh:  # maybe only the cached view is full: look again
+                        fresh = True
+                        continue
                     self.no_valid_host += 1
                     observe_scheduling(False)
                     raise
@@ -184,6 +209,8 @@ class SchedulerService(Service):
                 # Someone else (another controller) took the room first: undo, re-read, retry.
                 for state in claimed:
                     await release(self.db, state.nodename, spec.flavor)
+                self.invalidate()
+                fresh = True
                 LOG.info("claim lost a race on %s; scheduling again", chosen[len(claimed)].nodename)
             self.no_valid_host += 1
             observe_scheduling(False)
@@ -191,6 +218,11 @@ class SchedulerService(Service):
 
     async def release(self, node: str, flavor: FlavorSpec) -> None:
         await release(self.db, node, flavor)
+        if self._cache is not None:  # give the room back in the cached view too
+            for state in self._cache:
+                if state.nodename == node:
+                    state.release(RequestSpec(flavor=flavor))
+                    break
 
     def health(self) -> dict[str, Any]:
         info = super().health()
