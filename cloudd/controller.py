@@ -6,18 +6,24 @@ from cloudd.api.compute.app import compute_app
 from cloudd.api.identity.app import identity_app
 from cloudd.api.image.app import image_app
 from cloudd.api.service import ApiService
+from cloudd.cert.service import CertService
 from cloudd.conductor.service import ConductorService
+from cloudd.consoleauth.service import ConsoleAuthService
 from cloudd.config import CloudConfig
 from cloudd.core import ServiceHost
 from cloudd.db.service import DatabaseService
 from cloudd.scheduler.service import SchedulerService
+from cloudd.vncproxy.service import VncProxyService
 
 
 def build_controller(config: CloudConfig, host: ServiceHost | None = None) -> ServiceHost:
     host = host or ServiceHost(config, name="cloudd-controller")
     host.add(DatabaseService(host))
     host.add(SchedulerService(host))
+    host.add(CertService(host))
     host.add(ConductorService(host))
+    host.add(ConsoleAuthService(host))
+    host.add(VncProxyService(host))
     api = ApiService(host)
     host.add(api)
     api.mount("/identity", identity_app)

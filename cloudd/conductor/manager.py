@@ -12,6 +12,7 @@ from cloudd.compute import instances, states
 from cloudd.compute.drivers.base import HostResources
 from cloudd.conductor import rpcapi as m
 from cloudd.conductor.build import Builder
+from cloudd.consoleauth.tokens import delete_tokens_for_instance
 from cloudd.db import Database, Executor
 from cloudd.db.service import DatabaseService
 from cloudd.rpc import RpcContext, rpc_method
@@ -177,6 +178,7 @@ async def mark_deleted(host: ServiceHost, uuid: str) -> bool:
     )
     if row is None:
         return False  # already deleted: delete is idempotent
+    await delete_tokens_for_instance(db, uuid)  # its console URLs stop working
     if row["node"]:
         flavor = FlavorSpec(vcpus=row["vcpus"], memory_mb=row["memory_mb"],
                             root_gb=row["root_gb"], ephemeral_gb=row["ephemeral_gb"])
