@@ -153,6 +153,10 @@ class CertSection(Section):
     key_size: int = Field(3072, ge=2048, le=8192, description="RSA key size of issued certificates.")
     cert_days: int = Field(365, ge=1, le=3650, description="Validity of issued certificates.")
     agent_tls: bool = Field(False, description="Require mutual TLS on the agent websocket.")
+    join_token: str = Field(
+        "", description="Agent: one-time token from `cloudd manage host enroll HOST`, used once to "
+        "obtain the agent's certificate (kept in <state_dir>/agent-cert)."
+    )
 
 
 class ConsoleauthSection(Section):
@@ -162,7 +166,9 @@ class ConsoleauthSection(Section):
 class VncSection(Section):
     enabled: bool = Field(True, description="Give guests VNC consoles.")
     novncproxy_host: str = Field("0.0.0.0", description="Console proxy listen address.")
-    novncproxy_port: int = Field(6080, ge=1, le=65535, description="Console proxy port.")
+    novncproxy_port: int = Field(
+        6080, ge=0, le=65535, description="Console proxy port (0: any free port, for tests)."
+    )
     novncproxy_base_url: str = Field(
         "", description="URL handed to clients. Empty: http://<my_ip>:6080/vnc_lite.html."
     )
@@ -171,6 +177,10 @@ class VncSection(Section):
         "127.0.0.1", description="Where the proxy reaches guests' VNC servers."
     )
     web: str = Field("/usr/share/novnc", description="noVNC files.")
+    allowed_origins: str = Field(
+        "", description="Comma-separated host names browsers may open consoles from, besides the "
+        "proxy's own (Nova's [console] allowed_origins)."
+    )
 
 
 class ObjectstoreSection(Section):
