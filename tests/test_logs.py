@@ -6,12 +6,11 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api.compute.conftest import Cloud, cloud  # noqa: F401  # the controller+agent fixture
+from api.compute.conftest import BOOT_IMAGE, Cloud, cloud  # noqa: F401  # controller+agent fixture
 
 from cloudd.log import configure_handler
 
@@ -58,7 +57,7 @@ async def test_a_full_run_logs_no_secret_and_follows_the_request_id(
     assert code == 200 and "PRIVATE KEY" in body["keypair"]["private_key"]
 
     code, body, headers = await cloud.call("POST", "/compute/v2.1/servers", token=token, json={
-        "server": {"name": "s1", "imageRef": str(uuid.uuid4()), "flavorRef": "1", "key_name": "k1",
+        "server": {"name": "s1", "imageRef": BOOT_IMAGE, "flavorRef": "1", "key_name": "k1",
                    "adminPass": "Server-Pass-9x"}})
     assert code == 202, body
     create_request_id = headers["X-OpenStack-Request-ID"]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
-from api.compute.conftest import Cloud, cloud  # noqa: F401  # the controller+agent fixture
+from api.compute.conftest import BOOT_IMAGE, Cloud, cloud  # noqa: F401  # controller+agent fixture
 from prometheus_client.parser import text_string_to_metric_families
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -39,7 +38,7 @@ async def wait_for_status(cloud: Cloud, server_id: str, status: str) -> None:  #
 
 async def boot(cloud: Cloud, flavor: str) -> str:  # noqa: F811
     code, body, _ = await cloud.call("POST", "/compute/v2.1/servers", json={"server": {
-        "name": "m", "imageRef": str(uuid.uuid4()), "flavorRef": flavor}})
+        "name": "m", "imageRef": BOOT_IMAGE, "flavorRef": flavor}})
     assert code == 202, body
     return str(body["server"]["id"])
 
