@@ -31,6 +31,7 @@ if command -v apt-get >/dev/null; then
     fi
     apt_install "${base[@]}"
     scripts/install-network.sh  # dnsmasq, iptables, busybox for the network agent and its tests
+    bash scripts/install-console.sh  # noVNC pages, QEMU, chromium + chromedriver for consoles
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
