@@ -1,0 +1,134 @@
+"""The per-host image cache and disk helpers of the libvirt driver.
+
+Base images live in ``<instances_path>/_base/<image id>``: fetched once (copied from the local
+file the manager gives, or downloaded from the controller's image route), shared by every guest
+that uses the image, and removed once no instance refers to them. qemu-img runs as an asyncio
+subprocess so it never stalls the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from cloudd.compute.drivers.base import DriverError, ImageInfo
+
+LOG = logging.getLogger(__name__)
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+_CHUNK = 1 << 20
+
+
+async def qemu_img(*args: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        "qemu-img", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        raise DriverError(f"qemu-img {args[0]} failed: {err.decode(errors='replace').strip()}")
+    return out.decode()
+
+
+async def image_info(path: Path) -> dict[str, Any]:
+    """``qemu-img info`` as a dict: ``format``, ``virtual-size``, ``backing-filename``..."""
+    info: dict[str, Any] = json.loads(await qemu_img("info", "--output=json", "-U", str(path)))
+    return info
+
+
+async def create_overlay(base: Path, path: Path, size_bytes: int | None) -> None:
+    """A qcow2 disk whose unwritten blocks come from ``base`` (raw or qcow2), at least as big."""
+    base_info = await image_info(base)
+    size = max(size_bytes or 0, int(base_info["virtual-size"]))
+    await qemu_img("create", "-q", "-f", "qcow2", "-b", str(base), "-F", base_info["format"],
+                   str(path), str(size))
+
+
+async def create_blank(path: Path, size_bytes: int) -> None:
+    await qemu_img("create", "-q", "-f", "qcow2", str(path), str(size_bytes))
+
+
+async def grow(path: Path, size_bytes: int) -> None:
+    """Grow a disk to ``size_bytes``; never shrinks (Nova refuses smaller root disks too)."""
+    if size_bytes > int((await image_info(path))["virtual-size"]):
+        await qemu_img("resize", "-q", str(path), str(size_bytes))
+
+
+async def convert_to_qcow2(source: Path, dest: Path) -> None:
+    """A standalone qcow2 copy of ``source`` (its backing chain flattened): a snapshot image."""
+    await qemu_img("convert", "-q", "-U", "-O", "qcow2", str(source), str(dest))
+
+
+class ImageCache:
+    """``_base`` of one instances_path. ``fetch`` is safe to call concurrently."""
+
+    def __init__(self, instances_path: Path, image_url_template: str = "") -> None:
+        self.base_dir = instances_path / "_base"
+        # e.g. "http://controller:8780/images/{id}"; empty: only local files can be used.
+        self.image_url_template = image_url_template
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._fetching: set[str] = set()
+
+    def path(self, image_id: str) -> Path:
+        if not _SAFE_ID.match(image_id):
+            raise DriverError(f"image id {image_id!r} cannot name a cache file")
+        return self.base_dir / image_id
+
+    async def fetch(self, image: ImageInfo) -> Path:
+        """The cached base of ``image``, fetching it first if this host does not have it."""
+        target = self.path(image.id)
+        lock = self._locks.setdefault(image.id, asyncio.Lock())
+        async with lock:
+            if await asyncio.to_thread(target.exists):
+                return target
+            self._fetching.add(image.id)
+            try:
+                await asyncio.to_thread(self.base_dir.mkdir, mode=0o755, parents=True, exist_ok=True)
+                partial = target.with_name(target.name + ".part")
+                if image.path:
+                    await asyncio.to_thread(shutil.copyfile, image.path, partial)
+                else:
+                    await self._download(image.id, partial)
+                await asyncio.to_thread(os.chmod, partial, 0o644)
+                await asyncio.to_thread(os.replace, partial, target)
+            finally:
+                self._fetching.discard(image.id)
+        LOG.info("image %s cached in %s", image.id, target)
+        return target
+
+    async def _download(self, image_id: str, partial: Path) -> None:
+        if not self.image_url_template:
+            raise DriverError(f"image {image_id} has no local file and no image URL is configured")
+        url = self.image_url_template.format(id=image_id)
+        try:
+            async with aiohttp.ClientSession() as session, session.get(url) as response:
+                if response.status != 200:
+                    raise DriverError(f"cannot fetch image {image_id}: HTTP {response.status} from {url}")
+                with open(partial, "wb") as out:  # noqa: ASYNC230 - writes are chunked to threads
+                    async for chunk in response.content.iter_chunked(_CHUNK):
+                        await asyncio.to_thread(out.write, chunk)
+        except aiohttp.ClientError as exc:
+            raise DriverError(f"cannot fetch image {image_id} from {url}: {exc}") from exc
+
+    async def remove_unused(self, in_use: Iterable[str]) -> list[str]:
+        """Delete cached bases no instance uses (and none being fetched); returns their ids."""
+        keep = set(in_use) | self._fetching
+        return await asyncio.to_thread(self._remove_unused, keep)
+
+    def _remove_unused(self, keep: set[str]) -> list[str]:
+        removed: list[str] = []
+        if not self.base_dir.is_dir():
+            return removed
+        for entry in self.base_dir.iterdir():
+            if entry.name in keep or entry.name.endswith(".part"):
+                continue
+            entry.unlink(missing_ok=True)
+            removed.append(entry.name)
+        return removed
