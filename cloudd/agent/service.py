@@ -39,7 +39,22 @@ def driver_options(cfg: CloudConfig) -> dict[str, Any]:
                 "memory_mb": compute.fake_memory_mb, "local_gb": compute.fake_local_gb,
                 "host_ip": cfg.default.my_ip, "vnc_listen": cfg.vnc.vncserver_listen,
                 "delays": _parse_delays(compute.fake_delays)}
+    if compute.compute_driver == "libvirt":
+        return {"instances_path": compute.instances_path or "instances",
+                "connection_uri": cfg.libvirt.connection_uri, "virt_type": cfg.libvirt.virt_type,
+                "vnc_enabled": cfg.vnc.enabled, "vncserver_listen": cfg.vnc.vncserver_listen,
+                "vnc_host": cfg.vnc.vncserver_proxyclient_address, "host_ip": cfg.default.my_ip,
+                "image_url_template": _image_url_template(cfg.agent.controller_url)}
     return {}
+
+
+def _image_url_template(controller_url: str) -> str:
+    """ws://ctl:8780/agent -> http://ctl:8780/images/{id}: the controller's image download route
+    (on the agent listener's port), where the libvirt driver fetches images it has not cached."""
+    first = controller_url.split(",")[0].strip()
+    scheme, _, rest = first.partition("://")
+    http = "https" if scheme == "wss" else "http"
+    return f"{http}://{rest.split('/')[0]}/images/{{id}}"
 
 
 def _parse_delays(text: str) -> dict[str, float]:
