@@ -38,3 +38,4 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[test]"
+VENV="$VENV" bash scripts/install-libvirt.sh  # QEMU, libvirt and libvirt-python (libvirt driver)
