@@ -75,6 +75,7 @@ class AgentService(Service):
         self.conductor = ConductorClient()
         instances_path = cfg.compute.instances_path or "instances"
         self.manager = ComputeManager(self.host_name, self.driver, self.conductor, instances_path)
+        self.manager.controller_url = self._url  # snapshots go up over the same listener
         self.dispatcher = RpcDispatcher()
         self.dispatcher.register(self.manager, prefix=COMPUTE_PREFIX)
         # Several URLs (comma-separated) name several controllers of one cloud (scale-out on

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
+from cloudd.api.image.transfer import upload_snapshot
 from cloudd.compute import manager_init, power_state, states
 from cloudd.compute.drivers.base import (
     HostResources,
@@ -57,6 +58,9 @@ RESIZE_KEYS = ("old_flavor", "new_flavor", "old_vm_state")
 
 
 class ComputeManager(ManagerBase):
+    # The controller link's URL (set by the agent); snapshots are uploaded over it.
+    controller_url: Callable[[], str] | None = None
+
     # ----- host ---------------------------------------------------------------------------
 
     async def init_driver(self) -> None:
@@ -311,17 +315,22 @@ class ComputeManager(ManagerBase):
 
     @rpc_method
     async def snapshot_instance(self, ctx: RpcContext, args: SnapshotInstance) -> None:
-        """Write the root disk to ``<instances_path>/snapshots/<image_id>``. Uploading it to the
-        image service (task_state image_uploading) is not done here yet."""
+        """Write the root disk to ``<instances_path>/snapshots/<image_id>``, then (task_state
+        image_uploading) stream it into the image the API created, on the controller."""
 
         async def work(instance: dict[str, Any]) -> dict[str, Any]:
             dest = self.instances_path / "snapshots" / args.image_id
             await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
             await self.driver.snapshot(args.uuid, str(dest))
+            if self.controller_url is not None:
+                await self.update(args.uuid, {"task_state": states.IMAGE_UPLOADING},
+                                  [states.IMAGE_SNAPSHOT])
+                await upload_snapshot(self.controller_url(), args.image_id, dest)
+                await asyncio.to_thread(dest.unlink)
             return {}
 
         await self.run_action(args.uuid, args.request_id, "snapshot_instance",
-                              [states.IMAGE_SNAPSHOT], work)
+                              list(states.SNAPSHOT_TASKS), work)
 
     # ----- consoles (calls: errors go back to the API) ------------------------------------
 

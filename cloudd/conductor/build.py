@@ -12,7 +12,9 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from cloudd.api.image import records as image_records
 from cloudd.compute import instances, states
+from cloudd.compute.drivers.base import ImageInfo
 from cloudd.compute.rpcapi import PREFIX as COMPUTE
 from cloudd.compute.rpcapi import BuildInstance
 from cloudd.compute.states import BUILD_TASKS
@@ -96,15 +98,28 @@ class Builder:
     async def _cast_build(self, uuid: str, host: str, node: str, request_id: str) -> None:
         try:
             row = await instances.get(self.db, uuid)
+            image = await self._image_info(row.get("image_ref") or "")
             peer = await self.conductor.peer_for(host, wait=AGENT_WAIT)
             await peer.cast(COMPUTE + "build_instance",
-                            BuildInstance(instance=row, node=node, request_id=request_id))
+                            BuildInstance(instance=row, node=node, image=image,
+                                          request_id=request_id))
         except instances.InstanceNotFound:
             return
         except Exception as exc:  # the host is unreachable: treat it as a failed build there
             if not isinstance(exc, RpcError | LookupError):
                 LOG.exception("casting build of %s to %s failed", uuid, host)
             await self.build_failed(uuid, host, node, f"host {host} unreachable: {exc}")
+
+    async def _image_info(self, image_ref: str) -> ImageInfo | None:
+        """The boot image as the agent's driver needs it (the agent fetches its bytes from
+        the listener's /images/{id}); None when the image service does not know it."""
+        if not image_ref:
+            return None
+        try:
+            image = await image_records.get(self.db, image_ref)
+        except image_records.ImageNotFound:
+            return None
+        return ImageInfo(**image_records.image_info_fields(image))
 
     async def build_failed(self, uuid: str, host: str, node: str | None, reason: str) -> None:
         """A host could not build `uuid`: release its claim, then retry elsewhere or give up."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cloudd.api.image.transfer import add_agent_routes
 from cloudd.conductor.cluster import Cluster, RemoteLink
 from cloudd.conductor.manager import ConductorManager
 from cloudd.conductor.rpcapi import PREFIX
@@ -47,6 +48,7 @@ class ConductorService(Service):
         cfg = self.host.config.rpc
         app = web.Application()
         app.router.add_get("/agent", self._agent_socket)
+        add_agent_routes(app, self.host)  # image bytes to and from agents
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self.runner.setup()
         await web.TCPSite(self.runner, cfg.listen, cfg.port, reuse_address=True).start()

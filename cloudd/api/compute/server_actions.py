@@ -8,6 +8,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import Field
 
+from cloudd.api.auth import public_url
 from cloudd.api.compute import consoles, flavor_access, servers, views
 from cloudd.api.compute.common import (
     compute_api,
@@ -22,12 +23,12 @@ from cloudd.api.compute.errors import (
     BadRequest,
     Conflict,
     Forbidden,
-    NotImplementedYet,
     read_json,
     validate,
 )
 from cloudd.api.compute.microversion import request_version
 from cloudd.api.compute.server_models import Metadata, Name, Strict
+from cloudd.api.image import for_compute
 from cloudd.compute import instances, quota, states
 from cloudd.conductor.service import HostUnavailable
 
@@ -214,10 +215,30 @@ async def reset_state(request: web.Request, args: Any) -> web.StreamResponse:
     return web.Response(status=202)
 
 
+class CreateImage(Strict):
+    name: Name
+    metadata: Metadata = Field(default_factory=dict)
+
+
 async def create_image(request: web.Request, args: Any) -> web.StreamResponse:
-    await load_server_to_act(request)
-    raise NotImplementedYet("Snapshots (createImage) need the image service, which cloudd does "
-                            "not provide yet.")
+    """Snapshot: a queued image now, filled by the agent's upload; 202 with the image's
+    Location (below 2.45) or {"image_id"} (2.45 and later), as Nova answers."""
+    body = validate(CreateImage, args)
+    row = await load_server_to_act(request)
+    ctx = context(request)
+    db = database(request)
+    image = await for_compute.create_snapshot_image(
+        db, row, name=body.name, metadata=body.metadata, user_id=ctx.user_id,
+        user_name=ctx.user_name, project_name=ctx.project_name)
+    try:
+        await _engine_call(request, row, "createImage", image_id=image["id"])
+    except BaseException:
+        await for_compute.discard_snapshot_image(db, image["id"])
+        raise
+    if request_version(request).at_least("2.45"):
+        return web.json_response({"image_id": image["id"]}, status=202)
+    location = f"{public_url(request)}/image/v2/images/{image['id']}"
+    return web.Response(status=202, headers={"Location": location})
 
 
 ACTIONS: dict[str, ActionHandler] = {

@@ -24,6 +24,7 @@ from cloudd.api.compute.errors import BadRequest, Forbidden, parse_body
 from cloudd.api.compute.microversion import request_version
 from cloudd.api.compute.quotas import DEFAULT_QUOTAS
 from cloudd.api.compute.server_models import ServerCreate, ServerCreateBody, ServerUpdateBody
+from cloudd.api.image.for_compute import BootImageError, check_boot_image
 from cloudd.api.service import HOST_KEY
 from cloudd.compute import instances, quota, states
 from cloudd.compute.api import BuildRequest, GroupNotFound
@@ -79,6 +80,10 @@ async def create(request: web.Request) -> web.Response:
     if flavor["disabled"]:
         raise BadRequest(f"Flavor {flavor['flavorid']} is disabled.")
     image_ref = image_ref_of(server)
+    try:
+        image = await check_boot_image(db, image_ref, ctx.project_id, ctx.is_admin, flavor)
+    except BootImageError as exc:
+        raise BadRequest(str(exc)) from None
     key_data = None
     if server.key_name is not None:
         key = await db.fetchrow("SELECT public_key FROM key_pairs WHERE user_id = $1 AND name = $2",
@@ -92,7 +97,8 @@ async def create(request: web.Request) -> web.Response:
         hints["group"] = await server_groups.find_for_hint(db, hints["group"], str(ctx.project_id))
     rows = await _build(request, BuildRequest(
         name=server.name, flavor=flavor, project_id=str(ctx.project_id), user_id=ctx.user_id,
-        image_ref=image_ref, min_count=server.min_count, max_count=max_count,
+        image_ref=image_ref, image_properties=image["properties"],
+        min_count=server.min_count, max_count=max_count,
         key_name=server.key_name, key_data=key_data, user_data=server.user_data,
         metadata=server.metadata, availability_zone=server.availability_zone,
         scheduler_hints=hints, description=server.description,

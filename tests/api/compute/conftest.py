@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ import pytest
 from cloudd.agent.service import build_agent
 from cloudd.api.identity.bootstrap import bootstrap, ensure_project, ensure_role
 from cloudd.api.identity.passwords import hash_password
+from cloudd.api.image import image_store, import_image
 from cloudd.api.service import ApiService
 from cloudd.config import resolve_paths, validate
 from cloudd.controller import build_controller
@@ -64,6 +66,17 @@ class Cloud:
         return await self.token(name, "secret", project), project_id
 
 
+# The public, active image every server in these tests boots from (imageRef must name one).
+BOOT_IMAGE = "8a3c1d2e-0000-4000-8000-000000000001"
+
+
+async def add_boot_image(db: Any, cfg: Any, tmp_path: Path) -> None:
+    path = tmp_path / "cirros.img"
+    await asyncio.to_thread(path.write_bytes, b"\0" * 1024)
+    await import_image(db, image_store(cfg), path, "cirros", disk_format="raw", public=True,
+                       image_id=BOOT_IMAGE)
+
+
 @pytest.fixture
 async def cloud(tmp_path: Path) -> AsyncIterator[Cloud]:
     cfg = resolve_paths(validate({
@@ -80,6 +93,7 @@ async def cloud(tmp_path: Path) -> AsyncIterator[Cloud]:
     try:
         db = host.get(DatabaseService).db
         creds = await bootstrap(db, tmp_path)
+        await add_boot_image(db, cfg, tmp_path)
         base = f"http://127.0.0.1:{host.get(ApiService).port}"
         async with aiohttp.ClientSession() as session:
             cloud = Cloud(base, session, "", creds["project_id"], db)

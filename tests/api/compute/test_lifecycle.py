@@ -9,13 +9,12 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import Cloud
+from .conftest import BOOT_IMAGE, Cloud
 
 
 async def wait_status(cloud: Cloud, server_id: str, status: str, limit: float = 20) -> dict[str, Any]:
@@ -39,7 +38,7 @@ async def action(cloud: Cloud, server_id: str, body: dict[str, Any], expect: int
 
 
 async def test_server_lifecycle_through_the_api(cloud: Cloud) -> None:
-    create = {"server": {"name": "web-1", "imageRef": str(uuid.uuid4()), "flavorRef": "1",
+    create = {"server": {"name": "web-1", "imageRef": BOOT_IMAGE, "flavorRef": "1",
                          "metadata": {"role": "web"}}}
     code, body, headers = await cloud.call("POST", "/compute/v2.1/servers", json=create)
     assert code == 202, body
@@ -93,7 +92,7 @@ OPENSTACK = str(_VENV_CLI) if _VENV_CLI.exists() else shutil.which("openstack")
 async def test_openstack_cli_reads_the_cloud(cloud: Cloud, tmp_path: Path) -> None:
     """The unmodified `openstack` CLI: flavors, services, hypervisors, keypairs, servers."""
     code, body, _ = await cloud.call("POST", "/compute/v2.1/servers", json={"server": {
-        "name": "cli-vm", "imageRef": str(uuid.uuid4()), "flavorRef": "1"}})
+        "name": "cli-vm", "imageRef": BOOT_IMAGE, "flavorRef": "1"}})
     assert code == 202
     await wait_status(cloud, body["server"]["id"], "ACTIVE")
     password = (tmp_path / "admin-password").read_text().strip()
