@@ -179,4 +179,7 @@ async def test_actions_without_a_host_are_conflicts(cloud: Cloud) -> None:
     _, body, _ = await cloud.call("GET", f"{S}/{server_id}", version="2.9")
     assert body["server"]["locked"] is True
     status, body, _ = await cloud.call("POST", action, json={"createImage": {"name": "snap"}})
-    assert status == 501 and "image service" in body["notImplemented"]["message"]
+    # A snapshot of an ERROR server is a conflict, and leaves no image behind.
+    assert status == 409 and "conflictingRequest" in body
+    _, images, _ = await cloud.call("GET", "/image/v2/images?name=snap")
+    assert images["images"] == []
