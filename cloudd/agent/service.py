@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import time
 from typing import Any
 
@@ -142,9 +143,15 @@ class AgentService(Service):
         """One connection's life: connect, register, reconcile once, serve until it drops."""
         assert self._session is not None
         cfg = self.host.config
+        tls: ssl.SSLContext | bool = True
+        if cfg.cert.agent_tls:  # mutual TLS with the certificate enrolment gave this host
+            from cloudd.cert.agent_tls import agent_ssl_context
+
+            tls = await agent_ssl_context(self.host, self.host_name, self._url())
         # Pings at the heartbeat rhythm: a dead peer is noticed without waiting for TCP.
         ws = await self._session.ws_connect(
-            self._url(), heartbeat=cfg.service.report_interval, max_msg_size=64 * 1024 * 1024)
+            self._url(), heartbeat=cfg.service.report_interval, max_msg_size=64 * 1024 * 1024,
+            ssl=tls)
         peer = RpcPeer(ws, self.dispatcher, name="controller",
                        default_timeout=cfg.rpc.call_timeout)
         peer.identity = "controller"
@@ -181,7 +188,8 @@ class AgentService(Service):
             conductor = self.host.services.get("conductor")
             port = getattr(conductor, "port", None)
             if port:
-                return f"ws://127.0.0.1:{port}/agent"
+                scheme = "wss" if self.host.config.cert.agent_tls else "ws"
+                return f"{scheme}://127.0.0.1:{port}/agent"
         return self.controller_urls[self._url_index]
 
     # ----- periodic work (skipped while disconnected) -------------------------------------

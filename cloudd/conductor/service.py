@@ -18,7 +18,7 @@ from cloudd.conductor.cluster import Cluster, RemoteLink
 from cloudd.conductor.manager import ConductorManager
 from cloudd.conductor.rpcapi import PREFIX
 from cloudd.core import Service, ServiceHost
-from cloudd.rpc import RpcDispatcher, RpcPeer
+from cloudd.rpc import RpcDispatcher, RpcError, RpcPeer
 
 LOG = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class HostUnavailable(Exception):
 
 class ConductorService(Service):
     name = "conductor"
-    depends = ("database", "scheduler")
+    depends: tuple[str, ...] = ("database", "scheduler")
 
     def __init__(self, host: ServiceHost) -> None:
         super().__init__(host)
@@ -43,15 +43,27 @@ class ConductorService(Service):
         self.cluster: Cluster | None = None
         self.runner: web.AppRunner | None = None
         self.port: int | None = None
+        # [cert] agent_tls: mutual TLS, and each link's host name from its certificate.
+        self.tls = host.config.cert.agent_tls
+        self.depends = (*self.depends, "cert") if self.tls else self.depends
+        self.certified_hosts: dict[RpcPeer, str] = {}
 
     async def start(self) -> None:
         cfg = self.host.config.rpc
         app = web.Application()
         app.router.add_get("/agent", self._agent_socket)
         add_agent_routes(app, self.host)  # image bytes to and from agents
+        ssl_context = None
+        if self.tls:
+            from cloudd.cert.agent_tls import add_enrolment_routes
+            from cloudd.cert.service import CertService
+
+            add_enrolment_routes(app, self.host.get(CertService))
+            ssl_context = self.host.get(CertService).server_ssl_context()
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self.runner.setup()
-        await web.TCPSite(self.runner, cfg.listen, cfg.port, reuse_address=True).start()
+        await web.TCPSite(self.runner, cfg.listen, cfg.port, reuse_address=True,
+                          ssl_context=ssl_context).start()
         addrs = [a for a in self.runner.addresses if isinstance(a, tuple)]
         self.port = int(addrs[0][1]) if addrs else cfg.port
         LOG.info("agent listener on %s:%s", cfg.listen, self.port)
@@ -73,18 +85,35 @@ class ConductorService(Service):
             self.runner = None
 
     async def _agent_socket(self, request: web.Request) -> web.WebSocketResponse:
+        cert_host = await self._admit(request) if self.tls else None
         ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=64 * 1024 * 1024)
         await ws.prepare(request)
         peer = RpcPeer(ws, self.dispatcher, name=f"agent@{request.remote}",
                        default_timeout=self.host.config.rpc.call_timeout)
+        if cert_host is not None:
+            self.certified_hosts[peer] = cert_host
         try:
             await peer.run()
         finally:
             await self.forget(peer)
         return ws
 
+    async def _admit(self, request: web.Request) -> str:
+        """The host named by the agent's CA-issued, unrevoked certificate; 403 otherwise."""
+        from cloudd.cert.service import CertService
+
+        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        cert_host, why = await self.host.get(CertService).verified_agent(der)
+        if cert_host is None:
+            LOG.warning("refused agent connection from %s: %s", request.remote, why)
+            raise web.HTTPForbidden(text=why)
+        return cert_host
+
     async def remember(self, host: str, peer: RpcPeer) -> None:
         """Called when an agent registers: from now on calls for `host` go over `peer`."""
+        if self.tls and self.certified_hosts.get(peer) != host:
+            raise RpcError(f"this agent's certificate is not for host {host}", code="forbidden")
         old = self.agents.get(host)
         peer.identity = host
         peer.name = f"agent:{host}"
@@ -99,6 +128,7 @@ class ConductorService(Service):
 
     async def forget(self, peer: RpcPeer) -> None:
         host = peer.identity
+        self.certified_hosts.pop(peer, None)
         if host is not None and self.agents.get(host) is peer:
             del self.agents[host]
             LOG.warning("agent %s disconnected", host)
