@@ -85,7 +85,7 @@ class Cloud:
         server_id = str(rows[0]["uuid"])
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            code, body = await self.call("GET", f"/compute/v2.1/servers/{server_id}")
+            _, body = await self.call("GET", f"/compute/v2.1/servers/{server_id}")
             if body["server"]["status"] == "ACTIVE":
                 return server_id
             await asyncio.sleep(0.1)
