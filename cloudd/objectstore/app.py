@@ -1,0 +1,164 @@
+"""The S3 application: every request goes through one dispatcher that finds the bucket and key,
+authenticates, picks the operation from method + sub-resource, and renders S3 errors.
+
+Authentication also runs in the `Expect: 100-continue` handler, so a refused upload is refused
+before the client sends its body (boto3 and awscli always ask for 100-continue on uploads).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from cloudd.config.models import ObjectstoreSection
+from cloudd.db import Database
+from cloudd.objectstore import buckets, multipart, objects
+from cloudd.objectstore.auth import Principal, authenticate
+from cloudd.objectstore.context import S3Request, parse_location
+from cloudd.objectstore.errors import S3Error
+from cloudd.objectstore.storage import ObjectStore, ObjectTooLarge, StorageError, StorageFull
+
+LOG = logging.getLogger(__name__)
+
+Handler = Callable[[S3Request], Awaitable[web.StreamResponse]]
+DB_KEY = web.AppKey("s3_db", Database)
+STORE_KEY = web.AppKey("s3_store", ObjectStore)
+SETTINGS_KEY = web.AppKey("s3_settings", ObjectstoreSection)
+REQUEST_ID = web.RequestKey("s3_request_id", str)
+# (the requester,) once authenticated: a tuple, so that "anonymous" (None) is also remembered.
+PRINCIPAL = web.RequestKey("s3_principal", tuple)
+LOCATION = web.RequestKey("s3_location", tuple)
+
+
+def _with(flag: str, when: Handler, otherwise: Handler) -> Callable[[S3Request], Handler]:
+    return lambda ctx: when if ctx.has(flag) else otherwise
+
+
+def _bucket_get(ctx: S3Request) -> Handler:
+    for flag, handler in (("uploads", buckets.list_uploads), ("location", buckets.get_location),
+                          ("acl", buckets.get_bucket_acl)):
+        if ctx.has(flag):
+            return handler
+    return buckets.list_objects
+
+
+def _bucket_post(ctx: S3Request) -> Handler:
+    if ctx.has("delete"):
+        return buckets.delete_objects
+    raise S3Error("MethodNotAllowed")
+
+
+def _object_put(ctx: S3Request) -> Handler:
+    if ctx.has("uploadId"):
+        return multipart.upload_part
+    return objects.put_object_acl if ctx.has("acl") else objects.put_object
+
+
+def _object_get(ctx: S3Request) -> Handler:
+    if ctx.has("uploadId"):
+        return multipart.list_parts
+    return objects.get_object_acl if ctx.has("acl") else objects.get_object
+
+
+async def _head_object(ctx: S3Request) -> web.StreamResponse:
+    return await objects.get_object(ctx, head=True)
+
+
+def _object_post(ctx: S3Request) -> Handler:
+    if ctx.has("uploads"):
+        return multipart.initiate
+    if ctx.has("uploadId"):
+        return multipart.complete
+    raise S3Error("MethodNotAllowed")
+
+
+ROUTES: dict[tuple[str, str], Callable[[S3Request], Handler]] = {
+    ("service", "GET"): lambda ctx: buckets.list_all_buckets,
+    ("bucket", "PUT"): _with("acl", buckets.put_bucket_acl, buckets.create_bucket),
+    ("bucket", "HEAD"): lambda ctx: buckets.head_bucket,
+    ("bucket", "DELETE"): lambda ctx: buckets.delete_bucket,
+    ("bucket", "GET"): _bucket_get,
+    ("bucket", "POST"): _bucket_post,
+    ("object", "PUT"): _object_put,
+    ("object", "GET"): _object_get,
+    ("object", "HEAD"): lambda ctx: _head_object,
+    ("object", "DELETE"): _with("uploadId", multipart.abort, objects.delete_object),
+    ("object", "POST"): _object_post,
+}
+
+
+def _pick(ctx: S3Request) -> Handler:
+    level = "object" if ctx.key else "bucket" if ctx.bucket else "service"
+    chooser = ROUTES.get((level, ctx.request.method))
+    if chooser is None:
+        raise S3Error("MethodNotAllowed", Method=ctx.request.method, ResourceType=level.upper())
+    return chooser(ctx)
+
+
+def error_response(request: web.Request, error: S3Error) -> web.Response:
+    if request.method == "HEAD" or error.status == 304:
+        return web.Response(status=error.status)  # no body, as S3 (and botocore) expect
+    body = error.to_xml(request.path, request.get(REQUEST_ID, ""))
+    return web.Response(status=error.status, body=body, content_type="application/xml")
+
+
+def _storage_failure(exc: StorageError) -> S3Error:
+    if isinstance(exc, ObjectTooLarge):
+        return S3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+    if isinstance(exc, StorageFull):
+        return S3Error("InternalError", "The object store is out of space.")
+    LOG.exception("storage failure", exc_info=exc)
+    return S3Error("InternalError")
+
+
+async def _authenticate(request: web.Request) -> Principal | None:
+    """Once per request (the 100-continue handler may already have done it)."""
+    if PRINCIPAL not in request:
+        bucket, key, in_host = parse_location(request, request.app[SETTINGS_KEY].virtual_host_domain)
+        request[LOCATION] = (bucket, key)
+        request[PRINCIPAL] = (await authenticate(request, request.app[DB_KEY],
+                                                 bucket if in_host else None),)
+    principal: Principal | None = request[PRINCIPAL][0]
+    return principal
+
+
+async def expect_continue(request: web.Request) -> web.StreamResponse | None:
+    request[REQUEST_ID] = uuid.uuid4().hex[:16].upper()
+    if request.headers.get("Expect", "").lower() != "100-continue":
+        return None
+    try:
+        await _authenticate(request)
+    except S3Error as error:
+        return error_response(request, error)
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    return None
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    request.setdefault(REQUEST_ID, uuid.uuid4().hex[:16].upper())
+    try:
+        principal = await _authenticate(request)
+        bucket, key = request[LOCATION]
+        ctx = S3Request(request, request.app[DB_KEY], request.app[STORE_KEY], principal, bucket, key,
+                        request[REQUEST_ID])
+        return await _pick(ctx)(ctx)
+    except S3Error as error:
+        return error_response(request, error)
+    except StorageError as exc:
+        return error_response(request, _storage_failure(exc))
+
+
+async def _request_id_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["x-amz-request-id"] = request.get(REQUEST_ID, "")
+    response.headers.setdefault("Server", "cloudd-objectstore")
+
+
+def s3_app(db: Database, store: ObjectStore, settings: ObjectstoreSection) -> web.Application:
+    app = web.Application(client_max_size=1024**2)
+    app[DB_KEY], app[STORE_KEY], app[SETTINGS_KEY] = db, store, settings
+    app.router.add_route("*", "/{path:.*}", dispatch, expect_handler=expect_continue)
+    app.on_response_prepare.append(_request_id_header)
+    return app

@@ -1,0 +1,107 @@
+"""The S3 object store as a controller service, on its own port ([objectstore] listen:port) as
+Nova's nova-objectstore was: S3 and EC2 requests cannot share a port (a SigV2 request does not
+say which service it is for)."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import ssl
+import time
+from typing import Any
+
+from aiohttp import web
+
+from cloudd.core import Service, ServiceHost
+from cloudd.db import Database
+from cloudd.db.service import DatabaseService
+from cloudd.objectstore import meta
+from cloudd.objectstore.app import s3_app
+from cloudd.objectstore.storage import ObjectStore, StorageError
+
+LOG = logging.getLogger(__name__)
+GC_INTERVAL = 3600.0  # seconds between sweeps for unreferenced files
+GC_MIN_AGE = 3600.0  # a file nobody refers to for this long is a crash leftover
+
+
+async def collect_garbage(db: Database, store: ObjectStore, min_age: float) -> int:
+    """Remove files of every bucket that no row refers to (uploads a crash interrupted, or the
+    old file of an overwrite that crashed before its deletion); return how many went."""
+    removed = 0
+    for row in await db.fetch("SELECT name FROM buckets"):
+        bucket = row["name"]
+        try:
+            removed += await store.collect_garbage(bucket, older_than=min_age)
+            referenced = await meta.referenced_blobs(db, bucket)
+            cutoff = time.time() - min_age
+            for stored in await store.list(bucket):
+                if stored.key not in referenced and stored.modified <= cutoff:
+                    await store.delete(bucket, stored.key)
+                    removed += 1
+        except StorageError:
+            LOG.warning("garbage collection of bucket %s failed", bucket, exc_info=True)
+    return removed
+
+
+class ObjectstoreService(Service):
+    name = "objectstore"
+    depends = ("database",)
+
+    def __init__(self, host: ServiceHost) -> None:
+        super().__init__(host)
+        self.runner: web.AppRunner | None = None
+        self.port: int | None = None
+        self.public_url = ""
+        self.store: ObjectStore | None = None
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        cfg = self.host.config.objectstore
+        if not cfg.ssl_cert_file:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cfg.ssl_cert_file, cfg.ssl_key_file or None)
+        return context
+
+    async def start(self) -> None:
+        cfg = self.host.config.objectstore
+        db = self.host.get(DatabaseService).db
+        self.store = ObjectStore(cfg.buckets_path)
+        # Nothing is uploading yet, so every unreferenced file is a crash leftover.
+        removed = await collect_garbage(db, self.store, min_age=0.0)
+        if removed:
+            LOG.info("removed %d unreferenced object files left by an earlier crash", removed)
+        tls = self._ssl_context()
+        self.runner = web.AppRunner(s3_app(db, self.store, cfg), access_log=None,
+                                    handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, cfg.listen, cfg.port, ssl_context=tls, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            # Another process (or a second controller in this one) serves this port: the rest
+            # of the controller still works; /healthz and the log say S3 is not served here.
+            self.error = f"[objectstore] port {cfg.port} is in use: S3 is not served by this process"
+            LOG.error("%s", self.error)
+            return
+        self.port = next((int(a[1]) for a in self.runner.addresses if isinstance(a, tuple)), cfg.port)
+        scheme = "https" if tls else "http"
+        self.public_url = cfg.public_url or f"{scheme}://{self.host.config.default.my_ip}:{self.port}"
+        self.host.periodic(GC_INTERVAL, lambda: self._sweep(db), "objectstore-gc", self)
+        LOG.info("S3 object store listening on %s://%s:%s", scheme, cfg.listen, self.port)
+
+    async def _sweep(self, db: Database) -> None:
+        assert self.store is not None
+        await collect_garbage(db, self.store, GC_MIN_AGE)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    def health(self) -> dict[str, Any]:
+        info = super().health()
+        if self.public_url:
+            info["url"] = self.public_url
+        return info
