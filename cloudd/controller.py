@@ -12,6 +12,7 @@ from cloudd.consoleauth.service import ConsoleAuthService
 from cloudd.config import CloudConfig
 from cloudd.core import ServiceHost
 from cloudd.db.service import DatabaseService
+from cloudd.objectstore.service import ObjectstoreService
 from cloudd.scheduler.service import SchedulerService
 from cloudd.vncproxy.service import VncProxyService
 
@@ -24,6 +25,7 @@ def build_controller(config: CloudConfig, host: ServiceHost | None = None) -> Se
     host.add(ConductorService(host))
     host.add(ConsoleAuthService(host))
     host.add(VncProxyService(host))
+    host.add(ObjectstoreService(host))
     api = ApiService(host)
     host.add(api)
     api.mount("/identity", identity_app)

@@ -185,8 +185,16 @@ class VncSection(Section):
 
 class ObjectstoreSection(Section):
     listen: str = Field("0.0.0.0", description="S3 listen address.")
-    port: int = Field(3333, ge=1, le=65535, description="S3 port.")
+    port: int = Field(3333, ge=0, le=65535, description="S3 port (0: any free port, for tests).")
     buckets_path: str = Field("", description="Object files. Empty: <state_dir>/buckets.")
+    public_url: str = Field(
+        "", description="S3 URL in the catalog. Empty: http(s)://<my_ip>:<port>."
+    )
+    virtual_host_domain: str = Field(
+        "", description="Also accept virtual-host style requests (bucket.DOMAIN). Empty: path-style only."
+    )
+    ssl_cert_file: str = Field("", description="Serve HTTPS with this PEM certificate (empty: HTTP).")
+    ssl_key_file: str = Field("", description="The PEM private key of ssl_cert_file.")
 
 
 class Ec2Section(Section):

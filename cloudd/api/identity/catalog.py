@@ -20,7 +20,7 @@ CORE_SERVICES: list[tuple[str, str, str]] = [
 # (ServiceHost service name, type, name, path): listed only when that service runs in the host.
 # Owners of optional services append their entry here.
 OPTIONAL_SERVICES: list[tuple[str, str, str, str]] = [
-    ("objectstore", "object-store", "s3", "/s3"),
+    ("objectstore", "object-store", "s3", ""),  # its own port: ObjectstoreService.public_url
     ("ec2", "ec2", "ec2", "/ec2"),
 ]
 
@@ -40,8 +40,12 @@ def catalog_entries(host: ServiceHost) -> list[tuple[str, str, str]]:
     base = host.config.api.public_url.rstrip("/")
     entries = [(kind, name, base + path) for kind, name, path in CORE_SERVICES
                if _mounted(host, path)]
-    entries += [(kind, name, base + path) for service, kind, name, path in OPTIONAL_SERVICES
-                if service in host.services]
+    for service, kind, name, path in OPTIONAL_SERVICES:
+        if service in host.services:
+            # A service on its own port publishes its absolute URL ("" while it serves nothing).
+            own_url = getattr(host.services[service], "public_url", None)
+            if own_url is None or own_url:
+                entries.append((kind, name, own_url or base + path))
     return entries
 
 
