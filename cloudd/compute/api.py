@@ -86,9 +86,8 @@ class ComputeAPI:
         flavor = req.flavor
         count = req.max_count
         reservation_id = "r-" + uuidlib.uuid4().hex[:8]
-        uuids = [str(uuidlib.uuid4()) for _ in range(count)]
         spec = RequestSpec(
-            instance_uuids=uuids, project_id=req.project_id,
+            project_id=req.project_id,
             flavor=FlavorSpec(name=flavor["name"], memory_mb=flavor["memory_mb"],
                               vcpus=flavor["vcpus"], root_gb=flavor["root_gb"],
                               ephemeral_gb=flavor["ephemeral_gb"], swap=flavor["swap"],
@@ -107,7 +106,7 @@ class ComputeAPI:
             # project can interleave with (quota.lock_project).
             await quota.lock_project(tx, req.project_id)
             count = await quota.allowed_instances(tx, req.project_id, flavor, req.min_count, count)
-            uuids = spec.instance_uuids = uuids[:count]
+            uuids = spec.instance_uuids = [str(uuidlib.uuid4()) for _ in range(count)]
             spec.num_instances = count
             spec.instance_group = await _join_group(tx, req, uuids, now)
             for index, uuid in enumerate(uuids):

@@ -108,9 +108,12 @@ async def allowed_instances(tx: Executor, project_id: str, flavor: Mapping[str, 
     QuotaExceeded naming min_count when not even min_count fit."""
     hard = await limits(tx, project_id)
     used = await usage(tx, project_id)
-    for count in range(max_count, min_count - 1, -1):
-        if not _over(instance_resources(flavor, count), used, hard):
-            return count
+    allowed = max_count
+    for resource, per_instance in instance_resources(flavor, 1).items():
+        if hard[resource] != UNLIMITED and per_instance > 0:
+            allowed = min(allowed, max(hard[resource] - used[resource], 0) // per_instance)
+    if allowed >= min_count:
+        return allowed
     wanted = instance_resources(flavor, min_count)
     overs = _over(wanted, used, hard)
     raise QuotaExceeded({r: wanted[r] for r in overs}, used, hard)
