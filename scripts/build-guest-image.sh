@@ -10,7 +10,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-${CLOUDD_GUEST_DIR:-/var/cache/cloudd/guest}}
 # Bump when the guest's contents change, so cached builds are rebuilt.
-VERSION=5
+VERSION=7
 STAMP="$OUT/.built-v$VERSION"
 
 if [ -f "$STAMP" ]; then

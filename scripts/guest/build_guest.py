@@ -68,13 +68,15 @@ def _pad(data: bytes) -> bytes:
 
 def build_initramfs(kernel_tree: Path, busybox: Path) -> bytes:
     archive = Cpio()
-    for directory in ("bin", "dev", "etc", "etc/acpi", "etc/acpi/PWRF", "lib", "lib/modules",
+    for directory in ("bin", "dev", "etc", "etc/acpi", "etc/acpi/PWRF",
+                      "etc/acpi/PWRF/00000080", "lib", "lib/modules",
                       "mnt", "proc", "root", "run", "sys", "tmp"):
         archive.directory(directory)
     archive.file("init", (HERE / "init.sh").read_bytes(), 0o755)
     archive.file("bin/busybox", busybox.read_bytes(), 0o755)
     archive.file("etc/udhcpc.script", (HERE / "udhcpc.script").read_bytes(), 0o755)
-    archive.file("etc/acpi/PWRF/00000080", POWER_BUTTON_HOOK.encode(), 0o755)
+    # busybox acpid run-parts the directory named after the event (a plain file is ignored).
+    archive.file("etc/acpi/PWRF/00000080/poweroff", POWER_BUTTON_HOOK.encode(), 0o755)
     # An empty root password: the console login prompt lets anyone in, as CirrOS's does.
     archive.file("etc/passwd", b"root::0:0:root:/root:/bin/sh\n")
     archive.file("etc/group", b"root:x:0:\n")

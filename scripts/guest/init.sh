@@ -50,7 +50,7 @@ if [ "$address" != none ]; then
 fi
 
 # The ACPI power button (a soft reboot or stop from libvirt) powers the guest off cleanly.
-acpid -c /etc/acpi 2>/dev/null
+acpid -c /etc/acpi -l /tmp/acpid.log -p /run/acpid.pid 2>/dev/null
 
 say "cloudd-guest ready: hostname=$(hostname) ip=$address uptime=$(cut -d' ' -f1 /proc/uptime)"
 
