@@ -62,7 +62,10 @@ async def defaults(request: web.Request) -> web.Response:
 
 async def detail(request: web.Request) -> web.Response:
     project_id = _target_project(request)
-    user_id = request.query.get("user_id") or context(request).user_id
+    ctx = context(request)
+    user_id = request.query.get("user_id") or ctx.user_id
+    if user_id != ctx.user_id:
+        ctx.require_admin()  # another user's key pair count is theirs to see
     usage = await quota.usage(database(request), project_id, user_id)
     body: dict[str, Any] = {"id": project_id}
     limits = await project_quotas(database(request), project_id)
