@@ -93,9 +93,10 @@ async def _sigv2(request: web.Request, db: Executor, access: str, signature: str
                  date_value: str, bucket_in_host: str | None) -> Principal:
     cred = await _credential(db, access)
     path, query = split_raw(request)
-    resource = sigv2.canonical_resource(path, query, bucket_in_host)
-    sigv2.verify(cred["secret"], signature,
-                 sigv2.string_to_sign(request.method, request.headers, date_value, resource))
+    sigv2.verify(cred["secret"], signature, [
+        sigv2.string_to_sign(request.method, request.headers, date_value,
+                             sigv2.canonical_resource(candidate, query, bucket_in_host))
+        for candidate in sigv2.candidate_paths(path)])
     return Principal(cred["access"], cred["project_id"], cred["user_id"], cred["roles"])
 
 

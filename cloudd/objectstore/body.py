@@ -209,7 +209,6 @@ async def _aws_chunked(request: web.Request, verifier: BodyVerifier,
     if signed and (principal is None or principal.sigv4 is None):
         raise S3Error("AccessDenied", "Signed aws-chunked bodies need a SigV4 signature.")
     signer = _ChunkSigner(principal) if signed and principal else None
-    verifier.sha256 = None  # the payload hash is a STREAMING-* marker, not a digest
     while True:
         size, signature = _chunk_header(await _header_line(request))
         chunk_hash = hashlib.sha256()

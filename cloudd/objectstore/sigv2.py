@@ -14,11 +14,12 @@ from cloudd.objectstore.errors import S3Error
 
 # Query parameters that are part of the signed resource (everything else is not).
 SUB_RESOURCES = frozenset({
-    "acl", "cors", "delete", "lifecycle", "location", "logging", "notification", "partNumber",
-    "policy", "requestPayment", "restore", "tagging", "torrent", "uploadId", "uploads",
-    "versionId", "versioning", "versions", "website", "response-cache-control",
-    "response-content-disposition", "response-content-encoding", "response-content-language",
-    "response-content-type", "response-expires",
+    "accelerate", "analytics", "defaultObjectAcl", "inventory", "metrics", "object-lock",
+    "replication", "select", "select-type", "storageClass", "acl", "cors", "delete", "lifecycle",
+    "location", "logging", "notification", "partNumber", "policy", "requestPayment", "restore",
+    "tagging", "torrent", "uploadId", "uploads", "versionId", "versioning", "versions", "website",
+    "response-cache-control", "response-content-disposition", "response-content-encoding",
+    "response-content-language", "response-content-type", "response-expires",
 })
 
 
@@ -47,9 +48,18 @@ def string_to_sign(method: str, headers: CIMultiDictProxy[str], date_value: str,
             f"{headers.get('Content-Type', '').strip()}\n{date_value}\n{amz_lines}{resource}")
 
 
-def verify(secret: str, signature: str, to_sign: str) -> None:
-    for digest in (hashlib.sha1, hashlib.sha256):
-        expected = base64.b64encode(hmac.new(secret.encode(), to_sign.encode(), digest).digest())
-        if hmac.compare_digest(expected.decode(), signature):
-            return
+def candidate_paths(raw_path: str) -> list[str]:
+    """botocore signs a bucket-level request as `/bucket/` even when it sends `/bucket`."""
+    path = raw_path or "/"
+    if path.count("/") == 1 and path != "/":
+        return [path, path + "/"]
+    return [path]
+
+
+def verify(secret: str, signature: str, strings_to_sign: list[str]) -> None:
+    for to_sign in strings_to_sign:
+        for digest in (hashlib.sha1, hashlib.sha256):
+            mac = hmac.new(secret.encode(), to_sign.encode(), digest).digest()
+            if hmac.compare_digest(base64.b64encode(mac).decode(), signature):
+                return
     raise S3Error("SignatureDoesNotMatch")
