@@ -56,12 +56,12 @@ def virsh(*args: str) -> str:
     return result.stdout
 
 
-async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float, what: str,
+async def wait_for(predicate: Callable[[], Awaitable[bool]], seconds: float, what: str,
                    interval: float = 0.3) -> None:
-    """Poll ``await predicate()`` until it is true; fail with ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
+    """Poll ``await predicate()`` until it is true; fail with ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if await predicate():
             return
         await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
