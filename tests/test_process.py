@@ -32,6 +32,8 @@ def write_config(tmp_path: Path) -> tuple[Path, int]:
         f"[rpc]\nlisten = 127.0.0.1\nport = {rpc}\n"
         f"[agent]\ncontroller_url = ws://127.0.0.1:{rpc}/agent\n"
         "[compute]\ncompute_driver = fake\n"
+        "[objectstore]\nlisten = 127.0.0.1\nport = 0\n"
+        "[vnc]\nnovncproxy_host = 127.0.0.1\nnovncproxy_port = 0\n"
     )
     return path, api
 

@@ -40,6 +40,9 @@ def make_config(db_url: str, tmp_path: Path, **compute: Any) -> CloudConfig:
     cfg.api.port = 0
     cfg.api.listen = "127.0.0.1"
     cfg.rpc.listen = "127.0.0.1"
+    # Every listener on an ephemeral port: tests may run beside a real cloud or each other.
+    cfg.objectstore.listen = cfg.vnc.novncproxy_host = "127.0.0.1"
+    cfg.objectstore.port = cfg.vnc.novncproxy_port = 0
     cfg.rpc.port = free_port()
     cfg.agent.controller_url = f"ws://127.0.0.1:{cfg.rpc.port}/agent"
     cfg.agent.reconnect_max_backoff = 1.0

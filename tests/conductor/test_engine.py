@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from cloudd.api.image import records as images
+from cloudd.api.image.for_compute import create_snapshot_image
 from cloudd.compute import power_state, states
 from cloudd.compute.api import ComputeAPI
 from cloudd.compute.drivers.fake import FakeDriver
@@ -82,10 +84,16 @@ async def test_build_to_active_and_every_action(cloud: Cloud) -> None:
     rebuilt = await cloud.wait_state(row["uuid"], states.ACTIVE)
     assert [e for e, _ in await events_of(cloud, row["uuid"], "req-rebuild")] == [
         "compute_rebuild_instance"]
-    await cloud.api.action(rebuilt, "createImage", "req-snap", image_id="img-1")
+    image = await create_snapshot_image(cloud.db, rebuilt, name="snap", metadata={},
+                                        user_id="u1", user_name="u1", project_name="p1")
+    await cloud.api.action(rebuilt, "createImage", "req-snap", image_id=image["id"])
     reverted = await cloud.wait_state(row["uuid"], states.ACTIVE)
-    snapshot = Path(cloud.cfg.compute.instances_path) / "snapshots" / "img-1"
-    assert snapshot.exists() and snapshot.stat().st_size > 0
+
+    async def uploaded() -> bool:
+        return (await images.get(cloud.db, image["id"]))["status"] == "active"
+
+    await wait_for(uploaded, 20, "the snapshot to be uploaded")
+    assert (await images.get(cloud.db, image["id"]))["size"] > 0
     # A state the action may not start from is refused, not queued.
     with pytest.raises(states.InvalidInstanceState):
         await cloud.api.action(reverted, "start", "req-bad")

@@ -84,6 +84,8 @@ async def cloud(tmp_path: Path) -> AsyncIterator[Cloud]:
         "database": {"connection": f"sqlite://{tmp_path}/cloudd.db"},
         "api": {"listen": "127.0.0.1", "port": "0"},
         "rpc": {"listen": "127.0.0.1", "port": "0"},
+        "objectstore": {"listen": "127.0.0.1", "port": "0"},
+        "vnc": {"novncproxy_host": "127.0.0.1", "novncproxy_port": "0"},
         "service": {"report_interval": "0.5"},
         "compute": {"compute_driver": "fake"},
     }))
