@@ -6,7 +6,7 @@ STAMP := $(VENV)/.cloudd-installed
 
 .PHONY: run test lint unit bench install clean
 
-$(STAMP): pyproject.toml scripts/install-deps.sh
+$(STAMP): pyproject.toml $(wildcard scripts/install-*.sh)
 	bash scripts/install-deps.sh
 	touch $(STAMP)
 
