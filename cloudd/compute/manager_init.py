@@ -38,6 +38,9 @@ async def reconcile_host(manager: ComputeManager) -> None:
     for instance in instances:
         try:
             await init_instance(manager, instance)
+            # Nova syncs at start too: a guest that died (or was destroyed behind our back)
+            # while the agent was away shows SHUTOFF now, not after the periodic sync.
+            await sync_instance_power_state(manager, instance["uuid"])
         except Exception:  # one bad instance must not keep the host from starting
             LOG.exception("cannot reconcile instance %s at start-up", instance.get("uuid"))
     known = {instance["uuid"] for instance in instances}

@@ -122,6 +122,7 @@ class LibvirtDriver(ComputeDriver):
             raise BuildFailed(f"node {node!r} is not served by this libvirt driver")
         if await self.instance_exists(spec.uuid):
             raise InvalidState(f"instance {spec.uuid} already exists on this hypervisor")
+        spec = images.with_boot_images(spec)
         self._building.add(spec.uuid)
         async with self._lock(spec.uuid):
             files = InstanceFiles(self.instances_path, spec.uuid)
@@ -196,7 +197,8 @@ class LibvirtDriver(ComputeDriver):
             await self._require_resize(spec.uuid, pending=False)
             files = InstanceFiles(self.instances_path, spec.uuid)
             old = await asyncio.to_thread(files.load_spec)
-            # The manager passes only the new image; the guest keeps its kernel and ramdisk.
+            spec = images.with_boot_images(spec)
+            # Without a kernel of its own, the new image keeps the guest's kernel and ramdisk.
             if old is not None:
                 spec = spec.model_copy(update={"kernel": spec.kernel or old.kernel,
                                                "ramdisk": spec.ramdisk or old.ramdisk})

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from cloudd.compute.drivers.base import DriverError, ImageInfo
+from cloudd.compute.drivers.base import DriverError, GuestSpec, ImageInfo
 
 LOG = logging.getLogger(__name__)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -64,6 +64,17 @@ async def grow(path: Path, size_bytes: int) -> None:
 async def convert_to_qcow2(source: Path, dest: Path) -> None:
     """A standalone qcow2 copy of ``source`` (its backing chain flattened): a snapshot image."""
     await qemu_img("convert", "-q", "-U", "-O", "qcow2", str(source), str(dest))
+
+
+def with_boot_images(spec: GuestSpec) -> GuestSpec:
+    """The EC2 AKI/ARI model: an image whose ``kernel_id``/``ramdisk_id`` properties name other
+    images boots them directly (Nova's libvirt driver fetches them like the root image)."""
+    properties = spec.image.properties if spec.image is not None else {}
+    update: dict[str, ImageInfo] = {}
+    for key, kind, disk_format in (("kernel_id", "kernel", "aki"), ("ramdisk_id", "ramdisk", "ari")):
+        if getattr(spec, kind) is None and properties.get(key):
+            update[kind] = ImageInfo(id=str(properties[key]), disk_format=disk_format)
+    return spec.model_copy(update=update) if update else spec
 
 
 class ImageCache:

@@ -1,0 +1,406 @@
+"""A real cloud end to end: the controller in-process, a `cloudd agent` subprocess with the
+libvirt driver (QEMU software emulation here), guests booted through the Compute REST API from
+images registered the way `make run` registers them (an AKI, an ARI and a disk image whose
+kernel_id/ramdisk_id properties make it boot directly, the EC2 model).
+
+What a user sees is checked: server status, the console output API (the guest's ready line),
+libvirt's view (`virsh`), the snapshot image booting a second server, and that nothing is left
+behind. The agent is killed with SIGKILL while a guest runs; the guest is destroyed behind
+cloudd's back; the restarted agent reports it SHUTOFF. Five boots in all (CI budget).
+"""
+# ruff: noqa: F811 - the fixtures imported from libvirt_support are test parameters here
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid as uuid_module
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from cloudd.api.identity.bootstrap import bootstrap
+from cloudd.api.image import image_store, import_image
+from cloudd.api.service import ApiService
+from cloudd.conductor.service import ConductorService
+from cloudd.config import resolve_paths, validate
+from cloudd.controller import build_controller
+from cloudd.db.service import DatabaseService
+
+from .libvirt_support import (  # noqa: F401 - fixtures
+    READY_LINE,
+    TEST_ROOT,
+    libvirt_host,
+    virsh,
+)
+
+pytestmark = pytest.mark.slow
+AGENT_HOST = "libvirt-e2e"
+# What an agent on another machine would have: its own state directory and config file.
+AGENT_CONF = """[DEFAULT]
+host = {host}
+state_dir = {state}
+log_level = INFO
+
+[agent]
+controller_url = {url}
+# Long enough that only start-up reconciliation and libvirt events can change power states.
+sync_power_state_interval = 3600
+
+[compute]
+compute_driver = libvirt
+
+[libvirt]
+virt_type = qemu
+"""
+
+
+@dataclass
+class LibvirtCloud:
+    base: str  # the API: http://127.0.0.1:<port>
+    proxy: str  # the console proxy: http://127.0.0.1:<port>
+    session: aiohttp.ClientSession
+    token: str
+    password: str
+    state: Path  # the controller's state directory
+    agent_state: Path
+    agent_url: str  # ws://127.0.0.1:<rpc port>/agent
+    images: dict[str, str] = field(default_factory=dict)  # name -> id
+    agent: asyncio.subprocess.Process | None = None
+
+    @property
+    def instances(self) -> Path:
+        return self.agent_state / "instances"
+
+    async def call(self, method: str, path: str, version: str = "2.47",
+                   **kwargs: Any) -> tuple[int, Any]:
+        headers = {"X-Auth-Token": self.token, "X-OpenStack-Nova-API-Version": version}
+        async with self.session.request(method, self.base + path, headers=headers,
+                                        **kwargs) as resp:
+            body = await resp.json() if resp.content_type == "application/json" else None
+            return resp.status, body
+
+    async def action(self, server: str, body: dict[str, Any], expect: int = 202) -> Any:
+        code, reply = await self.call("POST", f"/compute/v2.1/servers/{server}/action", json=body)
+        assert code == expect, (body, code, reply)
+        return reply
+
+    async def server(self, server: str) -> dict[str, Any]:
+        code, body = await self.call("GET", f"/compute/v2.1/servers/{server}")
+        assert code == 200, body
+        return dict(body["server"])
+
+    async def create(self, name: str, image: str, flavor: str = "0") -> str:
+        code, body = await self.call("POST", "/compute/v2.1/servers", json={"server": {
+            "name": name, "imageRef": image, "flavorRef": flavor, "networks": "none"}})
+        assert code == 202, body
+        return str(body["server"]["id"])
+
+    async def wait_status(self, server: str, status: str, seconds: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + seconds
+        row: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            row = await self.server(server)
+            if row["status"] == status and row.get("OS-EXT-STS:task_state") is None:
+                return row
+            assert row["status"] != "ERROR", row.get("fault")
+            await asyncio.sleep(0.3)
+        raise AssertionError(f"{server} not {status} after {seconds}s: {row.get('status')}"
+                             f" task={row.get('OS-EXT-STS:task_state')}")
+
+    async def console(self, server: str) -> str:
+        reply = await self.action(server, {"os-getConsoleOutput": {}}, expect=200)
+        return str(reply["output"])
+
+    async def wait_ready(self, server: str, count: int, seconds: float = 90) -> str:
+        """The console output once it holds the guest's ready line ``count`` times."""
+        deadline = time.monotonic() + seconds
+        output = ""
+        while time.monotonic() < deadline:
+            output = await self.console(server)
+            if output.count(READY_LINE) >= count:
+                return output
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"ready line #{count} not on the console of {server}:\n{output[-2000:]}")
+
+    async def delete(self, server: str) -> None:
+        code, _ = await self.call("DELETE", f"/compute/v2.1/servers/{server}")
+        assert code == 204
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            code, _ = await self.call("GET", f"/compute/v2.1/servers/{server}")
+            if code == 404:
+                return
+            await asyncio.sleep(0.3)
+        raise AssertionError(f"{server} still there 60 s after delete")
+
+    # ----- the agent process --------------------------------------------------------------
+
+    async def start_agent(self) -> None:
+        conf = self.agent_state / "agent.conf"
+        await asyncio.to_thread(conf.write_text, AGENT_CONF.format(
+            host=AGENT_HOST, state=self.agent_state, url=self.agent_url))
+        log = await asyncio.to_thread(open, self.agent_state / "agent.log", "ab")
+        try:
+            self.agent = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "cloudd", "--config", str(conf), "agent",
+                stdout=log, stderr=log)
+        finally:
+            log.close()
+        await self.wait_agent_up()
+
+    async def wait_agent_up(self, seconds: float = 60) -> None:
+        """Until the agent's compute service heartbeats (it registers after reconciling)."""
+        deadline = time.monotonic() + seconds
+        since = time.time()
+        while time.monotonic() < deadline:
+            assert self.agent is not None and self.agent.returncode is None, self.agent_log()
+            _, body = await self.call("GET", "/compute/v2.1/os-services", version="2.1")
+            for service in body["services"]:
+                if service["host"] == AGENT_HOST and service["state"] == "up" and \
+                        _epoch(service.get("updated_at")) >= since:
+                    return
+            await asyncio.sleep(0.3)
+        raise AssertionError(f"agent did not come up:\n{self.agent_log()}")
+
+    async def kill_agent(self) -> None:
+        """SIGKILL: no clean stop, the guests keep running (as when a host's agent crashes)."""
+        assert self.agent is not None
+        self.agent.send_signal(signal.SIGKILL)
+        await self.agent.wait()
+        self.agent = None
+
+    def agent_log(self) -> str:
+        try:
+            return (self.agent_state / "agent.log").read_text()[-4000:]
+        except OSError:
+            return ""
+
+
+def _epoch(stamp: str | None) -> float:
+    """An API timestamp (ISO 8601, UTC) as seconds since the epoch; 0 when absent."""
+    if not stamp:
+        return 0.0
+    parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+async def register_guest(db: Any, cfg: Any, guest_dir: Path, kernel_file: str) -> dict[str, str]:
+    """The guest as `make run` registers it: AKI + ARI, and the disk with their ids."""
+    store = image_store(cfg)
+    kernel = await import_image(db, store, guest_dir / kernel_file, "cloudd-guest-kernel",
+                                disk_format="aki", container_format="aki", public=True)
+    ramdisk = await import_image(db, store, guest_dir / "initrd.img", "cloudd-guest-ramdisk",
+                                 disk_format="ari", container_format="ari", public=True)
+    disk = await import_image(db, store, guest_dir / "disk.qcow2", "cloudd-guest",
+                              disk_format="qcow2", public=True,
+                              properties={"kernel_id": kernel["id"], "ramdisk_id": ramdisk["id"]})
+    return {"kernel": kernel["id"], "ramdisk": ramdisk["id"], "cloudd-guest": disk["id"]}
+
+
+@asynccontextmanager
+async def libvirt_cloud(guest_dir: Path, kernel_file: str = "vmlinux") -> AsyncIterator[LibvirtCloud]:
+    """A controller (in-process) and a libvirt agent (subprocess), the guest registered.
+    Under TEST_ROOT: QEMU (libvirt-qemu) must traverse the directories to the disks."""
+    state = TEST_ROOT / f"e2e-{uuid_module.uuid4().hex[:10]}"
+    agent_state = state / "agent"
+    await asyncio.to_thread(agent_state.mkdir, parents=True)
+    for directory in (TEST_ROOT, state, agent_state):
+        await asyncio.to_thread(directory.chmod, 0o755)
+    cfg = resolve_paths(validate({
+        "default": {"state_dir": str(state), "host": "ctl"},
+        "database": {"connection": f"sqlite://{state}/cloudd.db"},
+        "api": {"listen": "127.0.0.1", "port": "0"},
+        "rpc": {"listen": "127.0.0.1", "port": "0"},
+        "service": {"report_interval": "0.5"},
+        "vnc": {"novncproxy_host": "127.0.0.1", "novncproxy_port": "0",
+                "novncproxy_base_url": "http://127.0.0.1:0/vnc_lite.html"},
+    }))
+    host = build_controller(cfg)
+    await host.start()
+    cloud: LibvirtCloud | None = None
+    try:
+        db = host.get(DatabaseService).db
+        creds = await bootstrap(db, state)
+        images = await register_guest(db, cfg, guest_dir, kernel_file)
+        proxy_port = getattr(host.services.get("vncproxy"), "port", 0)
+        async with aiohttp.ClientSession() as session:
+            cloud = LibvirtCloud(
+                f"http://127.0.0.1:{host.get(ApiService).port}", f"http://127.0.0.1:{proxy_port}",
+                session, "", creds["password"], state, agent_state,
+                f"ws://127.0.0.1:{host.get(ConductorService).port}/agent", images)
+            cloud.token = await _token(cloud, creds["password"])
+            await cloud.start_agent()
+            yield cloud
+    finally:
+        if cloud is not None and cloud.agent is not None:
+            cloud.agent.terminate()
+            await cloud.agent.wait()
+        await host.stop()
+        await asyncio.to_thread(_destroy_leftovers, state)
+
+
+async def _token(cloud: LibvirtCloud, password: str) -> str:
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"id": "default"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
+    async with cloud.session.post(f"{cloud.base}/identity/v3/auth/tokens", json=body) as resp:
+        assert resp.status == 201, await resp.text()
+        return resp.headers["X-Subject-Token"]
+
+
+def _destroy_leftovers(state: Path) -> None:
+    """After a failed test: the domains this cloud defined, then its files."""
+    marker = str(state)
+    for name in virsh("list", "--all", "--name").split():
+        try:
+            if marker not in virsh("dumpxml", name):
+                continue
+            if domstate(name) != "shut off":
+                virsh("destroy", name)
+            virsh("undefine", "--managed-save", name)
+        except subprocess.CalledProcessError:
+            pass  # best effort after a failed test, which has already reported
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def domstate(server: str) -> str:
+    return virsh("domstate", server).strip()
+
+
+def files_under(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+async def cloud(libvirt_host: Path) -> AsyncIterator[LibvirtCloud]:
+    async with libvirt_cloud(libvirt_host) as opened:
+        yield opened
+
+
+# ----- the test ---------------------------------------------------------------------------
+
+
+async def test_real_guest_through_every_action(cloud: LibvirtCloud) -> None:
+    vm1 = await cloud.create("e2e-vm1", cloud.images["cloudd-guest"])
+    row = await cloud.wait_status(vm1, "ACTIVE")
+    assert row["OS-EXT-SRV-ATTR:host"] == AGENT_HOST
+    output = await cloud.wait_ready(vm1, 1)
+    assert "header=CLOUDD-DISK" in output  # the root disk is the registered image's
+    assert domstate(vm1) == "running"
+
+    await power_actions(cloud, vm1)
+    vm2 = await snapshot_boots(cloud, vm1)
+    await resize_and_confirm(cloud, vm1)
+    await guest_powers_itself_off(cloud, vm2)
+    await agent_killed_guest_destroyed(cloud, vm1)
+
+    for server in (vm1, vm2):
+        await cloud.delete(server)
+    listed = virsh("list", "--all", "--uuid").split()
+    assert vm1 not in listed and vm2 not in listed
+    # No domain, disk, console log, base image or snapshot file: only empty cache directories.
+    assert await asyncio.to_thread(files_under, cloud.instances) == []
+    left = await asyncio.to_thread(lambda: sorted(p.name for p in cloud.instances.iterdir()))
+    assert set(left) <= {"_base", "snapshots"}, left
+
+
+async def power_actions(cloud: LibvirtCloud, vm1: str) -> None:
+    """reboot (soft: the ACPI button), stop/start, pause/unpause, suspend/resume."""
+    await cloud.action(vm1, {"reboot": {"type": "SOFT"}})
+    await cloud.wait_status(vm1, "ACTIVE")
+    await cloud.wait_ready(vm1, 2)  # the guest booted again
+
+    await cloud.action(vm1, {"os-stop": None})
+    row = await cloud.wait_status(vm1, "SHUTOFF")
+    assert row["OS-EXT-STS:power_state"] == 4 and domstate(vm1) == "shut off"
+    await cloud.action(vm1, {"os-start": None})
+    await cloud.wait_status(vm1, "ACTIVE")
+    await cloud.wait_ready(vm1, 3)
+
+    await cloud.action(vm1, {"pause": None})
+    await cloud.wait_status(vm1, "PAUSED")
+    assert domstate(vm1) == "paused"
+    await cloud.action(vm1, {"unpause": None})
+    await cloud.wait_status(vm1, "ACTIVE")
+    assert domstate(vm1) == "running"
+
+    await cloud.action(vm1, {"suspend": None})
+    await cloud.wait_status(vm1, "SUSPENDED")
+    assert domstate(vm1) == "shut off"  # its memory is in libvirt's managed save image
+    assert "Managed save:   yes" in virsh("dominfo", vm1)
+    await cloud.action(vm1, {"resume": None})
+    await cloud.wait_status(vm1, "ACTIVE")
+    assert domstate(vm1) == "running"
+    # Restored, not rebooted: still three boots on its console.
+    assert (await cloud.console(vm1)).count(READY_LINE) == 3
+
+
+async def snapshot_boots(cloud: LibvirtCloud, vm1: str) -> str:
+    """createImage -> an active image (with the base's kernel_id/ramdisk_id) -> a new server."""
+    reply = await cloud.action(vm1, {"createImage": {"name": "e2e-snap"}})
+    image_id = reply["image_id"]
+    deadline = time.monotonic() + 120
+    image: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        code, image = await cloud.call("GET", f"/image/v2/images/{image_id}")
+        assert code == 200, image
+        if image["status"] == "active":
+            break
+        await asyncio.sleep(0.5)
+    assert image["status"] == "active", image
+    assert image["kernel_id"] == cloud.images["kernel"]
+    assert image["disk_format"] == "qcow2" and image["size"] > 0
+    await cloud.wait_status(vm1, "ACTIVE")
+
+    vm2 = await cloud.create("e2e-vm2", image_id)
+    await cloud.wait_status(vm2, "ACTIVE")
+    output = await cloud.wait_ready(vm2, 1)
+    assert "header=CLOUDD-DISK" in output  # the snapshot carried vm1's disk
+    return vm2
+
+
+async def resize_and_confirm(cloud: LibvirtCloud, vm1: str) -> None:
+    """m1.nano (128 MiB) -> m1.tiny (512 MiB): libvirt's domain gets the new memory."""
+    await cloud.action(vm1, {"resize": {"flavorRef": "1"}})
+    await cloud.wait_status(vm1, "VERIFY_RESIZE")
+    assert "Max memory:     524288 KiB" in virsh("dominfo", vm1)
+    await cloud.action(vm1, {"confirmResize": None}, expect=204)
+    row = await cloud.wait_status(vm1, "ACTIVE")
+    assert row["flavor"]["original_name"] == "m1.tiny"
+    await cloud.wait_ready(vm1, 4)  # booted with the new flavor
+    assert not await asyncio.to_thread((cloud.instances / f"{vm1}_resize").exists)
+
+
+async def guest_powers_itself_off(cloud: LibvirtCloud, vm2: str) -> None:
+    """The ACPI button pressed behind cloudd's back: the guest's acpid powers it off, and the
+    libvirt lifecycle event (not the hourly periodic sync) makes the server SHUTOFF."""
+    virsh("shutdown", vm2)
+    row = await cloud.wait_status(vm2, "SHUTOFF", seconds=30)
+    assert row["OS-EXT-STS:power_state"] == 4
+    assert domstate(vm2) == "shut off"
+
+
+async def agent_killed_guest_destroyed(cloud: LibvirtCloud, vm1: str) -> None:
+    """SIGKILL the agent; the guest keeps running; `virsh destroy` it while the agent is
+    away; the restarted agent reconciles at start: the server is SHUTOFF."""
+    await cloud.kill_agent()
+    assert domstate(vm1) == "running"  # guests do not depend on the agent process
+    virsh("destroy", vm1)
+    assert (await cloud.server(vm1))["status"] == "ACTIVE"  # nobody has looked yet
+    await cloud.start_agent()
+    row = await cloud.wait_status(vm1, "SHUTOFF", seconds=30)
+    assert row["OS-EXT-STS:power_state"] == 4
+    assert await asyncio.to_thread((cloud.instances / vm1).is_dir)  # reconciled, not destroyed
