@@ -2,6 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= config/cloudd.conf
+GUEST_DIR ?= /var/cache/cloudd/guest
 STAMP := $(VENV)/.cloudd-installed
 
 .PHONY: run test lint unit bench install clean
@@ -15,6 +16,10 @@ install: $(STAMP)
 run: install
 	@test -f $(CONFIG) || $(PY) -m cloudd manage config sample > $(CONFIG)
 	$(PY) -m cloudd --config $(CONFIG) manage bootstrap
+	@# libvirt: start its daemons, build the tiny guest once (cached), register it as images.
+	@if [ "$$($(PY) scripts/register-guest.py --config $(CONFIG) --print-driver)" = libvirt ]; then \
+		bash scripts/start-libvirt.sh && bash scripts/build-guest-image.sh "$(GUEST_DIR)" && \
+		$(PY) scripts/register-guest.py --config $(CONFIG) "$(GUEST_DIR)"; fi
 	exec $(PY) -m cloudd --config $(CONFIG) all-in-one
 
 lint: install
