@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cloudd.api.compute.app import compute_app
+from cloudd.api.ec2.service import Ec2Service
 from cloudd.api.identity.app import identity_app
 from cloudd.api.image.app import image_app
 from cloudd.api.service import ApiService
@@ -26,6 +27,7 @@ def build_controller(config: CloudConfig, host: ServiceHost | None = None) -> Se
     host.add(ConsoleAuthService(host))
     host.add(VncProxyService(host))
     host.add(ObjectstoreService(host))
+    host.add(Ec2Service(host))
     api = ApiService(host)
     host.add(api)
     api.mount("/identity", identity_app)

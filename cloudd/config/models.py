@@ -200,8 +200,12 @@ class ObjectstoreSection(Section):
 class Ec2Section(Section):
     enabled: bool = Field(True, description="Serve the EC2 Query API.")
     listen: str = Field("0.0.0.0", description="EC2 API listen address.")
-    port: int = Field(8773, ge=1, le=65535, description="EC2 API port.")
+    port: int = Field(8773, ge=0, le=65535, description="EC2 API port (0: any free port, for tests).")
     region: str = Field("RegionOne", description="Region name reported by DescribeRegions.")
+    public_url: str = Field(
+        "", description="EC2 URL in the catalog and DescribeRegions. Empty: "
+        "http://<my_ip>:<port>/services/Cloud."
+    )
 
 
 class CloudConfig(Section):

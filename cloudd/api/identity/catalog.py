@@ -21,7 +21,7 @@ CORE_SERVICES: list[tuple[str, str, str]] = [
 # Owners of optional services append their entry here.
 OPTIONAL_SERVICES: list[tuple[str, str, str, str]] = [
     ("objectstore", "object-store", "s3", ""),  # its own port: ObjectstoreService.public_url
-    ("ec2", "ec2", "ec2", "/ec2"),
+    ("ec2", "ec2", "ec2", ""),  # its own port: Ec2Service.public_url
 ]
 
 

@@ -1,0 +1,228 @@
+"""Security groups through the network service's functions (cloudd.network.secgroups and
+NetworkService, which pushes rule changes to the hosts): Create (with a groupId), Delete,
+Describe, Authorize/Revoke ingress in both parameter styles (IpPermissions.N.* and the flat
+GroupName+IpProtocol+FromPort+ToPort+CidrIp/SourceSecurityGroupName of euca2ools)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cloudd.api.ec2 import ids
+from cloudd.api.ec2.context import Ec2Request, Params, filter_matches
+from cloudd.api.ec2.xml import Ec2Error, invalid, missing
+from cloudd.network import secgroups
+from cloudd.network.ipam import NetworkError
+
+_NAME = re.compile(r"^[\x20-\x7e]{1,255}$")
+_PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp", "1": "icmp",
+              "-1": None, "all": None}
+
+
+@dataclass(frozen=True)
+class Rule:
+    protocol: str | None
+    from_port: int | None
+    to_port: int | None
+    cidr: str | None
+    source_group: int | None  # security_groups.id
+
+
+async def _group(req: Ec2Request, name_param: str = "GroupName",
+                 id_param: str = "GroupId") -> dict[str, Any]:
+    if ec2 := req.params.get(id_param):
+        uuid = await ids.uuid_for(req.db, ids.SECURITY_GROUP, ec2)
+        key, shown = uuid, ec2
+    elif name := req.params.get(name_param):
+        key, shown = name, name
+    else:
+        raise missing(id_param)
+    try:
+        return await secgroups.get_group(req.db, key, req.project_id)
+    except secgroups.SecurityGroupNotFound:
+        raise Ec2Error("InvalidGroup.NotFound",
+                       f"The security group '{shown}' does not exist") from None
+
+
+def _network(req: Ec2Request) -> Any:
+    return req.host.services.get("network")
+
+
+async def create_security_group(req: Ec2Request) -> dict[str, Any]:
+    req.require_act()
+    name = req.params.required("GroupName")
+    description = req.params.required("GroupDescription")
+    if not _NAME.match(name) or name.lower().startswith("sg-"):
+        raise invalid(f"Invalid value '{name}' for GroupName.")
+    await secgroups.ensure_default(req.db, req.project_id)
+    try:
+        group = await secgroups.create_group(req.db, req.project_id, name, description[:255],
+                                             req.context.user_id)
+    except secgroups.SecurityGroupExists:
+        raise Ec2Error("InvalidGroup.Duplicate",
+                       f"The security group '{name}' already exists") from None
+    return {"return": True, "groupId": await ids.ec2_id(req.db, ids.SECURITY_GROUP,
+                                                        group["uuid"])}
+
+
+async def delete_security_group(req: Ec2Request) -> dict[str, Any]:
+    req.require_act()
+    group = await _group(req)
+    if group["name"] == secgroups.DEFAULT_GROUP:
+        raise Ec2Error("CannotDelete", "The default security group cannot be deleted")
+    try:
+        await secgroups.delete_group(req.db, group)
+    except NetworkError as exc:
+        raise Ec2Error("DependencyViolation", str(exc)) from None
+    return {"return": True}
+
+
+async def _permission_items(req: Ec2Request, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    items = []
+    for rule in rules:
+        item: dict[str, Any] = {"ipProtocol": rule["protocol"] or "-1",
+                                "fromPort": rule["from_port"], "toPort": rule["to_port"],
+                                "groups": [], "ipRanges": []}
+        if rule["group_id"] is not None:
+            source = await req.db.fetchrow("SELECT * FROM security_groups WHERE id = $1",
+                                           rule["group_id"])
+            if source is not None:
+                item["groups"] = [{"groupId": await ids.ec2_id(req.db, ids.SECURITY_GROUP,
+                                                               source["uuid"]),
+                                   "groupName": source["name"], "userId": source["project_id"]}]
+        elif rule["cidr"]:
+            item["ipRanges"] = [{"cidrIp": rule["cidr"]}]
+        items.append(item)
+    return items
+
+
+async def describe_security_groups(req: Ec2Request) -> dict[str, Any]:
+    req.require_read()
+    groups = await secgroups.list_groups(req.db, req.project_id)
+    names, wanted_ids = req.params.strings("GroupName"), req.params.strings("GroupId")
+    items = []
+    for group in groups:
+        sg = await ids.ec2_id(req.db, ids.SECURITY_GROUP, group["uuid"])
+        if (names or wanted_ids) and group["name"] not in names and sg not in wanted_ids:
+            continue
+        fields = {"group-name": group["name"], "group-id": sg, "description": group["description"],
+                  "owner-id": group["project_id"]}
+        if not all(filter_matches(v, fields.get(k)) for k, v in req.params.filters().items()):
+            continue
+        items.append({"ownerId": group["project_id"], "groupId": sg, "groupName": group["name"],
+                      "groupDescription": group["description"],
+                      "ipPermissions": await _permission_items(
+                          req, await secgroups.rules_of(req.db, [group["id"]])),
+                      "ipPermissionsEgress": []})
+    found = {i["groupName"] for i in items} | {i["groupId"] for i in items}
+    for wanted in names + wanted_ids:
+        if wanted not in found:
+            raise Ec2Error("InvalidGroup.NotFound", f"The security group '{wanted}' does not exist")
+    return {"securityGroupInfo": items}
+
+
+def _port(params: Params, name: str) -> int | None:
+    value = params.integer(name)
+    if value is not None and not -1 <= value <= 65535:
+        raise Ec2Error("InvalidPermission.Malformed", f"{name} {value} is out of range")
+    return value
+
+
+async def _rules_of_permission(req: Ec2Request, perm: Params) -> list[Rule]:
+    proto_text = (perm.get("IpProtocol") or "").lower()
+    if proto_text not in _PROTOCOLS:
+        raise Ec2Error("InvalidPermission.Malformed", f"Invalid IP protocol {proto_text!r}")
+    protocol = _PROTOCOLS[proto_text]
+    from_port, to_port = _port(perm, "FromPort"), _port(perm, "ToPort")
+    if protocol is None:
+        from_port = to_port = None
+    elif protocol in ("tcp", "udp") and (from_port is None or to_port is None or from_port < 0
+                                        or from_port > to_port):
+        raise Ec2Error("InvalidPermission.Malformed", "FromPort/ToPort must be a valid range")
+    elif protocol == "icmp":
+        from_port = -1 if from_port is None else from_port
+        to_port = -1 if to_port is None else to_port
+    cidrs = perm.strings("CidrIp") + [r.required("CidrIp") for r in perm.members("IpRanges")]
+    if perm.get("CidrIp"):
+        cidrs.append(perm.required("CidrIp"))
+    for cidr in cidrs:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise invalid(f"Invalid CIDR {cidr!r}") from None
+    rules = [Rule(protocol, from_port, to_port, cidr, None) for cidr in cidrs]
+    sources = [(g.get("GroupId"), g.get("GroupName")) for g in perm.members("Groups")]
+    if perm.get("SourceSecurityGroupName"):
+        sources.append((None, perm.get("SourceSecurityGroupName")))
+    for group_id, group_name in sources:
+        key = await ids.uuid_for(req.db, ids.SECURITY_GROUP, group_id) if group_id else group_name
+        try:
+            source = await secgroups.get_group(req.db, key or "", req.project_id)
+        except secgroups.SecurityGroupNotFound:
+            raise Ec2Error("InvalidGroup.NotFound",
+                           f"The security group '{group_id or group_name}' does not exist") from None
+        rules.append(Rule(protocol, from_port, to_port, None, int(source["id"])))
+    if not rules:  # Nova's default: a rule without a source opens to everyone
+        rules.append(Rule(protocol, from_port, to_port, "0.0.0.0/0", None))
+    return rules
+
+
+async def _requested_rules(req: Ec2Request) -> list[Rule]:
+    permissions = req.params.members("IpPermissions")
+    if not permissions:
+        if "IpProtocol" not in req.params:
+            raise missing("IpPermissions")
+        permissions = [req.params]  # the flat, pre-2009 style euca2ools sends
+    rules: list[Rule] = []
+    for perm in permissions:
+        rules += await _rules_of_permission(req, perm)
+    return rules
+
+
+def _same(rule: Rule, row: dict[str, Any]) -> bool:
+    return (rule.protocol, rule.from_port, rule.to_port, rule.cidr, rule.source_group) == (
+        row["protocol"], row["from_port"], row["to_port"],
+        row["cidr"] if row["group_id"] is None else None, row["group_id"])
+
+
+async def authorize_ingress(req: Ec2Request) -> dict[str, Any]:
+    req.require_act()
+    group = await _group(req)
+    existing = await secgroups.rules_of(req.db, [group["id"]])
+    rules = await _requested_rules(req)
+    for rule in rules:
+        if any(_same(rule, row) for row in existing):
+            raise Ec2Error("InvalidPermission.Duplicate",
+                           "the specified rule already exists in that group")
+    network = _network(req)
+    for rule in rules:
+        try:
+            if network is not None:
+                await network.add_security_group_rule(group, rule.protocol, rule.from_port,
+                                                       rule.to_port, rule.cidr, rule.source_group)
+            else:
+                await secgroups.add_rule(req.db, group, rule.protocol, rule.from_port,
+                                         rule.to_port, rule.cidr, rule.source_group)
+        except NetworkError as exc:
+            raise Ec2Error("InvalidPermission.Malformed", str(exc)) from None
+    return {"return": True}
+
+
+async def revoke_ingress(req: Ec2Request) -> dict[str, Any]:
+    req.require_act()
+    group = await _group(req)
+    existing = await secgroups.rules_of(req.db, [group["id"]])
+    network = _network(req)
+    for rule in await _requested_rules(req):
+        matching = [row for row in existing if _same(rule, row)]
+        if not matching:
+            raise Ec2Error("InvalidPermission.NotFound",
+                           "The specified rule does not exist in this security group.")
+        for row in matching:
+            if network is not None:
+                await network.delete_security_group_rule(row)
+            else:
+                await secgroups.delete_rule(req.db, row)
+    return {"return": True}

@@ -1,0 +1,174 @@
+"""The EC2 Query API as a controller service on its own port ([ec2] listen:port, Nova's 8773),
+answering at `/services/Cloud` (Nova's ec2_path) and at `/`.
+
+A call is `Action=...&Version=...` in the query string (GET) or a form body (POST), signed with
+SigV4 or SigV2 against an EC2 credential of the Identity API; the reply is EC2's XML.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import uuid
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from cloudd.api.ec2 import (
+    addresses,
+    images,
+    instances,
+    keypairs,
+    misc,
+    security_groups,
+    tags,
+)
+from cloudd.api.ec2.auth import authenticate
+from cloudd.api.ec2.context import Action, Ec2Request, Params
+from cloudd.api.ec2.xml import Ec2Error, error_response, response
+from cloudd.core import Service, ServiceHost
+from cloudd.db.service import DatabaseService
+from cloudd.log import request_id_var
+
+LOG = logging.getLogger(__name__)
+PATHS = ("/", "/services/Cloud", "/services/Cloud/")
+MAX_BODY = 1024 * 1024  # a Query API call is a form, never a large upload
+
+ACTIONS: dict[str, Action] = {
+    "RunInstances": instances.run_instances,
+    "DescribeInstances": instances.describe_instances,
+    "TerminateInstances": instances.terminate_instances,
+    "RebootInstances": instances.reboot_instances,
+    "StartInstances": instances.start_instances,
+    "StopInstances": instances.stop_instances,
+    "GetConsoleOutput": instances.get_console_output,
+    "DescribeInstanceAttribute": instances.describe_instance_attribute,
+    "DescribeImages": images.describe_images,
+    "RegisterImage": images.register_image,
+    "DeregisterImage": images.deregister_image,
+    "CreateImage": images.create_image,
+    "DescribeImageAttribute": images.describe_image_attribute,
+    "ModifyImageAttribute": images.modify_image_attribute,
+    "CreateKeyPair": keypairs.create_key_pair,
+    "ImportKeyPair": keypairs.import_key_pair,
+    "DescribeKeyPairs": keypairs.describe_key_pairs,
+    "DeleteKeyPair": keypairs.delete_key_pair,
+    "CreateSecurityGroup": security_groups.create_security_group,
+    "DeleteSecurityGroup": security_groups.delete_security_group,
+    "DescribeSecurityGroups": security_groups.describe_security_groups,
+    "AuthorizeSecurityGroupIngress": security_groups.authorize_ingress,
+    "RevokeSecurityGroupIngress": security_groups.revoke_ingress,
+    "AllocateAddress": addresses.allocate_address,
+    "AssociateAddress": addresses.associate_address,
+    "DisassociateAddress": addresses.disassociate_address,
+    "ReleaseAddress": addresses.release_address,
+    "DescribeAddresses": addresses.describe_addresses,
+    "DescribeAvailabilityZones": misc.describe_availability_zones,
+    "DescribeRegions": misc.describe_regions,
+    "DescribeAccountAttributes": misc.describe_account_attributes,
+    "CreateTags": tags.create_tags,
+    "DeleteTags": tags.delete_tags,
+    "DescribeTags": tags.describe_tags,
+}
+HOST_KEY = web.AppKey("ec2_host", ServiceHost)
+
+
+async def _read_params(request: web.Request) -> tuple[bytes, dict[str, str]]:
+    """(raw body, parameters): the query string and, for a form POST, the body."""
+    body = b""
+    if request.method == "POST":
+        if request.content_length and request.content_length > MAX_BODY:
+            raise Ec2Error("InvalidParameterValue", "The request body is too large")
+        body = await request.read()
+        if len(body) > MAX_BODY:
+            raise Ec2Error("InvalidParameterValue", "The request body is too large")
+    values = dict(request.query)
+    if body:
+        try:
+            values.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True,
+                                    strict_parsing=False))
+        except UnicodeDecodeError:
+            raise Ec2Error("InvalidParameterValue", "The request body is not UTF-8") from None
+    return body, values
+
+
+async def handle(request: web.Request) -> web.Response:
+    request_id = str(uuid.uuid4())
+    reset = request_id_var.set(f"req-{request_id}")
+    host = request.app[HOST_KEY]
+    try:
+        body, values = await _read_params(request)
+        action = values.get("Action", "")
+        db = host.get(DatabaseService).db
+        context = await authenticate(request, db, body, values, f"req-{request_id}")
+        handler = ACTIONS.get(action)
+        if handler is None:
+            raise Ec2Error("InvalidAction",
+                           f"The action {action or '(none)'} is not valid for this web service.")
+        call = Ec2Request(action, Params(values), context, host, db, f"req-{request_id}",
+                          str(getattr(host.services.get("ec2"), "public_url", "")))
+        return response(action, request_id, await handler(call))
+    except Ec2Error as exc:
+        if exc.status >= 500:
+            LOG.error("EC2 %s failed: %s", request.method, exc.message)
+        return error_response(exc, request_id)
+    except Exception:
+        LOG.exception("EC2 call failed")
+        return error_response(Ec2Error("InternalError", "An internal error has occurred"),
+                              request_id)
+    finally:
+        request_id_var.reset(reset)
+
+
+def ec2_app(host: ServiceHost) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY)
+    app[HOST_KEY] = host
+    for path in PATHS:
+        app.router.add_route("GET", path, handle)
+        app.router.add_route("POST", path, handle)
+    return app
+
+
+class Ec2Service(Service):
+    name = "ec2"
+    depends = ("database", "conductor", "cert", "objectstore")
+
+    def __init__(self, host: ServiceHost) -> None:
+        super().__init__(host)
+        self.runner: web.AppRunner | None = None
+        self.port: int | None = None
+        self.public_url = ""  # the catalog lists it once the port is bound
+
+    async def start(self) -> None:
+        cfg = self.host.config.ec2
+        if not cfg.enabled:
+            return
+        self.runner = web.AppRunner(ec2_app(self.host), access_log=None,
+                                    handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, cfg.listen, cfg.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            self.error = f"[ec2] port {cfg.port} is in use: EC2 is not served by this process"
+            LOG.error("%s", self.error)
+            return
+        self.port = next((int(a[1]) for a in self.runner.addresses if isinstance(a, tuple)),
+                         cfg.port)
+        self.public_url = cfg.public_url or \
+            f"http://{self.host.config.default.my_ip}:{self.port}/services/Cloud"
+        LOG.info("EC2 API listening on %s:%s", cfg.listen, self.port)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    def health(self) -> dict[str, Any]:
+        info = super().health()
+        if self.public_url:
+            info["url"] = self.public_url
+        return info
