@@ -211,8 +211,10 @@ async def register_guest(db: Any, cfg: Any, guest_dir: Path, kernel_file: str) -
 
 
 @asynccontextmanager
-async def libvirt_cloud(guest_dir: Path, kernel_file: str = "vmlinux") -> AsyncIterator[LibvirtCloud]:
-    """A controller (in-process) and a libvirt agent (subprocess), the guest registered.
+async def libvirt_cloud(guest_dir: Path, kernel_file: str = "vmlinux",
+                        register: bool = True) -> AsyncIterator[LibvirtCloud]:
+    """A controller (in-process) and a libvirt agent (subprocess), the guest registered
+    (unless ``register`` is false: a test registers it another way).
     Under TEST_ROOT: QEMU (libvirt-qemu) must traverse the directories to the disks."""
     state = TEST_ROOT / f"e2e-{uuid_module.uuid4().hex[:10]}"
     agent_state = state / "agent"
@@ -234,7 +236,7 @@ async def libvirt_cloud(guest_dir: Path, kernel_file: str = "vmlinux") -> AsyncI
     try:
         db = host.get(DatabaseService).db
         creds = await bootstrap(db, state)
-        images = await register_guest(db, cfg, guest_dir, kernel_file)
+        images = await register_guest(db, cfg, guest_dir, kernel_file) if register else {}
         proxy_port = getattr(host.services.get("vncproxy"), "port", 0)
         async with aiohttp.ClientSession() as session:
             cloud = LibvirtCloud(
