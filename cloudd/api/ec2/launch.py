@@ -174,15 +174,18 @@ async def launch(req: Ec2Request) -> tuple[list[dict[str, Any]], list[dict[str, 
         await req.db.execute("UPDATE ec2_client_tokens SET reservation_id = $1 WHERE"
                              " project_id = $2 AND client_token = $3",
                              rows[0]["reservation_id"], req.project_id, token)
-    return [await _finish(req, row, groups, tags) for row in rows], groups
+    boot = {"kernel_id": build.image_properties.get("kernel_id") or "",
+            "ramdisk_id": build.image_properties.get("ramdisk_id") or ""}
+    return [await _finish(req, row, groups, tags, boot) for row in rows], groups
 
 
 async def _finish(req: Ec2Request, row: dict[str, Any], groups: list[dict[str, Any]],
-                  tags: list[tuple[str, str]]) -> dict[str, Any]:
-    """Name the server after its EC2 id (what `openstack server list` then shows), put it in
-    its groups before the builder assigns the default one, and tag it."""
+                  tags: list[tuple[str, str]], boot: dict[str, str]) -> dict[str, Any]:
+    """Name the server after its EC2 id (what `openstack server list` then shows), record its
+    kernel and ramdisk, put it in its groups before the builder assigns the default one, and
+    tag it."""
     ec2 = await ids.ec2_id(req.db, ids.INSTANCE, row["uuid"])
-    row = await instances.update(req.db, row["uuid"], {"name": ec2, "hostname": ec2})
+    row = await instances.update(req.db, row["uuid"], {"name": ec2, "hostname": ec2, **boot})
     try:
         for group in groups:
             await secgroups.add_instance(req.db, group, row["uuid"])

@@ -133,7 +133,8 @@ async def test_bundle_registers_and_boots(ec2cloud: Ec2Cloud) -> None:
               WaiterConfig=FAST)
     [res] = (await run(ec2.describe_instances, InstanceIds=[instance["InstanceId"]]))[
         "Reservations"]
-    assert res["Instances"][0]["ImageId"] == image_id
+    assert (res["Instances"][0]["ImageId"], res["Instances"][0]["KernelId"]) == (image_id,
+                                                                                kernel_id)
     await run(ec2.terminate_instances, InstanceIds=[instance["InstanceId"]])
 
 
