@@ -113,6 +113,8 @@ async def handle(request: web.Request) -> web.Response:
         if exc.status >= 500:
             LOG.error("EC2 %s failed: %s", request.method, exc.message)
         return error_response(exc, request_id)
+    except web.HTTPException as exc:  # e.g. a body over client_max_size
+        return error_response(Ec2Error("InvalidParameterValue", exc.reason), request_id)
     except Exception:
         LOG.exception("EC2 call failed")
         return error_response(Ec2Error("InternalError", "An internal error has occurred"),
