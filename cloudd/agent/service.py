@@ -140,7 +140,7 @@ class AgentService(Service):
             backoff = min(backoff * 2, max_backoff)
 
     async def _connect_and_serve(self) -> None:
-        """One connection's life: connect, register, reconcile once, serve until it drops."""
+        """One connection's life: connect, register, reconcile, serve until it drops."""
         assert self._session is not None
         cfg = self.host.config
         tls: ssl.SSLContext | bool = True
@@ -160,9 +160,9 @@ class AgentService(Service):
             self._peer = peer
             self.conductor.peer = peer
             await self._register()
-            if not self._reconciled:
-                await self.manager.init_host()
-                self._reconciled = True
+            # Again on every reconnection: what ended while the link was down could not report.
+            await self.manager.init_host(relink=self._reconciled)
+            self._reconciled = True
             await self._heartbeat()
             await reader
         finally:

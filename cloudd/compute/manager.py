@@ -40,6 +40,8 @@ from cloudd.compute.rpcapi import (
     BuildInstance,
     ConsoleOutput,
     ConsoleOutputRequest,
+    GuestList,
+    HostQuery,
     InstanceAction,
     RebootInstance,
     RebuildInstance,
@@ -70,11 +72,15 @@ class ComputeManager(ManagerBase):
             self._driver_started = True
         await self.driver.set_event_callback(self.handle_lifecycle_event)
 
-    async def init_host(self) -> None:
-        """``init_driver``, then Nova's ``_init_instance`` for each instance of this host."""
+    async def init_host(self, relink: bool = False) -> None:
+        """``init_driver``, then Nova's ``_init_instance`` for each instance of this host.
+
+        Also run on every reconnection (``relink``): work that ended while the controller was
+        unreachable could not report (a finished spawn left in ``spawning``), and is settled
+        here, while instances with an action still in flight are left to it."""
         await self.init_driver()
         with self.reconciling():
-            await manager_init.reconcile_host(self)
+            await manager_init.reconcile_host(self, relink=relink)
 
     async def cleanup_host(self) -> None:
         tasks = list(self._background)
@@ -117,14 +123,10 @@ class ComputeManager(ManagerBase):
 
     @rpc_method
     async def build_instance(self, ctx: RpcContext, args: BuildInstance) -> None:
-        uuid = args.instance["uuid"]
-        # A build that arrived while init_host reconciles is not an interrupted one.
-        self.builds_received.add(uuid)
-        try:
-            async with self.action(uuid, args.request_id, "build_instance"):
-                await self._build(args)
-        finally:
-            self.builds_received.discard(uuid)
+        # action() counts it in flight at once: a build that arrived while init_host reconciles
+        # is not an interrupted one.
+        async with self.action(args.instance["uuid"], args.request_id, "build_instance"):
+            await self._build(args)
 
     async def _build(self, args: BuildInstance) -> None:
         instance, uuid = args.instance, args.instance["uuid"]
@@ -339,6 +341,12 @@ class ComputeManager(ManagerBase):
         with _driver_errors_as_rpc(args.uuid):
             output = await self.driver.get_console_output(args.uuid)
         return ConsoleOutput(output=tail_lines(output, args.length))
+
+    @rpc_method
+    async def list_guests(self, ctx: RpcContext, args: HostQuery) -> GuestList:
+        """What the hypervisor holds (read-only): lets the controller find guests it does not
+        know, and instances whose guest is gone."""
+        return GuestList(uuids=sorted(await self.driver.list_instances()))
 
     @rpc_method
     async def get_vnc_console(self, ctx: RpcContext, args: InstanceAction) -> VncConsole:

@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 import logging
 import traceback
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -64,7 +65,9 @@ class ManagerBase:
         self.ready = asyncio.Event()
 
         self._background: set[asyncio.Task[None]] = set()
-        self.builds_received: set[str] = set()  # uuids of build casts being served
+        # uuids with an action running or waiting for readiness: a reconciliation leaves them
+        # alone, their action will settle the row itself.
+        self.in_flight: Counter[str] = Counter()
         self._driver_started = False
 
     @contextmanager
@@ -106,20 +109,26 @@ class ManagerBase:
     @asynccontextmanager
     async def action(self, uuid: str, request_id: str, method: str) -> AsyncIterator[None]:
         """Record the ``compute_<method>`` event around the body; swallow ``Abandoned``."""
-        if not _reconciling.get():
-            await self.ready.wait()
-        event = "compute_" + method
-        await self._event(uuid, request_id, event, "start")
+        self.in_flight[uuid] += 1
         try:
-            yield
-        except Abandoned as exc:
-            LOG.info("%s of %s stopped: %s", method, uuid, exc)
-            await self._event(uuid, request_id, event, "finish", "Error", exc.details, str(exc))
-            return
-        except Exception:
-            await self._event(uuid, request_id, event, "finish", "Error", traceback.format_exc())
-            raise
-        await self._event(uuid, request_id, event, "finish", "Success")
+            if not _reconciling.get():
+                await self.ready.wait()
+            event = "compute_" + method
+            await self._event(uuid, request_id, event, "start")
+            try:
+                yield
+            except Abandoned as exc:
+                LOG.info("%s of %s stopped: %s", method, uuid, exc)
+                await self._event(uuid, request_id, event, "finish", "Error", exc.details, str(exc))
+                return
+            except Exception:
+                await self._event(uuid, request_id, event, "finish", "Error", traceback.format_exc())
+                raise
+            await self._event(uuid, request_id, event, "finish", "Success")
+        finally:
+            self.in_flight[uuid] -= 1
+            if self.in_flight[uuid] <= 0:
+                del self.in_flight[uuid]
 
     async def _event(self, uuid: str, request_id: str, event: str, phase: str,
                      result: str | None = None, trace: str | None = None,

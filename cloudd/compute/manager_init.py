@@ -32,10 +32,15 @@ class InterruptedBuild(Exception):
     """The fault recorded for a build cut short by a restart of the agent."""
 
 
-async def reconcile_host(manager: ComputeManager) -> None:
-    """``_init_instance`` for each instance of this host, then reap guests nobody owns."""
+async def reconcile_host(manager: ComputeManager, relink: bool = False) -> None:
+    """``_init_instance`` for each instance of this host, then reap guests nobody owns.
+
+    On a reconnection (``relink``) builds still ``scheduling`` are skipped: their cast may be
+    on its way (the restarted controller re-casts them), they are not interrupted here."""
     instances = await manager.conductor.instances_on_host(manager.host)
     for instance in instances:
+        if relink and instance.get("task_state") == states.SCHEDULING:
+            continue
         try:
             await init_instance(manager, instance)
             # Nova syncs at start too: a guest that died (or was destroyed behind our back)
@@ -45,7 +50,7 @@ async def reconcile_host(manager: ComputeManager) -> None:
             LOG.exception("cannot reconcile instance %s at start-up", instance.get("uuid"))
     known = {instance["uuid"] for instance in instances}
     for uuid in await manager.driver.list_instances():
-        if uuid in known:
+        if uuid in known or uuid in manager.in_flight:
             continue
         LOG.warning("destroying guest %s: no instance of host %s owns it", uuid, manager.host)
         try:
@@ -66,13 +71,17 @@ async def init_instance(manager: ComputeManager, instance: dict[str, Any]) -> No
     if vm_state == states.DELETED or task_state == states.DELETING:
         LOG.info("instance %s: completing an interrupted delete", uuid)
         await manager.delete_instance(uuid)
-    elif uuid in manager.builds_received:
-        return  # its build cast came in during start-up and will run once we are ready
+    elif uuid in manager.in_flight:
+        return  # its action is running (or came in during start-up): it settles the row
     elif vm_state == states.BUILDING or task_state in states.BUILD_TASKS:
-        await _fail_interrupted_build(manager, uuid)
+        await _fail_interrupted_build(manager, uuid, task_state)
     elif task_state in states.REBUILD_TASKS:
+        try:  # only if the row did not move on since it was read
+            await manager.update(uuid, {"vm_state": states.ERROR, "task_state": None},
+                                 [task_state])
+        except Abandoned:
+            return
         await manager.record_fault(uuid, InterruptedBuild("Instance rebuild was interrupted"))
-        await manager.update_quietly(uuid, {"vm_state": states.ERROR, "task_state": None})
     elif task_state in (*states.SNAPSHOT_TASKS, states.RESIZE_PREP):
         await manager.update_quietly(uuid, {"task_state": None}, [task_state])
     elif task_state == states.RESIZE_MIGRATING:
@@ -89,16 +98,23 @@ async def init_instance(manager: ComputeManager, instance: dict[str, Any]) -> No
         await manager.start(uuid, "")
 
 
-async def _fail_interrupted_build(manager: ComputeManager, uuid: str) -> None:
-    LOG.warning("instance %s: build interrupted by a restart, setting it to ERROR", uuid)
+async def _fail_interrupted_build(manager: ComputeManager, uuid: str,
+                                  task_state: str | None) -> None:
+    # The conditional update comes first: a build that finished (and reported) since the row
+    # was read keeps its guest.
+    try:
+        await manager.update(uuid, {"vm_state": states.ERROR, "task_state": None,
+                                    "power_state": power_state.NOSTATE}, [task_state])
+    except Abandoned:
+        return
+    LOG.warning("instance %s: build interrupted (agent restart or lost link), set to ERROR", uuid)
     try:
         await manager.driver.destroy(uuid)
     except Exception:
         LOG.exception("cannot destroy what is left of the build of %s", uuid)
     await manager.record_fault(uuid, InterruptedBuild(
-        f"Instance build was interrupted by a restart of the compute service on {manager.host}"))
-    await manager.update_quietly(uuid, {
-        "vm_state": states.ERROR, "task_state": None, "power_state": power_state.NOSTATE})
+        f"Instance build on {manager.host} was interrupted by a restart of the compute service"
+        " or the loss of its link to the controller"))
 
 
 async def _undo_resize(manager: ComputeManager, instance: dict[str, Any]) -> None:

@@ -61,3 +61,11 @@ class ConsoleOutput(BaseModel):
 class VncConsole(BaseModel):
     host: str
     port: int
+
+
+class HostQuery(BaseModel):
+    """A read-only question about the host itself (no instance)."""
+
+
+class GuestList(BaseModel):
+    uuids: list[str]

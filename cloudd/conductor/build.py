@@ -178,19 +178,32 @@ class Builder:
                                      result="Error", details=reason)
 
     async def recover(self) -> None:
-        """After a controller restart: builds that were never handed to a host start again."""
+        """After a controller restart: builds that were never handed to a host start again;
+        builds placed on a host whose cast died with the old controller are cast again (a
+        duplicate is harmless: the agent's first move expects task_state ``scheduling``)."""
         rows = await self.db.fetch(
-            "SELECT uuid, request_spec FROM instances WHERE deleted = 0 AND vm_state = $1"
-            " AND task_state = $2 AND host IS NULL", states.BUILDING, states.SCHEDULING,
+            "SELECT uuid, host, node, request_spec FROM instances WHERE deleted = 0"
+            " AND vm_state = $1 AND task_state = $2", states.BUILDING, states.SCHEDULING,
         )
         for row in rows:
             saved = instances.decode(row)["request_spec"] or {}
+            if row["host"] is not None:
+                self._recast(row["uuid"], row["host"], row["node"], saved.get("request_id", ""))
+                continue
             if not saved.get("spec"):
                 continue
             spec = RequestSpec.model_validate(saved["spec"])
             spec.instance_uuids, spec.num_instances = [row["uuid"]], 1
             LOG.info("resuming the interrupted build of %s", row["uuid"])
             self.schedule([row["uuid"]], spec, saved.get("request_id", ""))
+
+    def _recast(self, uuid: str, host: str, node: str, request_id: str) -> None:
+        LOG.info("casting the build of %s to %s again", uuid, host)
+
+        async def recast() -> None:
+            await self._cast_build(uuid, host, node, request_id)
+
+        self.host.create_task(recast, f"recast-{uuid}", self.conductor)
 
     async def stop(self) -> None:
         """Build tasks belong to the conductor service; the host cancels them on stop."""
