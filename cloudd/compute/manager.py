@@ -190,7 +190,10 @@ class ComputeManager(ManagerBase):
 
     async def stop(self, uuid: str, request_id: str) -> None:
         async def work(instance: dict[str, Any]) -> dict[str, Any]:
-            await self.driver.power_off(uuid)
+            try:
+                await self.driver.power_off(uuid)
+            except InstanceNotFound:  # as Nova's libvirt _destroy: a guest that is gone is off
+                LOG.warning("stopping %s: no guest on %s, it is already off", uuid, self.host)
             return {"vm_state": states.STOPPED}
 
         await self.run_action(uuid, request_id, "stop_instance", [states.POWERING_OFF], work)

@@ -70,7 +70,7 @@ class Processes:
             "[service]\nreport_interval = 0.5\nservice_down_time = 5\n"
             "[objectstore]\nlisten = 127.0.0.1\nport = 0\n"
             "[ec2]\nlisten = 127.0.0.1\nport = 0\n"
-            f"[network]\nmetadata_listen = 127.0.0.1\nmetadata_port = {free_port()}\n"
+            f"[network]\nmetadata_port = {free_port()}\n"
             "[vnc]\nnovncproxy_host = 127.0.0.1\nnovncproxy_port = 0\n"
         )
 

@@ -17,7 +17,9 @@ from aiohttp import web
 from cloudd.api.auth import REQUEST_ID_KEY, Handler
 from cloudd.api.compute.errors import ComputeError, nova_error_body
 from cloudd.api.service import HOST_KEY
+from cloudd.db import DatabaseError, DuplicateError, IntegrityError
 from cloudd.log import request_id_var
+from cloudd.rpc import RpcConnectionLost, RpcTimeout
 
 LOG = logging.getLogger(__name__)
 
@@ -114,6 +116,16 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         message = {404: "The resource could not be found.",
                    405: "The method is not allowed for the requested URL."}.get(exc.status, exc.reason)
         return _error(exc.status, message, exc.headers)
+    except (DatabaseError, RpcConnectionLost, RpcTimeout) as exc:
+        if isinstance(exc, DuplicateError | IntegrityError):  # a bug, not an outage
+            LOG.exception("unexpected error in %s %s", request.method, request.path)
+            return _error(500, "Unexpected API Error. Please report this at the cloudd issue "
+                               "tracker and attach the controller log if possible.")
+        # The database or a compute host is away for a moment: the client may retry.
+        LOG.warning("%s %s: service unavailable: %s", request.method, request.path, exc)
+        what = "the database" if isinstance(exc, DatabaseError) else "the compute host"
+        return _error(503, f"Service temporarily unavailable: {what} did not answer. "
+                           "Please retry.")
     except Exception:
         LOG.exception("unexpected error in %s %s", request.method, request.path)
         return _error(500, "Unexpected API Error. Please report this at the cloudd issue tracker "

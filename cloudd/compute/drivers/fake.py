@@ -36,7 +36,7 @@ from cloudd.compute.drivers.base import (
 # Names accepted as keys of ``delays`` and ``fail``: the driver methods that do guest work.
 OPERATIONS = frozenset(
     "spawn destroy reboot power_off power_on pause unpause suspend resume rebuild"
-    " resize confirm_resize revert_resize snapshot".split()
+    " resize confirm_resize revert_resize snapshot get_console_output".split()
 )
 
 _ANY_STATE = frozenset(power_state.STATE_MAP)
@@ -273,6 +273,7 @@ class FakeDriver(ComputeDriver):
 
     async def get_console_output(self, uuid: str) -> str:
         guest = self._guest(uuid)
+        await self._delay("get_console_output")
         return "".join(line + "\n" for line in guest.console)
 
     async def get_vnc_console(self, uuid: str) -> VncAddress:
