@@ -28,8 +28,11 @@ from cloudd.conductor.rpcapi import (
     UnexpectedTaskState,
     UnexpectedVMState,
 )
+from cloudd.rpc import RemoteError
 
 LOG = logging.getLogger(__name__)
+# Pauses between tries of an instance update while the controller's database is unreachable.
+DATABASE_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 # The row moved on without us: deleted, or another action holds it.
 LOST_RACE = (UnexpectedTaskState, UnexpectedVMState, InstanceNotFoundError)
 # Set while init_host reconciles: the actions it redoes must not wait for the readiness that
@@ -150,11 +153,35 @@ class ManagerBase:
 
     async def update(self, uuid: str, values: dict[str, Any],
                      expected_task_state: list[str | None] | None = None) -> dict[str, Any]:
-        """``instance_update``; a lost race (deleted, or another task) becomes ``Abandoned``."""
+        """``instance_update``; a lost race (deleted, or another task) becomes ``Abandoned``.
+
+        While the controller's database is away (restarting) the update is retried for about
+        a minute: a finished build must not stay ``spawning`` because of a short outage."""
+        retried = False
+        for delay in (*DATABASE_RETRY_DELAYS, None):
+            try:
+                return await self.conductor.instance_update(uuid, values, expected_task_state)
+            except LOST_RACE as exc:
+                if retried:  # the try that failed may have been applied, its reply lost
+                    row = await self._saved_already(uuid, values)
+                    if row is not None:
+                        return row
+                raise Abandoned(f"instance {uuid} changed under us: {exc}") from None
+            except RemoteError as exc:
+                if delay is None or exc.details.get("type") != "DatabaseError":
+                    raise
+                LOG.warning("cannot update %s, the controller's database is away (retry in"
+                            " %.1fs): %s", uuid, delay, exc)
+                await asyncio.sleep(delay)
+                retried = True
+        raise AssertionError("unreachable")
+
+    async def _saved_already(self, uuid: str, values: dict[str, Any]) -> dict[str, Any] | None:
         try:
-            return await self.conductor.instance_update(uuid, values, expected_task_state)
-        except LOST_RACE as exc:
-            raise Abandoned(f"instance {uuid} changed under us: {exc}") from None
+            row = await self.conductor.instance_get(uuid)
+        except InstanceNotFoundError:
+            return None
+        return row if all(row.get(key) == value for key, value in values.items()) else None
 
     async def update_quietly(self, uuid: str, values: dict[str, Any],
                              expected_task_state: list[str | None] | None = None) -> None:

@@ -18,7 +18,7 @@ from cloudd.compute.drivers.base import ImageInfo
 from cloudd.compute.rpcapi import PREFIX as COMPUTE
 from cloudd.compute.rpcapi import BuildInstance
 from cloudd.compute.states import BUILD_TASKS
-from cloudd.db import Database
+from cloudd.db import Database, DatabaseError
 from cloudd.db.service import DatabaseService
 from cloudd.rpc import RpcError
 from cloudd.scheduler.exceptions import NoValidHost
@@ -60,13 +60,34 @@ class Builder:
         async def build() -> None:
             try:
                 await self.schedule_and_build(uuids, spec, request_id)
+            except DatabaseError as exc:
+                # Not retried blindly either (a placement whose reply was lost would be claimed
+                # twice): once the database answers, each build resumes from what it recorded.
+                LOG.warning("building %s: the database failed (%s); resuming when it answers",
+                            ", ".join(uuids), exc)
+                await self._resume_after_outage(set(uuids))
             except Exception as exc:
                 # Never retried blindly (it could claim twice): the servers go to ERROR instead.
                 LOG.exception("building %s failed", ", ".join(uuids))
-                for uuid in uuids:
-                    await self._give_up(uuid, f"Build failed: {exc!r}", request_id)
+                try:
+                    for uuid in uuids:
+                        await self._give_up(uuid, f"Build failed: {exc!r}", request_id)
+                except DatabaseError:
+                    await self._resume_after_outage(set(uuids))
 
         self.host.create_task(build, f"build-{uuids[0]}", self.conductor)
+
+    async def _resume_after_outage(self, uuids: set[str]) -> None:
+        """What `recover` does at start, for these builds once the database answers: a placed
+        build keeps its claim and is cast (again), an unplaced one is scheduled again."""
+        delay = 1.0
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.recover(uuids)
+                return
+            except DatabaseError:
+                delay = min(delay * 2, 10.0)
 
     async def schedule_and_build(self, uuids: list[str], spec: RequestSpec, request_id: str) -> None:
         placed: list[tuple[str, HostState]] = []
@@ -177,7 +198,7 @@ class Builder:
         await instances.action_event(self.db, uuid, request_id, "schedule_instances", "finish",
                                      result="Error", details=reason)
 
-    async def recover(self) -> None:
+    async def recover(self, only: set[str] | None = None) -> None:
         """After a controller restart: builds that were never handed to a host start again;
         builds placed on a host whose cast died with the old controller are cast again (a
         duplicate is harmless: the agent's first move expects task_state ``scheduling``)."""
@@ -186,6 +207,8 @@ class Builder:
             " AND vm_state = $1 AND task_state = $2", states.BUILDING, states.SCHEDULING,
         )
         for row in rows:
+            if only is not None and row["uuid"] not in only:
+                continue
             saved = instances.decode(row)["request_spec"] or {}
             if row["host"] is not None:
                 self._recast(row["uuid"], row["host"], row["node"], saved.get("request_id", ""))

@@ -33,6 +33,10 @@ def _translated_errors() -> Iterator[None]:
         raise IntegrityError(_describe(exc)) from exc
     except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise DatabaseError(_describe(exc)) from exc
+    except asyncpg.InternalClientError as exc:  # a connection the server dropped mid-operation
+        raise DatabaseError(f"database connection broken: {exc}") from exc
+    except OSError as exc:  # the server is down or restarting: the pool cannot (re)connect
+        raise DatabaseError(f"cannot reach the database: {exc!r}") from exc
 
 
 def _describe(exc: Exception) -> str:

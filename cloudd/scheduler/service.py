@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cloudd.core import Service, ServiceHost
-from cloudd.db import Database, Executor
+from cloudd.db import Database, DatabaseError, Executor
 from cloudd.db.service import DatabaseService
 from cloudd.metrics import observe_scheduling
 from cloudd.scheduler.drivers import BaseScheduler, make_scheduler
@@ -58,6 +58,7 @@ UPDATE compute_nodes SET
 HEAL_HOST_SQL = HEAL_SQL + " WHERE host = $1"
 
 CACHE_SECONDS = 1.0
+HEAL_DRIFT_INTERVAL = 2.0
 
 HOSTS_SQL = """
 SELECT n.*, s.disabled AS service_disabled, s.forced_down AS service_forced_down,
@@ -104,6 +105,9 @@ class SchedulerService(Service):
         self._cache_at = 0.0
         self.decisions = 0
         self.no_valid_host = 0
+        # A claim, its record or a release failed half-way (the database went away): usage may
+        # have drifted from the instances, so the next decision heals it first.
+        self._drifted = False
 
     @property
     def db(self) -> Database:
@@ -111,6 +115,16 @@ class SchedulerService(Service):
 
     async def start(self) -> None:
         await self.heal()
+        self.host.periodic(HEAL_DRIFT_INTERVAL, self.heal_if_drifted, "heal drifted claims", self)
+
+    async def heal_if_drifted(self) -> None:
+        """Once the database answers again after a failed claim, record or release."""
+        if self._drifted:
+            async with self._lock:
+                await self._heal(None)
+                self._drifted = False
+                self.invalidate()
+            LOG.info("node usage recomputed after a database failure")
 
     async def heal(self, host: str | None = None) -> None:
         """Recompute node usage from the instances (of one host, or all).
@@ -183,41 +197,59 @@ class SchedulerService(Service):
         `record` writes the placement into the instance rows while the lock is still held.
         """
         async with self._lock:
-            fresh = False
-            for _attempt in range(5):
-                hosts = await self.host_states(spec, fresh=fresh)
-                try:
-                    chosen = self.driver.select_destinations(spec, hosts)
-                except NoValidHost:
-                    if not fresh:  # maybe only the cached view is full: look again
-                        fresh = True
-                        continue
-                    self.no_valid_host += 1
-                    observe_scheduling(False)
-                    raise
-                claimed: list[HostState] = []
-                for state in chosen:
-                    if not await claim(self.db, state.nodename, spec.flavor):
-                        break
-                    claimed.append(state)
-                if len(claimed) == len(chosen):
-                    self.decisions += 1
-                    observe_scheduling(True)
-                    if record is not None:
-                        await record(chosen)
-                    return chosen
-                # Someone else (another controller) took the room first: undo, re-read, retry.
-                for state in claimed:
-                    await release(self.db, state.nodename, spec.flavor)
+            if self._drifted:
+                await self._heal(None)
+                self._drifted = False
                 self.invalidate()
-                fresh = True
-                LOG.info("claim lost a race on %s; scheduling again", chosen[len(claimed)].nodename)
-            self.no_valid_host += 1
-            observe_scheduling(False)
-            raise NoValidHost("No valid host was found. Claims kept failing on every chosen host.")
+            try:
+                return await self._select_and_claim(spec, record)
+            except DatabaseError:
+                self._drifted = True
+                raise
+
+    async def _select_and_claim(
+        self, spec: RequestSpec, record: Callable[[list[HostState]], Awaitable[None]] | None,
+    ) -> list[HostState]:
+        """The body of `select_and_claim`, under its lock."""
+        fresh = False
+        for _attempt in range(5):
+            hosts = await self.host_states(spec, fresh=fresh)
+            try:
+                chosen = self.driver.select_destinations(spec, hosts)
+            except NoValidHost:
+                if not fresh:  # maybe only the cached view is full: look again
+                    fresh = True
+                    continue
+                self.no_valid_host += 1
+                observe_scheduling(False)
+                raise
+            claimed: list[HostState] = []
+            for state in chosen:
+                if not await claim(self.db, state.nodename, spec.flavor):
+                    break
+                claimed.append(state)
+            if len(claimed) == len(chosen):
+                self.decisions += 1
+                observe_scheduling(True)
+                if record is not None:
+                    await record(chosen)
+                return chosen
+            # Someone else (another controller) took the room first: undo, re-read, retry.
+            for state in claimed:
+                await release(self.db, state.nodename, spec.flavor)
+            self.invalidate()
+            fresh = True
+            LOG.info("claim lost a race on %s; scheduling again", chosen[len(claimed)].nodename)
+        self.no_valid_host += 1
+        observe_scheduling(False)
+        raise NoValidHost("No valid host was found. Claims kept failing on every chosen host.")
 
     async def release(self, node: str, flavor: FlavorSpec) -> None:
-        await release(self.db, node, flavor)
+        try:
+            await release(self.db, node, flavor)
+        except DatabaseError:
+            self._drifted = True
+            raise
         if self._cache is not None:  # give the room back in the cached view too
             for state in self._cache:
                 if state.nodename == node:
