@@ -13,6 +13,7 @@ from cloudd.consoleauth.service import ConsoleAuthService
 from cloudd.config import CloudConfig
 from cloudd.core import ServiceHost
 from cloudd.db.service import DatabaseService
+from cloudd.network.service import NetworkService
 from cloudd.objectstore.service import ObjectstoreService
 from cloudd.scheduler.service import SchedulerService
 from cloudd.vncproxy.service import VncProxyService
@@ -28,6 +29,7 @@ def build_controller(config: CloudConfig, host: ServiceHost | None = None) -> Se
     host.add(VncProxyService(host))
     host.add(ObjectstoreService(host))
     host.add(Ec2Service(host))
+    host.add(NetworkService(host))
     api = ApiService(host)
     host.add(api)
     api.mount("/identity", identity_app)

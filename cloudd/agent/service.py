@@ -24,6 +24,8 @@ from cloudd.conductor.client import ConductorClient
 from cloudd.conductor.rpcapi import Heartbeat, Registered, RegisterHost
 from cloudd.config import CloudConfig
 from cloudd.core import Service, ServiceHost
+from cloudd.network.manager import NetworkManager, networks_path
+from cloudd.network.rpcapi import PREFIX as NETWORK_PREFIX
 from cloudd.rpc import RpcConnectionLost, RpcDispatcher, RpcError, RpcPeer
 
 LOG = logging.getLogger(__name__)
@@ -79,6 +81,10 @@ class AgentService(Service):
         self.manager.controller_url = self._url  # snapshots go up over the same listener
         self.dispatcher = RpcDispatcher()
         self.dispatcher.register(self.manager, prefix=COMPUTE_PREFIX)
+        # The network manager shares the link: network.* calls, lease reports, releases.
+        self.network = NetworkManager.from_config(self.host_name, cfg, networks_path(cfg))
+        self.dispatcher.register(self.network, prefix=NETWORK_PREFIX)
+        self.manager.network = self.network
         # Several URLs (comma-separated) name several controllers of one cloud (scale-out on
         # PostgreSQL): when the link to one fails, the agent moves on to the next.
         self.controller_urls = [u.strip() for u in cfg.agent.controller_url.split(",") if u.strip()]
@@ -97,6 +103,7 @@ class AgentService(Service):
     async def start(self) -> None:
         """Start the driver and the connection task; never waits for the controller."""
         await self.manager.init_driver()
+        await self.network.start()
         self._session = aiohttp.ClientSession()
         self.host.create_task(self._connection_loop, "agent link", self, restart=True)
         cfg = self.host.config
@@ -115,6 +122,7 @@ class AgentService(Service):
             await self._session.close()
             self._session = None
         await self.manager.cleanup_host()
+        await self.network.stop()
 
     def health(self) -> dict[str, Any]:
         info = super().health()
@@ -160,6 +168,7 @@ class AgentService(Service):
             self._peer = peer
             self.conductor.peer = peer
             await self._register()
+            await self.network.init_host_safely(peer)
             # Again on every reconnection: what ended while the link was down could not report.
             await self.manager.init_host(relink=self._reconciled)
             self._reconciled = True

@@ -62,6 +62,8 @@ RESIZE_KEYS = ("old_flavor", "new_flavor", "old_vm_state")
 class ComputeManager(ManagerBase):
     # The controller link's URL (set by the agent); snapshots are uploaded over it.
     controller_url: Callable[[], str] | None = None
+    # The agent's network manager (plugs nothing itself: frees a deleted guest's addresses).
+    network: Any = None
 
     # ----- host ---------------------------------------------------------------------------
 
@@ -132,6 +134,7 @@ class ComputeManager(ManagerBase):
         instance, uuid = args.instance, args.instance["uuid"]
         await self.update(uuid, {"task_state": states.SPAWNING}, [states.SCHEDULING])
         spec = guest_spec(instance, image=args.image, kernel=args.kernel, ramdisk=args.ramdisk)
+        spec.network_info = args.network_info
         try:
             await self.driver.spawn(spec, args.node)
         except InstanceNotFound:
@@ -177,6 +180,11 @@ class ComputeManager(ManagerBase):
             await self.record_fault(uuid, exc)
             await self.update_quietly(uuid, {"vm_state": states.ERROR, "task_state": None})
             raise
+        if self.network is not None:
+            try:
+                await self.network.deallocate_for_instance(uuid)
+            except Exception:  # the controller's sweep frees them later
+                LOG.exception("cannot release the addresses of %s", uuid)
         try:
             await self.conductor.instance_destroyed(uuid, self.host)
         except InstanceNotFoundError:

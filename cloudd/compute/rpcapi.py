@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from cloudd.compute.drivers.base import ImageInfo
 
@@ -25,6 +25,8 @@ class BuildInstance(BaseModel):
     kernel: ImageInfo | None = None
     ramdisk: ImageInfo | None = None
     request_id: str
+    # One entry per NIC ({"bridge", "mac", "ip", ...}), allocated by the controller.
+    network_info: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class InstanceAction(BaseModel):

@@ -121,9 +121,13 @@ class Builder:
             row = await instances.get(self.db, uuid)
             image = await self._image_info(row.get("image_ref") or "")
             peer = await self.conductor.peer_for(host, wait=AGENT_WAIT)
+            network_info: list[dict[str, Any]] = []
+            network = self.host.services.get("network")
+            if network is not None:  # fixed IPs + MACs, and the host's bridge/DHCP ready
+                network_info = await network.allocate_for_instance(row, host)  # type: ignore[attr-defined]
             await peer.cast(COMPUTE + "build_instance",
                             BuildInstance(instance=row, node=node, image=image,
-                                          request_id=request_id))
+                                          request_id=request_id, network_info=network_info))
         except instances.InstanceNotFound:
             return
         except Exception as exc:  # the host is unreachable: treat it as a failed build there

@@ -145,7 +145,17 @@ class NetworkSection(Section):
     dhcp_domain: str = Field("novalocal", description="Domain of guests' names.")
     dns_server: str = Field("8.8.4.4", description="DNS server handed to guests.")
     floating_range: str = Field("", description="Default floating IP range.")
-    metadata_port: int = Field(8775, ge=1, le=65535, description="Metadata service port.")
+    metadata_port: int = Field(8775, ge=0, le=65535, description="Metadata service port.")
+    metadata_host: str = Field(
+        "", description="Address guests' 169.254.169.254 traffic is sent to. Empty: my_ip."
+    )
+    metadata_listen: str = Field("0.0.0.0", description="Address the metadata service listens on.")
+    networks_path: str = Field("", description="dnsmasq files. Empty: <state_dir>/networks.")
+    force_dhcp_release: bool = Field(True, description="Release a deleted guest's lease at once.")
+    fixed_ip_disassociate_timeout: int = Field(
+        600, ge=0, description="Seconds before a deallocated fixed IP still leased is freed."
+    )
+    quota_floating_ips: int = Field(10, ge=-1, description="Floating IPs per project (-1: no limit).")
 
 
 class CertSection(Section):

@@ -119,7 +119,10 @@ async def get_network(db: Executor, key: str | int) -> dict[str, Any] | None:
 
 async def networks_for_instance(db: Executor, manager: str, project_id: str,
                                 requested: list[str] | None) -> list[dict[str, Any]]:
-    """The networks a new instance is plugged into (Nova's ``_get_networks_for_instance``)."""
+    """The networks a new instance is plugged into (Nova's ``_get_networks_for_instance``);
+    none while the cloud has no network at all (a lab without networking, or the fake driver)."""
+    if not await db.fetchval("SELECT count(*) FROM networks WHERE deleted = 0"):
+        return []
     if manager == VLAN:
         nets = await db.fetch(
             "SELECT * FROM networks WHERE deleted = 0 AND project_id = $1 ORDER BY id", project_id)
@@ -133,7 +136,7 @@ async def networks_for_instance(db: Executor, manager: str, project_id: str,
         if not nets:
             raise NoNetworkAvailable(f"network(s) {', '.join(requested)} not available to the project")
     if not nets:
-        raise NoNetworkAvailable("no network exists; create one with `cloudd manage network create`")
+        raise NoNetworkAvailable("no network is available to the project")
     return nets
 
 

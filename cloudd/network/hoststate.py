@@ -1,0 +1,96 @@
+"""Build one host's desired network state from the database (controller side)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from cloudd.config import CloudConfig
+from cloudd.db import Executor
+from cloudd.network import secgroups
+from cloudd.network.ipam import FLAT
+from cloudd.network.rpcapi import (
+    DhcpHost,
+    FirewallRule,
+    FloatingSpec,
+    HostNetworkState,
+    InstanceFirewall,
+    NetworkSpec,
+)
+
+
+async def host_state(db: Executor, cfg: CloudConfig, host: str) -> HostNetworkState:
+    net_cfg = cfg.network
+    state = HostNetworkState(
+        manager=net_cfg.network_manager,
+        metadata_host=net_cfg.metadata_host or cfg.default.my_ip,
+        metadata_port=net_cfg.metadata_port, public_interface=net_cfg.public_interface,
+        dhcp_lease_time=net_cfg.dhcp_lease_time, dhcp_domain=net_cfg.dhcp_domain,
+    )
+    # The networks this host serves (gateway host) or has guests on.
+    nets = await db.fetch(
+        "SELECT * FROM networks WHERE deleted = 0 AND (host = $1 OR id IN"
+        " (SELECT network_id FROM fixed_ips WHERE host = $1)) ORDER BY id", host)
+    for net in nets:
+        state.networks.append(await _network_spec(db, net, host, net_cfg.dns_server))
+    for row in await db.fetch(
+            "SELECT fl.address, fl.interface, f.address AS fixed_address FROM floating_ips fl"
+            " JOIN fixed_ips f ON f.id = fl.fixed_ip_id WHERE f.host = $1 ORDER BY fl.id", host):
+        state.floating_ips.append(FloatingSpec(
+            address=row["address"], fixed_address=row["fixed_address"], interface=row["interface"]))
+    if state.manager != FLAT:
+        state.firewalls = await _firewalls(db, host)
+    return state
+
+
+async def _network_spec(db: Executor, net: dict[str, Any], host: str, dns_server: str) -> NetworkSpec:
+    rows = await db.fetch(
+        "SELECT f.address, v.address AS mac, i.hostname FROM fixed_ips f"
+        " JOIN virtual_interfaces v ON v.id = f.virtual_interface_id"
+        " JOIN instances i ON i.uuid = f.instance_uuid"
+        " WHERE f.network_id = $1 AND f.allocated = 1 ORDER BY f.id", net["id"])
+    dns = [d for d in (net["dns1"], net["dns2"]) if d] or ([dns_server] if dns_server else [])
+    return NetworkSpec(
+        id=net["id"], uuid=net["uuid"], label=net["label"], bridge=net["bridge"],
+        bridge_interface=net["bridge_interface"], vlan=net["vlan"], cidr=net["cidr"],
+        gateway=net["gateway"], netmask=net["netmask"],
+        prefixlen=ipaddress.ip_network(net["cidr"]).prefixlen, dhcp_start=net["dhcp_start"],
+        dns=dns, gateway_host=net["host"] in (None, host),
+        hosts=[DhcpHost(mac=r["mac"], ip=r["address"], hostname=r["hostname"] or "guest")
+               for r in rows],
+    )
+
+
+async def _firewalls(db: Executor, host: str) -> list[InstanceFirewall]:
+    guests = await db.fetch(
+        "SELECT f.address, f.instance_uuid, v.address AS mac, n.bridge FROM fixed_ips f"
+        " JOIN virtual_interfaces v ON v.id = f.virtual_interface_id"
+        " JOIN networks n ON n.id = f.network_id WHERE f.host = $1 AND f.allocated = 1"
+        " ORDER BY f.id", host)
+    firewalls = []
+    for guest in guests:
+        groups = await secgroups.groups_of_instance(db, guest["instance_uuid"])
+        rules: list[FirewallRule] = []
+        for rule in await secgroups.rules_of(db, [g["id"] for g in groups]):
+            if rule["group_id"] is None:
+                rules.append(_rule(rule, rule["cidr"] or "0.0.0.0/0"))
+                continue
+            for member in await _group_member_ips(db, rule["group_id"]):
+                if member != guest["address"]:
+                    rules.append(_rule(rule, f"{member}/32"))
+        firewalls.append(InstanceFirewall(uuid=guest["instance_uuid"], ip=guest["address"],
+                                          mac=guest["mac"], bridge=guest["bridge"], rules=rules))
+    return firewalls
+
+
+def _rule(rule: dict[str, Any], cidr: str) -> FirewallRule:
+    return FirewallRule(protocol=rule["protocol"], from_port=rule["from_port"],
+                        to_port=rule["to_port"], cidr=cidr)
+
+
+async def _group_member_ips(db: Executor, group_id: int) -> list[str]:
+    rows = await db.fetch(
+        "SELECT f.address FROM fixed_ips f JOIN security_group_instance_association a"
+        " ON a.instance_uuid = f.instance_uuid WHERE a.security_group_id = $1 AND f.allocated = 1"
+        " ORDER BY f.id", group_id)
+    return [r["address"] for r in rows]

@@ -1,0 +1,97 @@
+"""The network RPC contract, both directions over the agent websocket.
+
+Controller -> agent (``network.*``, served by the agent's NetworkManager): ``apply_state`` hands
+the host its whole desired network state, which the agent applies idempotently (bridges,
+gateway addresses, dnsmasq hosts, NAT, floating addresses, security-group chains).
+Agent -> controller (``network_conductor.*``, served next to ``conductor.*``): DHCP lease
+events, the host's state after a (re)connection, and the release of a deleted guest's addresses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+PREFIX = "network."
+CONDUCTOR_PREFIX = "network_conductor."
+
+
+class DhcpHost(BaseModel):
+    mac: str
+    ip: str
+    hostname: str
+
+
+class NetworkSpec(BaseModel):
+    id: int
+    uuid: str
+    label: str
+    bridge: str
+    bridge_interface: str | None = None
+    vlan: int | None = None
+    cidr: str
+    gateway: str
+    netmask: str
+    prefixlen: int
+    dhcp_start: str
+    dns: list[str] = Field(default_factory=list)
+    gateway_host: bool = True  # this host carries the gateway address and the dnsmasq
+    hosts: list[DhcpHost] = Field(default_factory=list)
+
+
+class FloatingSpec(BaseModel):
+    address: str
+    fixed_address: str
+    interface: str | None = None
+
+
+class FirewallRule(BaseModel):
+    protocol: str | None = None  # None: any protocol
+    from_port: int | None = None
+    to_port: int | None = None
+    cidr: str = "0.0.0.0/0"
+
+
+class InstanceFirewall(BaseModel):
+    """Ingress allowed to one guest address (group sources expanded to /32 CIDRs)."""
+
+    uuid: str
+    ip: str
+    mac: str
+    bridge: str
+    rules: list[FirewallRule] = Field(default_factory=list)
+
+
+class HostNetworkState(BaseModel):
+    manager: str
+    networks: list[NetworkSpec] = Field(default_factory=list)
+    floating_ips: list[FloatingSpec] = Field(default_factory=list)
+    firewalls: list[InstanceFirewall] = Field(default_factory=list)
+    metadata_host: str = "127.0.0.1"
+    metadata_port: int = 8775
+    public_interface: str = ""
+    dhcp_lease_time: int = 120
+    dhcp_domain: str = "novalocal"
+
+
+class HostRef(BaseModel):
+    host: str
+
+
+class LeaseEvent(BaseModel):
+    """dnsmasq's ``--dhcp-script`` call: ``add``, ``old`` or ``del`` of ``mac`` -> ``ip``."""
+
+    action: str
+    mac: str
+    ip: str
+    hostname: str | None = None
+
+
+class InstanceNetworkRef(BaseModel):
+    uuid: str
+    host: str | None = None
+
+
+class NetworkInfo(BaseModel):
+    network_info: list[dict[str, Any]] = Field(default_factory=list)
