@@ -9,8 +9,8 @@ from cloudd.api.image.app import image_app
 from cloudd.api.service import ApiService
 from cloudd.cert.service import CertService
 from cloudd.conductor.service import ConductorService
-from cloudd.consoleauth.service import ConsoleAuthService
 from cloudd.config import CloudConfig
+from cloudd.consoleauth.service import ConsoleAuthService
 from cloudd.core import ServiceHost
 from cloudd.db.service import DatabaseService
 from cloudd.network.service import NetworkService
