@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 
+from cloudd.agent.health import HostHealth
 from cloudd.compute.drivers.base import load_driver
 from cloudd.compute.manager import ComputeManager
 from cloudd.compute.rpcapi import PREFIX as COMPUTE_PREFIX
@@ -85,6 +86,10 @@ class AgentService(Service):
         self.network = NetworkManager.from_config(self.host_name, cfg, networks_path(cfg))
         self.dispatcher.register(self.network, prefix=NETWORK_PREFIX)
         self.manager.network = self.network
+        # compute.host_health: what `cloudd manage status` asks of each host (read-only).
+        self.dispatcher.register(HostHealth(
+            self.host_name, cfg.compute.compute_driver, self.driver, self.network,
+            cfg.libvirt.connection_uri), prefix=COMPUTE_PREFIX)
         # Several URLs (comma-separated) name several controllers of one cloud (scale-out on
         # PostgreSQL): when the link to one fails, the agent moves on to the next.
         self.controller_urls = [u.strip() for u in cfg.agent.controller_url.split(",") if u.strip()]

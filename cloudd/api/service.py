@@ -40,12 +40,14 @@ class ApiService(Service):
         self.subapps.append((prefix, factory))
 
     def build_app(self) -> web.Application:
+        from cloudd.api.hosthealth import hosts_health
         from cloudd.metrics import metrics_handler, metrics_middleware
 
         app = web.Application(client_max_size=1024**3, middlewares=[metrics_middleware])
         app[HOST_KEY] = self.host
         app.router.add_get("/healthz", healthz)
         app.router.add_get("/metrics", metrics_handler)  # Prometheus text format
+        app.router.add_get("/healthz/hosts", hosts_health)  # admin: each agent's host check
         for prefix, factory in self.subapps:
             app.add_subapp(prefix, factory(self.host))
         return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -145,6 +146,82 @@ async def check_api(cfg: CloudConfig) -> list[Finding]:
                     + (", ".join(agents) or "none"))]
 
 
+def admin_credentials(cfg: CloudConfig) -> tuple[str, str, str] | None:
+    """(user, password, project): the bootstrap's admin password file on the controller, else the
+    environment of a sourced openrc; None when neither is there."""
+    try:
+        password = (Path(cfg.default.state_dir) / "admin-password").read_text().strip()
+        return "admin", password, "admin"
+    except OSError:
+        pass
+    if os.environ.get("OS_USERNAME") and os.environ.get("OS_PASSWORD"):
+        return (os.environ["OS_USERNAME"], os.environ["OS_PASSWORD"],
+                os.environ.get("OS_PROJECT_NAME", "admin"))
+    return None
+
+
+async def _hosts_report(cfg: CloudConfig, creds: tuple[str, str, str]) -> list[dict[str, Any]]:
+    base = cfg.api.public_url.rstrip("/")
+    user, password, project = creds
+    auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": user, "domain": {"id": "default"}, "password": password}}},
+        "scope": {"project": {"name": project, "domain": {"id": "default"}}}}}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+        async with session.post(base + "/identity/v3/auth/tokens", json=auth) as resp:
+            if resp.status != 201:
+                raise ValueError(f"the admin credentials were refused ({resp.status})")
+            token = resp.headers["X-Subject-Token"]
+        async with session.get(base + "/healthz/hosts", headers={"X-Auth-Token": token}) as resp:
+            if resp.status != 200:
+                raise ValueError(f"/healthz/hosts answered {resp.status}")
+            hosts: list[dict[str, Any]] = (await resp.json())["hosts"]
+            return hosts
+
+
+def host_findings(report: dict[str, Any]) -> list[Finding]:
+    """What one host's agent said about libvirt and dnsmasq (GET /healthz/hosts)."""
+    name = report["host"]
+    subject = f"host {name}"
+    if not report["connected"]:
+        return [Finding("fail", subject, "agent not connected to the controller",
+                        f"start the agent on {name} (systemctl start cloudd-agent); its log says"
+                        " why it cannot connect")]
+    if report["error"]:
+        return [Finding("fail", subject, report["error"], f"read the agent's log on {name}")]
+    findings = []
+    if report["libvirt_reachable"] is False:
+        findings.append(Finding(
+            "fail", subject, f"libvirt at {report['libvirt_uri']} unreachable: "
+            f"{report['libvirt_error']}",
+            f"start libvirtd on {name} (systemctl start libvirtd), then restart cloudd-agent there"))
+    for dhcp in report["dhcp"]:
+        if dhcp["pid"] is None:
+            findings.append(Finding(
+                "fail", subject, f"dnsmasq for network {dhcp['network']} ({dhcp['bridge']}) is not"
+                " running", f"restart cloudd-agent on {name} (it starts dnsmasq again); why it"
+                f" stopped: {dhcp['log']}"))
+    if not findings:
+        facts = [f"{report['driver']} driver", f"{report['guests']} guest(s)"]
+        if report["libvirt_reachable"]:
+            facts.append(f"libvirt reachable at {report['libvirt_uri']}")
+        facts += [f"dnsmasq running for {d['network']} (pid {d['pid']})" for d in report["dhcp"]]
+        findings.append(Finding("ok", subject, ", ".join(facts)))
+    return findings
+
+
+async def check_hosts(cfg: CloudConfig) -> list[Finding]:
+    creds = await asyncio.to_thread(admin_credentials, cfg)
+    if creds is None:
+        return [Finding("warn", "hosts", "libvirt and dnsmasq not checked: no admin credentials",
+                        "run on the controller (its admin-password file) or source an admin openrc")]
+    try:
+        reports = await _hosts_report(cfg, creds)
+    except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
+        return [Finding("fail", "hosts", f"cannot ask the controller about its hosts: {exc}",
+                        "read the controller's log")]
+    return [finding for report in reports for finding in host_findings(report)]
+
+
 async def gather(cfg: CloudConfig, with_api: bool) -> list[Finding]:
     db, findings = await check_database(cfg)
     if db is not None:
@@ -156,7 +233,10 @@ async def gather(cfg: CloudConfig, with_api: bool) -> list[Finding]:
             await db.close()
     findings += await check_ca(cfg)
     if with_api:
-        findings += await check_api(cfg)
+        api = await check_api(cfg)
+        findings += api
+        if api[0].level == "ok":  # the controller answers: ask it about each host
+            findings += await check_hosts(cfg)
     return findings
 
 

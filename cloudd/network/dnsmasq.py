@@ -38,6 +38,10 @@ class Dnsmasq:
             return None
         return pid if str(files["conf"]).encode() in cmdline else None
 
+    def running_pid(self, bridge: str) -> int | None:
+        """The pid of the bridge's live dnsmasq, or None (blocking: /proc reads)."""
+        return self._running_pid(bridge)
+
     def _write_hosts(self, net: NetworkSpec, domain: str) -> None:
         lines = [f"{h.mac},{h.hostname}.{domain},{h.ip}\n" if domain else f"{h.mac},{h.hostname},{h.ip}\n"
                  for h in net.hosts]

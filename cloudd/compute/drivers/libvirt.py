@@ -34,7 +34,7 @@ from cloudd.compute.drivers.base import (
     VncAddress,
 )
 from cloudd.compute.drivers.libvirt_files import RESIZE_SUFFIX, InstanceFiles, bases_in_use, read_tail
-from cloudd.compute.drivers.libvirt_host import Host, lifecycle_event
+from cloudd.compute.drivers.libvirt_host import Host, lifecycle_event, translate
 from cloudd.compute.drivers.libvirt_resources import host_resources
 from cloudd.compute.drivers.libvirt_xml import DiskSpec, DomainLayout, domain_xml, owned_instances_path
 from cloudd.compute.drivers.libvirt_xml import vnc_port as xml_vnc_port
@@ -90,6 +90,13 @@ class LibvirtDriver(ComputeDriver):
 
     async def set_event_callback(self, callback: EventCallback) -> None:
         self._event_callback = callback
+
+    async def check_connection(self) -> None:
+        """One cheap round trip to libvirtd (the host health check); DriverError if it fails."""
+        try:
+            await self._libvirt.call(self._libvirt.conn.getLibVersion)
+        except libvirt.libvirtError as exc:
+            raise translate(exc) from exc
 
     async def get_available_nodes(self) -> list[str]:
         if self._host is None:
