@@ -6,6 +6,7 @@ from cloudd.api.compute.app import compute_app
 from cloudd.api.ec2.service import Ec2Service
 from cloudd.api.identity.app import identity_app
 from cloudd.api.image.app import image_app
+from cloudd.api.network.app import network_app
 from cloudd.api.service import ApiService
 from cloudd.cert.service import CertService
 from cloudd.conductor.service import ConductorService
@@ -35,4 +36,5 @@ def build_controller(config: CloudConfig, host: ServiceHost | None = None) -> Se
     api.mount("/identity", identity_app)
     api.mount("/compute", compute_app)
     api.mount("/image", image_app)
+    api.mount("/network", network_app)
     return host

@@ -23,6 +23,7 @@ from cloudd.conductor.service import ConductorService, HostUnavailable
 from cloudd.core import ServiceHost
 from cloudd.db import Database, Executor
 from cloudd.db.service import DatabaseService
+from cloudd.network import secgroups
 from cloudd.scheduler.request import (
     FlavorSpec,
     ImageSpec,
@@ -53,6 +54,10 @@ class BuildRequest:
     availability_zone: str | None = None
     scheduler_hints: dict[str, Any] = field(default_factory=dict)
     description: str | None = None
+    # Network uuids the builder allocates on (None: every network the project may use; []: none).
+    networks: list[str] | None = None
+    # Security group names or uuids of the project (empty: its `default` group).
+    security_groups: list[str] = field(default_factory=list)
 
 
 # action name -> (state-table entry, task_state set before the cast, RPC method)
@@ -99,6 +104,7 @@ class ComputeAPI:
         flavor_view = {k: flavor[k] for k in ("flavorid", "name", "memory_mb", "vcpus", "root_gb",
                                               "ephemeral_gb", "swap")}
         flavor_view["extra_specs"] = instances.decode_json(flavor.get("extra_specs"))
+        groups = await _security_groups(self.db, req)
         now = time.time()
         rows = []
         async with self.db.transaction() as tx:
@@ -125,10 +131,13 @@ class ComputeAPI:
                     req.availability_zone, req.key_name, req.key_data, req.user_data,
                     _json(req.metadata), reservation_id, index, req.description,
                     _json(req.scheduler_hints),
-                    _json({"spec": spec.model_dump(), "request_id": request_id}), now,
+                    _json({"spec": spec.model_dump(), "request_id": request_id,
+                           "networks": req.networks}), now,
                 )
                 assert row is not None
                 rows.append(instances.decode(row))
+                for group in groups:  # in its groups from the start: the firewall's members
+                    await secgroups.add_instance(tx, group, uuid)
                 await instances.start_action(tx, uuid, "create", request_id, req.user_id,
                                              req.project_id)
         self.conductor.manager.builder.schedule(uuids, spec, request_id)
@@ -257,6 +266,16 @@ async def _join_group(tx: Executor, req: BuildRequest, uuids: list[str],
     return InstanceGroupSpec(uuid=group["uuid"], name=group["name"], policy=group["policy"],
                              hosts=sorted({m["host"] for m in members if m["host"]}),
                              members=[m["uuid"] for m in members])
+
+
+async def _security_groups(db: Database, req: BuildRequest) -> list[dict[str, Any]]:
+    """The groups a new instance joins (SecurityGroupNotFound for one the project lacks)."""
+    await secgroups.ensure_default(db, req.project_id)  # outside the create's transaction
+    found: dict[int, dict[str, Any]] = {}
+    for key in req.security_groups or [secgroups.DEFAULT_GROUP]:
+        group = await secgroups.get_group(db, key, req.project_id)
+        found[group["id"]] = group
+    return list(found.values())
 
 
 class GroupNotFound(LookupError):

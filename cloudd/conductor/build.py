@@ -123,8 +123,9 @@ class Builder:
             peer = await self.conductor.peer_for(host, wait=AGENT_WAIT)
             network_info: list[dict[str, Any]] = []
             network = self.host.services.get("network")
-            if network is not None:  # fixed IPs + MACs, and the host's bridge/DHCP ready
-                network_info = await network.allocate_for_instance(row, host)  # type: ignore[attr-defined]
+            requested = (row.get("request_spec") or {}).get("networks")  # None: all, []: none
+            if network is not None and requested != []:  # fixed IPs + MACs, bridge/DHCP ready
+                network_info = await network.allocate_for_instance(row, host, requested)  # type: ignore[attr-defined]
             await peer.cast(COMPUTE + "build_instance",
                             BuildInstance(instance=row, node=node, image=image,
                                           request_id=request_id, network_info=network_info))

@@ -13,6 +13,7 @@ from cloudd.api.compute import (
     flavors,
     keypairs,
     misc,
+    network_proxies,
     quotas,
     server_actions,
     server_extras,
@@ -77,6 +78,6 @@ def compute_app(host: ServiceHost) -> web.Application:
     app.router.add_get("/v2", version_v2)
     app.router.add_get("/v2/", version_v2)
     for module in (servers, server_actions, server_extras, flavors, keypairs, quotas, misc,
-                   server_groups, usage, flavor_access, consoles):
+                   server_groups, usage, flavor_access, consoles, network_proxies):
         module.add_routes(app, PREFIX)
     return app

@@ -71,14 +71,24 @@ async def metadata_delete(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def _ips(request: web.Request) -> dict[str, Any]:
+    from cloudd.api.network.addresses import server_addresses
+
+    row = await load_server(request)
+    found = await server_addresses(database(request), [row["uuid"]], detailed=False)
+    return found[row["uuid"]]
+
+
 async def ips(request: web.Request) -> web.Response:
-    await load_server(request)
-    return web.json_response({"addresses": {}})  # networking is not wired in yet
+    return web.json_response({"addresses": await _ips(request)})
 
 
 async def ips_network(request: web.Request) -> web.Response:
-    await load_server(request)
-    raise NotFound(f"Network {request.match_info['label']} could not be found.")
+    label = request.match_info["label"]
+    found = await _ips(request)
+    if label not in found:
+        raise NotFound(f"Network {label} could not be found.")
+    return web.json_response({label: found[label]})
 
 
 def _action_view(request: web.Request, row: dict[str, Any]) -> dict[str, Any]:

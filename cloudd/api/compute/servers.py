@@ -25,10 +25,13 @@ from cloudd.api.compute.microversion import request_version
 from cloudd.api.compute.quotas import DEFAULT_QUOTAS
 from cloudd.api.compute.server_models import ServerCreate, ServerCreateBody, ServerUpdateBody
 from cloudd.api.image.for_compute import BootImageError, check_boot_image
+from cloudd.api.network import addresses as net_addresses
+from cloudd.api.network.for_compute import NetworkRequestRefused, requested_networks
 from cloudd.api.service import HOST_KEY
 from cloudd.compute import instances, quota, states
 from cloudd.compute.api import BuildRequest, GroupNotFound
 from cloudd.db import Executor
+from cloudd.network.secgroups import SecurityGroupNotFound
 
 
 async def find_flavor(db: Executor, flavor_ref: str | int) -> dict[str, Any]:
@@ -92,6 +95,10 @@ async def create(request: web.Request) -> web.Response:
             raise BadRequest(f"Invalid key_name provided: {server.key_name}")
         key_data = key["public_key"]
     check_metadata_quota(server.metadata)
+    try:
+        networks = await requested_networks(db, str(ctx.project_id), server.networks)
+    except NetworkRequestRefused as exc:
+        raise BadRequest(str(exc)) from None
     hints = dict(body.scheduler_hints or body.scheduler_hints_legacy)
     if "group" in hints:
         hints["group"] = await server_groups.find_for_hint(db, hints["group"], str(ctx.project_id))
@@ -101,7 +108,8 @@ async def create(request: web.Request) -> web.Response:
         min_count=server.min_count, max_count=max_count,
         key_name=server.key_name, key_data=key_data, user_data=server.user_data,
         metadata=server.metadata, availability_zone=server.availability_zone,
-        scheduler_hints=hints, description=server.description,
+        scheduler_hints=hints, description=server.description, networks=networks,
+        security_groups=[group.name for group in server.security_groups],
     ))
     if server.accessIPv4 or server.accessIPv6:
         for row in rows:
@@ -127,6 +135,8 @@ async def _build(request: web.Request, build: BuildRequest) -> list[dict[str, An
         raise Forbidden(exc.message) from None
     except GroupNotFound as exc:
         raise BadRequest(str(exc)) from None
+    except SecurityGroupNotFound as exc:
+        raise BadRequest(f"{exc} for project {build.project_id}") from None
 
 
 def _matches(row: dict[str, Any], query: Any, is_admin: bool) -> bool:
@@ -254,7 +264,11 @@ async def detailed_views(request: web.Request, rows: list[dict[str, Any]]) -> li
             return None
         return statuses.get(host, "UNKNOWN") if host else ""
 
-    return [views.server_detail(request, r, version, ctx, faults.get(r["uuid"]), status_of(r["host"]))
+    uuids = [r["uuid"] for r in rows]  # addresses and groups of the whole page in one query each
+    addresses = await net_addresses.server_addresses(database(request), uuids)
+    groups = await net_addresses.server_security_groups(database(request), uuids)
+    return [views.server_detail(request, r, version, ctx, faults.get(r["uuid"]),
+                                status_of(r["host"]), addresses[r["uuid"]], groups[r["uuid"]])
             for r in rows]
 
 
@@ -286,7 +300,9 @@ async def update(request: web.Request) -> web.Response:
         row = await instances.update(database(request), row["uuid"], values)
     if version.at_least("2.75"):
         return web.json_response({"server": await detailed_view(request, row)})
-    return web.json_response({"server": views.server_basic(request, row, version)})
+    basic = await net_addresses.server_addresses(database(request), [row["uuid"]], detailed=False)
+    return web.json_response({"server": views.server_basic(request, row, version,
+                                                           basic[row["uuid"]])})
 
 
 async def delete(request: web.Request) -> web.Response:

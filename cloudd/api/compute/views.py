@@ -67,15 +67,17 @@ def server_brief(request: web.Request, row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["uuid"], "name": row["name"], "links": links(request, "servers", row["uuid"])}
 
 
-def server_basic(request: web.Request, row: dict[str, Any], version: APIVersion) -> dict[str, Any]:
-    """The keys every server view has (the whole view of PUT and rebuild below 2.75)."""
+def server_basic(request: web.Request, row: dict[str, Any], version: APIVersion,
+                 addresses: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The keys every server view has (the whole view of PUT and rebuild below 2.75);
+    ``addresses`` by network label (cloudd.api.network.addresses.server_addresses)."""
     status = states.api_status(row["vm_state"], row["task_state"])
     view: dict[str, Any] = {
         **server_brief(request, row), "status": status,
         "image": image_ref_view(request, row), "flavor": flavor_ref_view(request, row, version),
         "user_id": row["user_id"], "tenant_id": row["project_id"],
         "created": isotime(row["created_at"]), "updated": isotime(row["updated_at"]),
-        "metadata": row["metadata"] or {}, "addresses": {},
+        "metadata": row["metadata"] or {}, "addresses": addresses or {},
         "hostId": host_id(row["project_id"], row["host"]), "OS-DCF:diskConfig": "MANUAL",
         "accessIPv4": row["access_ip_v4"] or "", "accessIPv6": row["access_ip_v6"] or "",
     }
@@ -92,10 +94,11 @@ def server_basic(request: web.Request, row: dict[str, Any], version: APIVersion)
 
 def server_detail(request: web.Request, row: dict[str, Any], version: APIVersion,
                   ctx: RequestContext, fault: dict[str, Any] | None,
-                  host_status: str | None = None) -> dict[str, Any]:
-    view = server_basic(request, row, version)
+                  host_status: str | None = None, addresses: dict[str, Any] | None = None,
+                  security_groups: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    view = server_basic(request, row, version, addresses)
     view.update({
-        "key_name": row["key_name"], "security_groups": [{"name": "default"}],
+        "key_name": row["key_name"], "security_groups": security_groups or [],
         "OS-SRV-USG:launched_at": usage_time(row["launched_at"]),
         "OS-SRV-USG:terminated_at": usage_time(row["terminated_at"]),
         "OS-EXT-AZ:availability_zone": row["availability_zone"] or "nova",

@@ -19,7 +19,6 @@ from cloudd.compute import instances, quota
 from cloudd.compute.api import BuildRequest, ComputeAPI
 from cloudd.db import DuplicateError
 from cloudd.network import secgroups
-from cloudd.network.ipam import NetworkError
 
 DEFAULT_INSTANCE_TYPE = "m1.small"  # Nova's default_instance_type
 TOKEN_WAIT = 30.0  # seconds a repeated ClientToken waits for the first call's instances
@@ -160,6 +159,7 @@ async def launch(req: Ec2Request) -> tuple[list[dict[str, Any]], list[dict[str, 
     try:
         build = await _build_request(req)
         groups = await _groups(req)
+        build.security_groups = [g["uuid"] for g in groups]
         tags = _launch_tags(req)
         try:
             rows = await ComputeAPI(req.host).create(build, req.request_id)
@@ -182,18 +182,9 @@ async def launch(req: Ec2Request) -> tuple[list[dict[str, Any]], list[dict[str, 
 async def _finish(req: Ec2Request, row: dict[str, Any], groups: list[dict[str, Any]],
                   tags: list[tuple[str, str]], boot: dict[str, str]) -> dict[str, Any]:
     """Name the server after its EC2 id (what `openstack server list` then shows), record its
-    kernel and ramdisk, put it in its groups before the builder assigns the default one, and
-    tag it."""
+    kernel and ramdisk, and tag it (ComputeAPI.create put it in its groups)."""
     ec2 = await ids.ec2_id(req.db, ids.INSTANCE, row["uuid"])
     row = await instances.update(req.db, row["uuid"], {"name": ec2, "hostname": ec2, **boot})
-    try:
-        for group in groups:
-            await secgroups.add_instance(req.db, group, row["uuid"])
-        if all(g["name"] != secgroups.DEFAULT_GROUP for g in groups):
-            default = await secgroups.get_group(req.db, secgroups.DEFAULT_GROUP, req.project_id)
-            await secgroups.remove_instance(req.db, default, row["uuid"])
-    except NetworkError:
-        pass  # the builder's own assignment stands
     for key, value in tags:
         await req.db.execute(
             "INSERT INTO ec2_tags (resource_uuid, resource_kind, project_id, tag_key, tag_value,"

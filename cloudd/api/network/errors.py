@@ -1,0 +1,64 @@
+"""Neutron-shaped errors: ``{"NeutronError": {"type", "message", "detail"}}``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+_TYPES = {400: "HTTPBadRequest", 401: "HTTPUnauthorized", 403: "PolicyNotAuthorized",
+          404: "HTTPNotFound", 405: "HTTPMethodNotAllowed", 409: "Conflict",
+          500: "HTTPInternalServerError", 503: "ServiceUnavailable"}
+
+
+def neutron_error_body(status: int, message: str, kind: str | None = None) -> dict[str, Any]:
+    return {"NeutronError": {"type": kind or _TYPES.get(status, "NeutronException"),
+                             "message": message, "detail": ""}}
+
+
+class NeutronError(Exception):
+    status = 500
+
+    def __init__(self, message: str, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+
+
+class BadRequest(NeutronError):
+    status = 400
+
+
+class NotFound(NeutronError):
+    status = 404
+
+
+class Conflict(NeutronError):
+    status = 409
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """NeutronError -> its status; the router's own 404/405 in the same body format."""
+    try:
+        return await handler(request)
+    except NeutronError as exc:
+        return web.json_response(neutron_error_body(exc.status, exc.message, exc.kind),
+                                 status=exc.status)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+        return web.json_response(neutron_error_body(exc.status, exc.reason), status=exc.status,
+                                 headers=allow)
+
+
+async def read_resource(request: web.Request, resource: str) -> dict[str, Any]:
+    """The ``{"<resource>": {...}}`` body of a POST or PUT."""
+    try:
+        body = json.loads(await request.read()) if request.can_read_body else None
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("Malformed request body: not valid JSON.") from None
+    if not isinstance(body, dict) or not isinstance(body.get(resource), dict):
+        raise BadRequest(f"Resource body required: {{\"{resource}\": {{...}}}}")
+    data: dict[str, Any] = body[resource]
+    return data

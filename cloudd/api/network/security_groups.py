@@ -1,0 +1,235 @@
+"""/v2.0/security-groups and /security-group-rules over nova-network's groups (ingress rules:
+a protocol and port range open to a CIDR or to the members of another group). Rule changes go
+through NetworkService so the hosts' firewalls follow, as EC2's do."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from aiohttp import web
+
+from cloudd.api.network.common import (
+    actor_project,
+    context,
+    database,
+    isotime,
+    item_response,
+    list_response,
+    network_service,
+    reader_project,
+)
+from cloudd.api.network.errors import BadRequest, Conflict, NotFound, read_resource
+from cloudd.db import Executor
+from cloudd.network import secgroups
+from cloudd.network.ipam import NetworkError
+
+PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp", "1": "icmp",
+             "any": None}
+
+
+def rule_view(rule: dict[str, Any]) -> dict[str, Any]:
+    icmp_any = rule["protocol"] == "icmp"
+    low, high = rule["from_port"], rule["to_port"]
+    if icmp_any:  # nova-network's -1 is Neutron's "any type/code"
+        low, high = (None if low == -1 else low), (None if high == -1 else high)
+    return {"id": rule["uuid"], "direction": "ingress", "ethertype": "IPv4",
+            "protocol": rule["protocol"], "port_range_min": low, "port_range_max": high,
+            "remote_ip_prefix": rule["cidr"] if rule["group_id"] is None else None,
+            "remote_group_id": rule["group_uuid"], "remote_address_group_id": None,
+            "security_group_id": rule["parent_uuid"], "project_id": rule["project_id"],
+            "tenant_id": rule["project_id"], "description": "", "tags": [],
+            "created_at": isotime(rule["created_at"]), "updated_at": isotime(rule["created_at"]),
+            "revision_number": 1, "belongs_to_default_sg": None, "normalized_cidr":
+            rule["cidr"] if rule["group_id"] is None else None}
+
+
+def group_view(group: dict[str, Any], rules: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"id": group["uuid"], "name": group["name"], "description": group["description"],
+            "project_id": group["project_id"], "tenant_id": group["project_id"],
+            "security_group_rules": [rule_view(r) for r in rules if r["parent_group_id"] ==
+                                     group["id"]],
+            "stateful": True, "shared": False, "tags": [], "revision_number": 1,
+            "created_at": isotime(group["created_at"]), "updated_at": isotime(group["created_at"])}
+
+
+async def _group_views(db: Executor, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rules = await secgroups.rules_of(db, [g["id"] for g in groups])  # one query for all
+    return [group_view(g, rules) for g in groups]
+
+
+async def _load_group(request: web.Request, project_id: str | None) -> dict[str, Any]:
+    key = request.match_info["id"]
+    group = await database(request).fetchrow("SELECT * FROM security_groups WHERE uuid = $1", key)
+    if group is None or (project_id is not None and group["project_id"] != project_id):
+        raise NotFound(f"Security group {key} does not exist", "SecurityGroupNotFound")
+    return group
+
+
+async def list_groups(request: web.Request) -> web.Response:
+    db = database(request)
+    project_id = reader_project(request)
+    if project_id is None:  # an admin's own project has its default group too
+        await secgroups.ensure_default(db, str(context(request).project_id))
+    groups = await secgroups.list_groups(db, project_id)
+    return list_response(request, "security_groups", await _group_views(db, groups))
+
+
+async def show_group(request: web.Request) -> web.Response:
+    group = await _load_group(request, reader_project(request))
+    return item_response(request, "security_group",
+                         (await _group_views(database(request), [group]))[0])
+
+
+async def create_group(request: web.Request) -> web.Response:
+    body = await read_resource(request, "security_group")
+    actor = actor_project(request)
+    ctx = context(request)
+    owner = str(body.get("project_id") or body.get("tenant_id") or ctx.project_id)
+    if actor is not None and owner != actor:
+        raise NotFound(f"Project {owner} could not be found.")
+    name = body.get("name")
+    if not isinstance(name, str) or not name or len(name) > 255:
+        raise BadRequest("name must be a non-empty string of at most 255 characters.")
+    if name == secgroups.DEFAULT_GROUP:
+        raise Conflict("Default security group already exists.", "SecurityGroupDefaultAlreadyExists")
+    db = database(request)
+    await secgroups.ensure_default(db, owner)
+    try:
+        group = await secgroups.create_group(db, owner, name, str(body.get("description") or ""),
+                                             ctx.user_id)
+    except secgroups.SecurityGroupExists as exc:
+        raise Conflict(str(exc)) from None
+    return item_response(request, "security_group", (await _group_views(db, [group]))[0], 201)
+
+
+async def delete_group(request: web.Request) -> web.Response:
+    group = await _load_group(request, actor_project(request))
+    try:
+        await secgroups.delete_group(database(request), group)
+    except NetworkError as exc:
+        raise Conflict(str(exc), "SecurityGroupInUse") from None
+    return web.Response(status=204)
+
+
+async def _visible_rules(request: web.Request) -> list[dict[str, Any]]:
+    db = database(request)
+    project_id = reader_project(request)
+    if project_id is None:
+        groups = await db.fetch("SELECT id FROM security_groups ORDER BY id")
+    else:
+        groups = await secgroups.list_groups(db, project_id)
+    return [rule_view(r) for r in await secgroups.rules_of(db, [g["id"] for g in groups])]
+
+
+async def list_rules(request: web.Request) -> web.Response:
+    return list_response(request, "security_group_rules", await _visible_rules(request))
+
+
+async def show_rule(request: web.Request) -> web.Response:
+    key = request.match_info["id"]
+    for rule in await _visible_rules(request):
+        if rule["id"] == key:
+            return item_response(request, "security_group_rule", rule)
+    raise NotFound(f"Security group rule {key} does not exist", "SecurityGroupRuleNotFound")
+
+
+def _port(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"{name} must be an integer.") from None
+    if not 0 <= port <= 65535:
+        raise BadRequest(f"{name} {port} is outside 0-65535.")
+    return port
+
+
+def _rule_fields(body: dict[str, Any]) -> tuple[str | None, int | None, int | None, str | None]:
+    if body.get("direction", "ingress") != "ingress":
+        raise BadRequest("Only ingress rules are filtered: all egress traffic is allowed.",
+                         "SecurityGroupRuleInvalidDirection")
+    if body.get("ethertype", "IPv4") != "IPv4":
+        raise BadRequest("Only IPv4 rules are supported.", "SecurityGroupRuleInvalidEtherType")
+    raw = body.get("protocol")
+    raw = None if raw is None else str(raw).lower()
+    if raw is not None and raw not in PROTOCOLS:
+        raise BadRequest(f"Security group rule protocol {raw} not supported: tcp, udp, icmp "
+                         "or null.", "SecurityGroupRuleInvalidProtocol")
+    protocol = PROTOCOLS[raw] if raw is not None else None
+    low, high = _port(body.get("port_range_min"), "port_range_min"), _port(
+        body.get("port_range_max"), "port_range_max")
+    if protocol in ("tcp", "udp"):
+        if low is not None and high is None:
+            high = low
+        if low is not None and high is not None and low > high:
+            raise BadRequest("port_range_min must be <= port_range_max.",
+                             "SecurityGroupInvalidPortRange")
+    elif protocol == "icmp":  # type and code; nova-network writes -1 for "any"
+        low, high = (-1 if low is None else low), (-1 if high is None else high)
+    elif low is not None or high is not None:
+        raise BadRequest("Port ranges need protocol tcp or udp.", "SecurityGroupInvalidPortRange")
+    cidr = body.get("remote_ip_prefix")
+    if cidr is not None:
+        try:
+            cidr = str(ipaddress.IPv4Network(str(cidr), strict=False))
+        except ValueError:
+            raise BadRequest(f"{cidr} is not a valid IPv4 CIDR.") from None
+    return protocol, low, high, cidr
+
+
+async def create_rule(request: web.Request) -> web.Response:
+    body = await read_resource(request, "security_group_rule")
+    project_id = actor_project(request)
+    db = database(request)
+    protocol, low, high, cidr = _rule_fields(body)
+    group = await _group_by_uuid(db, body.get("security_group_id"), project_id)
+    source_id = None
+    if body.get("remote_group_id"):
+        if cidr is not None:
+            raise BadRequest("Only remote_ip_prefix or remote_group_id may be given.")
+        source_id = int((await _group_by_uuid(db, body["remote_group_id"], project_id))["id"])
+    same = [r for r in await secgroups.rules_of(db, [group["id"]])
+            if (r["protocol"], r["from_port"], r["to_port"], r["group_id"]) == (
+                protocol, low, high, source_id)
+            and (source_id is not None or r["cidr"] == (cidr or "0.0.0.0/0"))]
+    if same:
+        raise Conflict(f"Security group rule already exists. Rule id is {same[0]['uuid']}.",
+                       "SecurityGroupRuleExists")
+    try:
+        rule = await network_service(request).add_security_group_rule(
+            group, protocol, low, high, cidr, source_id)
+    except NetworkError as exc:
+        raise BadRequest(str(exc)) from None
+    return item_response(request, "security_group_rule", rule_view(rule), 201)
+
+
+async def _group_by_uuid(db: Executor, key: Any, project_id: str | None) -> dict[str, Any]:
+    group = await db.fetchrow("SELECT * FROM security_groups WHERE uuid = $1", str(key or ""))
+    if group is None or (project_id is not None and group["project_id"] != project_id):
+        raise NotFound(f"Security group {key} does not exist", "SecurityGroupNotFound")
+    return group
+
+
+async def delete_rule(request: web.Request) -> web.Response:
+    key = request.match_info["id"]
+    project_id = actor_project(request)
+    try:
+        rule = await secgroups.get_rule(database(request), key, project_id)
+    except secgroups.SecurityGroupNotFound:
+        raise NotFound(f"Security group rule {key} does not exist",
+                       "SecurityGroupRuleNotFound") from None
+    await network_service(request).delete_security_group_rule(rule)
+    return web.Response(status=204)
+
+
+def add_routes(app: web.Application, prefix: str) -> None:
+    app.router.add_get(f"{prefix}/security-groups", list_groups)
+    app.router.add_post(f"{prefix}/security-groups", create_group)
+    app.router.add_get(f"{prefix}/security-groups/{{id}}", show_group)
+    app.router.add_delete(f"{prefix}/security-groups/{{id}}", delete_group)
+    app.router.add_get(f"{prefix}/security-group-rules", list_rules)
+    app.router.add_post(f"{prefix}/security-group-rules", create_rule)
+    app.router.add_get(f"{prefix}/security-group-rules/{{id}}", show_rule)
+    app.router.add_delete(f"{prefix}/security-group-rules/{{id}}", delete_rule)
