@@ -40,6 +40,14 @@ SCHEDULER_NO_VALID_HOST = Counter("cloudd_scheduler_no_valid_host", "Requests no
                                   registry=REGISTRY)
 AGENTS_CONNECTED = Gauge("cloudd_agents_connected", "Agents with a live websocket to this controller.",
                          registry=REGISTRY)
+CONSOLE_SESSIONS = Counter("cloudd_console_sessions",
+                           "Console sessions relayed (browser websocket to a guest's VNC server).",
+                           registry=REGISTRY)
+CONSOLE_SESSIONS_OPEN = Gauge("cloudd_console_sessions_open", "Console sessions being relayed now.",
+                              registry=REGISTRY)
+OBJECTSTORE_BYTES = Counter("cloudd_objectstore_bytes",
+                            "Object bytes the S3 API received (in: PUT, part uploads) and sent (out: GET).",
+                            ("direction",), registry=REGISTRY)
 
 
 def observe_rpc_call(method: str, outcome: str, seconds: float) -> None:
@@ -108,6 +116,10 @@ class DatabaseCollector:
         conductor = host.find(ConductorService)
         if conductor is not None:
             AGENTS_CONNECTED.set(sum(1 for peer in conductor.agents.values() if not peer.closed))
+        stored = await db.fetchrow(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS total FROM bucket_objects")
+        self.rows["objects"] = [((), float(stored["n"]))] if stored else []
+        self.rows["stored"] = [((), float(stored["total"]))] if stored else []
         pool = _pool_use(db)
         self.rows["pool"] = [((k,), float(v)) for k, v in pool.items()]
 
@@ -118,6 +130,9 @@ class DatabaseCollector:
                                        labels=["state"]),
             "pool": GaugeMetricFamily("cloudd_db_pool_connections",
                                       "PostgreSQL pool connections (size, idle).", labels=["kind"]),
+            "objects": GaugeMetricFamily("cloudd_objectstore_objects", "Objects in the S3 store."),
+            "stored": GaugeMetricFamily("cloudd_objectstore_stored_bytes",
+                                        "Bytes of the objects in the S3 store."),
         }
         for key, family in families.items():
             for labels, value in self.rows.get(key, []):

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 from api.compute.conftest import BOOT_IMAGE, Cloud, cloud  # noqa: F401  # controller+agent fixture
+from objectstore.conftest import S3Cloud, get_object, run, s3cloud  # noqa: F401  # S3 fixture
 from prometheus_client.parser import text_string_to_metric_families
+from vncproxy.conftest import point_console_at, qemu_vnc  # noqa: F401  # QEMU's VNC server
+
+from cloudd.db import Database
+from cloudd.metrics import _pool_use
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 async def scrape(cloud: Cloud) -> Samples:  # noqa: F811
-    async with cloud.session.get(cloud.base + "/metrics") as resp:
+    return await scrape_url(cloud.session, cloud.base + "/metrics")
+
+
+async def scrape_url(session: aiohttp.ClientSession, url: str) -> Samples:
+    async with session.get(url) as resp:
         assert resp.status == 200
         assert resp.content_type == "text/plain"
         text = await resp.text()
@@ -83,3 +95,58 @@ async def test_no_valid_host_is_counted(cloud: Cloud) -> None:  # noqa: F811
     assert total(after, "cloudd_scheduler_no_valid_host_total") > \
         total(before, "cloudd_scheduler_no_valid_host_total")
     assert total(after, "cloudd_servers", vm_state="error") == 1
+
+
+async def test_object_store_bytes_are_counted(s3cloud: S3Cloud) -> None:  # noqa: F811
+    url = s3cloud.api + "/metrics"
+    s3 = s3cloud.client(await s3cloud.credentials())
+    await run(s3.create_bucket, Bucket="metered")
+    before = await scrape_url(s3cloud.session, url)
+    assert total(before, "cloudd_objectstore_stored_bytes") == 0
+    data = bytes(range(256)) * 40  # 10240 bytes
+    await run(s3.put_object, Bucket="metered", Key="a.bin", Body=data)
+    body, _ = await get_object(s3, Bucket="metered", Key="a.bin")
+    assert body == data
+    await get_object(s3, Bucket="metered", Key="a.bin", Range="bytes=0-99")
+    after = await scrape_url(s3cloud.session, url)
+    # Other tests of this process may add to the counters meanwhile, never take away.
+    assert total(after, "cloudd_objectstore_bytes_total", direction="in") >= \
+        total(before, "cloudd_objectstore_bytes_total", direction="in") + len(data)
+    assert total(after, "cloudd_objectstore_bytes_total", direction="out") >= \
+        total(before, "cloudd_objectstore_bytes_total", direction="out") + len(data) + 100
+    # What is stored is read from this cloud's database: exact.
+    assert total(after, "cloudd_objectstore_stored_bytes") == len(data)
+    assert total(after, "cloudd_objectstore_objects") == 1
+
+
+async def test_console_sessions_are_counted(cloud: Cloud, qemu_vnc: int) -> None:  # noqa: F811
+    server_id = await boot(cloud, "1")
+    await wait_for_status(cloud, server_id, "ACTIVE")
+    code, body, _ = await cloud.call("POST", f"/compute/v2.1/servers/{server_id}/action",
+                                     json={"os-getVNCConsole": {"type": "novnc"}})
+    assert code == 200, body
+    parts = urlsplit(body["console"]["url"])
+    token = parse_qs(parse_qs(parts.query)["path"][0].lstrip("?"))["token"][0]
+    await point_console_at(cloud.db, server_id, qemu_vnc)
+    before = await scrape(cloud)
+    async with cloud.session.ws_connect(f"http://127.0.0.1:{parts.port}/?token={token}",
+                                        protocols=("binary",)) as ws:
+        assert (await ws.receive_bytes(timeout=10)).startswith(b"RFB ")
+        during = await scrape(cloud)
+    assert total(during, "cloudd_console_sessions_total") == \
+        total(before, "cloudd_console_sessions_total") + 1
+    assert total(during, "cloudd_console_sessions_open") == \
+        total(before, "cloudd_console_sessions_open") + 1
+    deadline = time.monotonic() + 10
+    while total(await scrape(cloud), "cloudd_console_sessions_open") != \
+            total(before, "cloudd_console_sessions_open"):
+        assert time.monotonic() < deadline, "the closed session is still counted as open"
+        await asyncio.sleep(0.05)
+
+
+async def test_database_pool_use(db: Database) -> None:
+    use: dict[str, Any] = _pool_use(db)
+    if db.url.startswith("sqlite"):  # one connection, no pool: nothing to report
+        assert use == {}
+    else:
+        assert use["size"] >= 1 and 0 <= use["idle"] <= use["size"]

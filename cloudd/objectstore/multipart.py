@@ -18,6 +18,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from cloudd.db import Row
+from cloudd.metrics import OBJECTSTORE_BYTES
 from cloudd.objectstore import meta, xmlviews
 from cloudd.objectstore.body import request_body
 from cloudd.objectstore.buckets import public_from_acl_header, remove_blobs, xml_response
@@ -85,6 +86,7 @@ async def upload_part(ctx: S3Request) -> web.Response:
             blob, size, md5 = await store_stream(ctx, row["name"], reader)
     else:
         blob, size, md5 = await store_stream(ctx, row["name"], request_body(ctx.request, ctx.principal))
+        OBJECTSTORE_BYTES.labels("in").inc(size)
     replaced = await meta.put_part(ctx.db, upload["upload_id"], number, blob, size, md5)
     await remove_blobs(ctx, row["name"], [replaced])
     if replaced == blob:  # completed or aborted while this part was uploading

@@ -12,6 +12,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from cloudd.db import Row
+from cloudd.metrics import OBJECTSTORE_BYTES
 from cloudd.objectstore import meta, xmlviews
 from cloudd.objectstore.body import request_body, stored_content_encoding
 from cloudd.objectstore.buckets import public_from_acl_header, remove_blobs, xml_response
@@ -70,6 +71,7 @@ async def put_object(ctx: S3Request) -> web.Response:
     content_type = ctx.request.headers.get("Content-Type", DEFAULT_TYPE)
     metadata = request_metadata(ctx)
     blob, size, md5 = await store_stream(ctx, row["name"], request_body(ctx.request, ctx.principal))
+    OBJECTSTORE_BYTES.labels("in").inc(size)
     await publish(ctx, meta.ObjectInfo(row["name"], key, blob, size, md5, content_type, metadata,
                                        public, time.time()))
     return web.Response(status=200, headers={"ETag": f'"{md5}"'})
@@ -172,6 +174,7 @@ async def get_object(ctx: S3Request, head: bool = False) -> web.StreamResponse:
         await response.prepare(ctx.request)
         async for chunk in reader:
             await response.write(chunk)
+            OBJECTSTORE_BYTES.labels("out").inc(len(chunk))
     await response.write_eof()
     return response
 

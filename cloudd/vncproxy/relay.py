@@ -14,6 +14,8 @@ import logging
 
 from aiohttp import WSMsgType, web
 
+from cloudd.metrics import CONSOLE_SESSIONS, CONSOLE_SESSIONS_OPEN
+
 LOG = logging.getLogger(__name__)
 CHUNK = 64 * 1024
 
@@ -21,6 +23,16 @@ CHUNK = 64 * 1024
 async def relay(ws: web.WebSocketResponse, reader: asyncio.StreamReader,
                 writer: asyncio.StreamWriter) -> str:
     """Relay until either side closes; returns which side ended the session."""
+    CONSOLE_SESSIONS.inc()
+    CONSOLE_SESSIONS_OPEN.inc()
+    try:
+        return await _relay(ws, reader, writer)
+    finally:
+        CONSOLE_SESSIONS_OPEN.dec()
+
+
+async def _relay(ws: web.WebSocketResponse, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> str:
     to_guest = asyncio.create_task(_browser_to_guest(ws, writer), name="vnc browser->guest")
     to_browser = asyncio.create_task(_guest_to_browser(reader, ws), name="vnc guest->browser")
     done, pending = await asyncio.wait({to_guest, to_browser},
