@@ -157,7 +157,7 @@ async def test_vlan_isolation_floating_ip_security_groups_metadata_restart(
 async def fetch(ns: str, path: str) -> str:
     """GET http://169.254.169.254<path> from inside a guest namespace."""
     code = ("import sys,urllib.request\n"
-            "sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode())")
+            "sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=15).read().decode())")
     result = await ash("ip", "netns", "exec", ns, "python3", "-c", code,
                        f"http://169.254.169.254{path}")
     return result.stdout
