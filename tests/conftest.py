@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
+import log_audit
 import pytest
 
 from cloudd.db import Database, connect
@@ -92,3 +93,18 @@ async def db(db_url: str) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+# ----- the whole run's logs, and no secret in them (tests/log_audit.py) ----------------------
+def pytest_configure(config: pytest.Config) -> None:
+    log_audit.install_recorders()
+    log_audit.start_capture()
+
+
+@pytest.fixture(autouse=True)
+def _capture_every_log_record() -> None:
+    log_audit.ensure_capture()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    log_audit.report(session)

@@ -199,6 +199,7 @@ def test_two_agent_hosts_in_namespaces(lab: Lab, tmp_path: Path) -> None:
         _, out = wait_until("both hosts healthy", lambda: (r := status())[0] == 0 and r)
         assert "cloudd-compute on lab-a: up" in out and "cloudd-compute on lab-b: up" in out
         assert "agents connected: lab-a, lab-b" in out
+        assert "OK   host lab-a: fake driver" in out and "OK   host lab-b: fake driver" in out
 
         token = _admin_token(base, (tmp_path / "ctl" / "admin-password").read_text().strip())
         for letter in ("a", "b"):
@@ -208,8 +209,11 @@ def test_two_agent_hosts_in_namespaces(lab: Lab, tmp_path: Path) -> None:
 
         agents["b"].send_signal(signal.SIGTERM)
         assert agents["b"].wait(timeout=30) == 0
-        _, out = wait_until("lab-b reported down", lambda: (r := status())[0] == 1 and r)
+        # Its agent's link is gone at once; its heartbeat is late a few seconds later.
+        _, out = wait_until("lab-b reported down", lambda: (r := status())[0] == 1
+                            and "FAIL cloudd-compute on lab-b" in r[1] and r)
         assert "FAIL cloudd-compute on lab-b: down: last heartbeat" in out
+        assert "FAIL host lab-b: agent not connected to the controller" in out
         assert "start the agent on lab-b" in out
         assert "OK   cloudd-compute on lab-a: up" in out
     finally:
