@@ -23,6 +23,10 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cloud import BenchCloud, describe
 from db_setup import backend_urls, fill_servers, scheduler_rate
+from libvirt_bench import libvirt_bench
+from libvirt_bench import table_rows as libvirt_rows
+from vnc_bench import table_rows as vnc_rows
+from vnc_bench import vnc_bench
 
 NOVA = {  # Nova 34 on this machine kind, from the issue
     ("boot", 1): "0.82/s, p50 0.61 s", ("boot", 10): "1.65/s, p50 3.4 s",
@@ -163,6 +167,24 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+async def once_per_run(skip_libvirt: bool) -> dict[str, Any]:
+    """The libvirt and VNC figures: once per run (on SQLite), not per backend. A failure is
+    printed and recorded, and does not lose the rest of the run."""
+    out: dict[str, Any] = {}
+    for name, bench in (("libvirt", libvirt_bench), ("vnc", vnc_bench)):
+        if name == "libvirt" and skip_libvirt:
+            out[name] = {"skipped": "--skip-libvirt"}
+        else:
+            print(f"[{name}] measuring", flush=True)
+            try:
+                out[name] = await bench()
+            except Exception as exc:
+                out[name] = {"failed": f"{type(exc).__name__}: {exc}"}
+        if "skipped" in out[name] or "failed" in out[name]:
+            print(f"[{name}] not measured: {out[name].get('skipped') or out[name]['failed']}")
+    return out
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
@@ -171,18 +193,22 @@ async def main() -> None:
     parser.add_argument("--servers", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--seconds", type=float, default=8.0, help="per boot measurement")
     parser.add_argument("--out", default="bench-results")
+    parser.add_argument("--skip-libvirt", action="store_true",
+                        help="no create->ACTIVE figure against libvirt's own")
     args = parser.parse_args()
+    once = await once_per_run(args.skip_libvirt)
     urls = await backend_urls(args.backends)
     results = {name: await bench_backend(name, url, args) for name, url in urls.items()}
     print()
     print(table(results))
+    print("\n".join(libvirt_rows(once["libvirt"]) + vnc_rows(once["vnc"])))
     out = Path(args.out)
     out.mkdir(exist_ok=True)
     latest = out / "latest.json"
     if latest.exists():
         latest.replace(out / "previous.json")
     latest.write_text(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                  "results": results}, indent=1))
+                                  "results": results, **once}, indent=1))
     print(f"\nresults: {latest}")
 
 
