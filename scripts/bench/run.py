@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accumulate import accumulate
 from cloud import BenchCloud, describe
 from db_setup import backend_urls, fill_servers, scheduler_rate
 from libvirt_bench import libvirt_bench
@@ -121,6 +122,15 @@ async def bench_backend(name: str, url: str, args: argparse.Namespace) -> dict[s
                         result["list"][str(count)] = await list_bench(cloud, count)
             finally:
                 cloud.stop()
+    if args.accumulate:
+        with tempfile.TemporaryDirectory(prefix="cloudd-bench-") as tmp:
+            cloud = BenchCloud(Path(tmp), await url_for(url), 1)
+            try:
+                await cloud.start()
+                print(f"[{name}] accumulate: {args.accumulate} servers on one host", flush=True)
+                result["accumulate"] = await accumulate(cloud, total=args.accumulate)
+            finally:
+                cloud.stop()
     for hosts in (1000, 10000):
         result[f"scheduler_{hosts}"] = await scheduler_rate(await url_for(url), hosts)
     return result
@@ -150,6 +160,12 @@ def table(results: dict[str, Any]) -> str:
             for label, stats in res_list.items():
                 lines.append(f"{'server list --detail ' + count + ' ' + label:<44} {backend:<11} "
                              f"p50 {fmt(stats['p50']):<30} {NOVA.get('list' + count, '')}")
+        if "accumulate" in res:
+            rates = res["accumulate"]["rates"]
+            lines.append(f"{'build rate as servers pile up on 1 host':<44} {backend:<11} "
+                         f"{rates[0]:.1f}/s first {res['accumulate']['window']}, "
+                         f"{rates[-1]:.1f}/s last (of {res['accumulate']['total']}) "
+                         "1.7/s -> 0.3/s by 800")
         for hosts in (1000, 10000):
             lines.append(f"{'scheduler decisions/s, ' + str(hosts) + ' hosts (with DB)':<44} "
                          f"{backend:<11} {res[f'scheduler_{hosts}']:.0f}/s")
@@ -192,6 +208,8 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--servers", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--seconds", type=float, default=8.0, help="per boot measurement")
+    parser.add_argument("--accumulate", type=int, default=800,
+                        help="servers booted (not deleted) on one host to see the rate hold; 0 skips")
     parser.add_argument("--out", default="bench-results")
     parser.add_argument("--skip-libvirt", action="store_true",
                         help="no create->ACTIVE figure against libvirt's own")
