@@ -9,28 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from typing import Any
 
 import aiohttp
-from cloud import BenchCloud
-
-
-async def _boot(session: aiohttp.ClientSession, cloud: BenchCloud, image: str) -> None:
-    servers = cloud.base + "/compute/v2.1/servers"
-    body = {"server": {"name": f"acc-{uuid.uuid4().hex[:6]}", "imageRef": image, "flavorRef": "0"}}
-    async with session.post(servers, json=body) as resp:
-        if resp.status != 202:
-            raise RuntimeError(f"create failed: {resp.status} {await resp.text()}")
-        server_id = (await resp.json())["server"]["id"]
-    while True:
-        async with session.get(f"{servers}/{server_id}") as resp:
-            status = (await resp.json())["server"]["status"]
-        if status == "ACTIVE":
-            return
-        if status == "ERROR":
-            raise RuntimeError(f"server {server_id} went to ERROR")
-        await asyncio.sleep(0.2)
+from cloud import BenchCloud, boot_until_active
 
 
 async def accumulate(cloud: BenchCloud, total: int = 800, window: int = 100,
@@ -46,7 +28,7 @@ async def accumulate(cloud: BenchCloud, total: int = 800, window: int = 100,
         async def worker() -> None:
             while not queue.empty():
                 queue.get_nowait()
-                await _boot(session, cloud, image)
+                await boot_until_active(session, cloud, image, flavor="0")
                 finished.append(time.monotonic())
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))

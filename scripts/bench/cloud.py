@@ -158,3 +158,22 @@ def percentile(values: list[float], pct: float) -> float:
 
 def describe(values: list[float]) -> dict[str, Any]:
     return {"n": len(values), "p50": percentile(values, 50), "p95": percentile(values, 95)}
+
+
+async def boot_until_active(session: aiohttp.ClientSession, cloud: BenchCloud, image: str,
+                            flavor: str = "1") -> str:
+    """The issue's client flow for one server: POST, then GET every 0.2 s until ACTIVE."""
+    servers = cloud.base + "/compute/v2.1/servers"
+    body = {"server": {"name": f"b-{uuid.uuid4().hex[:6]}", "imageRef": image, "flavorRef": flavor}}
+    async with session.post(servers, json=body) as resp:
+        if resp.status != 202:
+            raise RuntimeError(f"create failed: {resp.status} {await resp.text()}")
+        server_id = str((await resp.json())["server"]["id"])
+    while True:
+        async with session.get(f"{servers}/{server_id}") as resp:
+            status = (await resp.json())["server"]["status"]
+        if status == "ACTIVE":
+            return server_id
+        if status == "ERROR":
+            raise RuntimeError(f"server {server_id} went to ERROR")
+        await asyncio.sleep(0.2)

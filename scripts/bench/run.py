@@ -14,7 +14,6 @@ import json
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accumulate import accumulate
-from cloud import BenchCloud, describe
+from cloud import BenchCloud, boot_until_active, describe
 from db_setup import backend_urls, fill_servers, scheduler_rate
 from libvirt_bench import libvirt_bench
 from libvirt_bench import table_rows as libvirt_rows
@@ -41,19 +40,7 @@ async def boot_cycle(session: aiohttp.ClientSession, cloud: BenchCloud, image: s
                      latencies: list[float]) -> None:
     servers = cloud.base + "/compute/v2.1/servers"
     started = time.monotonic()
-    body = {"server": {"name": f"b-{uuid.uuid4().hex[:6]}", "imageRef": image, "flavorRef": "1"}}
-    async with session.post(servers, json=body) as resp:
-        if resp.status != 202:
-            raise RuntimeError(f"create failed: {resp.status} {await resp.text()}")
-        server_id = (await resp.json())["server"]["id"]
-    while True:
-        async with session.get(f"{servers}/{server_id}") as resp:
-            status = (await resp.json())["server"]["status"]
-        if status == "ACTIVE":
-            break
-        if status == "ERROR":
-            raise RuntimeError(f"server {server_id} went to ERROR")
-        await asyncio.sleep(0.2)
+    server_id = await boot_until_active(session, cloud, image)
     latencies.append(time.monotonic() - started)
     async with session.delete(f"{servers}/{server_id}"):
         pass
