@@ -8,6 +8,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from cloudd.core import Service, ServiceHost
+from cloudd.listener import Listener
 
 LOG = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class ApiService(Service):
     def __init__(self, host: ServiceHost) -> None:
         super().__init__(host)
         self.subapps: list[tuple[str, SubAppFactory]] = []
-        self.runner: web.AppRunner | None = None
+        self.listener = Listener()
         self.port: int | None = None
 
     def mount(self, prefix: str, factory: SubAppFactory) -> None:
@@ -54,24 +55,10 @@ class ApiService(Service):
 
     async def start(self) -> None:
         cfg = self.host.config.api
-        self.runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, cfg.listen, cfg.port, reuse_address=True)
-        await site.start()
-        self.port = _bound_port(self.runner, cfg.port)
+        self.port = await self.listener.start(self.build_app(), cfg.listen, cfg.port)
         if cfg.public_url.endswith(":0"):  # port 0 (tests): the catalog must name the real port
             cfg.public_url = cfg.public_url[:-1] + str(self.port)
         LOG.info("API listening on %s:%s", cfg.listen, self.port)
 
     async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
-
-
-def _bound_port(runner: web.AppRunner, configured: int) -> int:
-    """The real port (configured 0 means any free port, which tests use)."""
-    for addr in runner.addresses:
-        if isinstance(addr, tuple) and len(addr) >= 2:
-            return int(addr[1])
-    return configured
+        await self.listener.stop()

@@ -18,6 +18,7 @@ from cloudd.conductor.cluster import Cluster, RemoteLink
 from cloudd.conductor.manager import ConductorManager
 from cloudd.conductor.rpcapi import PREFIX
 from cloudd.core import Service, ServiceHost
+from cloudd.listener import Listener
 from cloudd.rpc import RpcDispatcher, RpcError, RpcPeer
 
 LOG = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class ConductorService(Service):
         self.agents: dict[str, RpcPeer] = {}
         self._agent_changed = asyncio.Condition()
         self.cluster: Cluster | None = None
-        self.runner: web.AppRunner | None = None
+        self.listener = Listener()
         self.port: int | None = None
         # [cert] agent_tls: mutual TLS, and each link's host name from its certificate.
         self.tls = host.config.cert.agent_tls
@@ -60,12 +61,7 @@ class ConductorService(Service):
 
             add_enrolment_routes(app, self.host.get(CertService))
             ssl_context = self.host.get(CertService).server_ssl_context()
-        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, cfg.listen, cfg.port, reuse_address=True,
-                          ssl_context=ssl_context).start()
-        addrs = [a for a in self.runner.addresses if isinstance(a, tuple)]
-        self.port = int(addrs[0][1]) if addrs else cfg.port
+        self.port = await self.listener.start(app, cfg.listen, cfg.port, ssl_context)
         LOG.info("agent listener on %s:%s", cfg.listen, self.port)
         from cloudd.db.service import DatabaseService
 
@@ -80,9 +76,7 @@ class ConductorService(Service):
             await self.cluster.stop()
         for peer in list(self.agents.values()):
             await peer.close()
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
+        await self.listener.stop()
 
     async def _agent_socket(self, request: web.Request) -> web.WebSocketResponse:
         cert_host = await self._admit(request) if self.tls else None

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from cloudd.db.service import DatabaseService
+from cloudd.listener import Listener
 from cloudd.network import secgroups
 
 if TYPE_CHECKING:
@@ -31,24 +32,18 @@ TRUSTED_PROXIES = {"127.0.0.1", "::1"}
 class MetadataServer:
     def __init__(self, host: ServiceHost) -> None:
         self.host = host
-        self.runner: web.AppRunner | None = None
+        self.listener = Listener()
         self.port: int | None = None
 
     async def start(self) -> None:
         cfg = self.host.config.network
         app = web.Application()
         app.router.add_get("/{tail:.*}", self.handle)
-        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, cfg.metadata_listen, cfg.metadata_port, reuse_address=True).start()
-        addrs = [a for a in self.runner.addresses if isinstance(a, tuple)]
-        self.port = int(addrs[0][1]) if addrs else cfg.metadata_port
+        self.port = await self.listener.start(app, cfg.metadata_listen, cfg.metadata_port)
         LOG.info("metadata service on %s:%s", cfg.metadata_listen, self.port)
 
     async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
+        await self.listener.stop()
 
     def _guest_address(self, request: web.Request) -> str:
         remote = request.remote or ""

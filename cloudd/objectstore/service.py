@@ -4,17 +4,15 @@ say which service it is for)."""
 
 from __future__ import annotations
 
-import errno
 import logging
 import ssl
 import time
 from typing import Any
 
-from aiohttp import web
-
 from cloudd.core import Service, ServiceHost
 from cloudd.db import Database
 from cloudd.db.service import DatabaseService
+from cloudd.listener import Listener
 from cloudd.objectstore import meta
 from cloudd.objectstore.app import s3_app
 from cloudd.objectstore.storage import ObjectStore, StorageError
@@ -49,7 +47,7 @@ class ObjectstoreService(Service):
 
     def __init__(self, host: ServiceHost) -> None:
         super().__init__(host)
-        self.runner: web.AppRunner | None = None
+        self.listener = Listener()
         self.port: int | None = None
         self.public_url = ""
         self.store: ObjectStore | None = None
@@ -71,21 +69,12 @@ class ObjectstoreService(Service):
         if removed:
             LOG.info("removed %d unreferenced object files left by an earlier crash", removed)
         tls = self._ssl_context()
-        self.runner = web.AppRunner(s3_app(db, self.store, cfg), access_log=None,
-                                    handle_signals=False)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, cfg.listen, cfg.port, ssl_context=tls, reuse_address=True)
-        try:
-            await site.start()
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise
-            # Another process (or a second controller in this one) serves this port: the rest
-            # of the controller still works; /healthz and the log say S3 is not served here.
-            self.error = f"[objectstore] port {cfg.port} is in use: S3 is not served by this process"
-            LOG.error("%s", self.error)
+        # Another process (or a second controller in this one) may serve this port: the rest of
+        # the controller still works; /healthz and the log say S3 is not served here.
+        if not await self.listener.start_optional(self, "S3", s3_app(db, self.store, cfg),
+                                                  cfg.listen, cfg.port, tls):
             return
-        self.port = next((int(a[1]) for a in self.runner.addresses if isinstance(a, tuple)), cfg.port)
+        self.port = self.listener.port
         scheme = "https" if tls else "http"
         self.public_url = cfg.public_url or f"{scheme}://{self.host.config.default.my_ip}:{self.port}"
         self.host.periodic(GC_INTERVAL, lambda: self._sweep(db), "objectstore-gc", self)
@@ -96,9 +85,7 @@ class ObjectstoreService(Service):
         await collect_garbage(db, self.store, GC_MIN_AGE)
 
     async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
+        await self.listener.stop()
 
     def health(self) -> dict[str, Any]:
         info = super().health()

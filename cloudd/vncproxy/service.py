@@ -23,6 +23,7 @@ from aiohttp import hdrs, web
 from cloudd.consoleauth.service import ConsoleAuthService
 from cloudd.consoleauth.tokens import ConsoleConnection, TokenRefused
 from cloudd.core import Service, ServiceHost
+from cloudd.listener import Listener
 from cloudd.vncproxy.relay import relay
 
 LOG = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class VncProxyService(Service):
 
     def __init__(self, host: ServiceHost) -> None:
         super().__init__(host)
-        self.runner: web.AppRunner | None = None
+        self.listener = Listener()
         self.port: int | None = None
         cfg = host.config.vnc
         self.allowed_origins = {o.strip().lower() for o in cfg.allowed_origins.split(",") if o.strip()}
@@ -93,30 +94,18 @@ class VncProxyService(Service):
         # access_log off: request lines carry console tokens, which are never logged.
         if not cfg.enabled:
             return
-        self.runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False)
-        await self.runner.setup()
-        try:
-            await web.TCPSite(self.runner, cfg.novncproxy_host, cfg.novncproxy_port,
-                              reuse_address=True).start()
-        except OSError as exc:
-            # Like a separate nova-novncproxy failing: consoles are down, the cloud is not.
-            self.error = f"cannot listen on {cfg.novncproxy_host}:{cfg.novncproxy_port}: {exc}"
-            LOG.error("VNC console proxy: %s; browser consoles are unavailable", self.error)
-            await self.runner.cleanup()
-            self.runner = None
+        # Like a separate nova-novncproxy failing: consoles are down, the cloud is not.
+        if not await self.listener.start_optional(self, "the VNC console proxy", self.build_app(),
+                                                  cfg.novncproxy_host, cfg.novncproxy_port):
             return
-        addrs = [a for a in self.runner.addresses if isinstance(a, tuple)]
-        self.port = int(addrs[0][1]) if addrs else cfg.novncproxy_port
+        self.port = self.listener.port
         if cfg.novncproxy_port == 0:  # tests: console URLs must name the port really bound
             cfg.novncproxy_base_url = cfg.novncproxy_base_url.replace(":0/", f":{self.port}/")
         LOG.info("VNC console proxy on %s:%s; console URLs look like %s?path=%%3Ftoken%%3D...",
                  cfg.novncproxy_host, self.port, cfg.novncproxy_base_url)
 
     async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.shutdown()
-            await self.runner.cleanup()
-            self.runner = None
+        await self.listener.stop()
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get(hdrs.UPGRADE, "").lower() != "websocket":

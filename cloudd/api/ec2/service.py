@@ -7,7 +7,6 @@ SigV4 or SigV2 against an EC2 credential of the Identity API; the reply is EC2's
 
 from __future__ import annotations
 
-import errno
 import logging
 import uuid
 from typing import Any
@@ -29,6 +28,7 @@ from cloudd.api.ec2.context import Action, Ec2Request, Params
 from cloudd.api.ec2.xml import Ec2Error, error_response, response
 from cloudd.core import Service, ServiceHost
 from cloudd.db.service import DatabaseService
+from cloudd.listener import Listener
 from cloudd.log import request_id_var
 
 LOG = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class Ec2Service(Service):
 
     def __init__(self, host: ServiceHost) -> None:
         super().__init__(host)
-        self.runner: web.AppRunner | None = None
+        self.listener = Listener()
         self.port: int | None = None
         self.public_url = ""  # the catalog lists it once the port is bound
 
@@ -146,28 +146,16 @@ class Ec2Service(Service):
         cfg = self.host.config.ec2
         if not cfg.enabled:
             return
-        self.runner = web.AppRunner(ec2_app(self.host), access_log=None,
-                                    handle_signals=False)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, cfg.listen, cfg.port, reuse_address=True)
-        try:
-            await site.start()
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise
-            self.error = f"[ec2] port {cfg.port} is in use: EC2 is not served by this process"
-            LOG.error("%s", self.error)
+        if not await self.listener.start_optional(self, "EC2", ec2_app(self.host), cfg.listen,
+                                                  cfg.port):
             return
-        self.port = next((int(a[1]) for a in self.runner.addresses if isinstance(a, tuple)),
-                         cfg.port)
+        self.port = self.listener.port
         self.public_url = cfg.public_url or \
             f"http://{self.host.config.default.my_ip}:{self.port}/services/Cloud"
         LOG.info("EC2 API listening on %s:%s", cfg.listen, self.port)
 
     async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
+        await self.listener.stop()
 
     def health(self) -> dict[str, Any]:
         info = super().health()
