@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
+from cloudd.api.errors import error_middleware_for
 
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 409: "Conflict", 410: "Gone",
@@ -56,14 +56,6 @@ class Unavailable(ImageApiError):
     status = 503
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """ImageApiError -> its status; aiohttp's own 404/405 in the same body format."""
-    try:
-        return await handler(request)
-    except ImageApiError as exc:
-        return web.json_response(glance_error_body(exc.status, exc.message), status=exc.status)
-    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:  # from the router
-        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
-        return web.json_response(glance_error_body(exc.status, exc.reason), status=exc.status,
-                                 headers=allow)
+# ImageApiError -> its status; aiohttp's own 404/405 in the same body format.
+error_middleware = error_middleware_for(
+    ImageApiError, lambda status, message, _exc: glance_error_body(status, message))

@@ -7,6 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
+from cloudd.api.errors import error_middleware_for
+
 _TYPES = {400: "HTTPBadRequest", 401: "HTTPUnauthorized", 403: "PolicyNotAuthorized",
           404: "HTTPNotFound", 405: "HTTPMethodNotAllowed", 409: "Conflict",
           500: "HTTPInternalServerError", 503: "ServiceUnavailable"}
@@ -38,18 +40,10 @@ class Conflict(NeutronError):
     status = 409
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """NeutronError -> its status; the router's own 404/405 in the same body format."""
-    try:
-        return await handler(request)
-    except NeutronError as exc:
-        return web.json_response(neutron_error_body(exc.status, exc.message, exc.kind),
-                                 status=exc.status)
-    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
-        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
-        return web.json_response(neutron_error_body(exc.status, exc.reason), status=exc.status,
-                                 headers=allow)
+# NeutronError -> its status; the router's own 404/405 in the same body format.
+error_middleware = error_middleware_for(
+    NeutronError,
+    lambda status, message, exc: neutron_error_body(status, message, getattr(exc, "kind", None)))
 
 
 async def read_resource(request: web.Request, resource: str) -> dict[str, Any]:
