@@ -15,13 +15,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from loopback import loopback_config
 
 from cloudd.agent.service import build_agent
 from cloudd.api.identity.bootstrap import bootstrap, ensure_project, ensure_role
 from cloudd.api.identity.passwords import hash_password
 from cloudd.api.service import ApiService
 from cloudd.compute.api import BuildRequest, ComputeAPI
-from cloudd.config import resolve_paths, validate
 from cloudd.controller import build_controller
 from cloudd.core import ServiceHost
 from cloudd.db import Database
@@ -100,16 +100,8 @@ class Cloud:
 
 @pytest.fixture
 async def cloud(tmp_path: Path) -> AsyncIterator[Cloud]:
-    cfg = resolve_paths(validate({
-        "default": {"state_dir": str(tmp_path), "host": "ctl"},
-        "database": {"connection": f"sqlite://{tmp_path}/cloudd.db"},
-        "api": {"listen": "127.0.0.1", "port": "0"},
-        "rpc": {"listen": "127.0.0.1", "port": "0"},
-        "service": {"report_interval": "0.5"},
-        "compute": {"compute_driver": "fake"},
-        "vnc": {"novncproxy_host": "127.0.0.1", "novncproxy_port": "0",
-                "novncproxy_base_url": "http://127.0.0.1:0/vnc_lite.html"},
-    }))
+    cfg = loopback_config(tmp_path, vnc={
+        "novncproxy_base_url": "http://127.0.0.1:0/vnc_lite.html"})
     host = build_controller(cfg)
     build_agent(cfg, host)
     await host.start()

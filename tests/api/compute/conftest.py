@@ -12,13 +12,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from loopback import loopback_config
 
 from cloudd.agent.service import build_agent
 from cloudd.api.identity.bootstrap import bootstrap, ensure_project, ensure_role
 from cloudd.api.identity.passwords import hash_password
 from cloudd.api.image import image_store, import_image
 from cloudd.api.service import ApiService
-from cloudd.config import resolve_paths, validate
 from cloudd.controller import build_controller
 from cloudd.db.service import DatabaseService
 
@@ -79,16 +79,7 @@ async def add_boot_image(db: Any, cfg: Any, tmp_path: Path) -> None:
 
 @pytest.fixture
 async def cloud(tmp_path: Path) -> AsyncIterator[Cloud]:
-    cfg = resolve_paths(validate({
-        "default": {"state_dir": str(tmp_path), "host": "ctl"},
-        "database": {"connection": f"sqlite://{tmp_path}/cloudd.db"},
-        "api": {"listen": "127.0.0.1", "port": "0"},
-        "rpc": {"listen": "127.0.0.1", "port": "0"},
-        "objectstore": {"listen": "127.0.0.1", "port": "0"},
-        "vnc": {"novncproxy_host": "127.0.0.1", "novncproxy_port": "0"},
-        "service": {"report_interval": "0.5"},
-        "compute": {"compute_driver": "fake"},
-    }))
+    cfg = loopback_config(tmp_path)
     host = build_controller(cfg)
     build_agent(cfg, host)  # one compute host (fake driver) over the loopback websocket
     await host.start()

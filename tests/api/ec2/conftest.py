@@ -17,12 +17,12 @@ import aiohttp
 import boto3
 import pytest
 from botocore.config import Config
+from loopback import loopback_config
 
 from cloudd.agent.service import build_agent
 from cloudd.api.ec2.service import Ec2Service
 from cloudd.api.identity.bootstrap import bootstrap
 from cloudd.api.service import ApiService
-from cloudd.config import resolve_paths, validate
 from cloudd.controller import build_controller
 from cloudd.core import ServiceHost
 from cloudd.db.service import DatabaseService
@@ -111,18 +111,7 @@ async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 @pytest.fixture
 async def ec2cloud(tmp_path: Path) -> AsyncIterator[Ec2Cloud]:
-    cfg = resolve_paths(validate({
-        "default": {"state_dir": str(tmp_path), "host": "ctl", "my_ip": "127.0.0.1"},
-        "database": {"connection": f"sqlite://{tmp_path}/cloudd.db"},
-        "api": {"listen": "127.0.0.1", "port": "0"},
-        "rpc": {"listen": "127.0.0.1", "port": "0"},
-        "objectstore": {"listen": "127.0.0.1", "port": "0"},
-        "ec2": {"listen": "127.0.0.1", "port": "0"},
-        "vnc": {"novncproxy_host": "127.0.0.1", "novncproxy_port": "0"},
-        "network": {"network_manager": "FlatManager", "metadata_port": "0"},
-        "service": {"report_interval": "0.5"},
-        "compute": {"compute_driver": "fake"},
-    }))
+    cfg = loopback_config(tmp_path, network={"network_manager": "FlatManager"})
     host = build_controller(cfg)
     build_agent(cfg, host)
     await host.start()

@@ -14,11 +14,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from loopback import loopback_config
 
 from cloudd.agent.service import build_agent
 from cloudd.api.identity.bootstrap import bootstrap
 from cloudd.api.service import ApiService
-from cloudd.config import resolve_paths, validate
 from cloudd.controller import build_controller
 from cloudd.db.service import DatabaseService
 from cloudd.network import floating, ipam
@@ -33,19 +33,8 @@ FLOATING_RANGE = "203.0.113.0/29"  # TEST-NET-3: never bound anywhere (FlatManag
 
 @pytest.fixture
 async def netcloud(tmp_path: Path) -> AsyncIterator[Cloud]:
-    cfg = resolve_paths(validate({
-        "default": {"state_dir": str(tmp_path), "host": "ctl", "my_ip": "127.0.0.1"},
-        "database": {"connection": f"sqlite://{tmp_path}/cloudd.db"},
-        "api": {"listen": "127.0.0.1", "port": "0"},
-        "rpc": {"listen": "127.0.0.1", "port": "0"},
-        "objectstore": {"listen": "127.0.0.1", "port": "0"},
-        "ec2": {"listen": "127.0.0.1", "port": "0"},
-        "vnc": {"novncproxy_host": "127.0.0.1", "novncproxy_port": "0"},
-        "network": {"network_manager": "FlatManager", "metadata_port": "0",
-                    "metadata_listen": "127.0.0.1", "force_dhcp_release": "false"},
-        "service": {"report_interval": "0.5"},
-        "compute": {"compute_driver": "fake"},
-    }))
+    cfg = loopback_config(tmp_path, network={"network_manager": "FlatManager",
+                                             "force_dhcp_release": "false"})
     host = build_controller(cfg)
     build_agent(cfg, host)
     await host.start()

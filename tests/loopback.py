@@ -1,0 +1,29 @@
+"""The configuration of a cloud under test: SQLite in tmp_path, the fake driver, and every
+listener on 127.0.0.1 with an ephemeral port, so tests never take a real cloud's ports (8773 EC2,
+3333 S3, 6080 consoles, 8775 metadata) or each other's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cloudd.config import CloudConfig, resolve_paths, validate
+
+
+def loopback_config(tmp_path: Path, **sections: dict[str, str]) -> CloudConfig:
+    """`sections` add to or override the defaults below, one dict per INI section."""
+    raw: dict[str, dict[str, Any]] = {
+        "default": {"state_dir": str(tmp_path), "host": "ctl", "my_ip": "127.0.0.1"},
+        "database": {"connection": f"sqlite://{tmp_path}/cloudd.db"},
+        "api": {"listen": "127.0.0.1", "port": "0"},
+        "rpc": {"listen": "127.0.0.1", "port": "0"},
+        "objectstore": {"listen": "127.0.0.1", "port": "0"},
+        "ec2": {"listen": "127.0.0.1", "port": "0"},
+        "vnc": {"novncproxy_host": "127.0.0.1", "novncproxy_port": "0"},
+        "network": {"metadata_listen": "127.0.0.1", "metadata_port": "0"},
+        "service": {"report_interval": "0.5"},
+        "compute": {"compute_driver": "fake"},
+    }
+    for section, values in sections.items():
+        raw.setdefault(section, {}).update(values)
+    return resolve_paths(validate(raw))
