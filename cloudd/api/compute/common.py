@@ -10,6 +10,7 @@ from aiohttp import web
 
 from cloudd.api.auth import REQUEST_ID_KEY, RequestContext, get_context, request_database
 from cloudd.api.compute.errors import BadRequest, Conflict, NotFound
+from cloudd.api.paging import parse_limit_text
 from cloudd.api.service import HOST_KEY
 from cloudd.compute import instances
 from cloudd.compute.api import ComputeAPI
@@ -67,16 +68,10 @@ async def load_server_to_act(request: web.Request, *, lock_checked: bool = True)
 
 
 def parse_limit(query: Any, maximum: int = 1000) -> int:
-    text = query.get("limit")
-    if text is None:
-        return maximum
     try:
-        limit = int(text)
-    except ValueError:
-        raise BadRequest("limit param must be an integer") from None
-    if limit < 0:
-        raise BadRequest("limit param must be positive")
-    return min(limit, maximum)
+        return parse_limit_text(query.get("limit"), maximum, maximum)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def parse_time(text: str, name: str) -> float:

@@ -81,15 +81,8 @@ class ServerCreate(Strict):
 
     _name = field_validator("name")(check_name)
 
-    @field_validator("accessIPv4")
-    @classmethod
-    def _ipv4(cls, value: str | None) -> str | None:
-        return check_ip(value, 4)
-
-    @field_validator("accessIPv6")
-    @classmethod
-    def _ipv6(cls, value: str | None) -> str | None:
-        return check_ip(value, 6)
+    _ipv4 = field_validator("accessIPv4")(lambda v: check_ip(v, 4))
+    _ipv6 = field_validator("accessIPv6")(lambda v: check_ip(v, 6))
 
     @field_validator("user_data")
     @classmethod
@@ -121,15 +114,8 @@ class ServerUpdate(Strict):
 
     _name = field_validator("name")(lambda v: v if v is None else check_name(v))
 
-    @field_validator("accessIPv4")
-    @classmethod
-    def _ipv4(cls, value: str | None) -> str | None:
-        return check_ip(value, 4)
-
-    @field_validator("accessIPv6")
-    @classmethod
-    def _ipv6(cls, value: str | None) -> str | None:
-        return check_ip(value, 6)
+    _ipv4 = field_validator("accessIPv4")(lambda v: check_ip(v, 4))
+    _ipv6 = field_validator("accessIPv6")(lambda v: check_ip(v, 6))
 
 
 class ServerUpdateBody(Strict):

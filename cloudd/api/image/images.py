@@ -23,6 +23,7 @@ from cloudd.api.image.common import (
 )
 from cloudd.api.image.errors import BadRequest, Conflict, Forbidden
 from cloudd.api.image.views import CORE, READ_ONLY, image_view
+from cloudd.api.paging import parse_limit_text
 from cloudd.db import DuplicateError, IntegrityError
 
 Name = Annotated[str, StringConstraints(max_length=255)]
@@ -127,15 +128,10 @@ async def delete(request: web.Request) -> web.Response:
 
 # ----- listing ----------------------------------------------------------------------------------
 def parse_limit(text: str | None) -> int:
-    if text is None:
-        return DEFAULT_LIMIT
     try:
-        limit = int(text)
-    except ValueError:
-        raise BadRequest("limit param must be an integer") from None
-    if limit < 0:
-        raise BadRequest("limit param must be positive")
-    return min(limit, MAX_LIMIT)
+        return parse_limit_text(text, DEFAULT_LIMIT, MAX_LIMIT)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def parse_sort(query: Any) -> list[tuple[str, bool]]:
