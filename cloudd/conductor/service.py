@@ -83,7 +83,8 @@ class ConductorService(Service):
         ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=64 * 1024 * 1024)
         await ws.prepare(request)
         peer = RpcPeer(ws, self.dispatcher, name=f"agent@{request.remote}",
-                       default_timeout=self.host.config.rpc.call_timeout)
+                       default_timeout=self.host.config.rpc.call_timeout,
+                       remote_address=request.remote)
         if cert_host is not None:
             self.certified_hosts[peer] = cert_host
         try:

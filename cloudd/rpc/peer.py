@@ -64,9 +64,12 @@ class RpcPeer:
         name: str = "peer",
         default_timeout: float = 60.0,
         max_in_flight: int = 256,
+        remote_address: str | None = None,
     ) -> None:
         self.name = name  # for logs: who is on the other end
         self.identity: str | None = None  # set by the owner once the other side has said who it is
+        # The network address the other end connects from (an agent's host address), if known.
+        self.remote_address = remote_address
         self.default_timeout = default_timeout
         self._ws = ws
         self._dispatcher = dispatcher
