@@ -18,6 +18,8 @@ from pydantic import BaseModel
 
 from cloudd.compute import instances, quota, states
 from cloudd.compute import rpcapi as c
+from cloudd.compute.manager_utils import current_flavor, json_dict
+from cloudd.conductor.authz import check_console_target
 from cloudd.conductor.manager import mark_deleted
 from cloudd.conductor.service import ConductorService, HostUnavailable
 from cloudd.core import ServiceHost
@@ -172,6 +174,7 @@ class ComputeAPI:
         """stop, start, pause, unpause, suspend, resume, reboot, rebuild, resize, confirm/revert."""
         method: str
         message: BaseModel
+        changes: dict[str, Any] = {}
         uuid = row["uuid"]
         base = {"uuid": uuid, "request_id": request_id}
         if action == "reboot":
@@ -187,6 +190,7 @@ class ComputeAPI:
             method = "resize_instance"
             message = c.ResizeInstance(**base, new_flavor=extra["new_flavor"])
             await self._check_resize_quota(row, extra["new_flavor"])
+            changes["system_metadata"] = resize_record(row, extra["new_flavor"])
         elif action == "createImage":
             check, task = "snapshot", states.IMAGE_SNAPSHOT
             method, message = "snapshot_instance", c.SnapshotInstance(**base, image_id=extra["image_id"])
@@ -197,7 +201,7 @@ class ComputeAPI:
         states.check_state(check, row)
         allowed_tasks = list(states.ALLOWED[check][1])
         try:
-            await instances.update(self.db, uuid, {"task_state": task},
+            await instances.update(self.db, uuid, {**changes, "task_state": task},
                                    expected_task_state=allowed_tasks,
                                    expected_vm_state=list(states.ALLOWED[check][0]))
         except instances.UnexpectedState:
@@ -237,8 +241,20 @@ class ComputeAPI:
     async def vnc_console(self, row: dict[str, Any]) -> c.VncConsole:
         states.check_state("console", row)
         peer = await self.conductor.peer_for(row["host"] or "")
-        return await peer.call(c.PREFIX + "get_vnc_console", c.InstanceAction(uuid=row["uuid"]),
-                               c.VncConsole)
+        target = await peer.call(c.PREFIX + "get_vnc_console", c.InstanceAction(uuid=row["uuid"]),
+                                 c.VncConsole)
+        check_console_target(self.host.config.vnc, row["host"] or "", peer.remote_address, target)
+        return target
+
+
+def resize_record(row: dict[str, Any], new_flavor: dict[str, Any]) -> dict[str, Any]:
+    """system_metadata as a resize starts: the flavors it goes between and the vm_state to
+    return to (Nova's instance.old_flavor/new_flavor). The conductor lets the host write the
+    flavor columns only to exactly these flavors, so a host cannot shrink a quota's usage."""
+    system_metadata = json_dict(row.get("system_metadata"))
+    system_metadata.update(old_flavor=current_flavor(row), new_flavor=dict(new_flavor),
+                           old_vm_state=row["vm_state"])
+    return system_metadata
 
 
 async def _join_group(tx: Executor, req: BuildRequest, uuids: list[str],

@@ -76,20 +76,26 @@ async def update(
     values: dict[str, Any],
     expected_task_state: list[str | None] | None = None,
     expected_vm_state: list[str] | None = None,
+    *,
+    host: str | None = None,
 ) -> dict[str, Any]:
-    """Apply `values` only if the row is still in an expected state; raise otherwise."""
+    """Apply `values` only if the row is still in an expected state (and, given `host`, still
+    on that host: otherwise it is gone for that host); raise otherwise."""
     values = encode({**values, "updated_at": time.time()})
     expected: dict[str, Any] = {}
     if expected_task_state is not None:
         expected["task_state"] = list(expected_task_state)
     if expected_vm_state is not None:
         expected["vm_state"] = list(expected_vm_state)
-    row = await conditional_update(
-        db, "instances", {"uuid": uuid, "deleted": 0}, values, expected or None
-    )
+    key: dict[str, Any] = {"uuid": uuid, "deleted": 0}
+    if host is not None:
+        key["host"] = host
+    row = await conditional_update(db, "instances", key, values, expected or None)
     if row is not None:
         return decode(row)
     current = await get(db, uuid)  # raises InstanceNotFound when it is gone
+    if host is not None and current["host"] != host:
+        raise InstanceNotFound(uuid)
     if expected_task_state is not None and current["task_state"] not in expected_task_state:
         raise UnexpectedState(uuid, "task_state", current["task_state"], expected_task_state)
     raise UnexpectedState(uuid, "vm_state", current["vm_state"], expected_vm_state)

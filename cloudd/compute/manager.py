@@ -263,9 +263,8 @@ class ComputeManager(ManagerBase):
     async def rebuild_instance(self, ctx: RpcContext, args: RebuildInstance) -> None:
         async def work(instance: dict[str, Any]) -> dict[str, Any]:
             await self.driver.rebuild(guest_spec(instance, image=args.image))
+            # image_ref is the API's to record (it did, with the rebuild request).
             values: dict[str, Any] = {"vm_state": states.ACTIVE, "launched_at": time.time()}
-            if args.image is not None:
-                values["image_ref"] = args.image.id
             if instance["vm_state"] == states.STOPPED:  # a stopped server stays stopped
                 await self.driver.power_off(args.uuid)
                 values["vm_state"] = states.STOPPED

@@ -154,6 +154,8 @@ class Cluster:
             result = await peer.call(message["method"], _Raw(message["args"]), _Raw,
                                      timeout=message.get("timeout"))
             reply["result"] = result.root if result is not None else None
+            # What the agent reports about itself is checked against where it connects from.
+            reply["remote_address"] = peer.remote_address
         except RpcError as exc:
             reply["error"] = {"code": exc.code, "message": exc.message, "details": exc.details}
         except Exception as exc:
@@ -173,6 +175,8 @@ class RemoteLink:
 
     def __init__(self, cluster: Cluster, owner: str, host: str) -> None:
         self.cluster, self.owner, self.host = cluster, owner, host
+        # The agent link's address as the owner sees it, from the last call's reply.
+        self.remote_address: str | None = None
 
     async def cast(self, method: str, args: BaseModel | None = None) -> None:
         await self.cluster.relay(self.owner, self.host, "cast", method,
@@ -185,6 +189,7 @@ class RemoteLink:
         reply = await self.cluster.relay(self.owner, self.host, "call", method,
                                          args.model_dump(mode="json") if args else {}, timeout)
         assert reply is not None
+        self.remote_address = reply.get("remote_address")
         if "error" in reply:
             err = reply["error"]
             raise error_from_wire(err["code"], err["message"], err.get("details"))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from cloudd.compute import instances, states
 from cloudd.compute.drivers.base import HostResources
+from cloudd.conductor import authz
 from cloudd.conductor import rpcapi as m
 from cloudd.conductor.build import Builder
 from cloudd.consoleauth.tokens import delete_tokens_for_instance
@@ -45,8 +46,13 @@ class ConductorManager:
     # ----- services and nodes -------------------------------------------------------------
     @rpc_method
     async def register_host(self, ctx: RpcContext, args: m.RegisterHost) -> m.Registered:
+        # A link bound to a host (its certificate, or an earlier registration) registers only
+        # that host; an unbound link is bound by remember() below.
+        if ctx.identity is not None:
+            authz.require_self(ctx, args.host)
         now = time.time()
         cfg = self.host.config
+        await self._check_nodes_free(args)
         async with self.db.transaction() as tx:
             row = await tx.fetchrow(
                 "SELECT id, uuid FROM services WHERE host = $1 AND \"binary\" = $2",
@@ -71,6 +77,16 @@ class ConductorManager:
         LOG.info("host %s registered with %d node(s)", args.host, len(args.nodes))
         return m.Registered(service_id=row["id"], service_uuid=row["uuid"],
                             report_interval=cfg.service.report_interval)
+
+    async def _check_nodes_free(self, args: m.RegisterHost) -> None:
+        """A node another host already reports is not taken over (nothing is written)."""
+        for node in args.nodes:
+            owner = await self.db.fetchval(
+                "SELECT host FROM compute_nodes WHERE hypervisor_hostname = $1",
+                node.hypervisor_hostname)
+            if owner is not None and owner != args.host:
+                raise authz.forbidden(
+                    f"node {node.hypervisor_hostname} belongs to host {owner}, not {args.host}")
 
     async def _upsert_node(self, db: Executor, service_id: int, args: m.RegisterHost,
                            node: HostResources, now: float) -> None:
@@ -104,6 +120,7 @@ class ConductorManager:
 
     @rpc_method
     async def heartbeat(self, ctx: RpcContext, args: m.Heartbeat) -> None:
+        authz.require_self(ctx, args.host)
         now = time.time()
         await self.db.execute(
             "UPDATE services SET updated_at = $1, last_seen_up = $1, report_count = report_count + 1"
@@ -113,30 +130,36 @@ class ConductorManager:
 
     @rpc_method
     async def node_update(self, ctx: RpcContext, args: m.NodeUpdate) -> None:
+        caller = authz.require_self(ctx, args.host)
         n = args.node
-        await self.db.execute(
+        updated = await self.db.execute(
             "UPDATE compute_nodes SET vcpus = $1, memory_mb = $2, local_gb = $3, updated_at = $4"
-            " WHERE hypervisor_hostname = $5",
-            n.vcpus, n.memory_mb, n.local_gb, time.time(), n.hypervisor_hostname,
+            " WHERE hypervisor_hostname = $5 AND host = $6",
+            n.vcpus, n.memory_mb, n.local_gb, time.time(), n.hypervisor_hostname, caller,
         )
+        if not updated:
+            raise authz.forbidden(f"host {caller} has no node {n.hypervisor_hostname}")
 
     # ----- instances ----------------------------------------------------------------------
     @rpc_method
     async def instance_get(self, ctx: RpcContext, args: m.InstanceRef) -> m.InstanceRecord:
-        try:
-            return m.InstanceRecord(instance=await instances.get(self.db, args.uuid))
-        except instances.InstanceNotFound as exc:
-            raise m.InstanceNotFoundError(str(exc)) from None
+        # The whole row: the host builds the guest's config drive from user_data and key_data.
+        return m.InstanceRecord(instance=await authz.own_instance(self.db, ctx, args.uuid))
 
     @rpc_method
     async def instances_on_host(self, ctx: RpcContext, args: m.HostRef) -> m.InstanceList:
-        return m.InstanceList(instances=await instances.on_host(self.db, args.host))
+        caller = authz.require_self(ctx, args.host)
+        return m.InstanceList(instances=await instances.on_host(self.db, caller))
 
     @rpc_method
     async def instance_update(self, ctx: RpcContext, args: m.InstanceUpdate) -> m.InstanceRecord:
+        row = await authz.own_instance(self.db, ctx, args.uuid)
+        authz.check_update(row, args.values, row["host"], args.expected_task_state)
         try:
+            # Conditional on the host too: the row cannot move away between check and write.
             row = await instances.update(
-                self.db, args.uuid, args.values, args.expected_task_state, args.expected_vm_state
+                self.db, args.uuid, args.values, args.expected_task_state, args.expected_vm_state,
+                host=row["host"],
             )
         except instances.InstanceNotFound as exc:
             raise m.InstanceNotFoundError(str(exc)) from None
@@ -147,6 +170,13 @@ class ConductorManager:
 
     @rpc_method
     async def action_event(self, ctx: RpcContext, args: m.ActionEvent) -> None:
+        caller = authz.require_self(ctx, args.host)
+        try:
+            await authz.own_instance(self.db, ctx, args.uuid, include_deleted=True)
+        except m.InstanceNotOnHost:
+            if args.phase == "start" or not await authz.finishes_own_event(
+                    self.db, args.uuid, args.request_id, args.event, caller):
+                raise
         await instances.action_event(
             self.db, args.uuid, args.request_id, args.event, args.phase, args.host,
             args.result, args.traceback, args.details,
@@ -154,15 +184,23 @@ class ConductorManager:
 
     @rpc_method
     async def fault_create(self, ctx: RpcContext, args: m.FaultCreate) -> None:
+        authz.require_self(ctx, args.host)
+        await authz.own_instance(self.db, ctx, args.uuid, include_deleted=True)
         await instances.add_fault(self.db, args.uuid, args.code, args.message, args.details,
                                   args.host)
 
     @rpc_method
     async def build_failed(self, ctx: RpcContext, args: m.BuildFailedReport) -> None:
+        authz.require_self(ctx, args.host)
+        row = await authz.own_instance(self.db, ctx, args.uuid)
+        if args.node is not None and args.node != row["node"]:
+            raise authz.forbidden(f"instance {args.uuid} is not on node {args.node}")
         await self.builder.build_failed(args.uuid, args.host, args.node, args.reason)
 
     @rpc_method
     async def instance_destroyed(self, ctx: RpcContext, args: m.InstanceDestroyed) -> None:
+        authz.require_self(ctx, args.host)
+        await authz.own_instance(self.db, ctx, args.uuid, include_deleted=True)
         await mark_deleted(self.host, args.uuid)
 
 

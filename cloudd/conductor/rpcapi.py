@@ -7,10 +7,12 @@ called as ``conductor.<name>`` over the agent's websocket. Instance rows travel 
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from cloudd.compute import power_state, states
 from cloudd.compute.drivers.base import HostResources
 from cloudd.rpc.errors import RpcError
 
@@ -51,16 +53,85 @@ class InstanceList(BaseModel):
     instances: list[dict[str, Any]]
 
 
+# What an agent's state machine moves an instance to; never deleted (that is
+# instance_destroyed) and never back to scheduling (that is the conductor's).
+AGENT_VM_STATES = frozenset({
+    states.ACTIVE, states.BUILDING, states.PAUSED, states.SUSPENDED, states.STOPPED,
+    states.RESCUED, states.RESIZED, states.ERROR,
+})
+AGENT_TASK_STATES = frozenset({
+    None, states.SPAWNING, states.IMAGE_UPLOADING, states.REBUILD_SPAWNING,
+    states.RESIZE_MIGRATING, states.POWERING_OFF,
+})
+
+
+class AgentInstanceValues(BaseModel):
+    """The instance columns an agent may change, with their types: what the compute manager
+    writes (grep ``update(`` in cloudd/compute). Ownership (project_id, user_id, host, node),
+    user data, keys and deletion are not here, so a call naming them fails validation and
+    nothing is written. The flavor columns and system_metadata are further checked against
+    what the controller recorded for a resize (cloudd.conductor.authz)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vm_state: str | None = None
+    task_state: str | None = None
+    power_state: int | None = None
+    launched_at: float | None = None
+    launched_on: str | None = None
+    system_metadata: dict[str, Any] | None = None
+    vcpus: int | None = Field(None, ge=0)
+    memory_mb: int | None = Field(None, ge=0)
+    root_gb: int | None = Field(None, ge=0)
+    ephemeral_gb: int | None = Field(None, ge=0)
+    flavor: dict[str, Any] | None = None
+    instance_type_id: int | None = None
+
+    @field_validator("vm_state")
+    @classmethod
+    def _vm_state(cls, value: str | None) -> str | None:
+        if value not in AGENT_VM_STATES:
+            raise ValueError(f"an agent may not set vm_state {value!r}")
+        return value
+
+    @field_validator("task_state")
+    @classmethod
+    def _task_state(cls, value: str | None) -> str | None:
+        if value not in AGENT_TASK_STATES:
+            raise ValueError(f"an agent may not set task_state {value!r}")
+        return value
+
+    @field_validator("power_state")
+    @classmethod
+    def _power_state(cls, value: int | None) -> int | None:
+        if value not in power_state.STATE_MAP:
+            raise ValueError(f"unknown power_state {value!r}")
+        return value
+
+    @field_validator("launched_at")
+    @classmethod
+    def _launched_at(cls, value: float | None) -> float | None:
+        if value is None or not math.isfinite(value) or value <= 0:
+            raise ValueError("launched_at must be a time (seconds since the epoch)")
+        return value
+
+
+def _agent_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Only the columns the agent named, each validated (None stays None where allowed)."""
+    return AgentInstanceValues.model_validate(values).model_dump(exclude_unset=True)
+
+
 class InstanceUpdate(BaseModel):
     """Change columns of one instance, if it is still in the expected state.
 
     ``expected_task_state`` / ``expected_vm_state``: when set (a list; ``None`` inside the list
     means "no task"), the update applies only if the row's column is one of them, and otherwise
     the call fails with ``UnexpectedTaskState`` / ``UnexpectedVMState`` (Nova's semantics).
+    ``values``: columns of ``AgentInstanceValues`` only.
     """
 
     uuid: str
-    values: dict[str, Any]
+    values: Annotated[dict[str, Any], AfterValidator(_agent_values)]
     expected_task_state: list[str | None] | None = None
     expected_vm_state: list[str] | None = None
 
@@ -129,3 +200,10 @@ class UnexpectedVMState(RpcError):
 
 class InstanceNotFoundError(RpcError):
     code = "instance_not_found"
+
+
+class InstanceNotOnHost(InstanceNotFoundError):
+    """The instance is not the calling host's (never was, or moved on): for that host it is
+    gone, so its actions stop quietly, as for a deleted instance."""
+
+    code = "instance_not_on_host"

@@ -184,8 +184,13 @@ class VncSection(Section):
     )
     vncserver_listen: str = Field("127.0.0.1", description="Where guests' VNC servers listen.")
     vncserver_proxyclient_address: str = Field(
-        "127.0.0.1", description="Where the proxy reaches guests' VNC servers."
+        "127.0.0.1", description="Where the proxy reaches guests' VNC servers (a remote host: its"
+        " address towards the controller, the one its agent connects from)."
     )
+    # The proxy relays only to ports in this range (libvirt's qemu.conf remote_display_port_min
+    # /max must lie inside it), so a false agent cannot aim it at the controller's own services.
+    vncserver_port_min: int = Field(5900, ge=1, le=65535, description="Lowest guest VNC port.")
+    vncserver_port_max: int = Field(6899, ge=1, le=65535, description="Highest guest VNC port.")
     web: str = Field("/usr/share/novnc", description="noVNC files.")
     allowed_origins: str = Field(
         "", description="Comma-separated host names browsers may open consoles from, besides the "

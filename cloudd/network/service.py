@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from cloudd.conductor import authz
 from cloudd.conductor.service import ConductorService, HostUnavailable
 from cloudd.core import Service, ServiceHost
 from cloudd.db import Database
@@ -147,19 +148,33 @@ class NetworkService(Service):
 
     @rpc_method
     async def get_host_state(self, ctx: RpcContext, args: m.HostRef) -> m.HostNetworkState:
-        return await hoststate.host_state(self.db, self.host.config, args.host)
+        caller = authz.require_self(ctx, args.host)
+        return await hoststate.host_state(self.db, self.host.config, caller)
 
     @rpc_method
     async def dhcp_event(self, ctx: RpcContext, args: m.LeaseEvent) -> None:
+        await self._check_lease_reporter(ctx, args.ip)
         if args.action in ("add", "old"):
             if not await ipam.lease_fixed_ip(self.db, args.ip):
                 LOG.warning("lease of %s (%s) for an address not associated", args.ip, args.mac)
         elif args.action == "del":
             await ipam.release_fixed_ip(self.db, args.ip)
 
+    async def _check_lease_reporter(self, ctx: RpcContext, ip: str) -> None:
+        """Leases are reported by the dnsmasq that serves them: the guest's own host or the
+        network's gateway host (FlatDHCP single-host: one dnsmasq for guests on every host)."""
+        caller = authz.calling_host(ctx)
+        row = await self.db.fetchrow(
+            "SELECT f.host, n.host AS gateway_host FROM fixed_ips f JOIN networks n"
+            " ON n.id = f.network_id WHERE f.address = $1", ip)
+        if row is None or caller not in (row["host"], row["gateway_host"]):
+            raise authz.forbidden(f"host {caller} serves no lease of {ip}", ip=ip)
+
     @rpc_method
     async def deallocate_for_instance_rpc(self, ctx: RpcContext, args: m.InstanceNetworkRef) -> None:
-        await self.deallocate_for_instance(args.uuid, args.host)
+        caller = authz.require_self(ctx, args.host)
+        await authz.own_instance(self.db, ctx, args.uuid, include_deleted=True)
+        await self.deallocate_for_instance(args.uuid, caller)
 
     # ----- periodic -----------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ _REBUILDABLE = frozenset({power_state.RUNNING}) | _STOPPED
 # States in which a QEMU process exists and so a VNC server listens.
 _HAS_VNC = frozenset({power_state.RUNNING, power_state.PAUSED})
 _VNC_BASE_PORT = 5900
-_VNC_PORT_RANGE = 59000  # keeps ports below 65536 however many guests come and go
+_VNC_PORT_RANGE = 1000  # within [vnc] vncserver_port_min..max however many guests come and go
 
 # A failure rule: a probability in [0, 1], or a set of instance uuids and/or node names.
 FailureRule = float | Collection[str]
