@@ -31,6 +31,7 @@ from cloudd.conductor.rpcapi import (
     FaultCreate,
     Heartbeat,
     InstanceNotFoundError,
+    InstanceUpdate,
     Registered,
     RegisterHost,
     UnexpectedTaskState,
@@ -114,6 +115,8 @@ class FakeConductor:
         expected_vm_state: list[str] | None = None,
     ) -> dict[str, Any]:
         await asyncio.sleep(0)  # a round trip: lets other tasks run, as the real RPC would
+        # Only the columns the real conductor accepts from an agent (it refuses the rest).
+        values = InstanceUpdate(uuid=uuid, values=values).values
         row = self._get(uuid)
         if expected_task_state is not None and row["task_state"] not in expected_task_state:
             raise UnexpectedTaskState(

@@ -185,3 +185,37 @@ async def test_normal_host_reports_still_pass(cloud: Cloud) -> None:
     assert await cloud.db.fetchval(
         "SELECT vcpus FROM compute_nodes WHERE hypervisor_hostname = 'agent1'") == 64
     assert time.time() - after["last_seen_up"] < 60
+
+
+def well_formed_calls(victim: str) -> dict[str, dict[str, Any]]:
+    """Valid arguments for every agent-facing method (register_host aside): a new method must
+    be added here, saying what a link without a host may do with it (nothing)."""
+    instance = {"uuid": victim}
+    return {
+        "conductor.heartbeat": {"host": "agent1"},
+        "conductor.node_update": {"host": "agent1", "node": node("agent1").model_dump()},
+        "conductor.instance_get": instance,
+        "conductor.instances_on_host": {"host": "agent1"},
+        "conductor.instance_update": {**instance, "values": {"power_state": 0}},
+        "conductor.action_event": {**instance, "request_id": "r", "event": "e", "phase": "start"},
+        "conductor.fault_create": {**instance, "message": "m"},
+        "conductor.build_failed": {**instance, "host": "agent1", "reason": "r"},
+        "conductor.instance_destroyed": instance,
+        "network_conductor.get_host_state": {"host": "agent1"},
+        "network_conductor.dhcp_event": {"action": "add", "mac": "fa:16:3e:00:00:01",
+                                         "ip": "10.0.0.5"},
+        "network_conductor.deallocate_for_instance_rpc": instance,
+    }
+
+
+async def test_every_agent_method_refuses_a_link_without_a_host(cloud: Cloud) -> None:
+    from cloudd.conductor.service import ConductorService
+
+    victim = await active_instance(cloud)
+    calls = well_formed_calls(victim["uuid"])
+    served = set(cloud.host.get(ConductorService).dispatcher.methods) - {"conductor.register_host"}
+    assert served == set(calls), "a new agent-facing method: scope it and list it here"
+    async with hostile_link(cloud) as link:
+        for method, args in calls.items():
+            await refused(link, method, "forbidden", **args)
+    assert await cloud.instance(victim["uuid"]) == victim
