@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from cloudd.api.inputs import InputRefused
 from cloudd.config.models import ObjectstoreSection
 from cloudd.db import Database
 from cloudd.objectstore import buckets, multipart, objects
@@ -149,6 +150,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         return error_response(request, error)
     except StorageError as exc:
         return error_response(request, _storage_failure(exc))
+    except InputRefused as exc:  # the shared parser of query values (max-keys, partNumber, ...)
+        return error_response(request, S3Error("InvalidArgument", exc.message))
 
 
 async def _request_id_header(request: web.Request, response: web.StreamResponse) -> None:

@@ -26,6 +26,7 @@ from cloudd.api.ec2 import (
 from cloudd.api.ec2.auth import authenticate
 from cloudd.api.ec2.context import Action, Ec2Request, Params
 from cloudd.api.ec2.xml import Ec2Error, error_response, response
+from cloudd.api.inputs import InputRefused, read_body
 from cloudd.core import Service, ServiceHost
 from cloudd.db.service import DatabaseService
 from cloudd.listener import Listener
@@ -78,11 +79,11 @@ async def _read_params(request: web.Request) -> tuple[bytes, dict[str, str]]:
     """(raw body, parameters): the query string and, for a form POST, the body."""
     body = b""
     if request.method == "POST":
-        if request.content_length and request.content_length > MAX_BODY:
-            raise Ec2Error("InvalidParameterValue", "The request body is too large")
-        body = await request.read()
-        if len(body) > MAX_BODY:
-            raise Ec2Error("InvalidParameterValue", "The request body is too large")
+        try:  # bounded before and while reading, as every API's body
+            body = await read_body(request, MAX_BODY)
+        except InputRefused as exc:
+            raise Ec2Error("RequestEntityTooLarge" if exc.status == 413 else "InvalidParameterValue",
+                           exc.message, exc.status) from None
     values = dict(request.query)
     if body:
         try:
