@@ -34,7 +34,7 @@ class ApiService(Service):
     def __init__(self, host: ServiceHost) -> None:
         super().__init__(host)
         self.subapps: list[tuple[str, SubAppFactory]] = []
-        self.listener = Listener()
+        self.listener = Listener(host.config.api.client_idle_timeout)
         self.port: int | None = None
 
     def mount(self, prefix: str, factory: SubAppFactory) -> None:

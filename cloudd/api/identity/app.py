@@ -9,6 +9,7 @@ from aiohttp import web
 
 from cloudd.api import inputs
 from cloudd.api.auth import auth_middleware, public_url, request_id_middleware
+from cloudd.api.guards import PerClientLimit, per_client_middleware
 from cloudd.api.identity import auth_tokens, ec2, projects, roles, users
 from cloudd.api.identity.errors import error_middleware
 from cloudd.api.identity.tokens import purge_expired
@@ -49,8 +50,9 @@ def _body_limit(request: web.Request) -> int:
 
 def identity_app(host: ServiceHost) -> web.Application:
     app = web.Application(middlewares=[
-        request_id_middleware(), error_middleware, inputs.body_limit_middleware(_body_limit),
-        auth_middleware(UNAUTHENTICATED),
+        request_id_middleware(), error_middleware,
+        per_client_middleware(PerClientLimit(), (("POST", "/auth/tokens"),)),
+        inputs.body_limit_middleware(_body_limit), auth_middleware(UNAUTHENTICATED),
     ])
     app.router.add_get("", versions)
     app.router.add_get("/", versions)
