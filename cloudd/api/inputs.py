@@ -67,15 +67,30 @@ def _json_constant(name: str) -> Any:
     raise InputRefused(f"{name} is not a valid JSON value.")
 
 
-def _check_depth(data: Any) -> None:
-    """Iteratively, so that the check itself cannot recurse."""
+def _check_nul(text: str) -> None:
+    # PostgreSQL's text refuses NUL: stored, it would fail deep in the database layer.
+    if "\x00" in text:
+        raise InputRefused("The request contains a NUL character.")
+
+
+def _check_document(data: Any) -> None:
+    """Depth and NUL characters, iteratively, so that the check itself cannot recurse."""
     stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node
         if depth > MAX_JSON_DEPTH:
             raise InputRefused(f"The request body is nested deeper than {MAX_JSON_DEPTH} levels.")
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        if isinstance(node, dict):
+            for key in node:
+                _check_nul(key)
+            children = node.values()
+        else:
+            children = node
+        for child in children:
+            if isinstance(child, str):
+                _check_nul(child)
+            elif isinstance(child, dict | list):
+                stack.append((child, depth + 1))
 
 
 def parse_json(raw: bytes | str) -> Any:
@@ -91,7 +106,9 @@ def parse_json(raw: bytes | str) -> Any:
     except (ValueError, UnicodeDecodeError):
         raise InputRefused("Malformed request body: not valid JSON.") from None
     if isinstance(data, dict | list):
-        _check_depth(data)
+        _check_document(data)
+    elif isinstance(data, str):
+        _check_nul(data)
     return data
 
 
@@ -127,10 +144,14 @@ async def read_json(request: web.Request) -> Any:
 def body_limit_middleware(limit_for: Callable[[web.Request], int | None]) -> Any:
     """Per route family: `limit_for(request)` is the largest body accepted, or None for a route
     that streams its body to storage under its own cap (image data). Placed inside the API's
-    error middleware, so the 413 has that API's shape; nothing is read before the check."""
+    error middleware, so the 413 has that API's shape; nothing is read before the check.
+    Query parameters with a NUL character are refused here too (PostgreSQL cannot take them)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        for name, value in request.query.items():
+            _check_nul(name)
+            _check_nul(value)
         limit = limit_for(request)
         if limit is not None:
             if request.content_length is not None and request.content_length > limit:

@@ -155,6 +155,22 @@ async def test_query_integers_never_500(cloud: Cloud) -> None:
         assert status == 400, (query, body)
 
 
+async def test_nul_characters_and_digit_strings_never_reach_the_database(cloud: Cloud) -> None:
+    """PostgreSQL's text refuses NUL, and int() refuses '²' and 4300+ digits: all are 400."""
+    status, body = await post_raw(cloud, S, b'{"server": {"name": "a\\u0000b"}}')
+    assert status == 400 and "NUL" in body["badRequest"]["message"], body
+    status, body, _ = await cloud.call("GET", S, params={"name": "a\x00"})
+    assert status == 400, body
+    status, body, _ = await cloud.call("GET", "/image/v2/images", params={"name": "\x00"})
+    assert status == 400 and body["code"] == 400, body
+    quota_path = f"/compute/v2.1/os-quota-sets/{cloud.admin_project}"
+    for value in ["9" * 5000, "²", "1" * 25]:
+        status, body, _ = await cloud.call("PUT", quota_path, json={"quota_set": {"cores": value}})
+        assert status == 400, (value, body)
+    status, body, _ = await cloud.call("PUT", quota_path, json={"quota_set": {"cores": "30"}})
+    assert status == 200 and body["quota_set"]["cores"] == 30, body
+
+
 async def test_a_normal_request_still_works_after_refusals(cloud: Cloud) -> None:
     status, _ = await post_raw(cloud, S, deep(30_000))
     assert status == 400
