@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -71,6 +71,12 @@ def _check_nul(text: str) -> None:
     # PostgreSQL's text refuses NUL: stored, it would fail deep in the database layer.
     if "\x00" in text:
         raise InputRefused("The request contains a NUL character.")
+
+
+def refuse_nul(texts: Iterable[str]) -> None:
+    """InputRefused(400) when any of `texts` (query names and values, a path) holds a NUL."""
+    for text in texts:
+        _check_nul(text)
 
 
 def _check_document(data: Any) -> None:
@@ -149,9 +155,7 @@ def body_limit_middleware(limit_for: Callable[[web.Request], int | None]) -> Any
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        for name, value in request.query.items():
-            _check_nul(name)
-            _check_nul(value)
+        refuse_nul(item for pair in request.query.items() for item in pair)
         limit = limit_for(request)
         if limit is not None:
             if request.content_length is not None and request.content_length > limit:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
 
 from aiohttp import web
 
 from cloudd.api.guards import PerClientLimit, TooManyRequests
-from cloudd.api.inputs import InputRefused
+from cloudd.api.inputs import InputRefused, refuse_nul
 from cloudd.config.models import ObjectstoreSection
 from cloudd.db import Database
 from cloudd.objectstore import buckets, multipart, objects
@@ -144,6 +145,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     request.setdefault(REQUEST_ID, uuid.uuid4().hex[:16].upper())
     try:
         with request.app[CLIENT_LIMIT_KEY].slot(request):  # before authentication: per address
+            refuse_nul([unquote(request.raw_path), *(x for pair in request.query.items() for x in pair)])
             principal = await _authenticate(request)
             bucket, key = request[LOCATION]
             ctx = S3Request(request, request.app[DB_KEY], request.app[STORE_KEY], principal, bucket,

@@ -27,7 +27,7 @@ from cloudd.api.ec2.auth import authenticate
 from cloudd.api.ec2.context import Action, Ec2Request, Params
 from cloudd.api.ec2.xml import Ec2Error, error_response, response
 from cloudd.api.guards import PerClientLimit, TooManyRequests
-from cloudd.api.inputs import InputRefused, read_body
+from cloudd.api.inputs import InputRefused, read_body, refuse_nul
 from cloudd.core import Service, ServiceHost
 from cloudd.db.service import DatabaseService
 from cloudd.listener import Listener
@@ -93,6 +93,10 @@ async def _read_params(request: web.Request) -> tuple[bytes, dict[str, str]]:
                                     strict_parsing=False))
         except UnicodeDecodeError:
             raise Ec2Error("InvalidParameterValue", "The request body is not UTF-8") from None
+    try:
+        refuse_nul(item for pair in values.items() for item in pair)
+    except InputRefused as exc:
+        raise Ec2Error("InvalidParameterValue", exc.message) from None
     return body, values
 
 

@@ -105,6 +105,22 @@ async def test_s3_number_parameters_are_400(ec2cloud: Ec2Cloud, value: str) -> N
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
+async def test_nul_characters_are_refused_before_the_database(ec2cloud: Ec2Cloud) -> None:
+    keys = await ec2cloud.credentials()
+    with pytest.raises(ClientError) as refused:
+        await run(ec2cloud.client(keys).describe_images,
+                  Filters=[{"Name": "name", "Values": ["a\x00"]}])
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
+    s3 = ec2cloud.client(keys, "s3")
+    await run(s3.create_bucket, Bucket="nul")
+    with pytest.raises(ClientError) as refused:
+        await run(s3.put_object, Bucket="nul", Key="a\x00b", Body=b"1")
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(ClientError) as refused:
+        await run(s3.list_objects, Bucket="nul", Prefix="a\x00")
+    assert refused.value.response["Error"]["Code"] == "InvalidArgument"
+
+
 async def test_s3_still_lists_after_refusals(ec2cloud: Ec2Cloud) -> None:
     s3 = ec2cloud.client(await ec2cloud.credentials(), "s3")
     await run(s3.create_bucket, Bucket="fine")
