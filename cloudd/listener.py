@@ -14,9 +14,16 @@ from cloudd.core import Service
 
 LOG = logging.getLogger(__name__)
 
+# A client must send a complete request head within this long of connecting or of its previous
+# response, or its connection is closed: slow or silent clients cannot hold connections forever.
+# (aiohttp >= 3.14.5 applies its keep-alive timeout to a request head still arriving; its
+# default, an hour, is far too long for a listener open to anyone.)
+CLIENT_IDLE_TIMEOUT = 30.0
+
 
 class Listener:
-    def __init__(self) -> None:
+    def __init__(self, idle_timeout: float = CLIENT_IDLE_TIMEOUT) -> None:
+        self.idle_timeout = idle_timeout
         self.runner: web.AppRunner | None = None
         self.port: int | None = None
 
@@ -24,7 +31,8 @@ class Listener:
                     ssl_context: ssl.SSLContext | None = None) -> int:
         """Serve `app` on host:port; return the port really bound (port 0 = any free one)."""
         # access_log off: request lines can carry tokens; the API's middleware logs requests.
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                               keepalive_timeout=self.idle_timeout)
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port, ssl_context=ssl_context,

@@ -8,6 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
+from cloudd.api.inputs import InputRefused
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -21,7 +23,7 @@ def error_middleware_for(
     async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
-        except error_type as exc:
+        except (error_type, InputRefused) as exc:  # InputRefused: the shared body parser
             status = int(getattr(exc, "status", 500))
             body = render(status, str(getattr(exc, "message", exc)), exc)
             return web.json_response(body, status=status)

@@ -34,7 +34,7 @@ class ApiService(Service):
     def __init__(self, host: ServiceHost) -> None:
         super().__init__(host)
         self.subapps: list[tuple[str, SubAppFactory]] = []
-        self.listener = Listener()
+        self.listener = Listener(host.config.api.client_idle_timeout)
         self.port: int | None = None
 
     def mount(self, prefix: str, factory: SubAppFactory) -> None:
@@ -42,9 +42,12 @@ class ApiService(Service):
 
     def build_app(self) -> web.Application:
         from cloudd.api.hosthealth import hosts_health
+        from cloudd.api.inputs import JSON_BODY_LIMIT
         from cloudd.metrics import metrics_handler, metrics_middleware
 
-        app = web.Application(client_max_size=1024**3, middlewares=[metrics_middleware])
+        # aiohttp takes client_max_size from this root app only: it bounds any buffered read on
+        # every API (each API's routes have their own, smaller or streamed, limits on top).
+        app = web.Application(client_max_size=JSON_BODY_LIMIT, middlewares=[metrics_middleware])
         app[HOST_KEY] = self.host
         app.router.add_get("/healthz", healthz)
         app.router.add_get("/metrics", metrics_handler)  # Prometheus text format

@@ -53,6 +53,9 @@ class ApiSection(Section):
     )
     token_expiration: int = Field(3600, ge=60, le=86400 * 7, description="Token lifetime (s).")
     max_microversion: str = Field("2.47", pattern=r"^2\.\d+$", description="Highest compute microversion.")
+    client_idle_timeout: float = Field(
+        30.0, gt=0, le=3600, description="Seconds a client connection may stay idle or take to send a "
+        "request head before it is closed (slow clients cannot hold connections).")
 
 
 class RpcSection(Section):

@@ -10,9 +10,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
 
 from aiohttp import web
 
+from cloudd.api.guards import PerClientLimit, TooManyRequests
+from cloudd.api.inputs import InputRefused, refuse_nul
 from cloudd.config.models import ObjectstoreSection
 from cloudd.db import Database
 from cloudd.objectstore import buckets, multipart, objects
@@ -27,6 +30,7 @@ Handler = Callable[[S3Request], Awaitable[web.StreamResponse]]
 DB_KEY = web.AppKey("s3_db", Database)
 STORE_KEY = web.AppKey("s3_store", ObjectStore)
 SETTINGS_KEY = web.AppKey("s3_settings", ObjectstoreSection)
+CLIENT_LIMIT_KEY = web.AppKey("s3_client_limit", PerClientLimit)
 REQUEST_ID = web.RequestKey("s3_request_id", str)
 # (the requester,) once authenticated: a tuple, so that "anonymous" (None) is also remembered.
 PRINCIPAL = web.RequestKey("s3_principal", tuple)
@@ -140,15 +144,21 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
 async def dispatch(request: web.Request) -> web.StreamResponse:
     request.setdefault(REQUEST_ID, uuid.uuid4().hex[:16].upper())
     try:
-        principal = await _authenticate(request)
-        bucket, key = request[LOCATION]
-        ctx = S3Request(request, request.app[DB_KEY], request.app[STORE_KEY], principal, bucket, key,
-                        request[REQUEST_ID])
-        return await _pick(ctx)(ctx)
+        with request.app[CLIENT_LIMIT_KEY].slot(request):  # before authentication: per address
+            refuse_nul([unquote(request.raw_path), *(x for pair in request.query.items() for x in pair)])
+            principal = await _authenticate(request)
+            bucket, key = request[LOCATION]
+            ctx = S3Request(request, request.app[DB_KEY], request.app[STORE_KEY], principal, bucket,
+                            key, request[REQUEST_ID])
+            return await _pick(ctx)(ctx)
+    except TooManyRequests:
+        return error_response(request, S3Error("SlowDown"))
     except S3Error as error:
         return error_response(request, error)
     except StorageError as exc:
         return error_response(request, _storage_failure(exc))
+    except InputRefused as exc:  # the shared parser of query values (max-keys, partNumber, ...)
+        return error_response(request, S3Error("InvalidArgument", exc.message))
 
 
 async def _request_id_header(request: web.Request, response: web.StreamResponse) -> None:
@@ -159,6 +169,7 @@ async def _request_id_header(request: web.Request, response: web.StreamResponse)
 def s3_app(db: Database, store: ObjectStore, settings: ObjectstoreSection) -> web.Application:
     app = web.Application(client_max_size=1024**2)
     app[DB_KEY], app[STORE_KEY], app[SETTINGS_KEY] = db, store, settings
+    app[CLIENT_LIMIT_KEY] = PerClientLimit()
     app.router.add_route("*", "/{path:.*}", dispatch, expect_handler=expect_continue)
     app.on_response_prepare.append(_request_id_header)
     return app

@@ -9,6 +9,7 @@ import logging
 
 from aiohttp import web
 
+from cloudd.api.inputs import parse_count
 from cloudd.objectstore import meta, xmlviews
 from cloudd.objectstore.context import BUCKET_NAME, S3Request, read_xml
 from cloudd.objectstore.errors import S3Error
@@ -83,10 +84,7 @@ async def delete_bucket(ctx: S3Request) -> web.Response:
 
 
 def _max_keys(ctx: S3Request) -> int:
-    value = ctx.request.query.get("max-keys", str(MAX_KEYS))
-    if not value.isdigit():
-        raise S3Error("InvalidArgument", "max-keys must be a non-negative integer")
-    return min(int(value), MAX_KEYS)
+    return min(parse_count(ctx.request.query.get("max-keys", str(MAX_KEYS)), "max-keys"), MAX_KEYS)
 
 
 def _token_decode(token: str) -> str:

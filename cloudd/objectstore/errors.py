@@ -43,6 +43,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "PreconditionFailed": (412, "At least one of the preconditions you specified did not hold."),
     "RequestTimeTooSkewed": (403, "The difference between the request time and the current time "
                              "is too large."),
+    "SlowDown": (503, "Please reduce your request rate."),
     "SignatureDoesNotMatch": (403, "The request signature we calculated does not match the "
                               "signature you provided. Check your key and signing method."),
     "XAmzContentSHA256Mismatch": (400, "The provided 'x-amz-content-sha256' header does not match "

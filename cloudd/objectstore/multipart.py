@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from cloudd.api.inputs import parse_count
 from cloudd.db import Row
 from cloudd.metrics import OBJECTSTORE_BYTES
 from cloudd.objectstore import meta, xmlviews
@@ -56,10 +57,10 @@ async def initiate(ctx: S3Request) -> web.Response:
 
 
 def _part_number(ctx: S3Request) -> int:
-    text = ctx.request.query.get("partNumber", "")
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PART_NUMBER:
+    number = parse_count(ctx.request.query.get("partNumber", ""), "partNumber")
+    if not 1 <= number <= MAX_PART_NUMBER:
         raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000")
-    return int(text)
+    return number
 
 
 async def _copy_part_reader(ctx: S3Request) -> ObjectReader:
@@ -101,9 +102,8 @@ async def list_parts(ctx: S3Request) -> web.Response:
     upload = await _upload(ctx, row)
     query = ctx.request.query
     marker_text, max_text = query.get("part-number-marker", "0"), query.get("max-parts", "1000")
-    if not marker_text.isdigit() or not max_text.isdigit():
-        raise S3Error("InvalidArgument", "part-number-marker and max-parts must be integers")
-    marker, max_parts = int(marker_text), min(int(max_text), 1000)
+    marker = parse_count(marker_text, "part-number-marker")
+    max_parts = min(parse_count(max_text, "max-parts"), 1000)
     parts = [p for p in await meta.list_parts(ctx.db, upload["upload_id"]) if p["part_number"] > marker]
     return xml_response(xmlviews.list_parts(row["name"], ctx.object_key(), upload, parts[:max_parts],
                                             marker, max_parts, len(parts) > max_parts))
@@ -113,7 +113,7 @@ def _requested_parts(root: ET.Element) -> list[tuple[int, str]]:
     wanted: list[tuple[int, str]] = []
     for part in root.findall("Part"):
         number_text = (part.findtext("PartNumber") or "").strip()
-        if not number_text.isdigit():
+        if not (number_text.isascii() and number_text.isdigit()) or len(number_text) > 5:
             raise S3Error("MalformedXML")
         wanted.append((int(number_text), (part.findtext("ETag") or "").strip().strip('"')))
     if not wanted:

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cloudd.api import inputs
 from cloudd.api.auth import auth_middleware
 from cloudd.api.compute import (
     consoles,
@@ -70,6 +71,7 @@ async def version_v2(request: web.Request) -> web.Response:
 def compute_app(host: ServiceHost) -> web.Application:
     app = web.Application(middlewares=[
         compute_front_middleware, auth_middleware(UNAUTHENTICATED, error_body=nova_error_body),
+        inputs.body_limit_middleware(lambda _request: inputs.JSON_BODY_LIMIT),
     ])
     app.router.add_get("", versions)
     app.router.add_get("/", versions)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
+
+from cloudd.api import inputs
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -72,12 +73,11 @@ def validate(model: type[M], data: Any) -> M:
 
 
 async def read_json(request: web.Request) -> Any:
+    """The shared parser (size limit, depth, integer range); the front middleware renders its
+    refusals as Nova faults."""
     if not request.can_read_body:
         raise BadRequest("The request body is missing.")
-    try:
-        return json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("Malformed request body: not valid JSON.") from None
+    return await inputs.read_json(request)
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:

@@ -11,7 +11,7 @@ from pydantic import BeforeValidator, Field, StringConstraints
 
 from cloudd.api.compute import flavor_access, views
 from cloudd.api.compute.common import context, database, parse_limit
-from cloudd.api.compute.errors import BadRequest, Conflict, NotFound, parse_body
+from cloudd.api.compute.errors import BadRequest, Conflict, NotFound, parse_body, read_json
 from cloudd.api.compute.microversion import request_version
 from cloudd.api.compute.server_models import Strict
 from cloudd.compute.instances import decode_json
@@ -167,7 +167,7 @@ async def extra_spec_update(request: web.Request) -> web.Response:
     context(request).require_admin()
     row = await _find(request)
     key = request.match_info["key"]
-    body = await request.json() if request.can_read_body else None
+    body = await read_json(request) if request.can_read_body else None
     if not isinstance(body, dict) or list(body) != [key] or not isinstance(body[key], str | int):
         raise BadRequest("Request body and URI mismatch")
     await _save_specs(request, row, {**decode_json(row["extra_specs"]), key: str(body[key])})

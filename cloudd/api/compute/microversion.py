@@ -16,6 +16,7 @@ from aiohttp import web
 
 from cloudd.api.auth import REQUEST_ID_KEY, Handler
 from cloudd.api.compute.errors import ComputeError, nova_error_body
+from cloudd.api.inputs import InputRefused
 from cloudd.api.service import HOST_KEY
 from cloudd.db import DatabaseError, DuplicateError, IntegrityError
 from cloudd.log import request_id_var
@@ -108,7 +109,7 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
     except _VersionError as exc:
         return _error(exc.status, exc.message)
-    except ComputeError as exc:
+    except (ComputeError, InputRefused) as exc:  # InputRefused: the shared body parser
         return _error(exc.status, exc.message)
     except web.HTTPException as exc:
         if exc.status < 400:

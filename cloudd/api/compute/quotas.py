@@ -76,8 +76,10 @@ async def detail(request: web.Request) -> web.Response:
 
 def _limit_value(resource: str, value: Any) -> int:
     """Nova's non_negative_integer_with_minus_one: an integer (or its string) >= -1."""
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
+    text = value.strip() if isinstance(value, str) else ""
+    # ASCII digits of a BIGINT at most: int() refuses "²" and 4300+ digits with a ValueError.
+    if text.isascii() and text.lstrip("-").isdigit() and len(text) <= 20:
+        value = int(text)
     if not isinstance(value, int) or isinstance(value, bool) or not -1 <= value <= MAX_LIMIT:
         raise BadRequest(f"Invalid input for field/attribute {resource}. Value: {value!r}. "
                          f"It must be an integer from -1 to {MAX_LIMIT}.")

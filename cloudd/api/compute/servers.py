@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +27,7 @@ from cloudd.api.compute.server_models import ServerCreate, ServerCreateBody, Ser
 from cloudd.api.image.for_compute import BootImageError, check_boot_image
 from cloudd.api.network import addresses as net_addresses
 from cloudd.api.network.for_compute import NetworkRequestRefused, requested_networks
+from cloudd.api.patterns import PatternError, name_filter
 from cloudd.api.service import HOST_KEY
 from cloudd.compute import instances, quota, states
 from cloudd.compute.api import BuildRequest, GroupNotFound
@@ -139,13 +140,20 @@ async def _build(request: web.Request, build: BuildRequest) -> list[dict[str, An
         raise BadRequest(f"{exc} for project {build.project_id}") from None
 
 
-def _matches(row: dict[str, Any], query: Any, is_admin: bool) -> bool:
-    if "name" in query:
-        try:
-            if not re.search(query["name"], row["name"]):
-                return False
-        except re.error:
-            raise BadRequest(f"Invalid name filter: {query['name']}") from None
+def _name_filter(query: Any) -> Callable[[str], bool] | None:
+    """Nova's `name` filter is a regular expression: on RE2, in time linear in the name."""
+    if "name" not in query:
+        return None
+    try:
+        return name_filter(query["name"])
+    except PatternError as exc:
+        raise BadRequest(f"Invalid name filter: {exc}") from None
+
+
+def _matches(row: dict[str, Any], query: Any, is_admin: bool,
+             name_matches: Callable[[str], bool] | None) -> bool:
+    if name_matches is not None and not name_matches(row["name"] or ""):
+        return False
     if "status" in query and states.api_status(row["vm_state"], row["task_state"]) != \
             query["status"].upper():
         return False
@@ -189,8 +197,10 @@ async def _visible_servers(request: web.Request) -> list[dict[str, Any]]:
         if "limit" in query:
             sql += f" LIMIT {int(limit)}"
         return [instances.decode(r) for r in await database(request).fetch(sql, *args)]
+    name_matches = _name_filter(query)  # a bad pattern is a 400 before any row is read
     rows = await database(request).fetch(sql + " ORDER BY created_at DESC, id DESC", *args)
-    servers = [s for s in (instances.decode(r) for r in rows) if _matches(s, query, ctx.is_admin)]
+    servers = [s for s in (instances.decode(r) for r in rows)
+               if _matches(s, query, ctx.is_admin, name_matches)]
     if "marker" in query:
         ids = [s["uuid"] for s in servers]
         if query["marker"] not in ids:

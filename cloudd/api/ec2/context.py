@@ -9,6 +9,8 @@ from typing import Any
 
 from cloudd.api.auth import RequestContext
 from cloudd.api.ec2.xml import Ec2Error, invalid, missing
+from cloudd.api.inputs import INT64_MAX
+from cloudd.api.patterns import PatternError, wildcard_match
 from cloudd.core import ServiceHost
 from cloudd.db import Database
 
@@ -40,10 +42,13 @@ class Params:
         if value is None or value == "":
             return default
         try:
-            return int(value, 10)
+            number = int(value, 10) if len(value) <= 20 else None  # no BIGINT has more digits
         except ValueError:
-            raise invalid(f"Value ({value}) for parameter {name} is invalid. "
+            number = None
+        if number is None or not -INT64_MAX - 1 <= number <= INT64_MAX:
+            raise invalid(f"Value ({value[:32]}) for parameter {name} is invalid. "
                           "It must be an integer.") from None
+        return number
 
     def boolean(self, name: str, default: bool = False) -> bool:
         value = self.values.get(name)
@@ -106,27 +111,12 @@ class Ec2Request:
 Action = Callable[[Ec2Request], Awaitable[dict[str, Any]]]
 
 
-def wildcard_match(pattern: str, value: str) -> bool:
-    """EC2 filter values: `*` any run, `?` one character, `\\` escapes."""
-    regex = ""
-    escaped = False
-    for ch in pattern:
-        if escaped:
-            regex += re.escape(ch)
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch == "*":
-            regex += ".*"
-        elif ch == "?":
-            regex += "."
-        else:
-            regex += re.escape(ch)
-    return re.fullmatch(regex, value, re.DOTALL) is not None
-
-
 def filter_matches(wanted: list[str], value: Any) -> bool:
-    """A filter matches when any of its values matches the attribute (or any of a list)."""
+    """A filter matches when any of its values matches the attribute (or any of a list).
+    Wildcards are matched in linear time (never as a backtracking regular expression)."""
     values = value if isinstance(value, list | tuple | set) else [value]
-    return any(wildcard_match(pattern, "" if v is None else str(v))
-               for pattern in wanted for v in values)
+    try:
+        return any(wildcard_match(pattern, "" if v is None else str(v))
+                   for pattern in wanted for v in values)
+    except PatternError as exc:
+        raise invalid(f"Invalid filter value: {exc}") from None

@@ -26,6 +26,8 @@ from cloudd.api.ec2 import (
 from cloudd.api.ec2.auth import authenticate
 from cloudd.api.ec2.context import Action, Ec2Request, Params
 from cloudd.api.ec2.xml import Ec2Error, error_response, response
+from cloudd.api.guards import PerClientLimit, TooManyRequests
+from cloudd.api.inputs import InputRefused, read_body, refuse_nul
 from cloudd.core import Service, ServiceHost
 from cloudd.db.service import DatabaseService
 from cloudd.listener import Listener
@@ -72,17 +74,18 @@ ACTIONS: dict[str, Action] = {
     "DescribeTags": tags.describe_tags,
 }
 HOST_KEY = web.AppKey("ec2_host", ServiceHost)
+CLIENT_LIMIT_KEY = web.AppKey("ec2_client_limit", PerClientLimit)
 
 
 async def _read_params(request: web.Request) -> tuple[bytes, dict[str, str]]:
     """(raw body, parameters): the query string and, for a form POST, the body."""
     body = b""
     if request.method == "POST":
-        if request.content_length and request.content_length > MAX_BODY:
-            raise Ec2Error("InvalidParameterValue", "The request body is too large")
-        body = await request.read()
-        if len(body) > MAX_BODY:
-            raise Ec2Error("InvalidParameterValue", "The request body is too large")
+        try:  # bounded before and while reading, as every API's body
+            body = await read_body(request, MAX_BODY)
+        except InputRefused as exc:
+            raise Ec2Error("RequestEntityTooLarge" if exc.status == 413 else "InvalidParameterValue",
+                           exc.message, exc.status) from None
     values = dict(request.query)
     if body:
         try:
@@ -90,6 +93,10 @@ async def _read_params(request: web.Request) -> tuple[bytes, dict[str, str]]:
                                     strict_parsing=False))
         except UnicodeDecodeError:
             raise Ec2Error("InvalidParameterValue", "The request body is not UTF-8") from None
+    try:
+        refuse_nul(item for pair in values.items() for item in pair)
+    except InputRefused as exc:
+        raise Ec2Error("InvalidParameterValue", exc.message) from None
     return body, values
 
 
@@ -98,17 +105,20 @@ async def handle(request: web.Request) -> web.Response:
     reset = request_id_var.set(f"req-{request_id}")
     host = request.app[HOST_KEY]
     try:
-        body, values = await _read_params(request)
-        action = values.get("Action", "")
-        db = host.get(DatabaseService).db
-        context = await authenticate(request, db, body, values, f"req-{request_id}")
-        handler = ACTIONS.get(action)
-        if handler is None:
-            raise Ec2Error("InvalidAction",
-                           f"The action {action or '(none)'} is not valid for this web service.")
-        call = Ec2Request(action, Params(values), context, host, db, f"req-{request_id}",
-                          str(getattr(host.services.get("ec2"), "public_url", "")))
-        return response(action, request_id, await handler(call))
+        with request.app[CLIENT_LIMIT_KEY].slot(request):  # before authentication: per address
+            body, values = await _read_params(request)
+            action = values.get("Action", "")
+            db = host.get(DatabaseService).db
+            context = await authenticate(request, db, body, values, f"req-{request_id}")
+            handler = ACTIONS.get(action)
+            if handler is None:
+                raise Ec2Error("InvalidAction",
+                               f"The action {action or '(none)'} is not valid for this web service.")
+            call = Ec2Request(action, Params(values), context, host, db, f"req-{request_id}",
+                              str(getattr(host.services.get("ec2"), "public_url", "")))
+            return response(action, request_id, await handler(call))
+    except TooManyRequests as exc:  # EC2's throttling answer, which clients back off from
+        return error_response(Ec2Error("RequestLimitExceeded", exc.message, 503), request_id)
     except Ec2Error as exc:
         if exc.status >= 500:
             LOG.error("EC2 %s failed: %s", request.method, exc.message)
@@ -126,6 +136,7 @@ async def handle(request: web.Request) -> web.Response:
 def ec2_app(host: ServiceHost) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     app[HOST_KEY] = host
+    app[CLIENT_LIMIT_KEY] = PerClientLimit()
     for path in PATHS:
         app.router.add_route("GET", path, handle)
         app.router.add_route("POST", path, handle)

@@ -7,7 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
+from cloudd.api import inputs
 from cloudd.api.auth import auth_middleware, public_url, request_id_middleware
+from cloudd.api.guards import PerClientLimit, per_client_middleware
 from cloudd.api.identity import auth_tokens, ec2, projects, roles, users
 from cloudd.api.identity.errors import error_middleware
 from cloudd.api.identity.tokens import purge_expired
@@ -39,9 +41,18 @@ async def version(request: web.Request) -> web.Response:
     return web.json_response({"version": version_document(request)})
 
 
+def _body_limit(request: web.Request) -> int:
+    """Asking for a token is open to anyone: its body is the smallest of all."""
+    if request.path.endswith("/auth/tokens"):
+        return inputs.AUTH_BODY_LIMIT
+    return inputs.JSON_BODY_LIMIT
+
+
 def identity_app(host: ServiceHost) -> web.Application:
     app = web.Application(middlewares=[
-        request_id_middleware(), error_middleware, auth_middleware(UNAUTHENTICATED),
+        request_id_middleware(), error_middleware,
+        per_client_middleware(PerClientLimit(), (("POST", "/auth/tokens"),)),
+        inputs.body_limit_middleware(_body_limit), auth_middleware(UNAUTHENTICATED),
     ])
     app.router.add_get("", versions)
     app.router.add_get("/", versions)

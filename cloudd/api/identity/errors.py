@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from cloudd.api import inputs
 from cloudd.api.auth import Handler, keystone_error_body, public_url
 from cloudd.db import DuplicateError
 
@@ -57,7 +57,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Unauthorized as exc:
         challenge = f'Keystone uri="{public_url(request)}/identity"'
         return error_response(401, exc.message, {"WWW-Authenticate": challenge})
-    except IdentityError as exc:
+    except (IdentityError, inputs.InputRefused) as exc:
         return error_response(exc.status, exc.message)
     except DuplicateError:
         return error_response(409, "Conflict occurred attempting to store the entity: "
@@ -75,10 +75,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
     """The JSON body validated against `model`; 400 with the reason otherwise."""
-    try:
-        raw: Any = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest("The request body is not valid JSON.") from None
+    raw: Any = await inputs.read_json(request)  # refusals: 400/413 by error_middleware
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

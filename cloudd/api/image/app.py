@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cloudd.api import inputs
 from cloudd.api.auth import auth_middleware, public_url, request_id_middleware
 from cloudd.api.image import data, images, patch
 from cloudd.api.image.errors import error_middleware, glance_error_body
@@ -34,10 +35,17 @@ async def versions_ok(request: web.Request) -> web.Response:
     return web.json_response(versions_body(request))
 
 
+def _body_limit(request: web.Request) -> int | None:
+    """Image data streams to the store under the image size cap; everything else is JSON."""
+    if request.method == "PUT" and request.path.endswith("/file"):
+        return None
+    return inputs.JSON_BODY_LIMIT
+
+
 def image_app(host: ServiceHost) -> web.Application:
-    app = web.Application(client_max_size=1024**2, middlewares=[
+    app = web.Application(middlewares=[
         request_id_middleware(), auth_middleware(UNAUTHENTICATED, error_body=glance_error_body),
-        error_middleware,
+        error_middleware, inputs.body_limit_middleware(_body_limit),
     ])
     app.router.add_get("", versions)
     app.router.add_get("/", versions)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import uuid as uuidlib
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from cloudd.api import inputs
 from cloudd.api.auth import RequestContext, get_context, request_database
 from cloudd.api.image import records
 from cloudd.api.image.errors import BadRequest, Forbidden, NotFound
@@ -77,12 +77,10 @@ async def load_image_to_change(request: web.Request) -> dict[str, Any]:
 
 
 async def read_json(request: web.Request) -> Any:
+    """The shared parser; its refusals (400, 413) leave in Glance's error body."""
     if not request.can_read_body:
         raise BadRequest("The request body is missing.")
-    try:
-        return json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("Malformed request body: not valid JSON.") from None
+    return await inputs.read_json(request)
 
 
 def validate(model: type[BaseModel], data: Any) -> Any:

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cloudd.api import inputs
 from cloudd.api.auth import auth_middleware, public_url, request_id_middleware
 from cloudd.api.network import floatingips, misc, networks, security_groups
 from cloudd.api.network.errors import error_middleware, neutron_error_body
@@ -42,9 +43,9 @@ def _error_body(status: int, message: str) -> dict[str, Any]:
 
 
 def network_app(host: ServiceHost) -> web.Application:
-    app = web.Application(client_max_size=1024**2, middlewares=[
+    app = web.Application(middlewares=[
         request_id_middleware(), auth_middleware(UNAUTHENTICATED, error_body=_error_body),
-        error_middleware,
+        error_middleware, inputs.body_limit_middleware(lambda _request: inputs.JSON_BODY_LIMIT),
     ])
     app.router.add_get("", versions)
     app.router.add_get("/", versions)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
+from cloudd.api import inputs
 from cloudd.api.errors import error_middleware_for
 
 _TYPES = {400: "HTTPBadRequest", 401: "HTTPUnauthorized", 403: "PolicyNotAuthorized",
@@ -48,10 +48,8 @@ error_middleware = error_middleware_for(
 
 async def read_resource(request: web.Request, resource: str) -> dict[str, Any]:
     """The ``{"<resource>": {...}}`` body of a POST or PUT."""
-    try:
-        body = json.loads(await request.read()) if request.can_read_body else None
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("Malformed request body: not valid JSON.") from None
+    # The shared parser: its refusals (400, 413) leave in Neutron's error body.
+    body = await inputs.read_json(request) if request.can_read_body else None
     if not isinstance(body, dict) or not isinstance(body.get(resource), dict):
         raise BadRequest(f"Resource body required: {{\"{resource}\": {{...}}}}")
     data: dict[str, Any] = body[resource]
