@@ -13,8 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from cloudd.network.rules import Cidr, IPv4Text
+
+# FirewallRule is part of this contract; it is defined with the APIs' rule model.
+from cloudd.network.rules import FirewallRule as FirewallRule
+
 PREFIX = "network."
 CONDUCTOR_PREFIX = "network_conductor."
+IFNAME = r"^[A-Za-z0-9_.-]{1,15}$"  # a Linux interface name (IFNAMSIZ), as iptables takes it
 
 
 class DhcpHost(BaseModel):
@@ -27,11 +33,11 @@ class NetworkSpec(BaseModel):
     id: int
     uuid: str
     label: str
-    bridge: str
+    bridge: str = Field(pattern=IFNAME)  # in the firewall's rules, as are cidr and gateway
     bridge_interface: str | None = None
     vlan: int | None = None
-    cidr: str
-    gateway: str
+    cidr: Cidr
+    gateway: IPv4Text
     netmask: str
     prefixlen: int
     dhcp_start: str
@@ -46,20 +52,15 @@ class FloatingSpec(BaseModel):
     interface: str | None = None
 
 
-class FirewallRule(BaseModel):
-    protocol: str | None = None  # None: any protocol
-    from_port: int | None = None
-    to_port: int | None = None
-    cidr: str = "0.0.0.0/0"
-
-
 class InstanceFirewall(BaseModel):
-    """Ingress allowed to one guest address (group sources expanded to /32 CIDRs)."""
+    """Ingress allowed to one guest address (group sources expanded to /32 CIDRs). Every field
+    is written into iptables-restore input, so each is parsed strictly: no text but what its
+    type allows can get there."""
 
-    uuid: str
-    ip: str
-    mac: str
-    bridge: str
+    uuid: str = Field(pattern=r"^[0-9a-fA-F-]{1,64}$")
+    ip: IPv4Text
+    mac: str = Field(pattern=r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+    bridge: str = Field(pattern=IFNAME)
     rules: list[FirewallRule] = Field(default_factory=list)
 
 
