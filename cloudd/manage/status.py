@@ -179,7 +179,7 @@ async def _hosts_report(cfg: CloudConfig, creds: tuple[str, str, str]) -> list[d
 
 
 def host_findings(report: dict[str, Any]) -> list[Finding]:
-    """What one host's agent said about libvirt and dnsmasq (GET /healthz/hosts)."""
+    """What one host's agent said about libvirt, dnsmasq and its firewall (GET /healthz/hosts)."""
     name = report["host"]
     subject = f"host {name}"
     if not report["connected"]:
@@ -200,6 +200,12 @@ def host_findings(report: dict[str, Any]) -> list[Finding]:
                 "fail", subject, f"dnsmasq for network {dhcp['network']} ({dhcp['bridge']}) is not"
                 " running", f"restart cloudd-agent on {name} (it starts dnsmasq again); why it"
                 f" stopped: {dhcp['log']}"))
+    if report.get("firewall_error"):
+        findings.append(Finding(
+            "fail", subject, f"security-group firewall not applied, its guests are cut off: "
+            f"{report['firewall_error']}",
+            f"fix or delete that rule; the next change or a restart of cloudd-agent on {name}"
+            " applies the rules again (the agent's log has the whole error)"))
     if not findings:
         facts = [f"{report['driver']} driver", f"{report['guests']} guest(s)"]
         if report["libvirt_reachable"]:
