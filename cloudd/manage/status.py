@@ -91,6 +91,27 @@ async def check_compute_nodes(db: Any) -> list[Finding]:
             for r in rows]
 
 
+async def check_rules(db: Any) -> list[Finding]:
+    """Security-group rules stored before rule values were checked: never applied (the hosts
+    leave them out and log it), but their owners think a port is open."""
+    from cloudd.network.rules import RuleError, stored_rule
+
+    rows = await db.fetch(
+        "SELECT r.*, g.uuid AS parent_uuid, g.name AS group_name, g.project_id FROM"
+        " security_group_rules r JOIN security_groups g ON g.id = r.parent_group_id ORDER BY r.id")
+    findings = []
+    for row in rows:
+        try:
+            stored_rule(row)
+        except (RuleError, ValueError) as exc:
+            findings.append(Finding(
+                "warn", f"security group rule {row['uuid']}",
+                f"in group {row['group_name']} of project {row['project_id']} is not applied: "
+                f"{' '.join(str(exc).split())[:200]}",
+                f"delete it (openstack security group rule delete {row['uuid']}) and add it again"))
+    return findings
+
+
 def _read_ca_certificates(ca_path: Path) -> list[Any]:
     from cryptography import x509
 
@@ -235,6 +256,7 @@ async def gather(cfg: CloudConfig, with_api: bool) -> list[Finding]:
             if findings[0].level == "ok":
                 findings += await check_services(db, cfg)
                 findings += await check_compute_nodes(db)
+                findings += await check_rules(db)
         finally:
             await db.close()
     findings += await check_ca(cfg)

@@ -47,9 +47,9 @@ class NetworkSpec(BaseModel):
 
 
 class FloatingSpec(BaseModel):
-    address: str
-    fixed_address: str
-    interface: str | None = None
+    address: IPv4Text  # in the NAT rules, as fixed_address
+    fixed_address: IPv4Text
+    interface: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{0,15}$")
 
 
 class InstanceFirewall(BaseModel):
