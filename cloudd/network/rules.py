@@ -103,8 +103,11 @@ def check_ports(protocol: Protocol | None, low: int | None,
         return low, high
     if low is None and high is None:
         return None, None  # every port
-    if low is None or high is None:
-        raise RuleError("range", f"Invalid port range {pair}. Both ends are needed.")
+    if low is None or high is None:  # one port (Neutron's way; the firewall always read it so)
+        port = low if low is not None else high
+        assert port is not None
+        low = high = port
+        pair = f"{_shown(port)}:{_shown(port)}"
     if not (1 <= low <= 65535 and 1 <= high <= 65535):
         raise RuleError("port", f"Invalid port range {pair}. Valid {protocol.upper()} ports "
                                 "should be between 1-65535.")

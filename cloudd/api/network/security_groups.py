@@ -145,12 +145,9 @@ def _rule_fields(body: dict[str, Any], source_id: int | None) -> rules.SecurityG
                          "SecurityGroupRuleInvalidDirection")
     if body.get("ethertype", "IPv4") != "IPv4":
         raise BadRequest("Only IPv4 rules are supported.", "SecurityGroupRuleInvalidEtherType")
-    low, high = body.get("port_range_min"), body.get("port_range_max")
-    try:
-        protocol = rules.parse_protocol(body.get("protocol"))
-        if protocol in ("tcp", "udp") and low is not None and high is None:
-            high = low  # Neutron: a single port
-        return rules.parse_rule(protocol, low, high, body.get("remote_ip_prefix"), source_id)
+    try:  # a single port_range_min is one port, as in Neutron
+        return rules.parse_rule(body.get("protocol"), body.get("port_range_min"),
+                                body.get("port_range_max"), body.get("remote_ip_prefix"), source_id)
     except rules.RuleError as exc:
         raise BadRequest(f"Invalid input for {_ATTRIBUTES[exc.field]}. Reason: {exc.message}",
                          _RULE_ERRORS[exc.field]) from None
