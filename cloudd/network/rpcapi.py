@@ -69,9 +69,9 @@ class HostNetworkState(BaseModel):
     networks: list[NetworkSpec] = Field(default_factory=list)
     floating_ips: list[FloatingSpec] = Field(default_factory=list)
     firewalls: list[InstanceFirewall] = Field(default_factory=list)
-    metadata_host: str = "127.0.0.1"
-    metadata_port: int = 8775
-    public_interface: str = ""
+    metadata_host: IPv4Text = "127.0.0.1"  # these three are in the NAT rules too
+    metadata_port: int = Field(8775, ge=0, le=65535)
+    public_interface: str = Field("", pattern=r"^[A-Za-z0-9_.-]{0,15}$")
     dhcp_lease_time: int = 120
     dhcp_domain: str = "novalocal"
 
