@@ -164,11 +164,16 @@ async def _ensure_hooks() -> None:
 
 async def _fail_closed(state: HostNetworkState, error: FirewallError) -> None:
     LOG.error("firewall not applied, guests cut off: %s", error.describe())
-    code, out = await _run("iptables-restore", "--noflush",
-                           stdin="\n".join(render_fallback(state)) + "\n")
-    if code != 0:  # nothing left to load: say so as loudly as we can
-        LOG.critical("the fallback firewall was refused too, guests may be open: %s", out.strip())
-    await _ensure_hooks()
+    try:
+        code, out = await _run("iptables-restore", "--noflush",
+                               stdin="\n".join(render_fallback(state)) + "\n")
+        if code == 0:
+            await _ensure_hooks()
+            return
+    except OSError as exc:
+        out = str(exc)
+    # Nothing left that this host can load: say so as loudly as we can.
+    LOG.critical("the fallback firewall was refused too, guests may be open: %s", out.strip())
 
 
 async def apply(state: HostNetworkState) -> None:
