@@ -75,18 +75,7 @@ async def _firewalls(db: Executor, host: str) -> list[InstanceFirewall]:
         " ORDER BY f.id", host)
     firewalls = []
     for guest in guests:
-        groups = await secgroups.groups_of_instance(db, guest["instance_uuid"])
-        rules: list[FirewallRule] = []
-        for row in await secgroups.rules_of(db, [g["id"] for g in groups]):
-            rule = _checked(row, guest["instance_uuid"])
-            if rule is None:
-                continue  # left out: the guest's chain still ends in DROP, so it stays closed
-            if rule.group_id is None:
-                rules.append(rule.for_source(rule.cidr or ANY_CIDR))
-                continue
-            for member in await _group_member_ips(db, rule.group_id):
-                if member != guest["address"]:
-                    rules.append(rule.for_source(f"{member}/32"))
+        rules = await _guest_rules(db, guest)
         try:
             firewalls.append(InstanceFirewall(uuid=guest["instance_uuid"], ip=guest["address"],
                                               mac=guest["mac"], bridge=guest["bridge"], rules=rules))
@@ -94,6 +83,22 @@ async def _firewalls(db: Executor, host: str) -> list[InstanceFirewall]:
             LOG.error("instance %s on host %s left out of the firewall: %s",
                       guest["instance_uuid"], host, exc)
     return firewalls
+
+
+async def _guest_rules(db: Executor, guest: dict[str, Any]) -> list[FirewallRule]:
+    groups = await secgroups.groups_of_instance(db, guest["instance_uuid"])
+    rules: list[FirewallRule] = []
+    for row in await secgroups.rules_of(db, [g["id"] for g in groups]):
+        rule = _checked(row, guest["instance_uuid"])
+        if rule is None:
+            continue  # left out: the guest's chain still ends in DROP, so it stays closed
+        if rule.group_id is None:
+            rules.append(rule.for_source(rule.cidr or ANY_CIDR))
+            continue
+        for member in await _group_member_ips(db, rule.group_id):
+            if member != guest["address"]:
+                rules.append(rule.for_source(f"{member}/32"))
+    return rules
 
 
 def _checked(row: dict[str, Any], instance_uuid: str) -> SecurityGroupRule | None:
@@ -112,4 +117,12 @@ async def _group_member_ips(db: Executor, group_id: int) -> list[str]:
         "SELECT f.address FROM fixed_ips f JOIN security_group_instance_association a"
         " ON a.instance_uuid = f.instance_uuid WHERE a.security_group_id = $1 AND f.allocated = 1"
         " ORDER BY f.id", group_id)
-    return [r["address"] for r in rows]
+    return [r["address"] for r in rows if _is_ipv4(r["address"])]
+
+
+def _is_ipv4(address: Any) -> bool:
+    try:
+        ipaddress.IPv4Address(address)
+    except ValueError:
+        return False
+    return True
