@@ -2,8 +2,8 @@
 
 Read-only and cheap: one round trip to libvirtd (libvirt driver only), the dnsmasq of each
 network this host serves (pid file + /proc, as the network manager itself checks before a
-restart) and the driver's guest count. The controller asks it over the agent link
-(``GET /healthz/hosts``); nothing here changes the host.
+restart), the driver's guest count and whether the host's firewall rules were refused. The
+controller asks it over the agent link (``GET /healthz/hosts``); nothing here changes the host.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ class HostHealthReport(BaseModel):
     libvirt_error: str = ""
     guests: int | None = None  # None: the driver could not list them
     dhcp: list[DhcpServer] = Field(default_factory=list)
+    # Why the host's last security-group rule set was refused (its guests are cut off), or "".
+    firewall_error: str = ""
 
 
 async def check_libvirt(driver: ComputeDriver) -> tuple[bool | None, str]:
@@ -97,7 +99,7 @@ class HostHealth:
             host=self.host, driver=self.driver_name,
             libvirt_uri=self.libvirt_uri if reachable is not None else "",
             libvirt_reachable=reachable, libvirt_error=why, guests=guests,
-            dhcp=await dhcp_servers(self.network))
+            dhcp=await dhcp_servers(self.network), firewall_error=self.network.firewall_error)
 
     @rpc_method
     async def host_health(self, ctx: RpcContext, args: HostQuery) -> HostHealthReport:

@@ -91,6 +91,27 @@ async def check_compute_nodes(db: Any) -> list[Finding]:
             for r in rows]
 
 
+async def check_rules(db: Any) -> list[Finding]:
+    """Security-group rules stored before rule values were checked: never applied (the hosts
+    leave them out and log it), but their owners think a port is open."""
+    from cloudd.network.rules import RuleError, stored_rule
+
+    rows = await db.fetch(
+        "SELECT r.*, g.uuid AS parent_uuid, g.name AS group_name, g.project_id FROM"
+        " security_group_rules r JOIN security_groups g ON g.id = r.parent_group_id ORDER BY r.id")
+    findings = []
+    for row in rows:
+        try:
+            stored_rule(row)
+        except (RuleError, ValueError) as exc:
+            findings.append(Finding(
+                "warn", f"security group rule {row['uuid']}",
+                f"in group {row['group_name']} of project {row['project_id']} is not applied: "
+                f"{' '.join(str(exc).split())[:200]}",
+                f"delete it (openstack security group rule delete {row['uuid']}) and add it again"))
+    return findings
+
+
 def _read_ca_certificates(ca_path: Path) -> list[Any]:
     from cryptography import x509
 
@@ -179,7 +200,7 @@ async def _hosts_report(cfg: CloudConfig, creds: tuple[str, str, str]) -> list[d
 
 
 def host_findings(report: dict[str, Any]) -> list[Finding]:
-    """What one host's agent said about libvirt and dnsmasq (GET /healthz/hosts)."""
+    """What one host's agent said about libvirt, dnsmasq and its firewall (GET /healthz/hosts)."""
     name = report["host"]
     subject = f"host {name}"
     if not report["connected"]:
@@ -200,6 +221,12 @@ def host_findings(report: dict[str, Any]) -> list[Finding]:
                 "fail", subject, f"dnsmasq for network {dhcp['network']} ({dhcp['bridge']}) is not"
                 " running", f"restart cloudd-agent on {name} (it starts dnsmasq again); why it"
                 f" stopped: {dhcp['log']}"))
+    if report.get("firewall_error"):
+        findings.append(Finding(
+            "fail", subject, f"security-group firewall not applied, its guests are cut off: "
+            f"{report['firewall_error']}",
+            f"fix or delete that rule; the next change or a restart of cloudd-agent on {name}"
+            " applies the rules again (the agent's log has the whole error)"))
     if not findings:
         facts = [f"{report['driver']} driver", f"{report['guests']} guest(s)"]
         if report["libvirt_reachable"]:
@@ -229,6 +256,7 @@ async def gather(cfg: CloudConfig, with_api: bool) -> list[Finding]:
             if findings[0].level == "ok":
                 findings += await check_services(db, cfg)
                 findings += await check_compute_nodes(db)
+                findings += await check_rules(db)
         finally:
             await db.close()
     findings += await check_ca(cfg)

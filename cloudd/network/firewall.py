@@ -19,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import re
 
 from cloudd.network.rpcapi import FirewallRule, HostNetworkState
+from cloudd.network.rules import ANY_CIDR
 
 LOG = logging.getLogger(__name__)
 METADATA_IP = "169.254.169.254"
@@ -62,8 +64,10 @@ def render_nat(state: HostNetworkState) -> list[str]:
 
 
 def _rule_match(rule: FirewallRule) -> str:
+    """iptables match options from a parsed rule: each value is an int, a member of a fixed
+    protocol set or a canonical CIDR (cloudd.network.rules), never text from a user."""
     parts = []
-    if rule.cidr and rule.cidr != "0.0.0.0/0":
+    if rule.cidr != ANY_CIDR:
         parts.append(f"-s {rule.cidr}")
     if rule.protocol:
         parts.append(f"-p {rule.protocol}")
@@ -112,18 +116,81 @@ async def _stale_guest_chains() -> list[str]:
             if line.startswith("-N cloudd-i-")]
 
 
-async def apply(state: HostNetworkState) -> None:
-    wanted = {f"cloudd-i-{index}" for index in range(len(state.firewalls))}
-    stale = [c for c in await _stale_guest_chains() if c not in wanted]
-    text = "\n".join(render_nat(state) + render_filter(state)) + "\n"
-    code, out = await _run("iptables-restore", "--noflush", stdin=text)
-    if code != 0:
-        raise RuntimeError(f"iptables-restore failed: {out.strip()}\n{text}")
+class FirewallError(RuntimeError):
+    """A host could not load its rule set; its guests were cut off instead (``fallback``)."""
+
+    def __init__(self, reason: str, line: str = "", instance: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line  # the restore line iptables refused, when it said which
+        self.instance = instance  # the guest whose chain that line is in, if any
+
+    def describe(self) -> str:
+        where = f"rule `{self.line}`" if self.line else "the rule set"
+        whose = f" of instance {self.instance}" if self.instance else ""
+        return f"{where}{whose} refused: {self.reason}"
+
+
+def _refused_line(output: str, lines: list[str], state: HostNetworkState) -> tuple[str, str]:
+    """The restore line iptables names in ``Error occurred at line: N``, and its guest."""
+    found = re.search(r"line:? (\d+)", output)
+    if found is None or not 1 <= int(found.group(1)) <= len(lines):
+        return "", ""
+    line = lines[int(found.group(1)) - 1]
+    chain = re.match(r"-A cloudd-i-(\d+) ", line)
+    if chain is None or int(chain.group(1)) >= len(state.firewalls):
+        return line, ""
+    return line, state.firewalls[int(chain.group(1))].uuid
+
+
+def render_fallback(state: HostNetworkState) -> list[str]:
+    """What a host loads when its rule set is refused: nothing is forwarded to or from any guest
+    bridge, so a guest whose rules are not in force is cut off, never open."""
+    lines = ["*filter", ":cloudd-FORWARD - [0:0]"]  # cloudd-INPUT's isolation rules stay
+    for bridge in sorted({net.bridge for net in state.networks}
+                         | {guest.bridge for guest in state.firewalls}):
+        lines.append(f"-A cloudd-FORWARD -i {bridge} -j DROP")
+        lines.append(f"-A cloudd-FORWARD -o {bridge} -j DROP")
+    return [*lines, "COMMIT"]
+
+
+async def _ensure_hooks() -> None:
     for table, hooks in HOOKS.items():
         for builtin, chain in hooks:
             code, _ = await _run("iptables", "-t", table, "-C", builtin, "-j", chain)
             if code != 0:
                 await _run("iptables", "-t", table, "-I", builtin, "1", "-j", chain)
+
+
+async def _fail_closed(state: HostNetworkState, error: FirewallError) -> None:
+    LOG.error("firewall not applied, guests cut off: %s", error.describe())
+    try:
+        code, out = await _run("iptables-restore", "--noflush",
+                               stdin="\n".join(render_fallback(state)) + "\n")
+        if code == 0:
+            await _ensure_hooks()
+            return
+    except OSError as exc:
+        out = str(exc)
+    # Nothing left that this host can load: say so as loudly as we can.
+    LOG.critical("the fallback firewall was refused too, guests may be open: %s", out.strip())
+
+
+async def apply(state: HostNetworkState) -> None:
+    """Load the host's rules; FirewallError (after cutting the guests off) when they are refused."""
+    wanted = {f"cloudd-i-{index}" for index in range(len(state.firewalls))}
+    stale = [c for c in await _stale_guest_chains() if c not in wanted]
+    lines = render_nat(state) + render_filter(state)
+    try:
+        code, out = await _run("iptables-restore", "--noflush", stdin="\n".join(lines) + "\n")
+    except OSError as exc:  # no iptables-restore at all
+        code, out = 1, str(exc)
+    if code != 0:
+        error = FirewallError(" ".join(out.split())[:400] or f"exit status {code}",
+                              *_refused_line(out, lines, state))
+        await _fail_closed(state, error)
+        raise error
+    await _ensure_hooks()
     for chain in stale:
         await _run("iptables", "-t", "filter", "-F", chain)
         await _run("iptables", "-t", "filter", "-X", chain)

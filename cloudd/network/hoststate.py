@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 from typing import Any
+
+from pydantic import ValidationError
 
 from cloudd.config import CloudConfig
 from cloudd.db import Executor
@@ -17,6 +20,9 @@ from cloudd.network.rpcapi import (
     InstanceFirewall,
     NetworkSpec,
 )
+from cloudd.network.rules import ANY_CIDR, RuleError, SecurityGroupRule, stored_rule
+
+LOG = logging.getLogger(__name__)
 
 
 async def host_state(db: Executor, cfg: CloudConfig, host: str) -> HostNetworkState:
@@ -69,23 +75,41 @@ async def _firewalls(db: Executor, host: str) -> list[InstanceFirewall]:
         " ORDER BY f.id", host)
     firewalls = []
     for guest in guests:
-        groups = await secgroups.groups_of_instance(db, guest["instance_uuid"])
-        rules: list[FirewallRule] = []
-        for rule in await secgroups.rules_of(db, [g["id"] for g in groups]):
-            if rule["group_id"] is None:
-                rules.append(_rule(rule, rule["cidr"] or "0.0.0.0/0"))
-                continue
-            for member in await _group_member_ips(db, rule["group_id"]):
-                if member != guest["address"]:
-                    rules.append(_rule(rule, f"{member}/32"))
-        firewalls.append(InstanceFirewall(uuid=guest["instance_uuid"], ip=guest["address"],
-                                          mac=guest["mac"], bridge=guest["bridge"], rules=rules))
+        rules = await _guest_rules(db, guest)
+        try:
+            firewalls.append(InstanceFirewall(uuid=guest["instance_uuid"], ip=guest["address"],
+                                              mac=guest["mac"], bridge=guest["bridge"], rules=rules))
+        except ValidationError as exc:  # not a filterable guest: no chain, and no way in
+            LOG.error("instance %s on host %s left out of the firewall: %s",
+                      guest["instance_uuid"], host, exc)
     return firewalls
 
 
-def _rule(rule: dict[str, Any], cidr: str) -> FirewallRule:
-    return FirewallRule(protocol=rule["protocol"], from_port=rule["from_port"],
-                        to_port=rule["to_port"], cidr=cidr)
+async def _guest_rules(db: Executor, guest: dict[str, Any]) -> list[FirewallRule]:
+    groups = await secgroups.groups_of_instance(db, guest["instance_uuid"])
+    rules: list[FirewallRule] = []
+    for row in await secgroups.rules_of(db, [g["id"] for g in groups]):
+        rule = _checked(row, guest["instance_uuid"])
+        if rule is None:
+            continue  # left out: the guest's chain still ends in DROP, so it stays closed
+        if rule.group_id is None:
+            rules.append(rule.for_source(rule.cidr or ANY_CIDR))
+            continue
+        for member in await _group_member_ips(db, rule.group_id):
+            if member != guest["address"]:
+                rules.append(rule.for_source(f"{member}/32"))
+    return rules
+
+
+def _checked(row: dict[str, Any], instance_uuid: str) -> SecurityGroupRule | None:
+    """The stored rule re-parsed; a row written before rules were checked (or behind the APIs'
+    back) that does not parse is logged and never reaches the firewall."""
+    try:
+        return stored_rule(row)
+    except (RuleError, ValidationError) as exc:
+        LOG.error("security group rule %s (group %s) is invalid and not applied to instance %s: %s",
+                  row["uuid"], row["parent_uuid"], instance_uuid, exc)
+        return None
 
 
 async def _group_member_ips(db: Executor, group_id: int) -> list[str]:
@@ -93,4 +117,12 @@ async def _group_member_ips(db: Executor, group_id: int) -> list[str]:
         "SELECT f.address FROM fixed_ips f JOIN security_group_instance_association a"
         " ON a.instance_uuid = f.instance_uuid WHERE a.security_group_id = $1 AND f.allocated = 1"
         " ORDER BY f.id", group_id)
-    return [r["address"] for r in rows]
+    return [r["address"] for r in rows if _is_ipv4(r["address"])]
+
+
+def _is_ipv4(address: Any) -> bool:
+    try:
+        ipaddress.IPv4Address(address)
+    except ValueError:
+        return False
+    return True

@@ -53,6 +53,7 @@ class NetworkManager:
         self.dnsmasq = Dnsmasq(networks_path, self.event_socket)
         self.peer: RpcPeer | None = None  # the controller link, swapped on reconnection
         self.state: HostNetworkState | None = None
+        self.firewall_error = ""  # why the last rule set was refused (guests cut off), if it was
         self._lock = asyncio.Lock()
         self._transport: asyncio.DatagramTransport | None = None
 
@@ -108,15 +109,28 @@ class NetworkManager:
             previous, self.state = self._load_applied(), state
             if not state.networks and not previous:
                 return  # no networking configured: leave the host alone
+            refused: firewall.FirewallError | None = None
             if state.manager != FLAT:
                 await linux_net.enable_forwarding()
                 for net in state.networks:
                     await self._setup_network(net, state)
                 await self._bind_floating(state, previous)
-                await firewall.apply(state)
+                refused = await self._apply_firewall(state)
             if self.force_dhcp_release:
                 await self._release_gone(state, previous)
             await asyncio.to_thread(self._save_applied, state)
+            if refused is not None:  # the rest is in place; the controller's log says it too
+                raise refused
+
+    async def _apply_firewall(self, state: HostNetworkState) -> firewall.FirewallError | None:
+        """The rules, or the guests cut off; ``firewall_error`` is what host_health reports."""
+        try:
+            await firewall.apply(state)
+        except firewall.FirewallError as exc:
+            self.firewall_error = exc.describe()
+            return exc
+        self.firewall_error = ""
+        return None
 
     async def _setup_network(self, net: NetworkSpec, state: HostNetworkState) -> None:
         enslave = self.flat_interface or net.bridge_interface or None

@@ -13,8 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from cloudd.network.rules import Cidr, IPv4Text
+
+# FirewallRule is part of this contract; it is defined with the APIs' rule model.
+from cloudd.network.rules import FirewallRule as FirewallRule
+
 PREFIX = "network."
 CONDUCTOR_PREFIX = "network_conductor."
+IFNAME = r"^[A-Za-z0-9_.-]{1,15}$"  # a Linux interface name (IFNAMSIZ), as iptables takes it
 
 
 class DhcpHost(BaseModel):
@@ -27,11 +33,11 @@ class NetworkSpec(BaseModel):
     id: int
     uuid: str
     label: str
-    bridge: str
+    bridge: str = Field(pattern=IFNAME)  # in the firewall's rules, as are cidr and gateway
     bridge_interface: str | None = None
     vlan: int | None = None
-    cidr: str
-    gateway: str
+    cidr: Cidr
+    gateway: IPv4Text
     netmask: str
     prefixlen: int
     dhcp_start: str
@@ -41,25 +47,20 @@ class NetworkSpec(BaseModel):
 
 
 class FloatingSpec(BaseModel):
-    address: str
-    fixed_address: str
-    interface: str | None = None
-
-
-class FirewallRule(BaseModel):
-    protocol: str | None = None  # None: any protocol
-    from_port: int | None = None
-    to_port: int | None = None
-    cidr: str = "0.0.0.0/0"
+    address: IPv4Text  # in the NAT rules, as fixed_address
+    fixed_address: IPv4Text
+    interface: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{0,15}$")
 
 
 class InstanceFirewall(BaseModel):
-    """Ingress allowed to one guest address (group sources expanded to /32 CIDRs)."""
+    """Ingress allowed to one guest address (group sources expanded to /32 CIDRs). Every field
+    is written into iptables-restore input, so each is parsed strictly: no text but what its
+    type allows can get there."""
 
-    uuid: str
-    ip: str
-    mac: str
-    bridge: str
+    uuid: str = Field(pattern=r"^[0-9a-fA-F-]{1,64}$")
+    ip: IPv4Text
+    mac: str = Field(pattern=r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+    bridge: str = Field(pattern=IFNAME)
     rules: list[FirewallRule] = Field(default_factory=list)
 
 
@@ -68,9 +69,9 @@ class HostNetworkState(BaseModel):
     networks: list[NetworkSpec] = Field(default_factory=list)
     floating_ips: list[FloatingSpec] = Field(default_factory=list)
     firewalls: list[InstanceFirewall] = Field(default_factory=list)
-    metadata_host: str = "127.0.0.1"
-    metadata_port: int = 8775
-    public_interface: str = ""
+    metadata_host: IPv4Text = "127.0.0.1"  # these three are in the NAT rules too
+    metadata_port: int = Field(8775, ge=0, le=65535)
+    public_interface: str = Field("", pattern=r"^[A-Za-z0-9_.-]{0,15}$")
     dhcp_lease_time: int = 120
     dhcp_domain: str = "novalocal"
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from cloudd.db import Database, DuplicateError, Executor
 from cloudd.network.ipam import NetworkError
+from cloudd.network.rules import SecurityGroupRule
 
 DEFAULT_GROUP = "default"
 
@@ -37,7 +38,7 @@ async def ensure_default(db: Executor, project_id: str) -> dict[str, Any]:
                                   project_id, DEFAULT_GROUP)
         assert found is not None
         return found
-    await add_rule(db, group, None, None, None, None, group_id=group["id"])
+    await add_rule(db, group, SecurityGroupRule(group_id=group["id"]))
     return group
 
 
@@ -95,21 +96,15 @@ async def rules_of(db: Executor, group_ids: list[int]) -> list[dict[str, Any]]:
         f" WHERE r.parent_group_id IN ({marks}) ORDER BY r.id", *group_ids)
 
 
-async def add_rule(db: Executor, group: dict[str, Any], protocol: str | None, from_port: int | None,
-                   to_port: int | None, cidr: str | None, group_id: int | None = None
-                   ) -> dict[str, Any]:
-    if protocol is not None and protocol not in ("tcp", "udp", "icmp"):
-        raise NetworkError(f"protocol {protocol!r} is not tcp, udp or icmp")
-    if from_port is not None and to_port is not None and from_port > to_port and protocol != "icmp":
-        raise NetworkError("the port range's start is above its end")
-    if group_id is None and not cidr:
-        cidr = "0.0.0.0/0"
+async def add_rule(db: Executor, group: dict[str, Any], rule: SecurityGroupRule) -> dict[str, Any]:
+    """Store a rule already parsed by ``cloudd.network.rules`` (the one place rules are checked)."""
     row = await db.fetchrow(
         "INSERT INTO security_group_rules (uuid, parent_group_id, protocol, from_port, to_port, cidr,"
         " group_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        str(uuidlib.uuid4()), group["id"], protocol, from_port, to_port, cidr, group_id, time.time())
+        str(uuidlib.uuid4()), group["id"], rule.protocol, rule.from_port, rule.to_port, rule.cidr,
+        rule.group_id, time.time())
     assert row is not None
-    return (await rules_of(db, [group["id"]]))[-1] if row else {}
+    return (await rules_of(db, [group["id"]]))[-1]
 
 
 async def get_rule(db: Executor, key: str, project_id: str | None) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from cloudd.db.service import DatabaseService
 from cloudd.network import floating, hoststate, ipam, secgroups
 from cloudd.network import rpcapi as m
 from cloudd.network.metadata import MetadataServer
+from cloudd.network.rules import SecurityGroupRule
 from cloudd.rpc import RpcContext, RpcError, rpc_method
 
 LOG = logging.getLogger(__name__)
@@ -133,12 +134,11 @@ class NetworkService(Service):
     async def release_floating_ip(self, key: str, project_id: str | None) -> None:
         await floating.release(self.db, await floating.get_floating_ip(self.db, key, project_id))
 
-    async def add_security_group_rule(self, group: dict[str, Any], protocol: str | None,
-                                      from_port: int | None, to_port: int | None, cidr: str | None,
-                                      group_id: int | None = None) -> dict[str, Any]:
-        rule = await secgroups.add_rule(self.db, group, protocol, from_port, to_port, cidr, group_id)
+    async def add_security_group_rule(self, group: dict[str, Any],
+                                      rule: SecurityGroupRule) -> dict[str, Any]:
+        row = await secgroups.add_rule(self.db, group, rule)
         await self.refresh_project(group["project_id"])
-        return rule
+        return row
 
     async def delete_security_group_rule(self, rule: dict[str, Any]) -> None:
         await secgroups.delete_rule(self.db, rule)

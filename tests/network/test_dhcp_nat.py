@@ -14,6 +14,7 @@ from conductor.conftest import Cloud, wait_for
 
 from cloudd.agent.service import build_agent
 from cloudd.network import ipam
+from cloudd.network.rules import parse_rule
 from cloudd.network.service import NetworkService
 
 from .conftest import (
@@ -130,7 +131,7 @@ async def test_vlan_isolation_floating_ip_security_groups_metadata_restart(
             from cloudd.network import secgroups
 
             group = await secgroups.get_group(cloud.db, "default", "p1")
-            rule = await network.add_security_group_rule(group, "tcp", 8080, 8080, "0.0.0.0/0")
+            rule = await network.add_security_group_rule(group, parse_rule("tcp", 8080, 8080))
             assert await tcp_ok(outside, fip["address"], 8080)
 
             # An agent restart leaves rules and addresses exactly as they were.
@@ -144,7 +145,7 @@ async def test_vlan_isolation_floating_ip_security_groups_metadata_restart(
 
             await network.delete_security_group_rule(rule)
             assert not await tcp_ok(outside, fip["address"], 8080), "the rule's removal closes it"
-            await network.add_security_group_rule(group, "tcp", 8080, 8080, "0.0.0.0/0")
+            await network.add_security_group_rule(group, parse_rule("tcp", 8080, 8080))
             assert await tcp_ok(outside, fip["address"], 8080)
             await network.disassociate_floating_ip(fip["address"], "p1")
             assert not await tcp_ok(outside, fip["address"], 8080), "disassociate cuts it"

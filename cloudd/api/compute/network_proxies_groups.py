@@ -13,7 +13,7 @@ from cloudd.api.compute.common import context, database, load_server, load_serve
 from cloudd.api.compute.errors import BadRequest, Conflict, NotFound
 from cloudd.api.compute.network_proxies import _body, _legacy, _owner, _service
 from cloudd.db import Executor
-from cloudd.network import secgroups
+from cloudd.network import rules, secgroups
 from cloudd.network.ipam import NetworkError
 
 
@@ -81,15 +81,6 @@ async def delete_group(request: web.Request) -> web.Response:
     return web.Response(status=202)
 
 
-def _port(value: Any) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise BadRequest(f"Invalid port {value!r}.") from None
-
-
 async def create_rule(request: web.Request) -> web.Response:
     project_id = _legacy(request)
     body = await _body(request, "security_group_rule")
@@ -97,13 +88,12 @@ async def create_rule(request: web.Request) -> web.Response:
     source = None
     if body.get("group_id"):
         source = int((await _group(request, str(body["group_id"]), project_id))["id"])
-    protocol = (body.get("ip_protocol") or None) and str(body["ip_protocol"]).lower()
-    try:
-        rule = await _service(request).add_security_group_rule(
-            group, protocol, _port(body.get("from_port")), _port(body.get("to_port")),
-            None if source else body.get("cidr"), source)
-    except NetworkError as exc:
-        raise BadRequest(str(exc)) from None
+    try:  # Nova's messages: "Invalid cidr ...", "Invalid port range ...", "Invalid IP protocol ..."
+        parsed = rules.parse_rule(body.get("ip_protocol"), body.get("from_port"),
+                                  body.get("to_port"), None if source else body.get("cidr"), source)
+    except rules.RuleError as exc:
+        raise BadRequest(exc.message) from None
+    rule = await _service(request).add_security_group_rule(group, parsed)
     (view,) = [r for r in (await _views(database(request), [group]))[0]["rules"]
                if r["id"] == rule["uuid"]]
     return web.json_response({"security_group_rule": view})

@@ -5,29 +5,16 @@ GroupName+IpProtocol+FromPort+ToPort+CidrIp/SourceSecurityGroupName of euca2ools
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from cloudd.api.ec2 import ids
 from cloudd.api.ec2.context import Ec2Request, Params, filter_matches
 from cloudd.api.ec2.xml import Ec2Error, invalid, missing
-from cloudd.network import secgroups
+from cloudd.network import rules, secgroups
 from cloudd.network.ipam import NetworkError
 
 _NAME = re.compile(r"^[\x20-\x7e]{1,255}$")
-_PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp", "1": "icmp",
-              "-1": None, "all": None}
-
-
-@dataclass(frozen=True)
-class Rule:
-    protocol: str | None
-    from_port: int | None
-    to_port: int | None
-    cidr: str | None
-    source_group: int | None  # security_groups.id
 
 
 async def _group(req: Ec2Request, name_param: str = "GroupName",
@@ -123,36 +110,31 @@ async def describe_security_groups(req: Ec2Request) -> dict[str, Any]:
     return {"securityGroupInfo": items}
 
 
-def _port(params: Params, name: str) -> int | None:
-    value = params.integer(name)
-    if value is not None and not -1 <= value <= 65535:
-        raise Ec2Error("InvalidPermission.Malformed", f"{name} {value} is out of range")
-    return value
+def _parsed(protocol: Any, from_port: Any, to_port: Any, cidr: str | None,
+            source: int | None) -> rules.SecurityGroupRule:
+    try:
+        return rules.parse_rule(protocol, from_port, to_port, cidr, source)
+    except rules.RuleError as exc:
+        raise invalid(exc.message) from None
 
 
-async def _rules_of_permission(req: Ec2Request, perm: Params) -> list[Rule]:
-    proto_text = (perm.get("IpProtocol") or "").lower()
-    if proto_text not in _PROTOCOLS:
-        raise Ec2Error("InvalidPermission.Malformed", f"Invalid IP protocol {proto_text!r}")
-    protocol = _PROTOCOLS[proto_text]
-    from_port, to_port = _port(perm, "FromPort"), _port(perm, "ToPort")
-    if protocol is None:
-        from_port = to_port = None
-    elif protocol in ("tcp", "udp") and (from_port is None or to_port is None or from_port < 0
-                                        or from_port > to_port):
-        raise Ec2Error("InvalidPermission.Malformed", "FromPort/ToPort must be a valid range")
-    elif protocol == "icmp":
-        from_port = -1 if from_port is None else from_port
-        to_port = -1 if to_port is None else to_port
+async def _rules_of_permission(req: Ec2Request, perm: Params) -> list[rules.SecurityGroupRule]:
+    """One permission's rules (one per CIDR and per source group), each parsed by the model
+    every API shares; a bad value is InvalidParameterValue and nothing is stored."""
+    protocol = perm.required("IpProtocol")
+    from_port, to_port = perm.get("FromPort"), perm.get("ToPort")
+    try:
+        kind = rules.parse_protocol(protocol)
+    except rules.RuleError as exc:
+        raise invalid(exc.message) from None
+    if kind is None:
+        from_port = to_port = None  # all protocols: AWS sends -1 ports with them
+    elif kind != "icmp" and (from_port is None or to_port is None):
+        raise invalid(f"Invalid port range: FromPort and ToPort are needed for {kind}.")
     cidrs = perm.strings("CidrIp") + [r.required("CidrIp") for r in perm.members("IpRanges")]
     if perm.get("CidrIp"):
         cidrs.append(perm.required("CidrIp"))
-    for cidr in cidrs:
-        try:
-            ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
-            raise invalid(f"Invalid CIDR {cidr!r}") from None
-    rules = [Rule(protocol, from_port, to_port, cidr, None) for cidr in cidrs]
+    found = [_parsed(protocol, from_port, to_port, cidr, None) for cidr in cidrs]
     sources = [(g.get("GroupId"), g.get("GroupName")) for g in perm.members("Groups")]
     if perm.get("SourceSecurityGroupName"):
         sources.append((None, perm.get("SourceSecurityGroupName")))
@@ -163,26 +145,26 @@ async def _rules_of_permission(req: Ec2Request, perm: Params) -> list[Rule]:
         except secgroups.SecurityGroupNotFound:
             raise Ec2Error("InvalidGroup.NotFound",
                            f"The security group '{group_id or group_name}' does not exist") from None
-        rules.append(Rule(protocol, from_port, to_port, None, int(source["id"])))
-    if not rules:  # Nova's default: a rule without a source opens to everyone
-        rules.append(Rule(protocol, from_port, to_port, "0.0.0.0/0", None))
-    return rules
+        found.append(_parsed(protocol, from_port, to_port, None, int(source["id"])))
+    if not found:  # Nova's default: a rule without a source opens to everyone
+        found.append(_parsed(protocol, from_port, to_port, None, None))
+    return found
 
 
-async def _requested_rules(req: Ec2Request) -> list[Rule]:
+async def _requested_rules(req: Ec2Request) -> list[rules.SecurityGroupRule]:
     permissions = req.params.members("IpPermissions")
     if not permissions:
         if "IpProtocol" not in req.params:
             raise missing("IpPermissions")
         permissions = [req.params]  # the flat, pre-2009 style euca2ools sends
-    rules: list[Rule] = []
+    found: list[rules.SecurityGroupRule] = []
     for perm in permissions:
-        rules += await _rules_of_permission(req, perm)
-    return rules
+        found += await _rules_of_permission(req, perm)
+    return found
 
 
-def _same(rule: Rule, row: dict[str, Any]) -> bool:
-    return (rule.protocol, rule.from_port, rule.to_port, rule.cidr, rule.source_group) == (
+def _same(rule: rules.SecurityGroupRule, row: dict[str, Any]) -> bool:
+    return (rule.protocol, rule.from_port, rule.to_port, rule.cidr, rule.group_id) == (
         row["protocol"], row["from_port"], row["to_port"],
         row["cidr"] if row["group_id"] is None else None, row["group_id"])
 
@@ -191,22 +173,17 @@ async def authorize_ingress(req: Ec2Request) -> dict[str, Any]:
     req.require_act()
     group = await _group(req)
     existing = await secgroups.rules_of(req.db, [group["id"]])
-    rules = await _requested_rules(req)
-    for rule in rules:
+    requested = await _requested_rules(req)
+    for rule in requested:
         if any(_same(rule, row) for row in existing):
             raise Ec2Error("InvalidPermission.Duplicate",
                            "the specified rule already exists in that group")
     network = _network(req)
-    for rule in rules:
-        try:
-            if network is not None:
-                await network.add_security_group_rule(group, rule.protocol, rule.from_port,
-                                                       rule.to_port, rule.cidr, rule.source_group)
-            else:
-                await secgroups.add_rule(req.db, group, rule.protocol, rule.from_port,
-                                         rule.to_port, rule.cidr, rule.source_group)
-        except NetworkError as exc:
-            raise Ec2Error("InvalidPermission.Malformed", str(exc)) from None
+    for rule in requested:
+        if network is not None:
+            await network.add_security_group_rule(group, rule)
+        else:
+            await secgroups.add_rule(req.db, group, rule)
     return {"return": True}
 
 

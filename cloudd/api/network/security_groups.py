@@ -4,7 +4,6 @@ through NetworkService so the hosts' firewalls follow, as EC2's do."""
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from aiohttp import web
@@ -21,11 +20,8 @@ from cloudd.api.network.common import (
 )
 from cloudd.api.network.errors import BadRequest, Conflict, NotFound, read_resource
 from cloudd.db import Executor
-from cloudd.network import secgroups
+from cloudd.network import rules, secgroups
 from cloudd.network.ipam import NetworkError
-
-PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp", "1": "icmp",
-             "any": None}
 
 
 def rule_view(rule: dict[str, Any]) -> dict[str, Any]:
@@ -134,74 +130,48 @@ async def show_rule(request: web.Request) -> web.Response:
     raise NotFound(f"Security group rule {key} does not exist", "SecurityGroupRuleNotFound")
 
 
-def _port(value: Any, name: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        port = int(value)
-    except (TypeError, ValueError):
-        raise BadRequest(f"{name} must be an integer.") from None
-    if not 0 <= port <= 65535:
-        raise BadRequest(f"{name} {port} is outside 0-65535.")
-    return port
+# RuleError.field -> Neutron's exception type for it (neutron/extensions/securitygroup.py)
+_RULE_ERRORS = {"protocol": "SecurityGroupRuleInvalidProtocol",
+                "port": "SecurityGroupInvalidPortValue", "range": "SecurityGroupInvalidPortRange",
+                "icmp": "SecurityGroupInvalidIcmpValue", "cidr": "InvalidInput"}
+_ATTRIBUTES = {"protocol": "protocol", "port": "port_range_min/port_range_max",
+               "range": "port_range_min/port_range_max", "icmp": "port_range_min/port_range_max",
+               "cidr": "remote_ip_prefix"}
 
 
-def _rule_fields(body: dict[str, Any]) -> tuple[str | None, int | None, int | None, str | None]:
+def _rule_fields(body: dict[str, Any], source_id: int | None) -> rules.SecurityGroupRule:
     if body.get("direction", "ingress") != "ingress":
         raise BadRequest("Only ingress rules are filtered: all egress traffic is allowed.",
                          "SecurityGroupRuleInvalidDirection")
     if body.get("ethertype", "IPv4") != "IPv4":
         raise BadRequest("Only IPv4 rules are supported.", "SecurityGroupRuleInvalidEtherType")
-    raw = body.get("protocol")
-    raw = None if raw is None else str(raw).lower()
-    if raw is not None and raw not in PROTOCOLS:
-        raise BadRequest(f"Security group rule protocol {raw} not supported: tcp, udp, icmp "
-                         "or null.", "SecurityGroupRuleInvalidProtocol")
-    protocol = PROTOCOLS[raw] if raw is not None else None
-    low, high = _port(body.get("port_range_min"), "port_range_min"), _port(
-        body.get("port_range_max"), "port_range_max")
-    if protocol in ("tcp", "udp"):
-        if low is not None and high is None:
-            high = low
-        if low is not None and high is not None and low > high:
-            raise BadRequest("port_range_min must be <= port_range_max.",
-                             "SecurityGroupInvalidPortRange")
-    elif protocol == "icmp":  # type and code; nova-network writes -1 for "any"
-        low, high = (-1 if low is None else low), (-1 if high is None else high)
-    elif low is not None or high is not None:
-        raise BadRequest("Port ranges need protocol tcp or udp.", "SecurityGroupInvalidPortRange")
-    cidr = body.get("remote_ip_prefix")
-    if cidr is not None:
-        try:
-            cidr = str(ipaddress.IPv4Network(str(cidr), strict=False))
-        except ValueError:
-            raise BadRequest(f"{cidr} is not a valid IPv4 CIDR.") from None
-    return protocol, low, high, cidr
+    try:  # a single port_range_min is one port, as in Neutron
+        return rules.parse_rule(body.get("protocol"), body.get("port_range_min"),
+                                body.get("port_range_max"), body.get("remote_ip_prefix"), source_id)
+    except rules.RuleError as exc:
+        raise BadRequest(f"Invalid input for {_ATTRIBUTES[exc.field]}. Reason: {exc.message}",
+                         _RULE_ERRORS[exc.field]) from None
 
 
 async def create_rule(request: web.Request) -> web.Response:
     body = await read_resource(request, "security_group_rule")
     project_id = actor_project(request)
     db = database(request)
-    protocol, low, high, cidr = _rule_fields(body)
     group = await _group_by_uuid(db, body.get("security_group_id"), project_id)
     source_id = None
     if body.get("remote_group_id"):
-        if cidr is not None:
+        if body.get("remote_ip_prefix") is not None:
             raise BadRequest("Only remote_ip_prefix or remote_group_id may be given.")
         source_id = int((await _group_by_uuid(db, body["remote_group_id"], project_id))["id"])
+    parsed = _rule_fields(body, source_id)
     same = [r for r in await secgroups.rules_of(db, [group["id"]])
             if (r["protocol"], r["from_port"], r["to_port"], r["group_id"]) == (
-                protocol, low, high, source_id)
-            and (source_id is not None or r["cidr"] == (cidr or "0.0.0.0/0"))]
+                parsed.protocol, parsed.from_port, parsed.to_port, source_id)
+            and (source_id is not None or r["cidr"] == parsed.cidr)]
     if same:
         raise Conflict(f"Security group rule already exists. Rule id is {same[0]['uuid']}.",
                        "SecurityGroupRuleExists")
-    try:
-        rule = await network_service(request).add_security_group_rule(
-            group, protocol, low, high, cidr, source_id)
-    except NetworkError as exc:
-        raise BadRequest(str(exc)) from None
+    rule = await network_service(request).add_security_group_rule(group, parsed)
     return item_response(request, "security_group_rule", rule_view(rule), 201)
 
 
