@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from cloudd.config import CloudConfig
-from cloudd.network import firewall, linux_net
+from cloudd.network import antispoof, firewall, linux_net
 from cloudd.network.dnsmasq import Dnsmasq
 from cloudd.network.ipam import FLAT, VLAN
+from cloudd.network.metadata_proxy import MetadataProxy
 from cloudd.network.rpcapi import (
     CONDUCTOR_PREFIX,
     HostNetworkState,
@@ -42,7 +43,8 @@ def networks_path(cfg: CloudConfig) -> Path:
 class NetworkManager:
     def __init__(self, host: str, networks_path: Path, flat_interface: str = "",
                  vlan_interface: str = "", segmentation: str = "vlan",
-                 force_dhcp_release: bool = True) -> None:
+                 force_dhcp_release: bool = True, metadata_proxy_port: int = 9697,
+                 metadata_secret: str = "") -> None:
         self.host = host
         self.path = networks_path
         self.flat_interface = flat_interface
@@ -55,12 +57,16 @@ class NetworkManager:
         self.state: HostNetworkState | None = None
         self._lock = asyncio.Lock()
         self._transport: asyncio.DatagramTransport | None = None
+        self.metadata_proxy_port = metadata_proxy_port
+        self.metadata_proxy = MetadataProxy(lambda: self.state, metadata_secret)
 
     @classmethod
     def from_config(cls, host: str, cfg: CloudConfig, path: Path) -> NetworkManager:
         net = cfg.network
         return cls(host, path, flat_interface=net.flat_interface, vlan_interface=net.vlan_interface,
-                   segmentation=net.segmentation, force_dhcp_release=net.force_dhcp_release)
+                   segmentation=net.segmentation, force_dhcp_release=net.force_dhcp_release,
+                   metadata_proxy_port=net.metadata_proxy_port,
+                   metadata_secret=net.metadata_proxy_shared_secret)
 
     # ----- life cycle ---------------------------------------------------------------------
 
@@ -79,6 +85,7 @@ class NetworkManager:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+        await self.metadata_proxy.stop()
 
     async def init_host(self, peer: RpcPeer) -> None:
         """After each (re)connection: fetch this host's state from the controller and apply it."""
@@ -113,7 +120,11 @@ class NetworkManager:
                 for net in state.networks:
                     await self._setup_network(net, state)
                 await self._bind_floating(state, previous)
+                proxy_port = await self.metadata_proxy.ensure_started(self.metadata_proxy_port)
+                if proxy_port is not None:  # else the redirect finds nothing: no metadata, no leak
+                    state.metadata_proxy_port = proxy_port
                 await firewall.apply(state)
+            await antispoof.apply(state)
             if self.force_dhcp_release:
                 await self._release_gone(state, previous)
             await asyncio.to_thread(self._save_applied, state)
