@@ -52,15 +52,21 @@ class MetadataProxy:
         self._session: aiohttp.ClientSession | None = None
 
     async def ensure_started(self, port: int) -> int | None:
-        """Listen once (on the first state with networks); None if the port cannot be bound."""
+        """Listen once (on the first state with networks); the port bound, None if none can be."""
         if self.port is None:
             app = web.Application()
             app.router.add_get("/{tail:.*}", self.handle)
             try:
                 self.port = await self.listener.start(app, "0.0.0.0", port)
             except OSError as exc:
-                LOG.error("metadata proxy cannot listen on port %s: %s", port, exc)
-                return None
+                # Whatever holds that port must not get guests' requests: any free port will do,
+                # the redirect follows the port really bound.
+                LOG.error("metadata proxy cannot listen on port %s (%s); using a free port", port, exc)
+                try:
+                    self.port = await self.listener.start(app, "0.0.0.0", 0)
+                except OSError:
+                    LOG.exception("metadata proxy cannot listen at all")
+                    return None
             self._session = aiohttp.ClientSession(timeout=FORWARD_TIMEOUT)
             LOG.info("metadata proxy on port %s", self.port)
         return self.port
