@@ -11,7 +11,7 @@ from cloudd.db import Executor
 from cloudd.network import secgroups
 from cloudd.network.antispoof import device_name
 from cloudd.network.ipam import FLAT
-from cloudd.network.metadata import shared_secret
+from cloudd.network.metadata import host_key, shared_secret
 from cloudd.network.rpcapi import (
     DhcpHost,
     FirewallRule,
@@ -29,7 +29,7 @@ async def host_state(db: Executor, cfg: CloudConfig, host: str) -> HostNetworkSt
         manager=net_cfg.network_manager,
         metadata_host=net_cfg.metadata_host or cfg.default.my_ip,
         metadata_port=net_cfg.metadata_port, public_interface=net_cfg.public_interface,
-        metadata_secret=await asyncio.to_thread(shared_secret, cfg),
+        metadata_secret=host_key(await asyncio.to_thread(shared_secret, cfg), host),
         dhcp_lease_time=net_cfg.dhcp_lease_time, dhcp_domain=net_cfg.dhcp_domain,
     )
     # The networks this host serves (gateway host) or has guests on.

@@ -58,7 +58,7 @@ class NetworkManager:
         self._lock = asyncio.Lock()
         self._transport: asyncio.DatagramTransport | None = None
         self.metadata_proxy_port = metadata_proxy_port
-        self.metadata_proxy = MetadataProxy(lambda: self.state, metadata_secret)
+        self.metadata_proxy = MetadataProxy(host, lambda: self.state, metadata_secret)
 
     @classmethod
     def from_config(cls, host: str, cfg: CloudConfig, path: Path) -> NetworkManager:

@@ -39,16 +39,24 @@ EC2_KEYS = ["ami-id", "hostname", "instance-id", "instance-type", "local-hostnam
             "mac", "placement/", "public-hostname", "public-ipv4", "public-keys/", "reservation-id",
             "security-groups"]
 SECRET_FILE = "metadata-proxy-secret"
+PROXY_HOST_HEADER = "X-Metadata-Proxy-Host"
 _INSTANCE_COLUMNS = (
-    "SELECT i.*, f.address AS fixed_address, v.address AS mac,"
+    "SELECT i.*, f.address AS fixed_address, v.address AS mac, n.host AS network_host,"
     " (SELECT min(fl.address) FROM floating_ips fl WHERE fl.fixed_ip_id = f.id) AS floating"
     " FROM fixed_ips f JOIN instances i ON i.uuid = f.instance_uuid"
+    " JOIN networks n ON n.id = f.network_id"
     " LEFT JOIN virtual_interfaces v ON v.id = f.virtual_interface_id")
 
 
-def sign(secret: str, instance_id: str) -> str:
+def sign(key: str, instance_id: str) -> str:
     """Nova's ``X-Instance-ID-Signature``: hex HMAC-SHA256 of the instance id."""
-    return hmac.new(secret.encode(), instance_id.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key.encode(), instance_id.encode(), hashlib.sha256).hexdigest()
+
+
+def host_key(secret: str, host: str) -> str:
+    """The key one host's proxy signs with (Nova shares one secret with every host; here a host
+    holds only its own key, and can sign for no guest it does not serve)."""
+    return hmac.new(secret.encode(), b"metadata-proxy:" + host.encode(), hashlib.sha256).hexdigest()
 
 
 def shared_secret(cfg: CloudConfig) -> str:
@@ -96,7 +104,8 @@ class MetadataServer:
     async def _signed_instance(self, request: web.Request) -> dict[str, Any]:
         instance_id = request.headers.get("X-Instance-ID", "")
         signature = request.headers.get("X-Instance-ID-Signature", "")
-        expected = sign(self.secret, instance_id)
+        proxy_host = request.headers.get(PROXY_HOST_HEADER, "")
+        expected = sign(host_key(self.secret, proxy_host), instance_id)
         if not self.secret or not hmac.compare_digest(expected.encode(), signature.encode()):
             LOG.warning("metadata request from %s with a bad signature for %r", request.remote,
                         instance_id[:64])
@@ -109,6 +118,11 @@ class MetadataServer:
             raise web.HTTPNotFound(text="no such instance\n")
         if request.headers.get("X-Tenant-ID") != instance["project_id"]:
             raise web.HTTPForbidden(text="the tenant does not own this instance\n")
+        # The guest's own host, or the gateway host of its network, proxies for it; nobody else.
+        if proxy_host not in (instance["host"], instance["network_host"]):
+            LOG.warning("host %r signed a metadata request for %s, which it does not serve",
+                        proxy_host[:64], instance["uuid"])
+            raise web.HTTPForbidden(text="this host does not serve this instance\n")
         return instance
 
     async def _instance_of(self, request: web.Request) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from aiohttp import web
 from yarl import URL
 
 from cloudd.listener import Listener
-from cloudd.network.metadata import sign
+from cloudd.network.metadata import PROXY_HOST_HEADER, host_key, sign
 from cloudd.network.rpcapi import DhcpHost, HostNetworkState
 
 if TYPE_CHECKING:
@@ -44,9 +44,12 @@ def guest_at(state: HostNetworkState, local: str, remote: str) -> DhcpHost | Non
 class MetadataProxy:
     """One per agent; listens on all addresses, serves only requests that arrive on a gateway."""
 
-    def __init__(self, current_state: Callable[[], HostNetworkState | None], secret: str = "") -> None:
+    def __init__(self, host: str, current_state: Callable[[], HostNetworkState | None],
+                 secret: str = "") -> None:
+        self.host = host
         self.current_state = current_state
-        self.configured_secret = secret  # [network] metadata_proxy_shared_secret on the agent
+        # [network] metadata_proxy_shared_secret given to this agent; else the state brings the key.
+        self.configured_key = host_key(secret, host) if secret else ""
         self.listener = Listener()
         self.port: int | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -86,9 +89,10 @@ class MetadataProxy:
             guest = guest_at(state, str(sockname[0]), request.remote)
         if state is None or guest is None or guest.instance_uuid is None or self._session is None:
             raise web.HTTPForbidden(text="this address is no guest of this host\n")
-        secret = self.configured_secret or state.metadata_secret
+        key = self.configured_key or state.metadata_secret
         headers = {"X-Instance-ID": guest.instance_uuid, "X-Tenant-ID": guest.project_id or "",
-                   "X-Instance-ID-Signature": sign(secret, guest.instance_uuid)}
+                   "X-Instance-ID-Signature": sign(key, guest.instance_uuid),
+                   PROXY_HOST_HEADER: self.host}
         # Only the path is the guest's: the destination is always the controller's service.
         url = URL.build(scheme="http", host=state.metadata_host, port=state.metadata_port,
                         path=request.rel_url.path)

@@ -90,7 +90,7 @@ class HostNetworkState(BaseModel):
     metadata_host: str = "127.0.0.1"
     metadata_port: int = 8775
     # The port guests' 169.254.169.254:80 is redirected to: the agent's own metadata proxy
-    # (the agent sets it to where its proxy listens), and the secret the proxy signs with.
+    # (the agent sets it to where its proxy listens), and this host's key the proxy signs with.
     metadata_proxy_port: int = Field(9697, ge=1, le=65535)
     metadata_secret: str = Field("", repr=False)
     ports: list[GuestPort] = Field(default_factory=list)

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from cloudd.network import antispoof, ipam
-from cloudd.network.metadata import SECRET_FILE, sign
+from cloudd.network.metadata import PROXY_HOST_HEADER, SECRET_FILE, host_key, sign
 
 from .conftest import Lab, ash, network_cloud, teardown_host
 from .test_dhcp_nat import vif
@@ -29,9 +29,12 @@ async def get(port: int, headers: dict[str, str], source: str = "127.0.0.1",
         return answer.status, await answer.text()
 
 
-def signed(secret: str, instance: dict[str, Any], tenant: str | None = None) -> dict[str, str]:
+def signed(secret: str, instance: dict[str, Any], tenant: str | None = None,
+           host: str = "agent1", key_of: str | None = None) -> dict[str, str]:
+    """The headers the proxy of ``host`` sends, signed with the key of ``key_of`` (its own)."""
+    key = host_key(secret, key_of or host)
     return {"X-Instance-ID": instance["uuid"], "X-Tenant-ID": tenant or instance["project_id"],
-            "X-Instance-ID-Signature": sign(secret, instance["uuid"])}
+            "X-Instance-ID-Signature": sign(key, instance["uuid"]), PROXY_HOST_HEADER: host}
 
 
 async def test_metadata_needs_a_signature_or_a_trusted_proxy(lab: Lab, tmp_path: Path) -> None:
@@ -63,9 +66,15 @@ async def test_metadata_needs_a_signature_or_a_trusted_proxy(lab: Lab, tmp_path:
             assert (await get(port, signed(secret, b) | {"X-Instance-ID": a["uuid"]}))[0] == 403
             assert (await get(port, signed(secret, a, tenant=b["project_id"] + "x")))[0] == 403
             assert (await get(port, signed("not-the-secret", a)))[0] == 403
+            # Nova's shared secret itself is no key; another host's key signs for none of agent1's
+            # guests, neither as itself nor claiming to be agent1.
+            bare = signed(secret, a) | {"X-Instance-ID-Signature": sign(secret, a["uuid"])}
+            assert (await get(port, bare))[0] == 403
+            assert (await get(port, signed(secret, a, host="agent2")))[0] == 403
+            assert (await get(port, signed(secret, a, key_of="agent2")))[0] == 403
             # Signed garbage is a clean 404, never a 500.
-            garbage = {"X-Instance-ID": "../x", "X-Tenant-ID": "p", "X-Instance-ID-Signature":
-                       sign(secret, "../x")}
+            garbage = {"X-Instance-ID": "../x", "X-Tenant-ID": "p", PROXY_HOST_HEADER: "agent1",
+                       "X-Instance-ID-Signature": sign(host_key(secret, "agent1"), "../x")}
             assert (await get(port, garbage))[0] == 404
 
             # The signed request gets that instance's data, and only it.
