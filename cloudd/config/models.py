@@ -156,8 +156,8 @@ class NetworkSection(Section):
         "169.254.169.254:80 is redirected to (0: any free port, for tests)."
     )
     metadata_proxy_shared_secret: str = Field(
-        "", description="HMAC key the hosts' metadata proxies sign instance ids with. Empty: generated "
-        "once into <state_dir>/metadata-proxy-secret and handed to agents over their link."
+        "", description="Secret the hosts' metadata proxy keys derive from (each host gets its own key "
+        "over its link). Empty: generated once into <state_dir>/metadata-proxy-secret."
     )
     metadata_trusted_proxies: str = Field(
         "", description="Comma-separated addresses of proxies whose X-Forwarded-For the metadata "

@@ -8,6 +8,7 @@ import functools
 import json
 from pathlib import Path
 
+import aiohttp
 import pytest
 from conductor.conftest import Cloud, wait_for
 
@@ -155,6 +156,12 @@ async def _metadata_by_port(cloud: Cloud, a: dict[str, str], b: dict[str, str], 
     status, _ = await fetch(a["ns"], direct, f"X-Instance-ID: {b['uuid']}",
                             "X-Tenant-ID: p1", "X-Instance-ID-Signature: " + "0" * 64)
     assert status == 403
+    # The host's proxy serves guests on their gateway address only, not a local process.
+    proxy_port = cloud.agent.network.metadata_proxy.port
+    async with aiohttp.ClientSession() as session, session.get(
+            f"http://127.0.0.1:{proxy_port}/openstack/latest/meta_data.json",
+            headers={"X-Forwarded-For": a["ip"]}) as answer:
+        assert answer.status == 403 and a["uuid"] not in await answer.text()
 
 
 async def _fails_closed(cloud: Cloud, a: dict[str, str], gw: str,
