@@ -59,6 +59,7 @@ class NetworkManager:
         self._transport: asyncio.DatagramTransport | None = None
         self.metadata_proxy_port = metadata_proxy_port
         self.metadata_proxy = MetadataProxy(host, lambda: self.state, metadata_secret)
+        self.protected_ports: set[str] = set()  # the guest ports whose anti-spoofing rules are in
 
     @classmethod
     def from_config(cls, host: str, cfg: CloudConfig, path: Path) -> NetworkManager:
@@ -115,6 +116,12 @@ class NetworkManager:
             previous, self.state = self._load_applied(), state
             if not state.networks and not previous:
                 return  # no networking configured: leave the host alone
+            try:  # first: it needs no bridge, and the ports' protection must not wait on the rest
+                await antispoof.apply(state)
+                self.protected_ports = {port.device for port in state.ports}
+            except antispoof.AntispoofError:
+                self.protected_ports = set()
+                raise
             if state.manager != FLAT:
                 await linux_net.enable_forwarding()
                 for net in state.networks:
@@ -124,7 +131,6 @@ class NetworkManager:
                 if proxy_port is not None:  # else the redirect finds nothing: no metadata, no leak
                     state.metadata_proxy_port = proxy_port
                 await firewall.apply(state)
-            await antispoof.apply(state)
             if self.force_dhcp_release:
                 await self._release_gone(state, previous)
             await asyncio.to_thread(self._save_applied, state)
@@ -185,6 +191,14 @@ class NetworkManager:
 
     # ----- what the compute manager calls -------------------------------------------------
 
+    def check_ports_protected(self, network_info: list[dict[str, Any]]) -> None:
+        """Before a guest is plugged in: its ports' anti-spoofing rules must be loaded, or the
+        build fails here (and goes to another host) rather than run a guest unprotected."""
+        missing = [str(vif["devname"]) for vif in network_info
+                   if vif.get("devname") and vif["devname"] not in self.protected_ports]
+        if missing:
+            raise PortsUnprotected(f"no anti-spoofing rules loaded for {', '.join(missing)}")
+
     async def deallocate_for_instance(self, uuid: str) -> None:
         """A guest was destroyed here: the controller frees its addresses and re-applies."""
         if self.peer is None:
@@ -200,6 +214,10 @@ class NetworkManager:
         except (RpcConnectionLost, RpcError) as exc:
             LOG.warning("lease event %s %s %s not reported: %s", event.action, event.mac,
                         event.ip, exc)
+
+
+class PortsUnprotected(Exception):
+    """A guest's port has no anti-spoofing rules on this host (they failed to load)."""
 
 
 class _EventProtocol(asyncio.DatagramProtocol):

@@ -173,6 +173,9 @@ async def _fails_closed(cloud: Cloud, a: dict[str, str], gw: str,
     link = json.loads((await ash("ip", "-j", "link", "show", "dev", a["device"])).stdout)[0]
     assert "UP" not in link["flags"]
     assert not await ping(a["ns"], gw)
+    # Nor is a new guest plugged in while its port cannot be guarded: its build fails.
+    rows, _ = await cloud.boot(name="gamma")
+    await cloud.wait_state(rows[0]["uuid"], "error")
     monkeypatch.undo()
     await network.refresh_host(cloud.cfg.default.host)
     assert await ping(a["ns"], gw), "rules loaded again: the port is back"
