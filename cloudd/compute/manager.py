@@ -136,6 +136,8 @@ class ComputeManager(ManagerBase):
         spec = guest_spec(instance, image=args.image, kernel=args.kernel, ramdisk=args.ramdisk)
         spec.network_info = args.network_info
         try:
+            if self.network is not None:  # never plug a guest in whose port this host cannot guard
+                self.network.check_ports_protected(spec.network_info)
             await self.driver.spawn(spec, args.node)
         except InstanceNotFound:
             raise Abandoned(f"instance {uuid} was deleted during its build") from None

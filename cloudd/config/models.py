@@ -7,9 +7,10 @@ start-up with a clear message.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Section(BaseModel):
@@ -153,12 +154,35 @@ class NetworkSection(Section):
         "", description="Address guests' 169.254.169.254 traffic is sent to. Empty: my_ip."
     )
     metadata_listen: str = Field("0.0.0.0", description="Address the metadata service listens on.")
+    metadata_proxy_port: int = Field(
+        9697, ge=0, le=65535, description="Agent: port of the host's metadata proxy that guests' "
+        "169.254.169.254:80 is redirected to (0: any free port, for tests)."
+    )
+    metadata_proxy_shared_secret: str = Field(
+        "", description="Secret the hosts' metadata proxy keys derive from (each host gets its own key "
+        "over its link). Empty: generated once into <state_dir>/metadata-proxy-secret."
+    )
+    metadata_trusted_proxies: str = Field(
+        "", description="Comma-separated addresses of proxies whose X-Forwarded-For the metadata "
+        "service believes (empty: none; guests are known by their host proxy's signature only)."
+    )
     networks_path: str = Field("", description="dnsmasq files. Empty: <state_dir>/networks.")
     force_dhcp_release: bool = Field(True, description="Release a deleted guest's lease at once.")
     fixed_ip_disassociate_timeout: int = Field(
         600, ge=0, description="Seconds before a deallocated fixed IP still leased is freed."
     )
     quota_floating_ips: int = Field(10, ge=-1, description="Floating IPs per project (-1: no limit).")
+
+    @field_validator("metadata_trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            ipaddress.ip_address(item)  # ValueError names the bad address
+        return value
+
+    def trusted_proxies(self) -> set[str]:
+        return {str(ipaddress.ip_address(p.strip())) for p in self.metadata_trusted_proxies.split(",")
+                if p.strip()}
 
 
 class CertSection(Section):

@@ -40,12 +40,9 @@ def _is_loopback(address: str) -> bool:
 
 def render_nat(state: HostNetworkState) -> list[str]:
     lines = ["*nat"] + [f":{chain} - [0:0]" for _, chain in HOOKS["nat"]] + [":cloudd-float-snat - [0:0]"]
-    meta = f"-d {METADATA_IP}/32 -p tcp -m tcp --dport 80"
-    if _is_loopback(state.metadata_host):
-        lines.append(f"-A cloudd-PREROUTING {meta} -j REDIRECT --to-ports {state.metadata_port}")
-    else:
-        lines.append(f"-A cloudd-PREROUTING {meta} -j DNAT "
-                     f"--to-destination {state.metadata_host}:{state.metadata_port}")
+    # Guests' metadata requests go to this host's own proxy, which signs the instance id.
+    lines.append(f"-A cloudd-PREROUTING -d {METADATA_IP}/32 -p tcp -m tcp --dport 80"
+                 f" -j REDIRECT --to-ports {int(state.metadata_proxy_port)}")
     for fip in state.floating_ips:
         for chain in ("cloudd-PREROUTING", "cloudd-OUTPUT"):
             lines.append(f"-A {chain} -d {fip.address}/32 -j DNAT --to-destination {fip.fixed_address}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from typing import Any
@@ -11,11 +12,14 @@ from pydantic import ValidationError
 from cloudd.config import CloudConfig
 from cloudd.db import Executor
 from cloudd.network import secgroups
+from cloudd.network.antispoof import device_name
 from cloudd.network.ipam import FLAT
+from cloudd.network.metadata import host_key, shared_secret
 from cloudd.network.rpcapi import (
     DhcpHost,
     FirewallRule,
     FloatingSpec,
+    GuestPort,
     HostNetworkState,
     InstanceFirewall,
     NetworkSpec,
@@ -31,6 +35,7 @@ async def host_state(db: Executor, cfg: CloudConfig, host: str) -> HostNetworkSt
         manager=net_cfg.network_manager,
         metadata_host=net_cfg.metadata_host or cfg.default.my_ip,
         metadata_port=net_cfg.metadata_port, public_interface=net_cfg.public_interface,
+        metadata_secret=host_key(await asyncio.to_thread(shared_secret, cfg), host),
         dhcp_lease_time=net_cfg.dhcp_lease_time, dhcp_domain=net_cfg.dhcp_domain,
     )
     # The networks this host serves (gateway host) or has guests on.
@@ -46,12 +51,31 @@ async def host_state(db: Executor, cfg: CloudConfig, host: str) -> HostNetworkSt
             address=row["address"], fixed_address=row["fixed_address"], interface=row["interface"]))
     if state.manager != FLAT:
         state.firewalls = await _firewalls(db, host)
+    state.ports = await _guest_ports(db, host)
     return state
+
+
+async def _guest_ports(db: Executor, host: str) -> list[GuestPort]:
+    """This host's guest interfaces with the addresses each may use (anti-spoofing, all managers)."""
+    rows = await db.fetch(
+        "SELECT v.uuid, v.address AS mac, n.bridge, f.address FROM fixed_ips f"
+        " JOIN virtual_interfaces v ON v.id = f.virtual_interface_id"
+        " JOIN networks n ON n.id = f.network_id WHERE f.host = $1 AND f.allocated = 1"
+        " ORDER BY v.id, f.id", host)
+    ports: dict[str, GuestPort] = {}
+    for row in rows:
+        port = ports.get(row["uuid"])
+        if port is None:
+            ports[row["uuid"]] = GuestPort(device=device_name(row["uuid"]), bridge=row["bridge"],
+                                           mac=row["mac"].lower(), ips=[row["address"]])
+        else:
+            port.ips.append(ipaddress.IPv4Address(row["address"]))
+    return list(ports.values())
 
 
 async def _network_spec(db: Executor, net: dict[str, Any], host: str, dns_server: str) -> NetworkSpec:
     rows = await db.fetch(
-        "SELECT f.address, v.address AS mac, i.hostname FROM fixed_ips f"
+        "SELECT f.address, v.address AS mac, i.hostname, i.uuid, i.project_id FROM fixed_ips f"
         " JOIN virtual_interfaces v ON v.id = f.virtual_interface_id"
         " JOIN instances i ON i.uuid = f.instance_uuid"
         " WHERE f.network_id = $1 AND f.allocated = 1 ORDER BY f.id", net["id"])
@@ -62,8 +86,8 @@ async def _network_spec(db: Executor, net: dict[str, Any], host: str, dns_server
         gateway=net["gateway"], netmask=net["netmask"],
         prefixlen=ipaddress.ip_network(net["cidr"]).prefixlen, dhcp_start=net["dhcp_start"],
         dns=dns, gateway_host=net["host"] in (None, host),
-        hosts=[DhcpHost(mac=r["mac"], ip=r["address"], hostname=r["hostname"] or "guest")
-               for r in rows],
+        hosts=[DhcpHost(mac=r["mac"], ip=r["address"], hostname=r["hostname"] or "guest",
+                        instance_uuid=r["uuid"], project_id=r["project_id"]) for r in rows],
     )
 
 

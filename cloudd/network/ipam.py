@@ -17,6 +17,7 @@ import uuid as uuidlib
 from typing import Any
 
 from cloudd.db import Database, DuplicateError, Executor
+from cloudd.network.antispoof import device_name
 
 FLAT, FLAT_DHCP, VLAN = "FlatManager", "FlatDHCPManager", "VLANManager"
 
@@ -264,5 +265,6 @@ async def network_info(db: Executor, instance_uuid: str) -> list[dict[str, Any]]
         entry["prefixlen"] = ipaddress.ip_network(row["cidr"]).prefixlen
         entry["dns"] = [d for d in (row["dns1"], row["dns2"]) if d]
         entry["floating_ips"] = [f["address"] for f in floating]
+        entry["devname"] = device_name(row["vif_id"])  # the tap the host's anti-spoofing rules name
         info.append(entry)
     return info

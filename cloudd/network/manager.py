@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from cloudd.config import CloudConfig
-from cloudd.network import firewall, linux_net
+from cloudd.network import antispoof, firewall, linux_net
 from cloudd.network.dnsmasq import Dnsmasq
 from cloudd.network.ipam import FLAT, VLAN
+from cloudd.network.metadata_proxy import MetadataProxy
 from cloudd.network.rpcapi import (
     CONDUCTOR_PREFIX,
     HostNetworkState,
@@ -42,7 +43,8 @@ def networks_path(cfg: CloudConfig) -> Path:
 class NetworkManager:
     def __init__(self, host: str, networks_path: Path, flat_interface: str = "",
                  vlan_interface: str = "", segmentation: str = "vlan",
-                 force_dhcp_release: bool = True) -> None:
+                 force_dhcp_release: bool = True, metadata_proxy_port: int = 9697,
+                 metadata_secret: str = "") -> None:
         self.host = host
         self.path = networks_path
         self.flat_interface = flat_interface
@@ -56,12 +58,17 @@ class NetworkManager:
         self.firewall_error = ""  # why the last rule set was refused (guests cut off), if it was
         self._lock = asyncio.Lock()
         self._transport: asyncio.DatagramTransport | None = None
+        self.metadata_proxy_port = metadata_proxy_port
+        self.metadata_proxy = MetadataProxy(host, lambda: self.state, metadata_secret)
+        self.protected_ports: set[str] = set()  # the guest ports whose anti-spoofing rules are in
 
     @classmethod
     def from_config(cls, host: str, cfg: CloudConfig, path: Path) -> NetworkManager:
         net = cfg.network
         return cls(host, path, flat_interface=net.flat_interface, vlan_interface=net.vlan_interface,
-                   segmentation=net.segmentation, force_dhcp_release=net.force_dhcp_release)
+                   segmentation=net.segmentation, force_dhcp_release=net.force_dhcp_release,
+                   metadata_proxy_port=net.metadata_proxy_port,
+                   metadata_secret=net.metadata_proxy_shared_secret)
 
     # ----- life cycle ---------------------------------------------------------------------
 
@@ -80,6 +87,7 @@ class NetworkManager:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+        await self.metadata_proxy.stop()
 
     async def init_host(self, peer: RpcPeer) -> None:
         """After each (re)connection: fetch this host's state from the controller and apply it."""
@@ -110,11 +118,20 @@ class NetworkManager:
             if not state.networks and not previous:
                 return  # no networking configured: leave the host alone
             refused: firewall.FirewallError | None = None
+            try:  # first: it needs no bridge, and the ports' protection must not wait on the rest
+                await antispoof.apply(state)
+                self.protected_ports = {port.device for port in state.ports}
+            except antispoof.AntispoofError:
+                self.protected_ports = set()
+                raise
             if state.manager != FLAT:
                 await linux_net.enable_forwarding()
                 for net in state.networks:
                     await self._setup_network(net, state)
                 await self._bind_floating(state, previous)
+                proxy_port = await self.metadata_proxy.ensure_started(self.metadata_proxy_port)
+                if proxy_port is not None:  # else the redirect finds nothing: no metadata, no leak
+                    state.metadata_proxy_port = proxy_port
                 refused = await self._apply_firewall(state)
             if self.force_dhcp_release:
                 await self._release_gone(state, previous)
@@ -188,6 +205,14 @@ class NetworkManager:
 
     # ----- what the compute manager calls -------------------------------------------------
 
+    def check_ports_protected(self, network_info: list[dict[str, Any]]) -> None:
+        """Before a guest is plugged in: its ports' anti-spoofing rules must be loaded, or the
+        build fails here (and goes to another host) rather than run a guest unprotected."""
+        missing = [str(vif["devname"]) for vif in network_info
+                   if vif.get("devname") and vif["devname"] not in self.protected_ports]
+        if missing:
+            raise PortsUnprotected(f"no anti-spoofing rules loaded for {', '.join(missing)}")
+
     async def deallocate_for_instance(self, uuid: str) -> None:
         """A guest was destroyed here: the controller frees its addresses and re-applies."""
         if self.peer is None:
@@ -203,6 +228,10 @@ class NetworkManager:
         except (RpcConnectionLost, RpcError) as exc:
             LOG.warning("lease event %s %s %s not reported: %s", event.action, event.mac,
                         event.ip, exc)
+
+
+class PortsUnprotected(Exception):
+    """A guest's port has no anti-spoofing rules on this host (they failed to load)."""
 
 
 class _EventProtocol(asyncio.DatagramProtocol):

@@ -1,20 +1,32 @@
 """The metadata service guests reach at http://169.254.169.254 (Nova's nova-api-metadata).
 
-The agent redirects a guest's 169.254.169.254:80 traffic here without rewriting its source, so
-the guest is known by its fixed IP: the address must be allocated to a live instance, and only
-that instance's data is served — a guest can never read another project's (or guest's) data.
-X-Forwarded-For is believed only from loopback (a local proxy), never from a guest.
+A guest's request never reaches this service directly: the agent on its host redirects
+169.254.169.254:80 to its own metadata proxy (``metadata_proxy.py``), which knows the guest by the
+bridge and source address it came from (anti-spoofing makes that address honest) and forwards the
+request with ``X-Instance-ID``, ``X-Tenant-ID`` and ``X-Instance-ID-Signature`` =
+HMAC-SHA256(shared secret, instance id), as Nova's neutron-metadata-proxy does. Only a request with
+a valid signature is served, and only that instance's data. ``X-Forwarded-For`` is believed only
+from the addresses in ``[network] metadata_trusted_proxies`` (none by default); anything else —
+a guest or a process on the controller that reaches this port — gets 403.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import hashlib
+import hmac
 import json
 import logging
+import os
+import secrets
+import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from cloudd.config import CloudConfig
 from cloudd.db.service import DatabaseService
 from cloudd.listener import Listener
 from cloudd.network import secgroups
@@ -26,7 +38,45 @@ LOG = logging.getLogger(__name__)
 EC2_KEYS = ["ami-id", "hostname", "instance-id", "instance-type", "local-hostname", "local-ipv4",
             "mac", "placement/", "public-hostname", "public-ipv4", "public-keys/", "reservation-id",
             "security-groups"]
-TRUSTED_PROXIES = {"127.0.0.1", "::1"}
+SECRET_FILE = "metadata-proxy-secret"
+PROXY_HOST_HEADER = "X-Metadata-Proxy-Host"
+_INSTANCE_COLUMNS = (
+    "SELECT i.*, f.address AS fixed_address, v.address AS mac, n.host AS network_host,"
+    " (SELECT min(fl.address) FROM floating_ips fl WHERE fl.fixed_ip_id = f.id) AS floating"
+    " FROM fixed_ips f JOIN instances i ON i.uuid = f.instance_uuid"
+    " JOIN networks n ON n.id = f.network_id"
+    " LEFT JOIN virtual_interfaces v ON v.id = f.virtual_interface_id")
+
+
+def sign(key: str, instance_id: str) -> str:
+    """Nova's ``X-Instance-ID-Signature``: hex HMAC-SHA256 of the instance id."""
+    return hmac.new(key.encode(), instance_id.encode(), hashlib.sha256).hexdigest()
+
+
+def host_key(secret: str, host: str) -> str:
+    """The key one host's proxy signs with (Nova shares one secret with every host; here a host
+    holds only its own key, and can sign for no guest it does not serve)."""
+    return hmac.new(secret.encode(), b"metadata-proxy:" + host.encode(), hashlib.sha256).hexdigest()
+
+
+def shared_secret(cfg: CloudConfig) -> str:
+    """The configured secret, else the one generated at the first start (blocking: to_thread)."""
+    if cfg.network.metadata_proxy_shared_secret:
+        return cfg.network.metadata_proxy_shared_secret
+    path = Path(cfg.default.state_dir or ".") / SECRET_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32)
+    try:  # O_EXCL: two processes starting at once keep the first one's secret
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as out:
+        out.write(value + "\n")
+    return value
 
 
 class MetadataServer:
@@ -34,37 +84,68 @@ class MetadataServer:
         self.host = host
         self.listener = Listener()
         self.port: int | None = None
+        self.secret = ""
+        self.trusted: set[str] = set()
 
     async def start(self) -> None:
         cfg = self.host.config.network
+        self.secret = await asyncio.to_thread(shared_secret, self.host.config)
+        self.trusted = cfg.trusted_proxies()
         app = web.Application()
         app.router.add_get("/{tail:.*}", self.handle)
         self.port = await self.listener.start(app, cfg.metadata_listen, cfg.metadata_port)
+        if cfg.metadata_port == 0:  # tests: the hosts' proxies are told the port really bound
+            cfg.metadata_port = self.port
         LOG.info("metadata service on %s:%s", cfg.metadata_listen, self.port)
 
     async def stop(self) -> None:
         await self.listener.stop()
 
-    def _guest_address(self, request: web.Request) -> str:
-        remote = request.remote or ""
-        forwarded = request.headers.get("X-Forwarded-For")
-        if forwarded and remote in TRUSTED_PROXIES:
-            return forwarded.split(",")[0].strip()
-        return remote
+    async def _signed_instance(self, request: web.Request) -> dict[str, Any]:
+        instance_id = request.headers.get("X-Instance-ID", "")
+        signature = request.headers.get("X-Instance-ID-Signature", "")
+        proxy_host = request.headers.get(PROXY_HOST_HEADER, "")
+        expected = sign(host_key(self.secret, proxy_host), instance_id)
+        if not self.secret or not hmac.compare_digest(expected.encode(), signature.encode()):
+            LOG.warning("metadata request from %s with a bad signature for %r", request.remote,
+                        instance_id[:64])
+            raise web.HTTPForbidden(text="invalid instance id signature\n")
+        try:
+            instance = await self._instance("i.uuid = $1", str(uuid.UUID(instance_id)))
+        except ValueError:
+            instance = None
+        if instance is None:
+            raise web.HTTPNotFound(text="no such instance\n")
+        if request.headers.get("X-Tenant-ID") != instance["project_id"]:
+            raise web.HTTPForbidden(text="the tenant does not own this instance\n")
+        # The guest's own host, or the gateway host of its network, proxies for it; nobody else.
+        if proxy_host not in (instance["host"], instance["network_host"]):
+            LOG.warning("host %r signed a metadata request for %s, which it does not serve",
+                        proxy_host[:64], instance["uuid"])
+            raise web.HTTPForbidden(text="this host does not serve this instance\n")
+        return instance
 
-    async def _instance(self, address: str) -> dict[str, Any] | None:
+    async def _instance_of(self, request: web.Request) -> dict[str, Any]:
+        if "X-Instance-ID-Signature" in request.headers:
+            return await self._signed_instance(request)
+        forwarded = request.headers.get("X-Forwarded-For")
+        if forwarded and request.remote in self.trusted:
+            # The rightmost entry is the one the trusted proxy added; the rest came from the client.
+            address = forwarded.split(",")[-1].strip()
+            instance = await self._instance("f.address = $1", address)
+            if instance is None:
+                raise web.HTTPNotFound(text="no instance has this address\n")
+            return instance
+        raise web.HTTPForbidden(text="metadata is served only through the host's metadata proxy\n")
+
+    async def _instance(self, where: str, value: str) -> dict[str, Any] | None:
         db = self.host.get(DatabaseService).db
         return await db.fetchrow(
-            "SELECT i.*, f.address AS fixed_address, v.address AS mac,"
-            " (SELECT min(fl.address) FROM floating_ips fl WHERE fl.fixed_ip_id = f.id) AS floating"
-            " FROM fixed_ips f JOIN instances i ON i.uuid = f.instance_uuid"
-            " LEFT JOIN virtual_interfaces v ON v.id = f.virtual_interface_id"
-            " WHERE f.address = $1 AND f.allocated = 1 AND i.deleted = 0", address)
+            f"{_INSTANCE_COLUMNS} WHERE {where} AND f.allocated = 1 AND i.deleted = 0"
+            " ORDER BY f.id LIMIT 1", value)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        instance = await self._instance(self._guest_address(request))
-        if instance is None:
-            raise web.HTTPNotFound(text="no instance has this address\n")
+        instance = await self._instance_of(request)
         parts = [p for p in request.path.split("/") if p]
         if not parts:
             return web.Response(text="latest\nopenstack\n")

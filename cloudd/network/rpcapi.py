@@ -9,9 +9,10 @@ events, the host's state after a (re)connection, and the release of a deleted gu
 
 from __future__ import annotations
 
-from typing import Any
+from ipaddress import IPv4Address
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from cloudd.network.rules import Cidr, IPv4Text
 
@@ -27,6 +28,9 @@ class DhcpHost(BaseModel):
     mac: str
     ip: str
     hostname: str
+    # Who the guest at ``ip`` is, for the host's metadata proxy (it signs this instance id).
+    instance_uuid: str | None = None
+    project_id: str | None = None
 
 
 class NetworkSpec(BaseModel):
@@ -64,6 +68,21 @@ class InstanceFirewall(BaseModel):
     rules: list[FirewallRule] = Field(default_factory=list)
 
 
+# Typed before they reach nft: a Linux interface name (IFNAMSIZ 15, no wildcard or quote) and a
+# lower-case unicast-style MAC as the database stores them.
+InterfaceName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")]
+MacAddress = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")]
+
+
+class GuestPort(BaseModel):
+    """One guest interface on this host's bridge, and the only addresses it may send from."""
+
+    device: InterfaceName  # the tap (or, in the tests, the veth) plugged into ``bridge``
+    bridge: InterfaceName
+    mac: MacAddress
+    ips: list[IPv4Address] = Field(min_length=1)
+
+
 class HostNetworkState(BaseModel):
     manager: str
     networks: list[NetworkSpec] = Field(default_factory=list)
@@ -72,6 +91,11 @@ class HostNetworkState(BaseModel):
     metadata_host: IPv4Text = "127.0.0.1"  # these three are in the NAT rules too
     metadata_port: int = Field(8775, ge=0, le=65535)
     public_interface: str = Field("", pattern=r"^[A-Za-z0-9_.-]{0,15}$")
+    # The port guests' 169.254.169.254:80 is redirected to: the agent's own metadata proxy
+    # (the agent sets it to where its proxy listens), and this host's key the proxy signs with.
+    metadata_proxy_port: int = Field(9697, ge=1, le=65535)
+    metadata_secret: str = Field("", repr=False)
+    ports: list[GuestPort] = Field(default_factory=list)
     dhcp_lease_time: int = 120
     dhcp_domain: str = "novalocal"
 

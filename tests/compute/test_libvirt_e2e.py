@@ -100,9 +100,9 @@ class LibvirtCloud:
         assert code == 200, body
         return dict(body["server"])
 
-    async def create(self, name: str, image: str, flavor: str = "0") -> str:
+    async def create(self, name: str, image: str, flavor: str = "0", networks: str = "none") -> str:
         code, body = await self.call("POST", "/compute/v2.1/servers", json={"server": {
-            "name": name, "imageRef": image, "flavorRef": flavor, "networks": "none"}})
+            "name": name, "imageRef": image, "flavorRef": flavor, "networks": networks}})
         assert code == 202, body
         return str(body["server"]["id"])
 
@@ -211,10 +211,11 @@ async def register_guest(db: Any, cfg: Any, guest_dir: Path, kernel_file: str) -
 
 
 @asynccontextmanager
-async def libvirt_cloud(guest_dir: Path, kernel_file: str = "vmlinux",
-                        register: bool = True) -> AsyncIterator[LibvirtCloud]:
+async def libvirt_cloud(guest_dir: Path, kernel_file: str = "vmlinux", register: bool = True,
+                        network: dict[str, str] | None = None) -> AsyncIterator[LibvirtCloud]:
     """A controller (in-process) and a libvirt agent (subprocess), the guest registered
-    (unless ``register`` is false: a test registers it another way).
+    (unless ``register`` is false: a test registers it another way); ``network``: the
+    controller's [network] options.
     Under TEST_ROOT: QEMU (libvirt-qemu) must traverse the directories to the disks."""
     state = TEST_ROOT / f"e2e-{uuid_module.uuid4().hex[:10]}"
     agent_state = state / "agent"
@@ -229,6 +230,7 @@ async def libvirt_cloud(guest_dir: Path, kernel_file: str = "vmlinux",
         "service": {"report_interval": "0.5"},
         "vnc": {"novncproxy_host": "127.0.0.1", "novncproxy_port": "0",
                 "novncproxy_base_url": "http://127.0.0.1:0/vnc_lite.html"},
+        "network": network or {},
     }))
     host = build_controller(cfg)
     await host.start()

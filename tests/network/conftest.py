@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from conductor.conftest import Cloud, free_port, make_config, start_cloud
 
-NEEDED = ("dnsmasq", "busybox", "iptables", "ip", "dhcp_release")
+NEEDED = ("dnsmasq", "busybox", "iptables", "ip", "dhcp_release", "nft")
 UDHCPC_SCRIPT = """#!/bin/sh
 case "$1" in
   bound|renew)
@@ -63,9 +63,10 @@ class Lab:
         self.script.write_text(UDHCPC_SCRIPT)
         self.script.chmod(0o755)
 
-    async def guest(self, name: str, bridge: str, mac: str) -> str:
-        """A namespace plugged into ``bridge`` with ``mac``; returns the address DHCP gave it."""
-        ns, host_end = f"cdt{self.tag}{name}", f"cdv{self.tag}{name}"
+    async def guest(self, name: str, bridge: str, mac: str, device: str | None = None) -> str:
+        """A namespace plugged into ``bridge`` with ``mac``; returns the address DHCP gave it.
+        ``device``: the host end's name, the tap name the host state gives the guest's port."""
+        ns, host_end = f"cdt{self.tag}{name}", device or f"cdv{self.tag}{name}"
         await ash("ip", "netns", "add", ns)
         self.namespaces.append(ns)
         await ash("ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", ns)
@@ -131,6 +132,7 @@ def teardown_host(state_dir: Path, bridges: list[str]) -> None:
             pass
     for bridge in bridges:
         sh("ip", "link", "del", bridge, check=False)
+    sh("nft", "delete", "table", "bridge", "cloudd_antispoof", check=False)
     for table, hooks in (("nat", ("PREROUTING", "OUTPUT", "POSTROUTING")), ("filter", ("INPUT", "FORWARD"))):
         for builtin in hooks:
             sh("iptables", "-t", table, "-D", builtin, "-j", f"cloudd-{builtin}", check=False)

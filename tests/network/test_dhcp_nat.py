@@ -14,6 +14,7 @@ from conductor.conftest import Cloud, wait_for
 
 from cloudd.agent.service import build_agent
 from cloudd.network import ipam
+from cloudd.network.antispoof import device_name
 from cloudd.network.rules import parse_rule
 from cloudd.network.service import NetworkService
 
@@ -32,7 +33,8 @@ pytestmark = pytest.mark.slow
 
 async def vif(cloud: Cloud, uuid: str) -> dict[str, Any]:
     row = await cloud.db.fetchrow(
-        "SELECT v.address AS mac, f.address AS ip, f.leased, n.bridge FROM virtual_interfaces v"
+        "SELECT v.uuid AS vif_uuid, v.address AS mac, f.address AS ip, f.leased, n.bridge"
+        " FROM virtual_interfaces v"
         " JOIN fixed_ips f ON f.virtual_interface_id = v.id JOIN networks n ON n.id = v.network_id"
         " WHERE v.instance_uuid = $1", uuid)
     assert row is not None, "the instance got no fixed IP"
@@ -55,7 +57,7 @@ async def test_flatdhcp_lease_reaches_db_and_delete_releases(lab: Lab, tmp_path:
             nic = await vif(cloud, uuid)
             assert nic["mac"].startswith("fa:16:3e:") and nic["bridge"] == bridge
 
-            got = await lab.guest("a", bridge, nic["mac"])
+            got = await lab.guest("a", bridge, nic["mac"], device_name(nic["vif_uuid"]))
             assert got == nic["ip"]
             await wait_for(functools.partial(_is_leased, cloud, got), 10, "the lease to reach the DB")
 
@@ -102,8 +104,8 @@ async def test_vlan_isolation_floating_ip_security_groups_metadata_restart(
                 await cloud.wait_state(uuid, "active", limit=30)
             nic1, nic2 = await vif(cloud, uuid1), await vif(cloud, uuid2)
             assert {nic1["bridge"], nic2["bridge"]} == set(bridges)
-            ip1 = await lab.guest("a", nic1["bridge"], nic1["mac"])
-            ip2 = await lab.guest("b", nic2["bridge"], nic2["mac"])
+            ip1 = await lab.guest("a", nic1["bridge"], nic1["mac"], device_name(nic1["vif_uuid"]))
+            ip2 = await lab.guest("b", nic2["bridge"], nic2["mac"], device_name(nic2["vif_uuid"]))
             assert (ip1, ip2) == (nic1["ip"], nic2["ip"])
             await wait_for(functools.partial(_is_leased, cloud, ip2), 10, "beta's lease")
             guest1, guest2 = lab.namespaces[1], lab.namespaces[2]

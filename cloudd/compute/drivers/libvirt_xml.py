@@ -104,8 +104,9 @@ def _add_interface(devices: ET.Element, vif: dict[str, Any]) -> None:
         raise ValueError(f"network_info entry without a bridge: {vif!r}")
     element = _sub(devices, "interface", type="bridge")
     _sub(element, "source", bridge=str(bridge))
-    if vif.get("address"):
-        _sub(element, "mac", address=str(vif["address"]))
+    mac = vif.get("address") or vif.get("mac")  # cloudd's network_info says "mac"
+    if mac:
+        _sub(element, "mac", address=str(mac))
     _sub(element, "model", type="virtio")
     if vif.get("devname"):
         _sub(element, "target", dev=str(vif["devname"]))

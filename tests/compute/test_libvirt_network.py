@@ -1,0 +1,61 @@
+"""A real QEMU guest on a FlatDHCP network: libvirt plugs it in as the tap the host's
+anti-spoofing rules name, with the VIF's MAC; it gets its lease through those rules and its
+hostname from the metadata service through the host's signing proxy (the guest's init prints
+both on the console)."""
+# ruff: noqa: F811 - the fixtures imported from libvirt_support are test parameters here
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conductor.conftest import free_port
+from network.conftest import teardown_host
+
+from cloudd import db as cloudd_db
+from cloudd.network import antispoof, ipam
+
+from .libvirt_support import libvirt_host, virsh  # noqa: F401 - fixtures
+from .test_libvirt_e2e import libvirt_cloud
+
+pytestmark = pytest.mark.slow
+
+
+async def test_real_guest_gets_lease_and_metadata_through_antispoofing(libvirt_host: Path) -> None:
+    if not (shutil.which("nft") and shutil.which("dnsmasq")):
+        pytest.skip("needs nft and dnsmasq (scripts/install-network.sh)")
+    bridge = f"brl{random.randint(0, 0xFFFF):04x}"
+    network = {"network_manager": "FlatDHCPManager", "flat_network_bridge": bridge,
+               "metadata_host": "127.0.0.1", "metadata_port": str(free_port())}
+    async with libvirt_cloud(libvirt_host, network=network) as cloud:
+        try:
+            db = await cloudd_db.connect(f"sqlite:///{cloud.state}/cloudd.db")
+            try:
+                await ipam.create_networks(db, "FlatDHCPManager", "private", "10.231.13.0/24",
+                                           bridge=bridge)
+                server = await cloud.create("e2e-net", cloud.images["cloudd-guest"], networks="auto")
+                await cloud.wait_status(server, "ACTIVE")
+                nic = await db.fetchrow(
+                    "SELECT v.uuid, v.address AS mac, f.address AS ip FROM virtual_interfaces v"
+                    " JOIN fixed_ips f ON f.virtual_interface_id = v.id WHERE v.instance_uuid = $1",
+                    server)
+            finally:
+                await db.close()
+            assert nic is not None
+            device = antispoof.device_name(nic["uuid"])
+            xml = await asyncio.to_thread(virsh, "dumpxml", server)
+            assert f"<target dev='{device}'/>" in xml and f"<mac address='{nic['mac']}'/>" in xml
+            table = await asyncio.to_thread(
+                subprocess.run, ["nft", "list", "table", "bridge", antispoof.TABLE],
+                capture_output=True, text=True, check=True)
+            assert f"ether saddr != {nic['mac']} drop" in table.stdout
+
+            output = await cloud.wait_ready(server, 1)
+            assert f"hostname=e2e-net ip={nic['ip']}/24" in output, output[-1500:]
+            await cloud.delete(server)
+        finally:
+            await asyncio.to_thread(teardown_host, cloud.agent_state, [bridge])
