@@ -18,12 +18,9 @@ from typing import Any
 
 from cloudd.db import Database, DuplicateError, Executor
 from cloudd.network.antispoof import device_name
+from cloudd.network.errors import NetworkError as NetworkError
 
 FLAT, FLAT_DHCP, VLAN = "FlatManager", "FlatDHCPManager", "VLANManager"
-
-
-class NetworkError(Exception):
-    """A request the network model refuses; the message is for the user."""
 
 
 class NoMoreFixedIps(NetworkError):

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictInt, model_validator
 
-from cloudd.network.ipam import NetworkError
+from cloudd.network.errors import NetworkError
 
 Protocol = Literal["tcp", "udp", "icmp"]
 # What the APIs accept for a protocol; None means every protocol. Neutron and EC2 also name them
