@@ -205,6 +205,8 @@ class ObjectstoreSection(Section):
     )
     ssl_cert_file: str = Field("", description="Serve HTTPS with this PEM certificate (empty: HTTP).")
     ssl_key_file: str = Field("", description="The PEM private key of ssl_cert_file.")
+    region: str = Field("us-east-1", description="The region SigV4 credential scopes must name "
+                        "(what S3 clients send by default).")
 
 
 class Ec2Section(Section):

@@ -114,14 +114,27 @@ def _storage_failure(exc: StorageError) -> S3Error:
     return S3Error("InternalError")
 
 
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def _check_role(request: web.Request, principal: Principal | None) -> None:
+    """Every other method changes something, which takes the member role in the key's
+    project (a reader's key only reads); anonymous writes are refused by the handlers."""
+    if principal is not None and request.method not in READ_METHODS and not principal.may_write:
+        raise S3Error("AccessDenied", "The reader role of this access key only reads.")
+
+
 async def _authenticate(request: web.Request) -> Principal | None:
-    """Once per request (the 100-continue handler may already have done it)."""
+    """Once per request (the 100-continue handler may already have done it), with the role
+    check, so that a refused upload is refused before its body is sent."""
     if PRINCIPAL not in request:
         bucket, key, in_host = parse_location(request, request.app[SETTINGS_KEY].virtual_host_domain)
         request[LOCATION] = (bucket, key)
         request[PRINCIPAL] = (await authenticate(request, request.app[DB_KEY],
-                                                 bucket if in_host else None),)
+                                                 bucket if in_host else None,
+                                                 request.app[SETTINGS_KEY].region),)
     principal: Principal | None = request[PRINCIPAL][0]
+    _check_role(request, principal)
     return principal
 
 

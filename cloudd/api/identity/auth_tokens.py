@@ -197,8 +197,8 @@ async def check_token(request: web.Request) -> web.Response:
 
 async def delete_token(request: web.Request) -> web.Response:
     data = await _subject(request)
-    await revoke_token(request_database(request), data.id_hash)
-    TOKEN_CACHE.forget(data.id_hash)
+    for id_hash in await revoke_token(request_database(request), data):
+        TOKEN_CACHE.forget(id_hash)
     return web.Response(status=204)
 
 
