@@ -220,6 +220,23 @@ class Ec2Section(Section):
     )
 
 
+class IdentitySection(Section):
+    """Keystone's lockout options, kept per controller process."""
+
+    lockout_failure_attempts: int = Field(
+        5, ge=1, le=1000, description="Failed password logins in a row for one user name before "
+        "it is locked out for lockout_duration (Keystone's option of the same name).")
+    lockout_failure_attempts_per_address: int = Field(
+        30, ge=1, le=100000, description="Failed password logins from one client address, "
+        "whatever the user names, before that address is locked out for lockout_duration.")
+    lockout_duration: float = Field(
+        300.0, gt=0, le=86400, description="Seconds a lockout lasts; failures older than this "
+        "are forgotten.")
+    failed_login_delay: float = Field(
+        0.5, ge=0, le=10, description="Seconds a failed login waits before its 401, doubled with "
+        "each further failure of the same user or address (at most 8 s; 0: no delay).")
+
+
 class CloudConfig(Section):
     """The whole file. Attribute names are the section names (DEFAULT is `default`)."""
 
@@ -238,3 +255,4 @@ class CloudConfig(Section):
     vnc: VncSection = VncSection()
     objectstore: ObjectstoreSection = ObjectstoreSection()
     ec2: Ec2Section = Ec2Section()
+    identity: IdentitySection = IdentitySection()

@@ -27,6 +27,7 @@ Handler = Callable[[S3Request], Awaitable[web.StreamResponse]]
 DB_KEY = web.AppKey("s3_db", Database)
 STORE_KEY = web.AppKey("s3_store", ObjectStore)
 SETTINGS_KEY = web.AppKey("s3_settings", ObjectstoreSection)
+REGIONS_KEY = web.AppKey("s3_regions", tuple)  # the regions SigV4 scopes may name
 REQUEST_ID = web.RequestKey("s3_request_id", str)
 # (the requester,) once authenticated: a tuple, so that "anonymous" (None) is also remembered.
 PRINCIPAL = web.RequestKey("s3_principal", tuple)
@@ -132,7 +133,7 @@ async def _authenticate(request: web.Request) -> Principal | None:
         request[LOCATION] = (bucket, key)
         request[PRINCIPAL] = (await authenticate(request, request.app[DB_KEY],
                                                  bucket if in_host else None,
-                                                 request.app[SETTINGS_KEY].region),)
+                                                 request.app[REGIONS_KEY]),)
     principal: Principal | None = request[PRINCIPAL][0]
     _check_role(request, principal)
     return principal
@@ -145,7 +146,11 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
     try:
         await _authenticate(request)
     except S3Error as error:
-        return error_response(request, error)
+        refused = error_response(request, error)
+        # The client may send its body anyway; on a kept-alive connection those bytes would be
+        # read as the next request, so the connection ends with this answer.
+        refused.force_close()
+        return refused
     await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
     return None
 
@@ -169,9 +174,13 @@ async def _request_id_header(request: web.Request, response: web.StreamResponse)
     response.headers.setdefault("Server", "cloudd-objectstore")
 
 
-def s3_app(db: Database, store: ObjectStore, settings: ObjectstoreSection) -> web.Application:
+def s3_app(db: Database, store: ObjectStore, settings: ObjectstoreSection,
+           cloud_region: str = "") -> web.Application:
+    """`cloud_region` (the cloud's own, [ec2] region) is accepted in SigV4 scopes besides
+    [objectstore] region: clients set up for the cloud's EC2 API sign S3 calls with it."""
     app = web.Application(client_max_size=1024**2)
     app[DB_KEY], app[STORE_KEY], app[SETTINGS_KEY] = db, store, settings
+    app[REGIONS_KEY] = tuple(dict.fromkeys(r for r in (settings.region, cloud_region) if r))
     app.router.add_route("*", "/{path:.*}", dispatch, expect_handler=expect_continue)
     app.on_response_prepare.append(_request_id_header)
     return app

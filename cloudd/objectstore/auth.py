@@ -77,10 +77,10 @@ def _amz_time(value: str) -> datetime:
 
 
 async def _sigv4(request: web.Request, db: Executor, params: sigv4.SigV4Params,
-                 now: float, region: str) -> Principal:
+                 now: float, regions: tuple[str, ...]) -> Principal:
     cred = await _credential(db, params.access)
     moment = _amz_time(params.amz_date)
-    sigv4.check_scope(params, region, "s3")
+    sigv4.check_scope(params, regions, "s3")
     if params.presigned:
         if not 0 < (params.expires or 0) <= MAX_PRESIGNED_EXPIRY:
             raise S3Error("AuthorizationQueryParametersError", "X-Amz-Expires must be 1..604800")
@@ -148,7 +148,7 @@ async def _sigv2_query(request: web.Request, db: Executor, now: float,
 
 
 async def authenticate(request: web.Request, db: Executor, bucket_in_host: str | None = None,
-                       region: str = "us-east-1") -> Principal | None:
+                       regions: tuple[str, ...] = ("us-east-1",)) -> Principal | None:
     """The requester, or None for an anonymous request. Raises S3Error when a signature is
     present but wrong, stale, scoped to another day, region or service, or made with an
     unknown key or one whose user may no longer use it."""
@@ -156,14 +156,14 @@ async def authenticate(request: web.Request, db: Executor, bucket_in_host: str |
     header = request.headers.get("Authorization", "")
     if header.startswith(sigv4.ALGORITHM):
         return await _sigv4(request, db, sigv4.parse_authorization(header, request.headers), now,
-                            region)
+                            regions)
     if header.startswith("AWS "):
         return await _sigv2_header(request, db, header, now, bucket_in_host)
     if header:
         raise S3Error("InvalidArgument", "Unsupported Authorization Type")
     query = request.query
     if "X-Amz-Algorithm" in query or "X-Amz-Signature" in query:
-        return await _sigv4(request, db, sigv4.parse_presigned(dict(query)), now, region)
+        return await _sigv4(request, db, sigv4.parse_presigned(dict(query)), now, regions)
     if "AWSAccessKeyId" in query and "Signature" in query:
         return await _sigv2_query(request, db, now, bucket_in_host)
     return None

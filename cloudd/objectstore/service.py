@@ -71,8 +71,8 @@ class ObjectstoreService(Service):
         tls = self._ssl_context()
         # Another process (or a second controller in this one) may serve this port: the rest of
         # the controller still works; /healthz and the log say S3 is not served here.
-        if not await self.listener.start_optional(self, "S3", s3_app(db, self.store, cfg),
-                                                  cfg.listen, cfg.port, tls):
+        app = s3_app(db, self.store, cfg, self.host.config.ec2.region)
+        if not await self.listener.start_optional(self, "S3", app, cfg.listen, cfg.port, tls):
             return
         self.port = self.listener.port
         scheme = "https" if tls else "http"

@@ -94,7 +94,7 @@ def check_payload_hash(value: str) -> None:
                   "TRAILER or the hex SHA-256 of the payload", ArgumentName="x-amz-content-sha256")
 
 
-def check_scope(params: SigV4Params, region: str, service: str) -> None:
+def check_scope(params: SigV4Params, regions: tuple[str, ...], service: str) -> None:
     """What S3 checks before the signature: the credential scope is for this day (the date of
     X-Amz-Date, so a signing key stays good for one day only), this region and this service,
     and the Host header is signed (so a request cannot be replayed against another host)."""
@@ -103,9 +103,9 @@ def check_scope(params: SigV4Params, region: str, service: str) -> None:
     if params.date != params.amz_date[:8]:
         raise S3Error(code, f"Invalid credential date \"{params.date}\". This date is not the "
                       f"same as X-Amz-Date: \"{params.amz_date[:8]}\".")
-    if params.region != region:
+    if params.region not in regions:
         raise S3Error(code, f"The authorization header is malformed; the region "
-                      f"'{params.region}' is wrong; expecting '{region}'", Region=region)
+                      f"'{params.region}' is wrong; expecting '{regions[0]}'", Region=regions[0])
     if params.service != service:
         raise S3Error(code, f"The authorization header is malformed; incorrect service "
                       f"'{params.service}'. This endpoint belongs to '{service}'.")

@@ -89,7 +89,7 @@ async def _verify_sigv4(request: web.Request, db: Executor, body: bytes,
     else:
         _check_time(moment, now)
     try:
-        sigv4.check_scope(params, region, "ec2")
+        sigv4.check_scope(params, (region,), "ec2")
     except S3Error as exc:
         raise Ec2Error("IncompleteSignature", exc.message) from None
     path, _, query = request.raw_path.partition("?")

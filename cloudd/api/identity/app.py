@@ -10,6 +10,7 @@ from aiohttp import web
 from cloudd.api.auth import auth_middleware, public_url, request_id_middleware
 from cloudd.api.identity import auth_tokens, ec2, projects, roles, users
 from cloudd.api.identity.errors import error_middleware
+from cloudd.api.identity.lockout import THROTTLE_KEY, LoginThrottle
 from cloudd.api.identity.tokens import purge_expired
 from cloudd.core import ServiceHost
 from cloudd.db.service import DatabaseService
@@ -43,6 +44,7 @@ def identity_app(host: ServiceHost) -> web.Application:
     app = web.Application(middlewares=[
         request_id_middleware(), error_middleware, auth_middleware(UNAUTHENTICATED),
     ])
+    app[THROTTLE_KEY] = LoginThrottle()
     app.router.add_get("", versions)
     app.router.add_get("/", versions)
     app.router.add_get("/v3", version)
