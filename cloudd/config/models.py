@@ -207,6 +207,9 @@ class ObjectstoreSection(Section):
     ssl_key_file: str = Field("", description="The PEM private key of ssl_cert_file.")
     region: str = Field("us-east-1", description="The region SigV4 credential scopes must name "
                         "(what S3 clients send by default).")
+    multipart_expiry: float = Field(
+        7 * 86400.0, ge=60, le=365 * 86400, description="Seconds after which an unfinished "
+        "multipart upload is aborted and its parts deleted.")
 
 
 class Ec2Section(Section):

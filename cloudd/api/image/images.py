@@ -9,7 +9,7 @@ from aiohttp import web
 from multidict import MultiDict
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
-from cloudd.api.image import records
+from cloudd.api.image import quota, records
 from cloudd.api.image.common import (
     can_read,
     context,
@@ -98,6 +98,7 @@ async def create(request: web.Request) -> web.Response:
         raise BadRequest(f"Image id {fields.id} is not a UUID.")
     if fields.owner is not None and fields.owner != ctx.project_id and not ctx.is_admin:
         raise Forbidden("You are not permitted to create images owned by another project.")
+    await quota.check_image_count(database(request), fields.owner or ctx.project_id)
     try:
         image = await records.create(
             database(request), owner=fields.owner or ctx.project_id, name=fields.name,
