@@ -4,6 +4,7 @@ revoked token die with it."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -54,6 +55,22 @@ async def test_wrong_passwords_lock_the_user_out(cloud: Cloud) -> None:
     assert resp.status == 401 and LOCKED in (await resp.json())["error"]["message"]
     # Other users of the same address are not locked by one user's lockout.
     assert (await login(cloud, "bystander", "by-pw", "bystanders"))[0] == 201
+
+
+async def test_the_growing_delay_does_not_hold_the_loop(cloud: Cloud) -> None:
+    """A failed login waits (doubling) before its 401, but asleep: /healthz and a right
+    password are answered while it waits. Ordered, not timed."""
+    lockout(cloud, attempts=10)
+    cloud.host.config.identity.failed_login_delay = 1.0
+    assert await login(cloud, "admin", "guess-1") == (401, auth_tokens.AUTH_FAILED)  # waits 1 s
+    slow = asyncio.create_task(login(cloud, "admin", "guess-2"))  # now waits 2 s
+    await asyncio.sleep(0.3)  # let it reach its delay
+    health = await cloud.client.get("/healthz")  # 503 here: this slice starts no services
+    assert health.status in (200, 503) and "services" in await health.json()
+    assert not slow.done()
+    assert (await login(cloud, "admin", cloud.admin["password"], "admin"))[0] == 201
+    assert not slow.done()
+    assert await slow == (401, auth_tokens.AUTH_FAILED)
 
 
 async def test_unknown_users_lock_out_like_real_ones(cloud: Cloud) -> None:
