@@ -237,6 +237,11 @@ class ObjectstoreSection(Section):
     )
     ssl_cert_file: str = Field("", description="Serve HTTPS with this PEM certificate (empty: HTTP).")
     ssl_key_file: str = Field("", description="The PEM private key of ssl_cert_file.")
+    region: str = Field("us-east-1", description="The region SigV4 credential scopes must name "
+                        "(what S3 clients send by default).")
+    multipart_expiry: float = Field(
+        7 * 86400.0, ge=60, le=365 * 86400, description="Seconds after which an unfinished "
+        "multipart upload is aborted and its parts deleted.")
 
 
 class Ec2Section(Section):
@@ -248,6 +253,23 @@ class Ec2Section(Section):
         "", description="EC2 URL in the catalog and DescribeRegions. Empty: "
         "http://<my_ip>:<port>/services/Cloud."
     )
+
+
+class IdentitySection(Section):
+    """Keystone's lockout options, kept per controller process."""
+
+    lockout_failure_attempts: int = Field(
+        5, ge=1, le=1000, description="Failed password logins in a row for one user name before "
+        "it is locked out for lockout_duration (Keystone's option of the same name).")
+    lockout_failure_attempts_per_address: int = Field(
+        30, ge=1, le=100000, description="Failed password logins from one client address, "
+        "whatever the user names, before that address is locked out for lockout_duration.")
+    lockout_duration: float = Field(
+        300.0, gt=0, le=86400, description="Seconds a lockout lasts; failures older than this "
+        "are forgotten.")
+    failed_login_delay: float = Field(
+        0.5, ge=0, le=10, description="Seconds a failed login waits before its 401, doubled with "
+        "each further failure of the same user or address (at most 8 s; 0: no delay).")
 
 
 class CloudConfig(Section):
@@ -268,3 +290,4 @@ class CloudConfig(Section):
     vnc: VncSection = VncSection()
     objectstore: ObjectstoreSection = ObjectstoreSection()
     ec2: Ec2Section = Ec2Section()
+    identity: IdentitySection = IdentitySection()

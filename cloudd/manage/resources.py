@@ -59,27 +59,32 @@ async def _project_id(db: Any, name_or_id: str) -> str:
 
 
 async def quota_show(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
+    from cloudd import storage_quota
     from cloudd.api.compute.quotas import DEFAULT_QUOTAS, project_quotas, project_usage
 
     project_id = await _project_id(db, args.project)
-    limits = await project_quotas(db, project_id)
-    usage = await project_usage(db, project_id)
+    limits = await project_quotas(db, project_id) | await storage_quota.storage_limits(
+        db, project_id)
+    usage = await project_usage(db, project_id) | await storage_quota.storage_usage(db, project_id)
+    defaults = DEFAULT_QUOTAS | storage_quota.STORAGE_QUOTAS
     print_table(("Resource", "Limit", "In Use", "Source"), [
-        (key, limit, usage.get(key, ""), "default" if limit == DEFAULT_QUOTAS[key] else "project")
+        (key, limit, usage.get(key, ""), "default" if limit == defaults[key] else "project")
         for key, limit in sorted(limits.items())])
     return 0
 
 
 async def quota_set(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
+    from cloudd import storage_quota
     from cloudd.api.compute.quotas import DEFAULT_QUOTAS
 
     project_id = await _project_id(db, args.project)
     changes: dict[str, int] = {}
+    resources = DEFAULT_QUOTAS | storage_quota.STORAGE_QUOTAS
     for item in args.limits:
         resource, sep, value = item.partition("=")
-        if not sep or resource not in DEFAULT_QUOTAS:
+        if not sep or resource not in resources:
             raise ManageError(f"bad quota {item!r}: use RESOURCE=N with RESOURCE one of "
-                              + ", ".join(sorted(DEFAULT_QUOTAS)))
+                              + ", ".join(sorted(resources)))
         try:
             limit = int(value)
         except ValueError:
@@ -192,7 +197,8 @@ def add_parsers(groups: Any) -> None:
     delete.add_argument("flavor", help="name or id")
     delete.set_defaults(func=with_db(flavor_delete))
 
-    quota = groups.add_parser("quota", help="project quotas the compute API enforces")
+    quota = groups.add_parser("quota", help="project quotas: compute, and storage (images and "
+                              "S3 objects, sizes in MiB)")
     qa = quota.add_subparsers(dest="action", required=True)
     show = qa.add_parser("show", help="a project's limits and usage")
     show.add_argument("project", help="name or id")

@@ -31,6 +31,7 @@ DB_KEY = web.AppKey("s3_db", Database)
 STORE_KEY = web.AppKey("s3_store", ObjectStore)
 SETTINGS_KEY = web.AppKey("s3_settings", ObjectstoreSection)
 CLIENT_LIMIT_KEY = web.AppKey("s3_client_limit", PerClientLimit)
+REGIONS_KEY = web.AppKey("s3_regions", tuple)  # the regions SigV4 scopes may name
 REQUEST_ID = web.RequestKey("s3_request_id", str)
 # (the requester,) once authenticated: a tuple, so that "anonymous" (None) is also remembered.
 PRINCIPAL = web.RequestKey("s3_principal", tuple)
@@ -118,14 +119,27 @@ def _storage_failure(exc: StorageError) -> S3Error:
     return S3Error("InternalError")
 
 
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def _check_role(request: web.Request, principal: Principal | None) -> None:
+    """Every other method changes something, which takes the member role in the key's
+    project (a reader's key only reads); anonymous writes are refused by the handlers."""
+    if principal is not None and request.method not in READ_METHODS and not principal.may_write:
+        raise S3Error("AccessDenied", "The reader role of this access key only reads.")
+
+
 async def _authenticate(request: web.Request) -> Principal | None:
-    """Once per request (the 100-continue handler may already have done it)."""
+    """Once per request (the 100-continue handler may already have done it), with the role
+    check, so that a refused upload is refused before its body is sent."""
     if PRINCIPAL not in request:
         bucket, key, in_host = parse_location(request, request.app[SETTINGS_KEY].virtual_host_domain)
         request[LOCATION] = (bucket, key)
         request[PRINCIPAL] = (await authenticate(request, request.app[DB_KEY],
-                                                 bucket if in_host else None),)
+                                                 bucket if in_host else None,
+                                                 request.app[REGIONS_KEY]),)
     principal: Principal | None = request[PRINCIPAL][0]
+    _check_role(request, principal)
     return principal
 
 
@@ -136,7 +150,11 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
     try:
         await _authenticate(request)
     except S3Error as error:
-        return error_response(request, error)
+        refused = error_response(request, error)
+        # The client may send its body anyway; on a kept-alive connection those bytes would be
+        # read as the next request, so the connection ends with this answer.
+        refused.force_close()
+        return refused
     await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
     return None
 
@@ -166,10 +184,14 @@ async def _request_id_header(request: web.Request, response: web.StreamResponse)
     response.headers.setdefault("Server", "cloudd-objectstore")
 
 
-def s3_app(db: Database, store: ObjectStore, settings: ObjectstoreSection) -> web.Application:
+def s3_app(db: Database, store: ObjectStore, settings: ObjectstoreSection,
+           cloud_region: str = "") -> web.Application:
+    """`cloud_region` (the cloud's own, [ec2] region) is accepted in SigV4 scopes besides
+    [objectstore] region: clients set up for the cloud's EC2 API sign S3 calls with it."""
     app = web.Application(client_max_size=1024**2)
     app[DB_KEY], app[STORE_KEY], app[SETTINGS_KEY] = db, store, settings
     app[CLIENT_LIMIT_KEY] = PerClientLimit()
+    app[REGIONS_KEY] = tuple(dict.fromkeys(r for r in (settings.region, cloud_region) if r))
     app.router.add_route("*", "/{path:.*}", dispatch, expect_handler=expect_continue)
     app.on_response_prepare.append(_request_id_header)
     return app

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.api.identity.ec2 import lookup_ec2_credential
+from cloudd.api.identity.ec2 import credential_refusal, lookup_ec2_credential
 from cloudd.db import Executor
 from cloudd.objectstore import sigv2, sigv4
 from cloudd.objectstore.errors import S3Error
@@ -37,6 +37,11 @@ class Principal:
     signing_key: bytes | None = None
     payload_hash: str | None = None
 
+    @property
+    def may_write(self) -> bool:
+        """Nova's PROJECT_MEMBER: a reader only reads (admin implies member)."""
+        return "member" in self.roles
+
 
 def split_raw(request: web.Request) -> tuple[str, str]:
     path, _, query = request.raw_path.partition("?")
@@ -48,6 +53,13 @@ async def _credential(db: Executor, access: str) -> dict[str, Any]:
     if cred is None:
         raise S3Error("InvalidAccessKeyId", AWSAccessKeyId=access)
     return cred
+
+
+def _principal(cred: dict[str, Any], **signing: Any) -> Principal:
+    """The requester once its signature verified (only then is a refusal worth explaining)."""
+    if refusal := credential_refusal(cred):
+        raise S3Error("AccessDenied", refusal)
+    return Principal(cred["access"], cred["project_id"], cred["user_id"], cred["roles"], **signing)
 
 
 def _check_skew(moment: datetime, now: float) -> None:
@@ -65,9 +77,10 @@ def _amz_time(value: str) -> datetime:
 
 
 async def _sigv4(request: web.Request, db: Executor, params: sigv4.SigV4Params,
-                 now: float) -> Principal:
+                 now: float, regions: tuple[str, ...]) -> Principal:
     cred = await _credential(db, params.access)
     moment = _amz_time(params.amz_date)
+    sigv4.check_scope(params, regions, "s3")
     if params.presigned:
         if not 0 < (params.expires or 0) <= MAX_PRESIGNED_EXPIRY:
             raise S3Error("AuthorizationQueryParametersError", "X-Amz-Expires must be 1..604800")
@@ -82,11 +95,11 @@ async def _sigv4(request: web.Request, db: Executor, params: sigv4.SigV4Params,
         if not payload_hash:
             raise S3Error("InvalidRequest",
                           "Missing required header for this request: x-amz-content-sha256")
+    sigv4.check_payload_hash(payload_hash)
     path, query = split_raw(request)
     key = sigv4.verify(params, cred["secret"], request.method, path, query, request.headers,
                        payload_hash)
-    return Principal(cred["access"], cred["project_id"], cred["user_id"], cred["roles"],
-                     params, key, payload_hash)
+    return _principal(cred, sigv4=params, signing_key=key, payload_hash=payload_hash)
 
 
 async def _sigv2(request: web.Request, db: Executor, access: str, signature: str,
@@ -97,7 +110,7 @@ async def _sigv2(request: web.Request, db: Executor, access: str, signature: str
         sigv2.string_to_sign(request.method, request.headers, date_value,
                              sigv2.canonical_resource(candidate, query, bucket_in_host))
         for candidate in sigv2.candidate_paths(path)])
-    return Principal(cred["access"], cred["project_id"], cred["user_id"], cred["roles"])
+    return _principal(cred)
 
 
 async def _sigv2_header(request: web.Request, db: Executor, header: str, now: float,
@@ -134,21 +147,23 @@ async def _sigv2_query(request: web.Request, db: Executor, now: float,
                         bucket_in_host)
 
 
-async def authenticate(request: web.Request, db: Executor,
-                       bucket_in_host: str | None = None) -> Principal | None:
+async def authenticate(request: web.Request, db: Executor, bucket_in_host: str | None = None,
+                       regions: tuple[str, ...] = ("us-east-1",)) -> Principal | None:
     """The requester, or None for an anonymous request. Raises S3Error when a signature is
-    present but wrong, stale or made with an unknown key."""
+    present but wrong, stale, scoped to another day, region or service, or made with an
+    unknown key or one whose user may no longer use it."""
     now = time.time()
     header = request.headers.get("Authorization", "")
     if header.startswith(sigv4.ALGORITHM):
-        return await _sigv4(request, db, sigv4.parse_authorization(header, request.headers), now)
+        return await _sigv4(request, db, sigv4.parse_authorization(header, request.headers), now,
+                            regions)
     if header.startswith("AWS "):
         return await _sigv2_header(request, db, header, now, bucket_in_host)
     if header:
         raise S3Error("InvalidArgument", "Unsupported Authorization Type")
     query = request.query
     if "X-Amz-Algorithm" in query or "X-Amz-Signature" in query:
-        return await _sigv4(request, db, sigv4.parse_presigned(dict(query)), now)
+        return await _sigv4(request, db, sigv4.parse_presigned(dict(query)), now, regions)
     if "AWSAccessKeyId" in query and "Signature" in query:
         return await _sigv2_query(request, db, now, bucket_in_host)
     return None

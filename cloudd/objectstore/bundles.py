@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from cloudd import storage_quota
 from cloudd.api.image import records
 from cloudd.api.image.data import file_chunks
 from cloudd.cert.service import CertService
@@ -147,6 +148,9 @@ async def register_bundle(host: ServiceHost, project_id: str, location: str, *,
         properties["ramdisk_id"] = await resolve_image(manifest.ramdisk_id)
     if description:
         properties["description"] = description
+    if not (await storage_quota.room(db, project_id, "image")).count_fits:
+        raise BundleError("ResourceLimitExceeded", "The project has reached its "
+                          "image_count_total quota.")
     image = await records.create(
         db, owner=project_id, name=name or PurePosixPath(key).name.removesuffix(".manifest.xml"),
         visibility="private", disk_format=manifest.image_type,
@@ -182,12 +186,16 @@ async def _fill(host: ServiceHost, image: dict[str, Any], manifest: Manifest,
         encrypted.unlink()
         step = "untar"
         await _set_state(db, image, "untarring")
-        raw = await _to_thread(_untar_first, tarball, work / "image")
+        # The unpacked image is bounded by what is left of the project's image quota before
+        # anything is written: a small gzip can unpack to a huge file.
+        space = await storage_quota.room(db, project_id, "image", new_item=False)
+        raw = await _to_thread(_untar_first, tarball, work / "image", space.bytes_left)
         tarball.unlink()
         step = "upload"
         await _set_state(db, image, "uploading")
         await records.store_data(db, records.image_store(host.config), image["id"],
-                                 file_chunks(raw))
+                                 storage_quota.metered(file_chunks(raw), project_id, space,
+                                                       _over_quota))
         await _set_state(db, image, "available")
         LOG.info("bundle %s registered as image %s", manifest.key, image["id"])
     except Exception as exc:
@@ -244,9 +252,15 @@ def _aes_decrypt(source: Path, dest: Path, key: bytes, iv: bytes) -> None:
         out.write(unpadder.update(decryptor.finalize()) + unpadder.finalize())
 
 
-def _untar_first(tarball: Path, dest: Path) -> Path:
+def _over_quota() -> BundleError:
+    return BundleError("ResourceLimitExceeded", "The image exceeds the project's "
+                       "image_size_total quota.")
+
+
+def _untar_first(tarball: Path, dest: Path, max_bytes: int | None = None) -> Path:
     """Check every member's path (Nova refused a tarball whose paths escape), then copy the
-    first member, which must be a regular file, to `dest` (nothing else is extracted)."""
+    first member, which must be a regular file of at most `max_bytes`, to `dest` (nothing
+    else is extracted)."""
     with tarfile.open(tarball, "r:gz") as archive:
         members = archive.getmembers()
         if not members:
@@ -258,6 +272,8 @@ def _untar_first(tarball: Path, dest: Path) -> Path:
         first = members[0]
         if not first.isfile():
             raise BundleError("InvalidManifest", "the bundle's first member is not a file")
+        if max_bytes is not None and first.size > max_bytes:
+            raise _over_quota()
         source = archive.extractfile(first)
         assert source is not None
         with source, open(dest, "wb") as out:

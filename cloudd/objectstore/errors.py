@@ -41,6 +41,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "NotImplemented": (501, "A header you provided implies functionality that is not implemented."),
     "NotModified": (304, "Not Modified"),
     "PreconditionFailed": (412, "At least one of the preconditions you specified did not hold."),
+    # Not an AWS code: Ceph RGW's answer to a bucket or user over its quota.
+    "QuotaExceeded": (403, "The project's storage quota is exceeded."),
     "RequestTimeTooSkewed": (403, "The difference between the request time and the current time "
                              "is too large."),
     "SlowDown": (503, "Please reduce your request rate."),

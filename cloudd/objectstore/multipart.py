@@ -150,7 +150,8 @@ async def complete(ctx: S3Request) -> web.Response:
     upload = await _upload(ctx, row)
     wanted = _requested_parts(await read_xml(ctx.request))
     parts = _chosen_parts(wanted, await meta.list_parts(ctx.db, upload["upload_id"]))
-    blob, size, _ = await store_stream(ctx, row["name"], _concatenate(ctx, row["name"], parts))
+    blob, size, _ = await store_stream(ctx, row["name"], _concatenate(ctx, row["name"], parts),
+                                       key=upload["object_key"], metered=False)
     digest = hashlib.md5(b"".join(bytes.fromhex(p["etag"]) for p in parts), usedforsecurity=False)
     etag = f"{digest.hexdigest()}-{len(parts)}"
     info = meta.ObjectInfo(row["name"], upload["object_key"], blob, size, etag,

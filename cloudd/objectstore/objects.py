@@ -11,6 +11,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from cloudd import storage_quota
 from cloudd.db import Row
 from cloudd.metrics import OBJECTSTORE_BYTES
 from cloudd.objectstore import meta, xmlviews
@@ -46,8 +47,27 @@ def request_metadata(ctx: S3Request) -> dict[str, str]:
     return stored
 
 
-async def store_stream(ctx: S3Request, bucket: str, chunks: AsyncIterator[bytes]) -> tuple[str, int, str]:
-    """Write `chunks` to a new blob: (blob name, size, md5 hex). Nothing stays on error."""
+def quota_exceeded(what: str) -> S3Error:
+    return S3Error("QuotaExceeded", f"The project's storage quota for {what} is exceeded.")
+
+
+async def store_stream(ctx: S3Request, bucket: str, chunks: AsyncIterator[bytes], *,
+                       key: str | None = None, metered: bool = True) -> tuple[str, int, str]:
+    """Write `chunks` to a new blob: (blob name, size, md5 hex). Nothing stays on error.
+
+    Within the project's storage quota: `key` is the object the blob becomes (one more object
+    unless it replaces one, whose bytes it frees); `metered=False` for bytes already counted
+    (a multipart completion concatenates parts the quota counted as they came)."""
+    project_id = ctx.require_principal().project_id
+    replaced = await meta.get_object(ctx.db, bucket, key) if key is not None else None
+    space = await storage_quota.room(ctx.db, project_id, "object",
+                                     replaced.size if replaced else 0,
+                                     new_item=key is not None and replaced is None)
+    if not space.count_fits:
+        raise quota_exceeded("object_count_total")
+    if metered:
+        chunks = storage_quota.metered(chunks, project_id, space,
+                                       lambda: quota_exceeded("object_size_total"))
     stored = await ctx.store.put(bucket, new_blob_name(), chunks, max_size=MAX_OBJECT)
     return stored.key, stored.size, stored.md5
 
@@ -70,7 +90,8 @@ async def put_object(ctx: S3Request) -> web.Response:
     public = public_from_acl_header(ctx)
     content_type = ctx.request.headers.get("Content-Type", DEFAULT_TYPE)
     metadata = request_metadata(ctx)
-    blob, size, md5 = await store_stream(ctx, row["name"], request_body(ctx.request, ctx.principal))
+    blob, size, md5 = await store_stream(ctx, row["name"], request_body(ctx.request, ctx.principal),
+                                         key=key)
     OBJECTSTORE_BYTES.labels("in").inc(size)
     await publish(ctx, meta.ObjectInfo(row["name"], key, blob, size, md5, content_type, metadata,
                                        public, time.time()))
@@ -211,7 +232,7 @@ async def copy_object(ctx: S3Request, row: Row, key: str) -> web.Response:
     metadata = request_metadata(ctx) if replace else dict(source.metadata)
     _, reader = await _open(ctx, source, 0, source.size)
     async with reader:
-        blob, size, md5 = await store_stream(ctx, row["name"], reader)
+        blob, size, md5 = await store_stream(ctx, row["name"], reader, key=key)
     info = meta.ObjectInfo(row["name"], key, blob, size, md5, content_type, metadata,
                            public_from_acl_header(ctx), time.time())
     await publish(ctx, info)

@@ -41,6 +41,22 @@ async def collect_garbage(db: Database, store: ObjectStore, min_age: float) -> i
     return removed
 
 
+async def expire_uploads(db: Database, store: ObjectStore, max_age: float) -> int:
+    """Abort the multipart uploads begun more than `max_age` seconds ago (S3's lifecycle rule
+    AbortIncompleteMultipartUpload, always on): their parts would otherwise hold disk and
+    quota forever. Returns how many were aborted."""
+    rows = await db.fetch("SELECT upload_id, bucket FROM multipart_uploads WHERE created_at < $1",
+                          time.time() - max_age)
+    for row in rows:
+        for blob in await meta.finish_upload(db, row["upload_id"]):
+            try:
+                await store.delete(row["bucket"], blob)
+            except StorageError:  # the garbage sweep removes it later
+                LOG.warning("could not delete part %s of bucket %s", blob, row["bucket"])
+        LOG.info("multipart upload %s in bucket %s expired", row["upload_id"], row["bucket"])
+    return len(rows)
+
+
 class ObjectstoreService(Service):
     name = "objectstore"
     depends = ("database",)
@@ -71,18 +87,24 @@ class ObjectstoreService(Service):
         tls = self._ssl_context()
         # Another process (or a second controller in this one) may serve this port: the rest of
         # the controller still works; /healthz and the log say S3 is not served here.
-        if not await self.listener.start_optional(self, "S3", s3_app(db, self.store, cfg),
-                                                  cfg.listen, cfg.port, tls):
+        app = s3_app(db, self.store, cfg, self.host.config.ec2.region)
+        if not await self.listener.start_optional(self, "S3", app, cfg.listen, cfg.port, tls):
             return
         self.port = self.listener.port
         scheme = "https" if tls else "http"
         self.public_url = cfg.public_url or f"{scheme}://{self.host.config.default.my_ip}:{self.port}"
         self.host.periodic(GC_INTERVAL, lambda: self._sweep(db), "objectstore-gc", self)
+        self.host.periodic(min(GC_INTERVAL, cfg.multipart_expiry / 2),
+                           lambda: self._expire(db), "objectstore-multipart-expiry", self)
         LOG.info("S3 object store listening on %s://%s:%s", scheme, cfg.listen, self.port)
 
     async def _sweep(self, db: Database) -> None:
         assert self.store is not None
         await collect_garbage(db, self.store, GC_MIN_AGE)
+
+    async def _expire(self, db: Database) -> None:
+        assert self.store is not None
+        await expire_uploads(db, self.store, self.host.config.objectstore.multipart_expiry)
 
     async def stop(self) -> None:
         await self.listener.stop()

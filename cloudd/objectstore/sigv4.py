@@ -76,6 +76,43 @@ def parse_presigned(query: dict[str, str]) -> SigV4Params:
                       f"Query-string authentication is missing or has a bad {exc}") from None
 
 
+# The x-amz-content-sha256 values other than a hex digest that this store implements; any other
+# value would leave the body unverified, so it is refused (as S3 refuses it).
+PAYLOAD_SPECIAL = frozenset({
+    "UNSIGNED-PAYLOAD", "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+})
+_HEX = frozenset("0123456789abcdef")
+
+
+def check_payload_hash(value: str) -> None:
+    """A lowercase hex SHA-256 (the body is then verified against it) or a special value."""
+    if value in PAYLOAD_SPECIAL or (len(value) == 64 and set(value) <= _HEX):
+        return
+    raise S3Error("InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, "
+                  "STREAMING-AWS4-HMAC-SHA256-PAYLOAD(-TRAILER), STREAMING-UNSIGNED-PAYLOAD-"
+                  "TRAILER or the hex SHA-256 of the payload", ArgumentName="x-amz-content-sha256")
+
+
+def check_scope(params: SigV4Params, regions: tuple[str, ...], service: str) -> None:
+    """What S3 checks before the signature: the credential scope is for this day (the date of
+    X-Amz-Date, so a signing key stays good for one day only), this region and this service,
+    and the Host header is signed (so a request cannot be replayed against another host)."""
+    code = "AuthorizationQueryParametersError" if params.presigned else \
+        "AuthorizationHeaderMalformed"
+    if params.date != params.amz_date[:8]:
+        raise S3Error(code, f"Invalid credential date \"{params.date}\". This date is not the "
+                      f"same as X-Amz-Date: \"{params.amz_date[:8]}\".")
+    if params.region not in regions:
+        raise S3Error(code, f"The authorization header is malformed; the region "
+                      f"'{params.region}' is wrong; expecting '{regions[0]}'", Region=regions[0])
+    if params.service != service:
+        raise S3Error(code, f"The authorization header is malformed; incorrect service "
+                      f"'{params.service}'. This endpoint belongs to '{service}'.")
+    if "host" not in params.signed_headers:
+        raise S3Error(code, "The host header must be among the signed headers.")
+
+
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     key = ("AWS4" + secret).encode()
     for part in (date, region, service, "aws4_request"):

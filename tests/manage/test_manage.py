@@ -94,6 +94,13 @@ def test_quota_set_and_show(manage: Manage) -> None:
     assert limits["instances"][1:] == ["3", "0", "project"]
     assert limits["cores"][1] == "-1"
     assert limits["ram"][-1] == "default"
+    # The storage quotas (images and S3 objects, MiB) are set and shown the same way.
+    assert manage("quota", "set", "admin", "image_size_total=2048", "object_count_total=5")[0] == 0
+    out = manage("quota", "show", "admin")[1]
+    limits = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
+    assert limits["image_size_total"][1:] == ["2048", "0", "project"]
+    assert limits["object_count_total"][1:] == ["5", "0", "project"]
+    assert limits["object_size_total"][-1] == "default"
     for bad in ("nope=1", "instances=x", "instances=-5"):
         code, _, err = manage("quota", "set", "admin", bad)
         assert code == 1 and err.startswith("cloudd manage: bad quota")

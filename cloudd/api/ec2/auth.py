@@ -17,7 +17,7 @@ from aiohttp import web
 
 from cloudd.api.auth import RequestContext
 from cloudd.api.ec2.xml import Ec2Error
-from cloudd.api.identity.ec2 import lookup_ec2_credential
+from cloudd.api.identity.ec2 import credential_refusal, lookup_ec2_credential
 from cloudd.db import Executor
 from cloudd.objectstore import sigv2, sigv4
 from cloudd.objectstore.errors import S3Error
@@ -73,7 +73,7 @@ def _sigv4_params(request: web.Request) -> sigv4.SigV4Params | None:
 
 
 async def _verify_sigv4(request: web.Request, db: Executor, body: bytes,
-                        params: sigv4.SigV4Params, now: float) -> dict[str, object]:
+                        params: sigv4.SigV4Params, now: float, region: str) -> dict[str, object]:
     cred = await _credential(db, params.access)
     if params.service != "ec2":
         raise Ec2Error("IncompleteSignature",
@@ -88,8 +88,10 @@ async def _verify_sigv4(request: web.Request, db: Executor, body: bytes,
             raise Ec2Error("RequestExpired", "Request has expired.")
     else:
         _check_time(moment, now)
-    if moment.strftime("%Y%m%d") != params.date:
-        raise _signature_mismatch()
+    try:
+        sigv4.check_scope(params, (region,), "ec2")
+    except S3Error as exc:
+        raise Ec2Error("IncompleteSignature", exc.message) from None
     path, _, query = request.raw_path.partition("?")
     try:
         sigv4.verify(params, str(cred["secret"]), request.method, path, query, request.headers,
@@ -132,16 +134,18 @@ async def _verify_sigv2(request: web.Request, db: Executor, values: dict[str, st
 
 
 async def authenticate(request: web.Request, db: Executor, body: bytes, values: dict[str, str],
-                       request_id: str) -> RequestContext:
+                       request_id: str, region: str) -> RequestContext:
     """The caller's context (its credential's user, project and roles) or an Ec2Error."""
     now = time.time()
     params = _sigv4_params(request)
     if params is not None:
-        cred = await _verify_sigv4(request, db, body, params, now)
+        cred = await _verify_sigv4(request, db, body, params, now, region)
     elif "AWSAccessKeyId" in values and "Signature" in values:
         cred = await _verify_sigv2(request, db, values, now)
     else:
         raise Ec2Error("AuthFailure", "Signature not provided")
+    if refusal := credential_refusal(cred):  # checked on every call: roles change at once
+        raise _auth_failure(refusal)
     roles = frozenset(str(role) for role in cred["roles"])  # type: ignore[attr-defined]
     return RequestContext(user_id=str(cred["user_id"]), user_name=str(cred["user_name"]),
                           project_id=str(cred["project_id"]),

@@ -109,7 +109,8 @@ async def handle(request: web.Request) -> web.Response:
             body, values = await _read_params(request)
             action = values.get("Action", "")
             db = host.get(DatabaseService).db
-            context = await authenticate(request, db, body, values, f"req-{request_id}")
+            context = await authenticate(request, db, body, values, f"req-{request_id}",
+                                         host.config.ec2.region)
             handler = ACTIONS.get(action)
             if handler is None:
                 raise Ec2Error("InvalidAction",

@@ -12,6 +12,7 @@ from cloudd.api.auth import auth_middleware, public_url, request_id_middleware
 from cloudd.api.guards import PerClientLimit, per_client_middleware
 from cloudd.api.identity import auth_tokens, ec2, projects, roles, users
 from cloudd.api.identity.errors import error_middleware
+from cloudd.api.identity.lockout import THROTTLE_KEY, LoginThrottle
 from cloudd.api.identity.tokens import purge_expired
 from cloudd.core import ServiceHost
 from cloudd.db.service import DatabaseService
@@ -54,6 +55,7 @@ def identity_app(host: ServiceHost) -> web.Application:
         per_client_middleware(PerClientLimit(), (("POST", "/auth/tokens"),)),
         inputs.body_limit_middleware(_body_limit), auth_middleware(UNAUTHENTICATED),
     ])
+    app[THROTTLE_KEY] = LoginThrottle()
     app.router.add_get("", versions)
     app.router.add_get("/", versions)
     app.router.add_get("/v3", version)

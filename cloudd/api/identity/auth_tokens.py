@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import secrets
 from typing import Any, Literal
 
 from aiohttp import web
@@ -17,7 +19,8 @@ from cloudd.api.auth import (
 )
 from cloudd.api.identity.catalog import build_catalog
 from cloudd.api.identity.errors import BadRequest, NotFound, Unauthorized, parse_body
-from cloudd.api.identity.passwords import verify_password
+from cloudd.api.identity.lockout import THROTTLE_KEY
+from cloudd.api.identity.passwords import hash_password, verify_password
 from cloudd.api.identity.tokens import (
     TokenData,
     issue_token,
@@ -26,10 +29,13 @@ from cloudd.api.identity.tokens import (
 )
 from cloudd.api.identity.views import list_user_projects
 from cloudd.api.service import HOST_KEY
+from cloudd.config.models import IdentitySection
 from cloudd.db import Executor, Row
 
 LOG = logging.getLogger(__name__)
 AUTH_FAILED = "The request you have made requires authentication."
+LOCKED = ("This account or client address is temporarily locked out after too many failed "
+          "authentication attempts.")
 
 
 class _Lenient(BaseModel):
@@ -90,7 +96,28 @@ def resolve_domain(domain: DomainRef | None) -> str:
     raise Unauthorized(AUTH_FAILED)
 
 
-async def _password_user(db: Executor, ref: UserRef) -> Row:
+async def _dummy_hash() -> str:
+    """A stored-password hash of nobody's password, with the parameters of real ones: the
+    unknown-user path verifies against it so that it costs what a wrong password costs."""
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = await asyncio.to_thread(hash_password, secrets.token_urlsafe(18))
+    return _DUMMY_HASH
+
+
+_DUMMY_HASH: str | None = None
+
+
+def _throttle_limits(request: web.Request, ref: UserRef, user: Row | None,
+                     cfg: IdentitySection) -> dict[str, int]:
+    """The throttle's keys for this attempt and their lockout thresholds: the user (by id once
+    found, so its name and id share one count) and the client address."""
+    who = f"id:{user['id']}" if user else f"id:{ref.id}" if ref.id else f"name:{ref.name}"
+    return {"user " + who: cfg.lockout_failure_attempts,
+            f"address {request.remote or 'unknown'}": cfg.lockout_failure_attempts_per_address}
+
+
+async def _password_user(request: web.Request, db: Executor, ref: UserRef) -> Row:
     if ref.id:
         user = await db.fetchrow("SELECT * FROM users WHERE id = $1", ref.id)
     elif ref.name:
@@ -99,12 +126,20 @@ async def _password_user(db: Executor, ref: UserRef) -> Row:
                                  ref.name, domain_id)
     else:
         raise BadRequest("password.user needs an id or a name.")
-    # Same answer for an unknown user and a wrong password: no user enumeration.
-    # scrypt takes ~50 ms of CPU: off the event loop.
-    if user is None or not await asyncio.to_thread(
-            verify_password, ref.password, str(user["password_hash"])):
-        LOG.info("password authentication failed for user %s", ref.id or ref.name)
+    cfg, throttle = request.config_dict[HOST_KEY].config.identity, request.app[THROTTLE_KEY]
+    limits = _throttle_limits(request, ref, user, cfg)
+    if (left := throttle.locked_for(tuple(limits), cfg)) > 0:
+        raise Unauthorized(f"{LOCKED} Try again in {math.ceil(left)} seconds.")
+    # Same answer, and the same scrypt work (~50 ms of CPU, off the event loop), for an unknown
+    # user and a wrong password: neither the body nor the time tells whether the user exists.
+    stored = str(user["password_hash"]) if user is not None else await _dummy_hash()
+    matches = await asyncio.to_thread(verify_password, ref.password, stored)
+    if user is None or not matches:
+        LOG.info("password authentication failed for user %s from %s", ref.id or ref.name,
+                 request.remote)
+        await asyncio.sleep(throttle.failed(limits, cfg))  # the loop keeps serving
         raise Unauthorized(AUTH_FAILED)
+    throttle.succeeded(next(iter(limits)))
     if not user["enabled"]:
         raise Unauthorized(f"User {user['id']} is disabled.")
     return user
@@ -149,7 +184,7 @@ async def create_token(request: web.Request) -> web.Response:
     db = request_database(request)
     parent: TokenData | None = None
     if "password" in identity.methods and identity.password is not None:
-        user = await _password_user(db, identity.password.user)
+        user = await _password_user(request, db, identity.password.user)
         methods = ["password"]
     elif "token" in identity.methods and identity.token is not None:
         parent = await validate_token(db, identity.token.id)
@@ -197,8 +232,8 @@ async def check_token(request: web.Request) -> web.Response:
 
 async def delete_token(request: web.Request) -> web.Response:
     data = await _subject(request)
-    await revoke_token(request_database(request), data.id_hash)
-    TOKEN_CACHE.forget(data.id_hash)
+    for id_hash in await revoke_token(request_database(request), data):
+        TOKEN_CACHE.forget(id_hash)
     return web.Response(status=204)
 
 

@@ -24,21 +24,39 @@ class Ec2Create(BaseModel):
 
 
 async def lookup_ec2_credential(db: Executor, access: str) -> dict[str, Any] | None:
-    """The credential with that access key, if its user and project are enabled, else None.
+    """The credential with that access key, or None when no such key exists.
 
-    Returns access, secret, user_id, user_name, project_id, project_name and roles (the role
-    names, implied ones included) so the S3/EC2 APIs can sign-check and authorize in one step.
+    Returns access, secret, user_id, user_name, project_id, project_name, enabled (its user
+    and its project both are) and roles (the role names on the credential's project, implied
+    ones included), read on every call so that a role removed or a user disabled stops the
+    key at once. Callers refuse it when `credential_refusal` gives a reason.
     """
     row = await db.fetchrow(
-        "SELECT c.*, u.name AS user_name, p.name AS project_name FROM ec2_credentials c"
+        "SELECT c.*, u.name AS user_name, p.name AS project_name,"
+        " u.enabled AS user_enabled, p.enabled AS project_enabled FROM ec2_credentials c"
         " JOIN users u ON u.id = c.user_id JOIN projects p ON p.id = c.project_id"
-        " WHERE c.access = $1 AND u.enabled = 1 AND p.enabled = 1", access)
+        " WHERE c.access = $1", access)
     if row is None:
         return None
     roles = await effective_roles(db, row["user_id"], row["project_id"])
     return {"access": row["access"], "secret": row["secret"], "user_id": row["user_id"],
             "user_name": row["user_name"], "project_id": row["project_id"],
-            "project_name": row["project_name"], "roles": [role["name"] for role in roles]}
+            "project_name": row["project_name"],
+            "enabled": bool(row["user_enabled"]) and bool(row["project_enabled"]),
+            "roles": [role["name"] for role in roles]}
+
+
+def credential_refusal(cred: dict[str, Any]) -> str | None:
+    """Why a known credential may not be used at all (None: it may, within its roles).
+
+    Nova's policies give nothing to a user without at least the reader role on the project,
+    so neither do S3 and EC2; a disabled user or project is refused like Keystone refuses it.
+    """
+    if not cred["enabled"]:
+        return "The user or project of this access key is disabled."
+    if "reader" not in cred["roles"]:
+        return "The user of this access key has no role on its project."
+    return None
 
 
 def _ec2_view(request: web.Request, row: Row) -> dict[str, Any]:

@@ -75,9 +75,10 @@ async def issue_token(
     """Store a new token and return (the token itself, its data). Nothing else ever sees it."""
     token = secrets.token_urlsafe(32)
     now = time.time()
-    # A re-scoped token lives no longer than the one it came from and shares its audit chain.
+    # A re-scoped token lives no longer than the one it came from and shares its audit chain:
+    # Keystone's audit_chain_id, the first token's audit id, last in the list.
     expires_at = parent.expires_at if parent else now + lifetime
-    audit_ids = [secrets.token_urlsafe(16)] + (parent.audit_ids[:1] if parent else [])
+    audit_ids = [secrets.token_urlsafe(16)] + (parent.audit_ids[-1:] if parent else [])
     roles = await effective_roles(db, user["id"], project["id"]) if project else []
     data = TokenData(
         id_hash=hash_token(token),
@@ -121,9 +122,18 @@ async def load_token(db: Executor, id_hash: str) -> TokenData | None:
     )
 
 
-async def revoke_token(db: Executor, id_hash: str) -> bool:
-    return await db.execute("UPDATE tokens SET revoked = 1 WHERE id_hash = $1 AND revoked = 0",
-                            id_hash) > 0
+async def revoke_token(db: Executor, data: TokenData) -> list[str]:
+    """Revoke the token and every token of its audit chain (the one it was re-scoped from and
+    those re-scoped from either), which Keystone names revoking by audit_chain_id: a token
+    obtained from a revoked one must not outlive it. Returns the id hashes revoked."""
+    chain = data.audit_ids[-1]
+    rows = await db.fetch("SELECT id_hash, audit_ids FROM tokens WHERE user_id = $1"
+                          " AND revoked = 0", data.user["id"])
+    hashes = [str(row["id_hash"]) for row in rows
+              if row["id_hash"] == data.id_hash or json.loads(row["audit_ids"])[-1:] == [chain]]
+    for id_hash in hashes:
+        await db.execute("UPDATE tokens SET revoked = 1 WHERE id_hash = $1", id_hash)
+    return hashes
 
 
 async def revoke_user_tokens(db: Executor, user_id: str, project_id: str | None = None) -> int:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from cloudd.api import inputs
 from cloudd.api.auth import auth_middleware, public_url, request_id_middleware
-from cloudd.api.image import data, images, patch
+from cloudd.api.image import data, images, patch, quota
 from cloudd.api.image.errors import error_middleware, glance_error_body
 from cloudd.core import ServiceHost
 
@@ -52,6 +52,6 @@ def image_app(host: ServiceHost) -> web.Application:
     app.router.add_get("/versions", versions_ok)
     app.router.add_get("/v2", versions)
     app.router.add_get("/v2/", versions)
-    for module in (images, patch, data):
+    for module in (images, patch, data, quota):
         module.add_routes(app)
     return app

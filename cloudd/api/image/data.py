@@ -9,13 +9,12 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.api.image import records
+from cloudd.api.image import quota, records
 from cloudd.api.image.common import (
     context,
     database,
     load_image,
     load_image_to_change,
-    size_cap,
     store,
 )
 from cloudd.api.image.errors import Conflict, Forbidden, Gone, TooLarge, Unavailable
@@ -60,8 +59,9 @@ async def upload(request: web.Request) -> web.Response:
     if image["status"] != "queued":
         raise Conflict(f"Image {image['id']} is {image['status']}: data can only be uploaded "
                        "to a queued image.")
-    await receive(database(request), store(request), image["id"], request_chunks(request),
-                  request.content_length, size_cap(request))
+    cap, chunks = await quota.bounded_upload(request, image, request_chunks(request))
+    await receive(database(request), store(request), image["id"], chunks,
+                  request.content_length, cap)
     return web.Response(status=204)
 
 

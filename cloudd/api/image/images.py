@@ -9,7 +9,7 @@ from aiohttp import web
 from multidict import MultiDict
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
-from cloudd.api.image import records
+from cloudd.api.image import listing, quota, records
 from cloudd.api.image.common import (
     can_read,
     context,
@@ -98,6 +98,7 @@ async def create(request: web.Request) -> web.Response:
         raise BadRequest(f"Image id {fields.id} is not a UUID.")
     if fields.owner is not None and fields.owner != ctx.project_id and not ctx.is_admin:
         raise Forbidden("You are not permitted to create images owned by another project.")
+    await quota.check_image_count(database(request), fields.owner or ctx.project_id)
     try:
         image = await records.create(
             database(request), owner=fields.owner or ctx.project_id, name=fields.name,
@@ -159,14 +160,6 @@ def parse_sort(query: Any) -> list[tuple[str, bool]]:
     return result
 
 
-def sort_images(images: list[dict[str, Any]], order: list[tuple[str, bool]]) -> None:
-    for key, descending in reversed(order):  # stable sorts, least significant key first
-        present = [i for i in images if i[key] is not None]
-        missing = [i for i in images if i[key] is None]
-        present.sort(key=lambda image, k=key: image[k], reverse=descending)  # type: ignore[misc]
-        images[:] = present + missing
-
-
 FILTERS = ("name", "status", "owner", "visibility", "disk_format", "container_format", "id")
 
 
@@ -220,6 +213,21 @@ def _size_ok(image: dict[str, Any], query: Any) -> bool:
     return True
 
 
+async def _marker(request: web.Request, image_id: str | None) -> dict[str, Any] | None:
+    """The marker image, which the caller must be able to see; 400 otherwise."""
+    if image_id is None:
+        return None
+    ctx = context(request)
+    try:
+        marker = await records.get(database(request), image_id)
+    except records.ImageNotFound:
+        marker = None
+    if marker is None or not await records.is_visible(database(request), marker,
+                                                      ctx.project_id, ctx.is_admin):
+        raise BadRequest(f"marker {image_id} could not be found")
+    return marker
+
+
 async def index(request: web.Request) -> web.Response:
     ctx = context(request)
     if not can_read(ctx):
@@ -233,21 +241,14 @@ async def index(request: web.Request) -> web.Response:
     limit = parse_limit(query.get("limit"))
     order = parse_sort(query)
     db = database(request)
-    rows = [records.decode(r) for r in await db.fetch("SELECT * FROM images")]
-    visible = [i for i in rows if await records.is_visible(db, i, ctx.project_id, ctx.is_admin)]
-    images = [i for i in visible if matches(i, query, visibility)]
-    sort_images(images, order)
-    if "marker" in query:
-        ids = [i["id"] for i in images]
-        marker_visible = any(i["id"] == query["marker"] for i in visible)
-        if not marker_visible:
-            raise BadRequest(f"marker {query['marker']} could not be found")
-        if query["marker"] in ids:
-            images = images[ids.index(query["marker"]) + 1:]
-    page = images[:limit]
+    marker = await _marker(request, query.get("marker"))
+    page, more = await listing.page(
+        db, project_id=ctx.project_id, is_admin=ctx.is_admin, query=query,
+        visibility=visibility, order=order, limit=limit, marker=marker,
+        keep=lambda image: matches(image, query, visibility))
     body: dict[str, Any] = {"images": [image_view(i) for i in page], "first": "/v2/images",
                             "schema": "/v2/schemas/images"}
-    if len(images) > limit and page:
+    if more and page:
         params = [(k, v) for k, v in request.query.items() if k != "marker"]
         body["next"] = "/v2/images?" + urlencode([*params, ("marker", page[-1]["id"])])
     return web.json_response(body)

@@ -1,0 +1,119 @@
+"""Storage quotas per project: bytes and count of images (Glance's unified limits
+image_size_total / image_count_total) and of S3 objects (object_size_total /
+object_count_total). Sizes are in MiB, as Glance counts image_size_total.
+
+Limits are the defaults below, overridden by rows of the `quotas` table (`cloudd manage quota
+set`, the same table as the compute quotas); usage is counted from the rows themselves. An
+upload is metered as it streams: it stops as soon as the project's stored bytes plus the bytes
+of this process's uploads in flight for the project pass the limit, so concurrent uploads
+cannot each take the whole remaining room. (Room is read once per upload: an upload that
+completes meanwhile can push the total over by at most its own size.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from cloudd.db import Executor
+
+MIB = 1024**2
+UNLIMITED = -1
+STORAGE_QUOTAS: dict[str, int] = {
+    "image_size_total": 100 * 1024,   # MiB
+    "image_count_total": 100,
+    "object_size_total": 100 * 1024,  # MiB, S3 objects and the parts of unfinished uploads
+    "object_count_total": 100000,
+}
+
+
+@dataclass(frozen=True)
+class Room:
+    """What a project may still store of one kind: bytes (None: unlimited) and whether one
+    more item fits."""
+
+    resource: str
+    limit_bytes: int | None
+    used_bytes: int
+    count_fits: bool
+
+    @property
+    def bytes_left(self) -> int | None:
+        return None if self.limit_bytes is None else max(0, self.limit_bytes - self.used_bytes)
+
+
+async def storage_limits(db: Executor, project_id: str) -> dict[str, int]:
+    limits = dict(STORAGE_QUOTAS)
+    rows = await db.fetch("SELECT resource, hard_limit FROM quotas WHERE project_id = $1",
+                          project_id)
+    for row in rows:
+        if row["resource"] in limits:
+            limits[row["resource"]] = int(row["hard_limit"])
+    return limits
+
+
+async def image_usage(db: Executor, project_id: str) -> tuple[int, int]:
+    """(bytes, count) of the project's images, queued ones included in the count."""
+    row = await db.fetchrow("SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM images"
+                            " WHERE owner = $1", project_id)
+    assert row is not None
+    return int(row["bytes"]), int(row["n"])
+
+
+async def object_usage(db: Executor, project_id: str) -> tuple[int, int]:
+    """(bytes, count) of the project's S3 objects; the parts of unfinished multipart uploads
+    count in the bytes (they take the disk as much)."""
+    row = await db.fetchrow(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(o.size), 0) AS bytes FROM bucket_objects o"
+        " JOIN buckets b ON b.name = o.bucket WHERE b.project_id = $1", project_id)
+    parts = await db.fetchval(
+        "SELECT COALESCE(SUM(p.size), 0) FROM multipart_parts p JOIN multipart_uploads u"
+        " ON u.upload_id = p.upload_id WHERE u.project_id = $1", project_id)
+    assert row is not None
+    return int(row["bytes"]) + int(parts or 0), int(row["n"])
+
+
+async def storage_usage(db: Executor, project_id: str) -> dict[str, int]:
+    """Usage in the units of STORAGE_QUOTAS (sizes rounded up to whole MiB)."""
+    image_bytes, images = await image_usage(db, project_id)
+    object_bytes, objects = await object_usage(db, project_id)
+    return {"image_size_total": -(-image_bytes // MIB), "image_count_total": images,
+            "object_size_total": -(-object_bytes // MIB), "object_count_total": objects}
+
+
+async def room(db: Executor, project_id: str, kind: str, freed_bytes: int = 0,
+               new_item: bool = True) -> Room:
+    """The room for one more upload of `kind` ("image" or "object"); `freed_bytes` are bytes
+    the upload replaces (an overwritten object), `new_item` whether it adds to the count."""
+    limits = await storage_limits(db, project_id)
+    used, count = await (image_usage if kind == "image" else object_usage)(db, project_id)
+    size_limit, count_limit = limits[f"{kind}_size_total"], limits[f"{kind}_count_total"]
+    return Room(f"{kind}_size_total",
+                None if size_limit == UNLIMITED else size_limit * MIB,
+                max(0, used - freed_bytes),
+                not new_item or count_limit == UNLIMITED or count < count_limit)
+
+
+_IN_FLIGHT: dict[tuple[str, str], int] = {}  # (kind, project) -> bytes received, not yet stored
+
+
+async def metered(chunks: AsyncIterator[bytes], project_id: str, space: Room,
+                  over: Callable[[], Exception]) -> AsyncIterator[bytes]:
+    """`chunks`, stopped with `over()` once this upload and the project's other uploads in
+    flight would pass the room's byte limit."""
+    key = (space.resource, project_id)
+    mine = 0
+    try:
+        async for chunk in chunks:
+            mine += len(chunk)
+            _IN_FLIGHT[key] = _IN_FLIGHT.get(key, 0) + len(chunk)
+            if space.limit_bytes is not None and \
+                    space.used_bytes + _IN_FLIGHT[key] > space.limit_bytes:
+                raise over()
+            yield chunk
+    finally:
+        left = _IN_FLIGHT.get(key, 0) - mine
+        if left > 0:
+            _IN_FLIGHT[key] = left
+        else:
+            _IN_FLIGHT.pop(key, None)
