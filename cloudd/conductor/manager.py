@@ -45,6 +45,7 @@ class ConductorManager:
     # ----- services and nodes -------------------------------------------------------------
     @rpc_method
     async def register_host(self, ctx: RpcContext, args: m.RegisterHost) -> m.Registered:
+        self.service.check_host(ctx.peer, args.host)  # nothing is written for another host
         now = time.time()
         cfg = self.host.config
         async with self.db.transaction() as tx:
