@@ -24,6 +24,7 @@ from cloudd.api.image import records as images
 from cloudd.api.image.for_compute import create_snapshot_image
 from cloudd.cert.agent_tls import client_context
 from cloudd.cert.ca import CLIENT_AUTH, key_pem, name, pem, write_private, write_public
+from cloudd.cert.enroll import enroll_host
 from cloudd.cert.service import CertService
 from cloudd.compute.api import BuildRequest, ComputeAPI
 from cloudd.compute.drivers.base import HostResources
@@ -260,3 +261,37 @@ async def test_image_routes_serve_only_the_hosts_own_images(cloud: Cloud, tmp_pa
             image_url(cloud, snapshot["id"]) + "/snapshot", data=b"snapshot bytes", ssl=ctl) as resp:
         assert resp.status == 204
     assert (await images.get(cloud.db, snapshot["id"]))["status"] == "active"
+
+
+async def test_the_enrolment_port_gives_certificates_for_valid_tokens_only(cloud: Cloud) -> None:
+    base = f"https://127.0.0.1:{conductor(cloud).enroll_port}"
+    key = ec.generate_private_key(ec.SECP256R1())
+    # The CSR asks for "ctl": the certificate names the host the token was made for.
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "ctl")]))
+           .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
+    token = await enroll_host(cloud.db, "newhost", cloud.host.config.cert.ca_path)
+    tls = trusting_hosts_ca(cloud)  # the enrolment port needs no client certificate
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{base}/ca.pem", ssl=tls) as resp:
+            assert resp.status == 200
+            assert await resp.text() == pem(cloud.host.get(CertService).hosts_authority.cert)
+        for body, status in ((b"not json", 400), (b'{"token": "x"}', 400),
+                             (b'{"token": "' + b"x" * 200_000 + b'", "csr": "y"}', 413),
+                             (b'{"token": "a.' + b"0" * 64 + b'", "csr": "y"}', 403)):
+            async with session.post(f"{base}/enroll", data=body, ssl=tls) as resp:
+                assert resp.status == status, await resp.text()
+        async with session.post(f"{base}/enroll", json={"token": token, "csr": csr},
+                                ssl=tls) as resp:
+            assert resp.status == 200
+            issued = x509.load_pem_x509_certificate((await resp.json())["certificate"].encode())
+        async with session.post(f"{base}/enroll", json={"token": token, "csr": csr},
+                                ssl=tls) as resp:
+            assert resp.status == 403  # used up
+        with pytest.raises(aiohttp.WSServerHandshakeError):  # no agent link on this port
+            await session.ws_connect(f"wss://127.0.0.1:{conductor(cloud).enroll_port}/agent",
+                                     ssl=tls)
+    names = issued.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    assert [n.value for n in names] == ["newhost"]
+    assert await cloud.db.fetchval(
+        "SELECT host FROM certificates WHERE serial = $1", f"{issued.serial_number:X}") == "newhost"
