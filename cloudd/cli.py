@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the controller").set_defaults(func=cmd_serve)
     agent = sub.add_parser("agent", help="run a compute host's agent")
-    agent.add_argument("--controller", help="controller websocket URL, e.g. ws://ctl:8780/agent")
+    agent.add_argument("--controller", help="controller websocket URL, e.g. wss://ctl:8780/agent")
     agent.set_defaults(func=cmd_agent)
     sub.add_parser("all-in-one", help="controller and one local agent").set_defaults(
         func=cmd_all_in_one

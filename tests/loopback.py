@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudd.config import CloudConfig, resolve_paths, validate
+from cloudd.core import ServiceHost
 
 
 def loopback_config(tmp_path: Path, **sections: dict[str, str]) -> CloudConfig:
@@ -16,7 +17,7 @@ def loopback_config(tmp_path: Path, **sections: dict[str, str]) -> CloudConfig:
         "default": {"state_dir": str(tmp_path), "host": "ctl", "my_ip": "127.0.0.1"},
         "database": {"connection": f"sqlite://{tmp_path}/cloudd.db"},
         "api": {"listen": "127.0.0.1", "port": "0"},
-        "rpc": {"listen": "127.0.0.1", "port": "0"},
+        "rpc": {"listen": "127.0.0.1", "port": "0", "enroll_port": "0"},
         "objectstore": {"listen": "127.0.0.1", "port": "0"},
         "ec2": {"listen": "127.0.0.1", "port": "0"},
         "vnc": {"novncproxy_host": "127.0.0.1", "novncproxy_port": "0"},
@@ -27,3 +28,21 @@ def loopback_config(tmp_path: Path, **sections: dict[str, str]) -> CloudConfig:
     for section, values in sections.items():
         raw.setdefault(section, {}).update(values)
     return resolve_paths(validate(raw))
+
+
+async def enroll_agent(controller: ServiceHost, agent_cfg: CloudConfig,
+                       host_name: str | None = None) -> str:
+    """Let the agent that will run with `agent_cfg` join the cloud of `controller`, as an operator
+    would: a join token from `cloudd manage host enroll` in its [cert] join_token, redeemed on the
+    controller's enrolment listener (the agent's [rpc] enroll_port) at its first connection."""
+    from cloudd.cert.enroll import enroll_host
+    from cloudd.conductor.service import ConductorService
+    from cloudd.db.service import DatabaseService
+
+    name = host_name or agent_cfg.default.host
+    token = await enroll_host(controller.get(DatabaseService).db, name, controller.config.cert.ca_path)
+    agent_cfg.cert.join_token = token
+    port = controller.get(ConductorService).enroll_port
+    assert port is not None
+    agent_cfg.rpc.enroll_port = port
+    return token

@@ -24,13 +24,13 @@ def free_port() -> int:
 
 
 def write_config(tmp_path: Path) -> tuple[Path, int]:
-    api, rpc = free_port(), free_port()
+    api, rpc, enroll = free_port(), free_port(), free_port()
     path = tmp_path / "cloudd.conf"
     path.write_text(
         f"[DEFAULT]\nstate_dir = {tmp_path / 'state'}\nhost = testhost\n"
         f"[api]\nlisten = 127.0.0.1\nport = {api}\n"
-        f"[rpc]\nlisten = 127.0.0.1\nport = {rpc}\n"
-        f"[agent]\ncontroller_url = ws://127.0.0.1:{rpc}/agent\n"
+        f"[rpc]\nlisten = 127.0.0.1\nport = {rpc}\nenroll_port = {enroll}\n"
+        f"[agent]\ncontroller_url = wss://127.0.0.1:{rpc}/agent\n"
         "[compute]\ncompute_driver = fake\n"
         "[objectstore]\nlisten = 127.0.0.1\nport = 0\n"
         "[vnc]\nnovncproxy_host = 127.0.0.1\nnovncproxy_port = 0\n"

@@ -1,6 +1,7 @@
 """The agent (``cloudd agent``): one per compute host, or one for many simulated hosts.
 
-It connects to the controller's ``/agent`` websocket, registers its nodes, reconciles its guests
+It connects to the controller's ``/agent`` websocket (mutual TLS with the certificate its
+enrolment gave it: ``cloudd.cert.agent_tls``), registers its nodes, reconciles its guests
 (``ComputeManager.init_host``), then heartbeats and serves ``compute.*`` over the same socket.
 A dropped link is noticed by websocket pings, and the agent reconnects with exponential
 backoff and registers again; the compute manager and its driver live on across reconnections.
@@ -18,6 +19,8 @@ from typing import Any
 import aiohttp
 
 from cloudd.agent.health import HostHealth
+from cloudd.cert.agent_tls import agent_ssl_context
+from cloudd.cert.service import CertError
 from cloudd.compute.drivers.base import load_driver
 from cloudd.compute.manager import ComputeManager
 from cloudd.compute.rpcapi import PREFIX as COMPUTE_PREFIX
@@ -53,12 +56,17 @@ def driver_options(cfg: CloudConfig) -> dict[str, Any]:
 
 
 def _image_url_template(controller_url: str) -> str:
-    """ws://ctl:8780/agent -> http://ctl:8780/images/{id}: the controller's image download route
-    (on the agent listener's port), where the libvirt driver fetches images it has not cached."""
+    """wss://ctl:8780/agent -> https://ctl:8780/images/{id}: the controller's image download
+    route (on the agent listener's port), where the libvirt driver fetches images it has not
+    cached."""
     first = controller_url.split(",")[0].strip()
-    scheme, _, rest = first.partition("://")
-    http = "https" if scheme == "wss" else "http"
-    return f"{http}://{rest.split('/')[0]}/images/{{id}}"
+    rest = first.partition("://")[2]
+    return f"https://{rest.split('/')[0]}/images/{{id}}"
+
+
+def tls_url(url: str) -> str:
+    """The agent listener is TLS only: a ws:// URL is dialled as wss://."""
+    return "wss://" + url[len("ws://"):] if url.startswith("ws://") else url
 
 
 def _parse_delays(text: str) -> dict[str, float]:
@@ -75,11 +83,16 @@ class AgentService(Service):
         self.depends = depends
         cfg = host.config
         self.host_name = cfg.default.host or socket.gethostname()
-        self.driver = load_driver(cfg.compute.compute_driver, driver_options(cfg))
+        self.tls: ssl.SSLContext | None = None  # from enrolment, loaded at the first connection
+        options = driver_options(cfg)
+        if cfg.compute.compute_driver == "libvirt":
+            options["image_tls"] = self.transfer_tls
+        self.driver = load_driver(cfg.compute.compute_driver, options)
         self.conductor = ConductorClient()
         instances_path = cfg.compute.instances_path or "instances"
         self.manager = ComputeManager(self.host_name, self.driver, self.conductor, instances_path)
         self.manager.controller_url = self._url  # snapshots go up over the same listener
+        self.manager.transfer_tls = self.transfer_tls
         self.dispatcher = RpcDispatcher()
         self.dispatcher.register(self.manager, prefix=COMPUTE_PREFIX)
         # The network manager shares the link: network.* calls, lease reports, releases.
@@ -92,7 +105,8 @@ class AgentService(Service):
             cfg.libvirt.connection_uri), prefix=COMPUTE_PREFIX)
         # Several URLs (comma-separated) name several controllers of one cloud (scale-out on
         # PostgreSQL): when the link to one fails, the agent moves on to the next.
-        self.controller_urls = [u.strip() for u in cfg.agent.controller_url.split(",") if u.strip()]
+        self.controller_urls = [tls_url(u.strip()) for u in cfg.agent.controller_url.split(",")
+                                if u.strip()]
         self._url_index = 0
         self.registered: Registered | None = None
         self.last_heartbeat: float | None = None
@@ -100,6 +114,12 @@ class AgentService(Service):
         self._session: aiohttp.ClientSession | None = None
         self._peer: RpcPeer | None = None
         self._reconciled = False
+
+    def transfer_tls(self) -> ssl.SSLContext:
+        """The client context for the controller's image routes (same admission as the link)."""
+        if self.tls is None:
+            raise CertError("this agent has not connected to the controller yet")
+        return self.tls
 
     @property
     def connected(self) -> bool:
@@ -145,7 +165,7 @@ class AgentService(Service):
                 await self._connect_and_serve()
                 backoff = FIRST_BACKOFF  # it was up: the next try comes quickly
                 LOG.warning("lost the link to the controller, reconnecting")
-            except (aiohttp.ClientError, OSError, TimeoutError, RpcError) as exc:
+            except (aiohttp.ClientError, OSError, TimeoutError, RpcError, CertError) as exc:
                 LOG.warning("cannot reach the controller at %s: %s (retry in %.1fs)",
                             self._url(), exc, backoff)
             self._url_index = (self._url_index + 1) % len(self.controller_urls)
@@ -156,15 +176,12 @@ class AgentService(Service):
         """One connection's life: connect, register, reconcile, serve until it drops."""
         assert self._session is not None
         cfg = self.host.config
-        tls: ssl.SSLContext | bool = True
-        if cfg.cert.agent_tls:  # mutual TLS with the certificate enrolment gave this host
-            from cloudd.cert.agent_tls import agent_ssl_context
-
-            tls = await agent_ssl_context(self.host, self.host_name, self._url())
+        # Mutual TLS with the certificate enrolment gave this host (enrolling first if needed).
+        self.tls = await agent_ssl_context(self.host, self.host_name, self._url())
         # Pings at the heartbeat rhythm: a dead peer is noticed without waiting for TCP.
         ws = await self._session.ws_connect(
             self._url(), heartbeat=cfg.service.report_interval, max_msg_size=64 * 1024 * 1024,
-            ssl=tls)
+            ssl=self.tls)
         peer = RpcPeer(ws, self.dispatcher, name="controller",
                        default_timeout=cfg.rpc.call_timeout)
         peer.identity = "controller"
@@ -202,8 +219,7 @@ class AgentService(Service):
             conductor = self.host.services.get("conductor")
             port = getattr(conductor, "port", None)
             if port:
-                scheme = "wss" if self.host.config.cert.agent_tls else "ws"
-                return f"{scheme}://127.0.0.1:{port}/agent"
+                return f"wss://127.0.0.1:{port}/agent"
         return self.controller_urls[self._url_index]
 
     # ----- periodic work (skipped while disconnected) -------------------------------------

@@ -1,11 +1,15 @@
-"""TLS on the agent websocket: the controller's enrolment endpoints and the agent's side.
+"""Enrolment and TLS between agents and the controller.
 
-Controller (on the agent listener, next to ``/agent``): ``GET /ca.pem`` (the CA certificate,
-public) and ``POST /enroll`` ``{"token", "csr"}`` -> ``{"host", "certificate", "ca_certificate"}``.
+Controller side: the enrolment listener (``[rpc] enroll_port``, 8781), TLS with the controller's
+certificate only. It serves hosts holding a join token from `cloudd manage host enroll HOST`:
+``GET /ca.pem`` (the hosts CA certificate, public; the token pins its fingerprint) and ``POST
+/enroll`` ``{"token", "csr"}`` -> ``{"host", "certificate", "ca_certificate"}``. It is apart from
+the agent listener because that one requires a client certificate at the handshake, which a host
+that comes to enroll does not have yet.
 
-Agent: ``agent_ssl_context`` returns the client context for ``wss://``, enrolling first when the
-agent has no certificate yet — with ``[cert] join_token`` over the network, or directly from the
-CertService when both run in one process (the all-in-one). Files live in
+Agent side: ``agent_ssl_context`` returns the client context for ``wss://``, enrolling first when
+the agent has no certificate for its host name yet — with ``[cert] join_token`` over the network,
+or directly from the CertService when both run in one process (the all-in-one). Files live in
 ``<state_dir>/agent-cert/`` (key 0600).
 """
 
@@ -15,54 +19,66 @@ import asyncio
 import logging
 import ssl
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import BaseModel, Field, ValidationError
 
 from cloudd.cert import enroll
 from cloudd.cert.ca import key_pem, write_private, write_public
 from cloudd.cert.service import CertError, CertService
 from cloudd.config import CloudConfig
 from cloudd.core import ServiceHost
+from cloudd.listener import Listener
 
 LOG = logging.getLogger(__name__)
 CERT_SERVICE_KEY = web.AppKey("cloudd_cert_service", CertService)
+ENROL_BODY_LIMIT = 64 * 1024  # a token and one CSR
 
 
 # ----- controller side ----------------------------------------------------------------------
-def add_enrolment_routes(app: web.Application, cert: CertService) -> None:
+class EnrolRequest(BaseModel):
+    token: str = Field(min_length=1, max_length=512)
+    csr: str = Field(min_length=1, max_length=16 * 1024)
+
+
+async def start_enrolment_listener(cert: CertService, listen: str, port: int) -> Listener:
+    """The enrolment listener, started (its bound port is ``listener.port``)."""
+    app = web.Application(client_max_size=ENROL_BODY_LIMIT)
     app[CERT_SERVICE_KEY] = cert
     app.router.add_get("/ca.pem", _ca_pem)
     app.router.add_post("/enroll", _enroll)
+    listener = Listener()
+    await listener.start(app, listen, port, cert.enrolment_ssl_context())
+    return listener
 
 
 async def _ca_pem(request: web.Request) -> web.Response:
-    return web.Response(text=await request.app[CERT_SERVICE_KEY].fetch_ca(),
+    return web.Response(text=await request.app[CERT_SERVICE_KEY].fetch_hosts_ca(),
                         content_type="application/x-pem-file")
 
 
 async def _enroll(request: web.Request) -> web.Response:
     cert = request.app[CERT_SERVICE_KEY]
     try:
-        body = await request.json()
-        token, csr = str(body["token"]), str(body["csr"])
-    except (ValueError, KeyError, TypeError):
+        body = EnrolRequest.model_validate_json(await request.read())  # 413 past the limit
+    except ValidationError:
         return web.json_response({"error": "expected {\"token\": ..., \"csr\": ...}"}, status=400)
-    host_name = await enroll.redeem_join_token(cert.db, token)
+    host_name = await enroll.redeem_join_token(cert.db, body.token)
     if host_name is None:
         LOG.warning("refused an enrolment from %s: unknown, used or expired join token",
                     request.remote)
         return web.json_response({"error": "unknown, used or expired join token"}, status=403)
     try:
-        cert_pem = await cert.sign_agent_csr(host_name, csr)
+        cert_pem = await cert.sign_agent_csr(host_name, body.csr)
     except CertError as exc:
         return web.json_response({"error": str(exc)}, status=400)
     return web.json_response({"host": host_name, "certificate": cert_pem,
-                              "ca_certificate": await cert.fetch_ca()})
+                              "ca_certificate": await cert.fetch_hosts_ca()})
 
 
 # ----- agent side ---------------------------------------------------------------------------
@@ -72,18 +88,34 @@ def agent_cert_dir(cfg: CloudConfig) -> Path:
 
 async def agent_ssl_context(host: ServiceHost, host_name: str, controller_url: str
                             ) -> ssl.SSLContext:
-    """The agent's client context (its certificate, the pinned CA), enrolling if needed."""
+    """The agent's client context (its certificate, the pinned hosts CA), enrolling first if it
+    has no certificate for `host_name` (or, in the all-in-one, none from its own controller)."""
     directory = agent_cert_dir(host.config)
-    if not await asyncio.to_thread((directory / "cert.pem").exists):
+    local = host.find(CertService)
+    expected_ca = await local.fetch_hosts_ca() if local is not None else None
+    if not await asyncio.to_thread(_enrolled_as, directory, host_name, expected_ca):
         await _enroll_agent(host, host_name, controller_url, directory)
-    return await asyncio.to_thread(_client_context, directory)
+    return await asyncio.to_thread(client_context, directory)
 
 
-def _client_context(directory: Path) -> ssl.SSLContext:
+def _enrolled_as(directory: Path, host_name: str, expected_ca: str | None) -> bool:
+    try:
+        cert = x509.load_pem_x509_certificate((directory / "cert.pem").read_bytes())
+        ca_pem = (directory / "ca.pem").read_text()
+    except (FileNotFoundError, ValueError):
+        return False
+    names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    if not names or names[0].value != host_name:
+        return False
+    return expected_ca is None or ca_pem == expected_ca
+
+
+def client_context(directory: Path) -> ssl.SSLContext:
+    """The agent's TLS client context from its enrolment files (blocking: file reads)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    # The CA is cloudd's own and pinned: the chain plus the serverAuth usage (which agents'
-    # certificates lack) identify the controller, whatever name the agent dials it by.
+    # The hosts CA is cloudd's own and pinned: the chain plus the serverAuth usage (which
+    # agents' certificates lack) identify the controller, whatever name the agent dials it by.
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_verify_locations(cafile=str(directory / "ca.pem"))
@@ -100,45 +132,53 @@ async def _enroll_agent(host: ServiceHost, host_name: str, controller_url: str,
     local = host.find(CertService)
     if local is not None:
         # The all-in-one: the agent is enrolled by the CA in its own process.
-        cert_pem, ca_pem = await local.sign_agent_csr(host_name, csr), await local.fetch_ca()
+        cert_pem, ca_pem = await local.sign_agent_csr(host_name, csr), await local.fetch_hosts_ca()
     else:
         token = host.config.cert.join_token
         if not token:
-            raise CertError("this agent has no certificate: make a join token with `cloudd manage "
-                            "host enroll HOST` and set it as [cert] join_token")
-        cert_pem, ca_pem = await _enroll_remote(controller_url, token, csr)
+            raise CertError(f"this agent has no certificate for host {host_name}: make a join token"
+                            f" with `cloudd manage host enroll {host_name}` on the controller and"
+                            " set it as [cert] join_token")
+        base = enrolment_base(controller_url, host.config.rpc.enroll_port)
+        cert_pem, ca_pem = await _enroll_remote(base, token, csr)
     await asyncio.to_thread(_save, directory, key_pem(key), cert_pem, ca_pem)
     LOG.info("enrolled: agent certificate for %s stored in %s", host_name, directory)
 
 
-async def _enroll_remote(controller_url: str, token: str, csr: str) -> tuple[str, str]:
+async def _enroll_remote(base: str, token: str, csr: str) -> tuple[str, str]:
     try:
         _, expected_fp = enroll.split_join_token(token)
     except ValueError:
         raise CertError("[cert] join_token is not a join token") from None
-    base = _https_base(controller_url)
     async with aiohttp.ClientSession() as session:
         # The CA certificate is public; it is trusted only if it is the one the token pins.
         async with session.get(f"{base}/ca.pem", ssl=False) as resp:
             resp.raise_for_status()
             ca_pem = await resp.text()
-        ca = x509.load_pem_x509_certificate(ca_pem.encode())
+        try:
+            ca = x509.load_pem_x509_certificate(ca_pem.encode())
+        except ValueError:
+            raise CertError(f"{base}/ca.pem is not a certificate") from None
         if not enroll.fingerprint_matches(expected_fp, ca.fingerprint(hashes.SHA256()).hex()):
-            raise CertError("the controller's CA is not the one the join token names")
+            raise CertError("the controller's hosts CA is not the one the join token names")
         verify = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         verify.check_hostname = False
         verify.load_verify_locations(cadata=ca_pem)
         async with session.post(f"{base}/enroll", json={"token": token, "csr": csr},
                                 ssl=verify) as resp:
             body = await resp.json(content_type=None)
-            if resp.status != 200:
-                raise CertError(f"enrolment refused ({resp.status}): {body.get('error')}")
+            if resp.status != 200 or not isinstance(body, dict):
+                why = body.get("error") if isinstance(body, dict) else body
+                raise CertError(f"enrolment refused ({resp.status}): {why}")
     return str(body["certificate"]), ca_pem
 
 
-def _https_base(controller_url: str) -> str:
-    parts = urlsplit(controller_url)
-    return urlunsplit(("https", parts.netloc, "", "", ""))
+def enrolment_base(controller_url: str, enroll_port: int) -> str:
+    """wss://ctl:8780/agent -> https://ctl:<enroll_port>: the enrolment listener of that controller."""
+    hostname = urlsplit(controller_url).hostname or "127.0.0.1"
+    if ":" in hostname:
+        hostname = f"[{hostname}]"
+    return f"https://{hostname}:{enroll_port}"
 
 
 def _save(directory: Path, key: str, cert: str, ca: str) -> None:

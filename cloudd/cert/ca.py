@@ -5,6 +5,9 @@ directory), ``crl.pem`` and ``newcerts/<SERIAL>.pem``. The CA key is RSA 3072 wi
 signatures rather than Nova's 1024-bit MD5: RSA because EC2 image bundles are encrypted to the CA
 key with PKCS#1 v1.5 (``decrypt``).
 
+The hosts CA (``<ca_path>/hosts``, same layout, an EC key: it decrypts nothing) signs only the
+agents' and the controller's certificates, so that no user certificate can ever pass for a host's.
+
 Everything here is blocking file and CPU work: callers run it in a worker thread.
 """
 
@@ -67,10 +70,13 @@ def write_public(path: Path, data: str) -> None:
     os.replace(tmp, path)
 
 
+CaKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
 @dataclass
 class CertificateAuthority:
     path: Path
-    key: rsa.RSAPrivateKey
+    key: CaKey
     cert: x509.Certificate
 
     @property
@@ -82,18 +88,20 @@ class CertificateAuthority:
         return self.path / "crl.pem"
 
     @classmethod
-    def load_or_create(cls, path: str | Path) -> CertificateAuthority:
+    def load_or_create(cls, path: str | Path, *, common_name: str = "cloudd CA",
+                       elliptic: bool = False) -> CertificateAuthority:
         """Nova's ensure_ca_filesystem: make the CA the first time, load it afterwards."""
         path = Path(path)
         key_file, cert_file = path / "private" / "cakey.pem", path / "cacert.pem"
         if cert_file.exists() and key_file.exists():
-            key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
-            assert isinstance(key, rsa.RSAPrivateKey)
-            return cls(path, key, x509.load_pem_x509_certificate(cert_file.read_bytes()))
+            loaded = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+            assert isinstance(loaded, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
+            return cls(path, loaded, x509.load_pem_x509_certificate(cert_file.read_bytes()))
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        key = rsa.generate_private_key(public_exponent=65537, key_size=CA_KEY_BITS)
+        key: CaKey = (ec.generate_private_key(ec.SECP384R1()) if elliptic
+                      else rsa.generate_private_key(public_exponent=65537, key_size=CA_KEY_BITS))
         now = utcnow()
-        subject = name("cloudd CA")
+        subject = name(common_name)
         cert = (
             x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -150,6 +158,8 @@ class CertificateAuthority:
 
     def decrypt(self, ciphertext: bytes) -> bytes:
         """nova-cert's decrypt_text: `openssl rsautl -decrypt` (PKCS#1 v1.5) with the CA key."""
+        if not isinstance(self.key, rsa.RSAPrivateKey):
+            raise ValueError("this CA's key cannot decrypt")
         return self.key.decrypt(ciphertext, padding.PKCS1v15())
 
     def fingerprint(self) -> str:
@@ -162,6 +172,12 @@ def _general_name(item: str) -> x509.GeneralName:
         return x509.IPAddress(ipaddress.ip_address(item))
     except ValueError:
         return x509.DNSName(item)
+
+
+def load_hosts_ca(ca_path: str | Path) -> CertificateAuthority:
+    """The hosts CA under `ca_path` (made the first time): it signs agents and controllers only."""
+    return CertificateAuthority.load_or_create(Path(ca_path) / "hosts",
+                                               common_name="cloudd hosts CA", elliptic=True)
 
 
 SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH

@@ -1,10 +1,10 @@
 """Host enrolment and revocation, for `cloudd manage` and for the controller.
 
 `enroll_host(db, host, ca_path)` makes a one-time join token for a new compute host. The token is
-``<secret>.<sha256 of the CA certificate>``: the agent pins the CA with the second half before it
-trusts anything the controller sends, and proves itself with the first half (only its sha256 is
-stored). The agent redeems it once on the controller's ``/enroll`` endpoint with a CSR; its key
-never leaves the host.
+``<secret>.<sha256 of the hosts CA certificate>``: the agent pins the hosts CA with the second half
+before it trusts anything the controller sends, and proves itself with the first half (only its
+sha256 is stored). The agent redeems it once on the controller's enrolment listener (``POST
+/enroll`` on ``[rpc] enroll_port``) with a CSR; its key never leaves the host.
 
 The revoke functions work from any process (they update the table and rewrite crl.pem); a
 running controller refuses the revoked certificates at their next connection and cuts live ones
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cloudd.cert.ca import CertificateAuthority
+from cloudd.cert.ca import CertificateAuthority, load_hosts_ca
 from cloudd.db import Database
 
 JOIN_TOKEN_TTL = 24 * 3600.0
@@ -34,10 +34,10 @@ def _hash(secret: str) -> str:
 
 async def enroll_host(db: Database, host: str, ca_path: str | Path,
                       ttl: float = JOIN_TOKEN_TTL) -> str:
-    """A one-time join token for `host` (the CA is created if the controller never ran)."""
+    """A one-time join token for `host` (the hosts CA is created if the controller never ran)."""
     if not host or len(host) > 255:
         raise ValueError("a host name is required")
-    ca = await asyncio.to_thread(CertificateAuthority.load_or_create, ca_path)
+    ca = await asyncio.to_thread(load_hosts_ca, ca_path)
     secret = secrets.token_urlsafe(32)
     now = time.time()
     await db.execute(

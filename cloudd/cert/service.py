@@ -1,8 +1,12 @@
 """CertService (nova-cert): the CA, certificates for users/projects and agents, revocation, CRL.
 
-The `certificates` table records every certificate issued (serial, subject, user/project/host,
-revoked); the CRL in ``<ca_path>/crl.pem`` is rewritten from it after each revocation and the
-controller refuses agent connections whose certificate serial it lists.
+The `certificates` table records every certificate issued (serial, subject, kind, user/project/host,
+revoked); the CRL in ``<ca_path>/crl.pem`` is rewritten from it after each revocation.
+
+Two CAs: the users' CA (os-certificates, EC2 bundles) and the hosts CA (``<ca_path>/hosts``),
+which signs only agents' and controllers' certificates. The agent listener trusts the hosts CA
+alone, and admits a connection only if its certificate's serial is recorded as kind 'agent' for
+the host its subject names and is not revoked (`verified_agent`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from cloudd.cert.ca import (
     SERVER_AUTH,
     CertificateAuthority,
     key_pem,
+    load_hosts_ca,
     name,
     pem,
     serial_hex,
@@ -55,6 +60,7 @@ class CertService(Service):
     def __init__(self, host: ServiceHost) -> None:
         super().__init__(host)
         self.ca: CertificateAuthority | None = None
+        self.hosts_ca: CertificateAuthority | None = None
         self._preparing: asyncio.Task[CertificateAuthority] | None = None
         self.revoked_serials: frozenset[int] = frozenset()
         self._crl_lock = asyncio.Lock()  # Nova's revocation had no lock: a known race
@@ -74,20 +80,24 @@ class CertService(Service):
     def ca_path(self) -> Path:
         return Path(self.host.config.cert.ca_path)
 
+    @property
+    def hosts_authority(self) -> CertificateAuthority:
+        if self.hosts_ca is None:
+            raise CertError("the hosts certificate authority is not started")
+        return self.hosts_ca
+
     async def start(self) -> None:
-        # Making the CA's RSA key takes a fraction of a second: the controller does not wait
-        # for it unless the agent listener needs its certificate before it opens.
+        # The agent listener needs the controller's certificate before it opens.
         self._preparing = asyncio.create_task(self._prepare(), name="cert: prepare the CA")
-        if self.host.config.cert.agent_tls:
-            await self.ready()
+        await self.ready()
         self.host.periodic(self.host.config.service.report_interval, self._check_revoked_hosts,
                            "check revoked hosts", self)
 
     async def _prepare(self) -> CertificateAuthority:
         self.ca = await asyncio.to_thread(CertificateAuthority.load_or_create, self.ca_path)
+        self.hosts_ca = await asyncio.to_thread(load_hosts_ca, self.ca_path)
         self.revoked_serials = await enroll.write_crl(self.db, self.ca)
-        if self.host.config.cert.agent_tls:
-            await self._issue_controller_cert()
+        await self._issue_controller_cert()
         LOG.info("certificate authority at %s", self.ca_path)
         return self.ca
 
@@ -102,6 +112,11 @@ class CertService(Service):
 
     async def fetch_ca(self) -> str:
         return pem((await self.ready()).cert)
+
+    async def fetch_hosts_ca(self) -> str:
+        """The hosts CA certificate: what agents pin (a join token names its fingerprint)."""
+        await self.ready()
+        return pem(self.hosts_authority.cert)
 
     # ----- issuing --------------------------------------------------------------------------
     async def generate_x509_cert(self, user_id: str, project_id: str) -> tuple[str, str]:
@@ -134,21 +149,23 @@ class CertService(Service):
         if not isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
             raise CertError("only EC and RSA keys are accepted")
         days = self.host.config.cert.cert_days
-        cert = await asyncio.to_thread((await self.ready()).sign, public_key,
+        await self.ready()
+        cert = await asyncio.to_thread(self.hosts_authority.sign, public_key,
                                        name(host_name, "cloudd hosts"), days, usage=CLIENT_AUTH)
         await self._record(cert, "agent", host=host_name)
         LOG.info("issued agent certificate %s for host %s", serial_hex(cert.serial_number), host_name)
         return pem(cert)
 
     async def _issue_controller_cert(self) -> None:
-        """The agent listener's server certificate (a fresh one at each start)."""
+        """The agent and enrolment listeners' server certificate (a fresh one at each start),
+        from the hosts CA, which agents pin."""
         cfg = self.host.config
         sans = sorted({"localhost", "127.0.0.1", cfg.default.my_ip, cfg.default.host,
                        socket.gethostname()} - {""})
 
         def make() -> x509.Certificate:
             key = ec.generate_private_key(ec.SECP256R1())
-            cert = self.authority.sign(key.public_key(), name(cfg.default.host or "controller"),
+            cert = self.hosts_authority.sign(key.public_key(), name(cfg.default.host or "controller"),
                                        cfg.cert.cert_days, usage=SERVER_AUTH, sans=sans)
             write_private(self.ca_path / "controller" / "key.pem", key_pem(key).encode())
             write_public(self.ca_path / "controller" / "cert.pem", pem(cert))
@@ -207,46 +224,54 @@ class CertService(Service):
 
         conductor = self.host.find(ConductorService)
         for host_name in hosts:
-            peer = conductor.agents.get(host_name) if conductor is not None else None
+            peer = conductor.links.get(host_name) if conductor is not None else None
             if peer is not None:
                 LOG.warning("host %s is revoked: closing its agent connection", host_name)
                 await peer.close()
 
-    async def is_revoked(self, serial: int) -> bool:
-        """Asked of the table, not only of the in-memory CRL: a revocation made by another
-        process counts at once."""
-        return bool(await self.db.fetchval(
-            "SELECT revoked FROM certificates WHERE serial = $1", serial_hex(serial)))
-
     # ----- TLS and EC2 ----------------------------------------------------------------------
     def server_ssl_context(self) -> ssl.SSLContext:
-        """The agent listener's context. Client certificates are verified against the CA when
-        offered (CERT_OPTIONAL) so that the enrolment endpoint on the same port works before an
-        agent has one; the /agent websocket itself refuses a connection without one."""
+        """The agent listener's context: mutual TLS, a client certificate from the hosts CA
+        required at the handshake (a user's certificate, from the other CA, fails there)."""
+        ctx = self.enrolment_ssl_context()
+        ctx.load_verify_locations(cafile=str(self.hosts_authority.cert_file))
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        return ctx
+
+    def enrolment_ssl_context(self) -> ssl.SSLContext:
+        """The enrolment listener's context: the controller's certificate only (hosts that come
+        to enroll have none yet; their join token is their credential)."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(self.ca_path / "controller" / "cert.pem",
                             self.ca_path / "controller" / "key.pem")
-        ctx.load_verify_locations(cafile=str(self.authority.cert_file))
-        ctx.verify_mode = ssl.CERT_OPTIONAL
         return ctx
 
     async def verified_agent(self, peer_der: bytes | None) -> tuple[str | None, str]:
-        """(host name, "") for a CA-issued, unrevoked agent certificate; (None, why) otherwise.
-        The TLS handshake already checked the chain; this adds the CRL and the usage."""
+        """(host name, "") for an admitted agent; (None, why) otherwise. The handshake checked
+        the chain to the hosts CA; this checks that the serial was issued by enrolment as an
+        agent certificate for the host the subject names, and is not revoked."""
         if not peer_der:
-            return None, "a client certificate issued by this cloud's CA is required"
+            return None, "a client certificate from this cloud's host enrolment is required"
         cert = x509.load_der_x509_certificate(peer_der)
-        if cert.serial_number in self.revoked_serials or await self.is_revoked(cert.serial_number):
-            return None, f"certificate {serial_hex(cert.serial_number)} is revoked"
+        serial = serial_hex(cert.serial_number)
+        if cert.issuer != self.hosts_authority.cert.subject:
+            return None, f"certificate {serial} is not a host certificate"
+        names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        host_name = str(names[0].value) if names else ""
+        row = await self.db.fetchrow(
+            "SELECT kind, host, revoked FROM certificates WHERE serial = $1", serial)
+        if row is None or row["kind"] != "agent" or not host_name or row["host"] != host_name:
+            return None, f"certificate {serial} was not issued to an enrolled host"
+        if row["revoked"] or cert.serial_number in self.revoked_serials:
+            return None, f"certificate {serial} is revoked"
         try:
             usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
         except x509.ExtensionNotFound:
             usages = x509.ExtendedKeyUsage([])
         if CLIENT_AUTH not in usages:
             return None, "the certificate is not a client certificate"
-        names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-        return (str(names[0].value), "") if names else (None, "the certificate names no host")
+        return host_name, ""
 
     async def decrypt_text(self, project_id: str, text: str) -> bytes:
         """nova-cert's decrypt_text: base64 in, PKCS#1 v1.5 with the CA key (one CA for every

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -62,6 +63,8 @@ RESIZE_KEYS = ("old_flavor", "new_flavor", "old_vm_state")
 class ComputeManager(ManagerBase):
     # The controller link's URL (set by the agent); snapshots are uploaded over it.
     controller_url: Callable[[], str] | None = None
+    # The agent's TLS client context for that listener (mutual TLS: it admits enrolled hosts).
+    transfer_tls: Callable[[], ssl.SSLContext] | None = None
     # The agent's network manager (plugs nothing itself: frees a deleted guest's addresses).
     network: Any = None
 
@@ -336,10 +339,11 @@ class ComputeManager(ManagerBase):
             dest = self.instances_path / "snapshots" / args.image_id
             await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
             await self.driver.snapshot(args.uuid, str(dest))
-            if self.controller_url is not None:
+            if self.controller_url is not None and self.transfer_tls is not None:
                 await self.update(args.uuid, {"task_state": states.IMAGE_UPLOADING},
                                   [states.IMAGE_SNAPSHOT])
-                await upload_snapshot(self.controller_url(), args.image_id, dest)
+                await upload_snapshot(self.controller_url(), args.image_id, dest,
+                                      self.transfer_tls())
                 await asyncio.to_thread(dest.unlink)
             return {}
 

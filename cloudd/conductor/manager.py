@@ -46,10 +46,8 @@ class ConductorManager:
     # ----- services and nodes -------------------------------------------------------------
     @rpc_method
     async def register_host(self, ctx: RpcContext, args: m.RegisterHost) -> m.Registered:
-        # A link bound to a host (its certificate, or an earlier registration) registers only
-        # that host; an unbound link is bound by remember() below.
-        if ctx.identity is not None:
-            authz.require_self(ctx, args.host)
+        # The link is bound to its certificate's host before any call: it registers only that.
+        authz.require_self(ctx, args.host)  # nothing is written for another host
         now = time.time()
         cfg = self.host.config
         await self._check_nodes_free(args)

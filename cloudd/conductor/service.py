@@ -1,8 +1,13 @@
 """The conductor service: the agents' websocket listener and their only door to the database.
 
-Each agent connects to ``ws://controller:<rpc port>/agent``; the connection becomes an RpcPeer
-that serves the conductor's methods to the agent and lets the controller call the agent's
-compute manager. ``peer_for(host)`` finds the link to a host.
+Each agent connects to ``wss://controller:<rpc port>/agent`` with mutual TLS: only a host
+enrolled with the hosts CA gets through (see cloudd/cert/admission.py), and its connection is
+bound to the host name of its certificate before the first message is read (``peer.identity``).
+One live link per host: a second connection for a host that is connected is refused, so nobody
+takes a host's place while it runs. The connection becomes an RpcPeer that serves the
+conductor's methods to the agent and lets the controller call the agent's compute manager.
+``peer_for(host)`` finds the link to a host. The enrolment listener (``[rpc] enroll_port``)
+runs beside it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ from typing import Any
 from aiohttp import web
 
 from cloudd.api.image.transfer import add_agent_routes
+from cloudd.cert.admission import AGENT_HOST, admission_middleware
+from cloudd.cert.agent_tls import start_enrolment_listener
+from cloudd.cert.service import CertService
 from cloudd.conductor.cluster import Cluster, RemoteLink
 from cloudd.conductor.manager import ConductorManager
 from cloudd.conductor.rpcapi import PREFIX
@@ -32,37 +40,34 @@ class HostUnavailable(Exception):
 
 class ConductorService(Service):
     name = "conductor"
-    depends: tuple[str, ...] = ("database", "scheduler")
+    depends: tuple[str, ...] = ("database", "scheduler", "cert")
 
     def __init__(self, host: ServiceHost) -> None:
         super().__init__(host)
         self.manager = ConductorManager(host, self)
         self.dispatcher = RpcDispatcher()
         self.dispatcher.register(self.manager, prefix=PREFIX)
-        self.agents: dict[str, RpcPeer] = {}
+        self.agents: dict[str, RpcPeer] = {}  # registered hosts
+        self.links: dict[str, RpcPeer] = {}  # admitted connections, by certificate host name
         self._agent_changed = asyncio.Condition()
         self.cluster: Cluster | None = None
         self.listener = Listener()
         self.port: int | None = None
-        # [cert] agent_tls: mutual TLS, and each link's host name from its certificate.
-        self.tls = host.config.cert.agent_tls
-        self.depends = (*self.depends, "cert") if self.tls else self.depends
-        self.certified_hosts: dict[RpcPeer, str] = {}
+        self.enrolment: Listener | None = None
+        self.enroll_port: int | None = None
 
     async def start(self) -> None:
         cfg = self.host.config.rpc
-        app = web.Application()
+        cert = self.host.get(CertService)
+        # Admission first: no handler on this listener runs for a peer that is not enrolled.
+        app = web.Application(middlewares=[admission_middleware(cert)])
         app.router.add_get("/agent", self._agent_socket)
         add_agent_routes(app, self.host)  # image bytes to and from agents
-        ssl_context = None
-        if self.tls:
-            from cloudd.cert.agent_tls import add_enrolment_routes
-            from cloudd.cert.service import CertService
-
-            add_enrolment_routes(app, self.host.get(CertService))
-            ssl_context = self.host.get(CertService).server_ssl_context()
-        self.port = await self.listener.start(app, cfg.listen, cfg.port, ssl_context)
-        LOG.info("agent listener on %s:%s", cfg.listen, self.port)
+        self.port = await self.listener.start(app, cfg.listen, cfg.port, cert.server_ssl_context())
+        LOG.info("agent listener (mutual TLS) on %s:%s", cfg.listen, self.port)
+        self.enrolment = await start_enrolment_listener(cert, cfg.listen, cfg.enroll_port)
+        self.enroll_port = self.enrolment.port
+        LOG.info("enrolment listener on %s:%s", cfg.listen, self.enroll_port)
         from cloudd.db.service import DatabaseService
 
         self.cluster = Cluster(self, self.host.get(DatabaseService).db)
@@ -74,56 +79,57 @@ class ConductorService(Service):
         await self.manager.stop()
         if self.cluster is not None:
             await self.cluster.stop()
-        for peer in list(self.agents.values()):
+        if self.enrolment is not None:
+            await self.enrolment.stop()
+        for peer in list(self.links.values()):
             await peer.close()
         await self.listener.stop()
 
     async def _agent_socket(self, request: web.Request) -> web.WebSocketResponse:
-        cert_host = await self._admit(request) if self.tls else None
+        host_name = request[AGENT_HOST]
+        current = self.links.get(host_name)
+        if current is not None and not current.closed:
+            LOG.warning("refused a second connection for host %s from %s: its link from %s is up",
+                        host_name, request.remote, current.remote_address)
+            raise web.HTTPConflict(text=f"host {host_name} is already connected")
         ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=64 * 1024 * 1024)
-        await ws.prepare(request)
-        peer = RpcPeer(ws, self.dispatcher, name=f"agent@{request.remote}",
+        peer = RpcPeer(ws, self.dispatcher, name=f"agent:{host_name}",
                        default_timeout=self.host.config.rpc.call_timeout,
                        remote_address=request.remote)
-        if cert_host is not None:
-            self.certified_hosts[peer] = cert_host
+        # Bound before the first message is read: every call on this link is this host's.
+        peer.identity = host_name
+        self.links[host_name] = peer  # before any await: a racing second connection sees it
         try:
+            await ws.prepare(request)
             await peer.run()
         finally:
+            if self.links.get(host_name) is peer:
+                del self.links[host_name]
             await self.forget(peer)
         return ws
 
-    async def _admit(self, request: web.Request) -> str:
-        """The host named by the agent's CA-issued, unrevoked certificate; 403 otherwise."""
-        from cloudd.cert.service import CertService
-
-        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        cert_host, why = await self.host.get(CertService).verified_agent(der)
-        if cert_host is None:
-            LOG.warning("refused agent connection from %s: %s", request.remote, why)
-            raise web.HTTPForbidden(text=why)
-        return cert_host
+    def check_host(self, peer: RpcPeer, host: str) -> None:
+        """Refuse an agent acting as another host than its certificate's (before any write)."""
+        if peer.identity != host:
+            LOG.warning("agent %s tried to act as host %s", peer.identity, host)
+            raise RpcError(f"this agent's certificate is for host {peer.identity}, not {host}",
+                           code="forbidden")
 
     async def remember(self, host: str, peer: RpcPeer) -> None:
         """Called when an agent registers: from now on calls for `host` go over `peer`."""
-        if self.tls and self.certified_hosts.get(peer) != host:
-            raise RpcError(f"this agent's certificate is not for host {host}", code="forbidden")
+        self.check_host(peer, host)
         old = self.agents.get(host)
-        peer.identity = host
-        peer.name = f"agent:{host}"
         async with self._agent_changed:
             self.agents[host] = peer
             self._agent_changed.notify_all()
         if self.cluster is not None:
             await self.cluster.announce(host)
         if old is not None and old is not peer:
-            LOG.info("agent %s reconnected; closing its old link", host)
+            # Only a link already gone can be here (a live one keeps others out); make sure.
             await old.close()
 
     async def forget(self, peer: RpcPeer) -> None:
         host = peer.identity
-        self.certified_hosts.pop(peer, None)
         if host is not None and self.agents.get(host) is peer:
             del self.agents[host]
             LOG.warning("agent %s disconnected", host)

@@ -61,7 +61,13 @@ class ApiSection(Section):
 
 class RpcSection(Section):
     listen: str = Field("0.0.0.0", description="Address the agent websocket listener binds.")
-    port: int = Field(8780, ge=0, le=65535, description="Port agents connect to.")
+    port: int = Field(
+        8780, ge=0, le=65535, description="Port agents connect to (mutual TLS: enrolled hosts only)."
+    )
+    enroll_port: int = Field(
+        8781, ge=0, le=65535, description="Port hosts holding a join token enroll on (TLS, "
+        "server certificate only); an agent dials it on its controller's address."
+    )
     call_timeout: float = Field(60.0, gt=0, le=3600, description="Default RPC call timeout (s).")
 
 
@@ -74,9 +80,10 @@ class ServiceSection(Section):
 
 class AgentSection(Section):
     controller_url: str = Field(
-        "ws://127.0.0.1:8780/agent",
-        description="The controller's agent websocket URL; several, comma-separated, for "
-        "controllers sharing one PostgreSQL (the agent fails over to the next).",
+        "wss://127.0.0.1:8780/agent",
+        description="The controller's agent websocket URL (always TLS: ws:// is dialled as wss://); "
+        "several, comma-separated, for controllers sharing one PostgreSQL (the agent fails over to "
+        "the next).",
     )
     availability_zone: str = Field("nova", description="Availability zone of this host.")
     reconnect_max_backoff: float = Field(
@@ -189,10 +196,10 @@ class CertSection(Section):
     ca_path: str = Field("", description="CA directory. Empty: <state_dir>/CA.")
     key_size: int = Field(3072, ge=2048, le=8192, description="RSA key size of issued certificates.")
     cert_days: int = Field(365, ge=1, le=3650, description="Validity of issued certificates.")
-    agent_tls: bool = Field(False, description="Require mutual TLS on the agent websocket.")
     join_token: str = Field(
         "", description="Agent: one-time token from `cloudd manage host enroll HOST`, used once to "
-        "obtain the agent's certificate (kept in <state_dir>/agent-cert)."
+        "obtain the agent's certificate (kept in <state_dir>/agent-cert). Not needed by the "
+        "all-in-one, whose agent is enrolled by its own controller."
     )
 
 

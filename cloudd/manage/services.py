@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import time
 from typing import Any
 
@@ -105,30 +104,25 @@ async def host_remove(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> in
     return 0
 
 
-def _enroll_function() -> Any:
-    """The certificate engineer's `enroll_host`, when it exists."""
-    for module_name in ("cloudd.cert.enroll", "cloudd.cert"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        if hasattr(module, "enroll_host"):
-            return module.enroll_host
-    return None
-
-
 async def host_enroll(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
-    enroll = _enroll_function()
-    if enroll is None:
-        raise ManageError("host enrollment is not available yet (the certificate authority is not"
-                          " built); an agent joins today by pointing [agent] controller_url at the"
-                          " controller, see docs/multi-host.md")
+    from cloudd.cert.enroll import enroll_host
+
     try:
-        token = await enroll(db, args.host, cfg.cert.ca_path)
+        token = await enroll_host(db, args.host, cfg.cert.ca_path)
     except ValueError as exc:
         raise ManageError(str(exc)) from None
-    print(f"join token for {args.host} (one use, valid 24h; it pins this controller's CA):")
+    print(f"join token for {args.host} (one use, valid 24h; it pins this controller's hosts CA);"
+          " set it as [cert] join_token in that host's agent configuration:")
     print(token)
+    return 0
+
+
+async def host_revoke(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
+    from cloudd.cert.enroll import revoke_host
+
+    count = await revoke_host(db, cfg.cert.ca_path, args.host)
+    print(f"revoked {count} agent certificate(s) of {args.host}; a running controller cuts its"
+          " link off within a heartbeat interval (enroll it again to let it back)")
     return 0
 
 
@@ -150,13 +144,16 @@ def add_parsers(groups: Any) -> None:
             parser.add_argument("--reason", default=None, help="shown in service list")
         parser.set_defaults(func=with_db(func))
 
-    host = groups.add_parser("host", help="compute hosts: list, enroll, remove")
+    host = groups.add_parser("host", help="compute hosts: list, enroll, revoke, remove")
     host_actions = host.add_subparsers(dest="action", required=True)
     host_actions.add_parser("list", help="compute hosts, their state and servers").set_defaults(
         func=with_db(host_list))
     enroll = host_actions.add_parser("enroll", help="let a new compute host join (certificate)")
     enroll.add_argument("host")
     enroll.set_defaults(func=with_db(host_enroll))
+    revoke = host_actions.add_parser("revoke", help="revoke a host's agent certificates")
+    revoke.add_argument("host")
+    revoke.set_defaults(func=with_db(host_revoke))
     remove = host_actions.add_parser(
         "remove", help="forget a host (refused while servers run there or its agent reports)")
     remove.add_argument("host")

@@ -116,7 +116,8 @@ def _read_ca_certificates(ca_path: Path) -> list[Any]:
     from cryptography import x509
 
     found = []
-    for path in sorted([*ca_path.glob("*.pem"), *ca_path.glob("*.crt")]):
+    # The users' CA at the top, the hosts CA (agents' and controllers' certificates) in hosts/.
+    for path in sorted([*ca_path.glob("*.pem"), *ca_path.glob("*.crt"), *ca_path.glob("hosts/*.pem")]):
         try:
             cert = x509.load_pem_x509_certificate(path.read_bytes())
             constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
@@ -131,7 +132,8 @@ async def check_ca(cfg: CloudConfig) -> list[Finding]:
     ca_path = Path(cfg.cert.ca_path)
     certs = await asyncio.to_thread(_read_ca_certificates, ca_path)
     if not certs:
-        return [Finding("ok", "CA", f"no CA in {ca_path} (agents use plain websockets)")]
+        return [Finding("ok", "CA", f"no CA in {ca_path} yet (the controller makes it at its first"
+                                    " start; agents connect only with its certificates)")]
     findings = []
     for path, cert in certs:
         days = (cert.not_valid_after_utc.timestamp() - time.time()) / 86400

@@ -43,6 +43,7 @@ class BenchCloud:
     hosts: int
     api_port: int = field(default_factory=free_port)
     rpc_port: int = field(default_factory=free_port)
+    enroll_port: int = field(default_factory=free_port)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     token: str = ""
     start_seconds: float = 0.0
@@ -57,16 +58,29 @@ class BenchCloud:
             f"[DEFAULT]\nstate_dir = {self.workdir / 'state'}\nhost = bench\nlog_level = WARNING\n"
             f"[database]\nconnection = {self.db_url}\n"
             f"[api]\nlisten = 127.0.0.1\nport = {self.api_port}\n"
-            f"[rpc]\nlisten = 127.0.0.1\nport = {self.rpc_port}\n"
-            f"[agent]\ncontroller_url = ws://127.0.0.1:{self.rpc_port}/agent\n"
+            f"[rpc]\nlisten = 127.0.0.1\nport = {self.rpc_port}\nenroll_port = {self.enroll_port}\n"
+            f"[agent]\ncontroller_url = wss://127.0.0.1:{self.rpc_port}/agent\n"
             f"[compute]\ncompute_driver = fake\nfake_host_count = {self.hosts}\n"
             "fake_vcpus = 64\nfake_memory_mb = 262144\nfake_local_gb = 10000\n"
             "[scheduler]\ncpu_allocation_ratio = 16\nmax_instances_per_host = 100000\n"
         )
         return path
 
-    def cloudd(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "cloudd", "--config", str(self.workdir / "cloudd.conf"), *args]
+    def cloudd(self, *args: str, config: str = "cloudd.conf") -> list[str]:
+        return [sys.executable, "-m", "cloudd", "--config", str(self.workdir / config), *args]
+
+    def enrolled_agent_config(self, env: dict[str, str]) -> str:
+        """The agent's config: the cloud's, plus the join token `cloudd manage host enroll`
+        makes for its host name (as an operator does for a new host)."""
+        host = next(line.split("=", 1)[1].strip() for line in
+                    (self.workdir / "cloudd.conf").read_text().splitlines()
+                    if line.startswith("host ="))
+        enrolled = subprocess.run(self.cloudd("manage", "host", "enroll", host), check=True,
+                                  capture_output=True, text=True, env=env)
+        (self.workdir / "agent.conf").write_text(
+            (self.workdir / "cloudd.conf").read_text()
+            + f"[cert]\njoin_token = {enrolled.stdout.split()[-1]}\n")
+        return "agent.conf"
 
     async def start(self) -> None:
         self.write_config()
@@ -94,7 +108,9 @@ class BenchCloud:
                 await asyncio.sleep(0.02)
         self.start_seconds = time.monotonic() - started
         alog = open(self.workdir / "agent.log", "wb")
-        self.procs["agent"] = subprocess.Popen(self.cloudd("agent"), stdout=alog, stderr=alog, env=env)
+        self.procs["agent"] = subprocess.Popen(
+            self.cloudd("agent", config=self.enrolled_agent_config(env)), stdout=alog, stderr=alog,
+            env=env)
         self.token = await self.get_token()
         await self.wait_hosts()
 

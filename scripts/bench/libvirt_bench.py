@@ -73,8 +73,8 @@ class LibvirtBenchCloud(BenchCloud):
             f"[DEFAULT]\nstate_dir = {self.workdir / 'state'}\nhost = bench-libvirt\n"
             f"log_level = WARNING\n[database]\nconnection = {self.db_url}\n"
             f"[api]\nlisten = 127.0.0.1\nport = {self.api_port}\n"
-            f"[rpc]\nlisten = 127.0.0.1\nport = {self.rpc_port}\n"
-            f"[agent]\ncontroller_url = ws://127.0.0.1:{self.rpc_port}/agent\n"
+            f"[rpc]\nlisten = 127.0.0.1\nport = {self.rpc_port}\nenroll_port = {self.enroll_port}\n"
+            f"[agent]\ncontroller_url = wss://127.0.0.1:{self.rpc_port}/agent\n"
             "[compute]\ncompute_driver = libvirt\n[libvirt]\nvirt_type = qemu\n"
             "[vnc]\nnovncproxy_host = 127.0.0.1\nnovncproxy_port = 0\n"
         )

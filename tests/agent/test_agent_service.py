@@ -1,10 +1,12 @@
 """The agent service against a small real controller: an aiohttp websocket server on loopback
-serving the conductor's methods, recording what the agent tells it."""
+(mutual TLS, with a hosts CA of its own that enrolled the agent) serving the conductor's methods,
+recording what the agent tells it."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -12,8 +14,19 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from cloudd.agent.service import AgentService, build_agent
+from cloudd.cert.ca import (
+    CLIENT_AUTH,
+    SERVER_AUTH,
+    key_pem,
+    load_hosts_ca,
+    name,
+    pem,
+    write_private,
+    write_public,
+)
 from cloudd.compute.drivers.base import GuestSpec
 from cloudd.compute.rpcapi import ConsoleOutput, ConsoleOutputRequest
 from cloudd.conductor.rpcapi import (
@@ -96,7 +109,25 @@ class Controller:
     runner: web.AppRunner
 
 
-async def start_controller(port: int = 0) -> Controller:
+def enrolled_tls(tmp_path: Path) -> ssl.SSLContext:
+    """The controller's TLS context, from a hosts CA under tmp_path that also gave host agent1
+    its certificate (written where the agent of `agent_config` looks for it)."""
+    ca = load_hosts_ca(tmp_path / "CA")
+    for who, usage, directory in (("controller", SERVER_AUTH, tmp_path / "controller"),
+                                  ("agent1", CLIENT_AUTH, tmp_path / "state" / "agent-cert")):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = ca.sign(key.public_key(), name(who), 1, usage=usage, sans=["127.0.0.1"])
+        write_private(directory / "key.pem", key_pem(key).encode())
+        write_public(directory / "ca.pem", pem(ca.cert))
+        write_public(directory / "cert.pem", pem(cert))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp_path / "controller" / "cert.pem", tmp_path / "controller" / "key.pem")
+    ctx.load_verify_locations(cafile=str(ca.cert_file))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+async def start_controller(tmp_path: Path, port: int = 0) -> Controller:
     conductor = ConductorEnd()
     dispatcher = RpcDispatcher()
     dispatcher.register(conductor, prefix="conductor.")
@@ -114,14 +145,15 @@ async def start_controller(port: int = 0) -> Controller:
     app.router.add_get("/agent", agent_socket)
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=enrolled_tls(tmp_path)).start()
     bound_port = runner.addresses[0][1]
-    return Controller(f"ws://127.0.0.1:{bound_port}/agent", conductor, peers, runner)
+    return Controller(f"wss://127.0.0.1:{bound_port}/agent", conductor, peers, runner)
 
 
 def agent_config(url: str, tmp_path: Path) -> CloudConfig:
     cfg = CloudConfig()
     cfg.default.host = "agent1"
+    cfg.default.state_dir = str(tmp_path / "state")
     cfg.default.shutdown_timeout = 5
     cfg.agent.controller_url = url
     cfg.agent.reconnect_max_backoff = 0.5
@@ -140,8 +172,8 @@ async def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> Non
 
 
 @pytest.fixture
-async def controller() -> AsyncIterator[Controller]:
-    server = await start_controller()
+async def controller(tmp_path: Path) -> AsyncIterator[Controller]:
+    server = await start_controller(tmp_path)
     yield server
     for peer in server.peers:
         await peer.close()
@@ -211,7 +243,7 @@ def free_port() -> int:
 
 async def test_start_does_not_wait_for_a_controller_that_is_down(tmp_path: Path) -> None:
     port = free_port()
-    host = build_agent(agent_config(f"ws://127.0.0.1:{port}/agent", tmp_path))
+    host = build_agent(agent_config(f"wss://127.0.0.1:{port}/agent", tmp_path))
     started = time.monotonic()
     await host.start()
     server: Controller | None = None
@@ -221,7 +253,7 @@ async def test_start_does_not_wait_for_a_controller_that_is_down(tmp_path: Path)
         await asyncio.sleep(0.3)
         assert agent.health()["connected"] is False
 
-        server = await start_controller(port)  # the controller comes up later
+        server = await start_controller(tmp_path, port)  # the controller comes up later
         await wait_until(lambda: agent.connected)
         assert len(server.conductor.registrations) == 1
     finally:

@@ -93,7 +93,8 @@ async def test_user_certificates_chain_to_the_ca_until_revoked(cert: CertService
     assert await cert.revoke_certs_by_project("project1") == 1
     assert "revoked" in openssl_verify(tmp_path, ca_file, other_pem, cert.authority.crl_file)
     assert "leaf.pem: OK" in openssl_verify(tmp_path, ca_file, third_pem, cert.authority.crl_file)
-    rows = await cert.db.fetch("SELECT user_id, revoked FROM certificates ORDER BY user_id")
+    rows = await cert.db.fetch("SELECT user_id, revoked FROM certificates WHERE kind = 'user'"
+                               " ORDER BY user_id")
     assert [(r["user_id"], r["revoked"]) for r in rows] == [("user1", 1), ("user2", 1), ("user3", 0)]
 
 

@@ -32,6 +32,7 @@ import pytest
 from cloudd.api.identity.bootstrap import bootstrap
 from cloudd.api.image import image_store, import_image
 from cloudd.api.service import ApiService
+from cloudd.cert.enroll import enroll_host
 from cloudd.conductor.service import ConductorService
 from cloudd.config import resolve_paths, validate
 from cloudd.controller import build_controller
@@ -51,6 +52,13 @@ AGENT_CONF = """[DEFAULT]
 host = {host}
 state_dir = {state}
 log_level = INFO
+
+[rpc]
+enroll_port = {enroll_port}
+
+[cert]
+# Redeemed at the first start (`cloudd manage host enroll`); later starts use the certificate.
+join_token = {join_token}
 
 [agent]
 controller_url = {url}
@@ -74,7 +82,9 @@ class LibvirtCloud:
     password: str
     state: Path  # the controller's state directory
     agent_state: Path
-    agent_url: str  # ws://127.0.0.1:<rpc port>/agent
+    agent_url: str  # wss://127.0.0.1:<rpc port>/agent
+    enroll_port: int
+    join_token: str
     images: dict[str, str] = field(default_factory=dict)  # name -> id
     agent: asyncio.subprocess.Process | None = None
 
@@ -149,7 +159,8 @@ class LibvirtCloud:
     async def start_agent(self) -> None:
         conf = self.agent_state / "agent.conf"
         await asyncio.to_thread(conf.write_text, AGENT_CONF.format(
-            host=AGENT_HOST, state=self.agent_state, url=self.agent_url))
+            host=AGENT_HOST, state=self.agent_state, url=self.agent_url,
+            enroll_port=self.enroll_port, join_token=self.join_token))
         log = await asyncio.to_thread(open, self.agent_state / "agent.log", "ab")
         try:
             self.agent = await asyncio.create_subprocess_exec(
@@ -226,7 +237,7 @@ async def libvirt_cloud(guest_dir: Path, kernel_file: str = "vmlinux", register:
         "default": {"state_dir": str(state), "host": "ctl"},
         "database": {"connection": f"sqlite://{state}/cloudd.db"},
         "api": {"listen": "127.0.0.1", "port": "0"},
-        "rpc": {"listen": "127.0.0.1", "port": "0"},
+        "rpc": {"listen": "127.0.0.1", "port": "0", "enroll_port": "0"},
         "service": {"report_interval": "0.5"},
         "vnc": {"novncproxy_host": "127.0.0.1", "novncproxy_port": "0",
                 "novncproxy_base_url": "http://127.0.0.1:0/vnc_lite.html"},
@@ -244,7 +255,9 @@ async def libvirt_cloud(guest_dir: Path, kernel_file: str = "vmlinux", register:
             cloud = LibvirtCloud(
                 f"http://127.0.0.1:{host.get(ApiService).port}", f"http://127.0.0.1:{proxy_port}",
                 session, "", creds["password"], state, agent_state,
-                f"ws://127.0.0.1:{host.get(ConductorService).port}/agent", images)
+                f"wss://127.0.0.1:{host.get(ConductorService).port}/agent",
+                host.get(ConductorService).enroll_port or 0,
+                await enroll_host(db, AGENT_HOST, cfg.cert.ca_path), images)
             cloud.token = await _token(cloud, creds["password"])
             await cloud.start_agent()
             yield cloud

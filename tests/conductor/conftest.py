@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import enroll_agent
 
 from cloudd.agent.service import AgentService, build_agent
 from cloudd.api.identity.bootstrap import ensure_flavors
@@ -44,7 +45,8 @@ def make_config(db_url: str, tmp_path: Path, **compute: Any) -> CloudConfig:
     cfg.objectstore.listen = cfg.vnc.novncproxy_host = "127.0.0.1"
     cfg.objectstore.port = cfg.vnc.novncproxy_port = 0
     cfg.rpc.port = free_port()
-    cfg.agent.controller_url = f"ws://127.0.0.1:{cfg.rpc.port}/agent"
+    cfg.rpc.enroll_port = free_port()
+    cfg.agent.controller_url = f"wss://127.0.0.1:{cfg.rpc.port}/agent"
     cfg.agent.reconnect_max_backoff = 1.0
     cfg.service.report_interval = 0.5
     cfg.service.service_down_time = 3.0
@@ -134,6 +136,7 @@ async def start_controller(cfg: CloudConfig) -> ServiceHost:
 
 async def start_cloud(cfg: CloudConfig, nodes: int = 1) -> Cloud:
     host = await start_controller(cfg)
+    await enroll_agent(host, cfg)
     agent_host = build_agent(cfg)
     await agent_host.start()
     cloud = Cloud(host, cfg, ComputeAPI(host), agent_host)

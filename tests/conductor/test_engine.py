@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from loopback import enroll_agent
 
 from cloudd.api.image import records as images
 from cloudd.api.image.for_compute import create_snapshot_image
@@ -214,11 +215,13 @@ async def test_agent_killed_mid_build(db_url: str, tmp_path: Path) -> None:
     host = await start_controller(cfg)
     api = ComputeAPI(host)
     agent_conf = tmp_path / "agent.conf"
+    token = await enroll_agent(host, cfg.model_copy(deep=True))  # used at its first start
 
     def run_agent(delays: str) -> subprocess.Popen[bytes]:
         agent_conf.write_text(
             f"[DEFAULT]\nhost = agent1\nstate_dir = {tmp_path / 'agent-state'}\n"
             f"[service]\nreport_interval = 0.5\n"
+            f"[rpc]\nenroll_port = {cfg.rpc.enroll_port}\n[cert]\njoin_token = {token}\n"
             f"[agent]\ncontroller_url = {cfg.agent.controller_url}\nreconnect_max_backoff = 1\n"
             f"[compute]\ncompute_driver = fake\nfake_delays = {delays}\n"
         )

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from loopback import enroll_agent
 
 from cloudd.agent.service import build_agent
 from cloudd.compute import states
@@ -18,7 +19,8 @@ from .conftest import Cloud, free_port, make_config, start_controller, wait_for
 def second_controller(cfg: CloudConfig) -> CloudConfig:
     other = cfg.model_copy(deep=True)
     other.rpc.port = free_port()
-    other.agent.controller_url = f"ws://127.0.0.1:{other.rpc.port}/agent"
+    other.rpc.enroll_port = free_port()
+    other.agent.controller_url = f"wss://127.0.0.1:{other.rpc.port}/agent"
     return other
 
 
@@ -38,6 +40,7 @@ async def test_two_controllers_one_cloud(pg_url: str, tmp_path: Path) -> None:
     # The agent knows both controllers; it connects to A first.
     agent_cfg = cfg_a.model_copy(deep=True)
     agent_cfg.agent.controller_url = f"{cfg_a.agent.controller_url},{cfg_b.agent.controller_url}"
+    await enroll_agent(ctl_a, agent_cfg)  # one hosts CA (the CA directory) for both controllers
     agent_host = build_agent(agent_cfg)
     await agent_host.start()
     cloud_a = Cloud(ctl_a, cfg_a, ComputeAPI(ctl_a), agent_host)

@@ -141,13 +141,13 @@ def lab() -> Iterator[Lab]:
 
 def test_two_agent_hosts_in_namespaces(lab: Lab, tmp_path: Path) -> None:
     ctl_ip = lab.address(1)
-    api_port, rpc_port = free_port(ctl_ip), free_port(ctl_ip)
+    api_port, rpc_port, enroll_port = free_port(ctl_ip), free_port(ctl_ip), free_port(ctl_ip)
     service = {"report_interval": "1", "service_down_time": "4"}
     ctl_conf = role_config("controller.conf.example", tmp_path / "controller.conf", {
         "DEFAULT": {"my_ip": ctl_ip, "state_dir": str(tmp_path / "ctl"),
                     "log_file": str(tmp_path / "controller.log"), "host": "lab-ctl"},
         "api": {"listen": ctl_ip, "port": str(api_port)},
-        "rpc": {"listen": ctl_ip, "port": str(rpc_port)},
+        "rpc": {"listen": ctl_ip, "port": str(rpc_port), "enroll_port": str(enroll_port)},
         "service": service,
         "objectstore": {"listen": ctl_ip, "port": "0"},
         "network": {"metadata_listen": ctl_ip, "metadata_port": "0"},
@@ -185,18 +185,24 @@ def test_two_agent_hosts_in_namespaces(lab: Lab, tmp_path: Path) -> None:
         agents = {}
         for letter, last in (("a", 11), ("b", 12)):
             ns = lab.add_host(letter, last)
+            enrolled = subprocess.run(cloudd("--config", str(ctl_conf), "manage", "host", "enroll",
+                                             f"lab-{letter}"),
+                                      check=True, capture_output=True, text=True, timeout=60, cwd=REPO)
             conf = role_config("agent.conf.example", tmp_path / f"agent-{letter}.conf", {
                 "DEFAULT": {"host": f"lab-{letter}", "my_ip": lab.address(last),
                             "state_dir": str(tmp_path / f"agent-{letter}"),
                             "log_file": str(tmp_path / f"agent-{letter}.log")},
-                "agent": {"controller_url": f"ws://{ctl_ip}:{rpc_port}/agent",
+                "agent": {"controller_url": f"wss://{ctl_ip}:{rpc_port}/agent",
                           "availability_zone": f"zone-{letter}"},
+                "rpc": {"enroll_port": str(enroll_port)},
+                "cert": {"join_token": enrolled.stdout.split()[-1]},
                 "service": service,
                 "compute": {"compute_driver": "fake"},
             })
             agents[letter] = start(f"agent-{letter}", cloudd("--config", str(conf), "agent", ns=ns))
 
-        _, out = wait_until("both hosts healthy", lambda: (r := status())[0] == 0 and r)
+        _, out = wait_until("both hosts healthy", lambda: (r := status())[0] == 0
+                            and "agents connected: lab-a, lab-b" in r[1] and r)
         assert "cloudd-compute on lab-a: up" in out and "cloudd-compute on lab-b: up" in out
         assert "agents connected: lab-a, lab-b" in out
         assert "OK   host lab-a: fake driver" in out and "OK   host lab-b: fake driver" in out

@@ -19,6 +19,7 @@ import pytest
 
 from cloudd.api.identity.bootstrap import bootstrap
 from cloudd.api.image import image_store, import_image
+from cloudd.cert.enroll import enroll_host
 from cloudd.compute import quota
 from cloudd.config import CloudConfig, load_config
 from cloudd.db import Database, connect
@@ -52,6 +53,8 @@ class Processes:
     api_port: int
     rpc_port: int
     session: aiohttp.ClientSession
+    enroll_port: int = field(default_factory=free_port)
+    join_token: str = ""  # the agent's, from `cloudd manage host enroll` (prepare_database)
     controller_conf: Path = field(init=False)
     agent_conf: Path = field(init=False)
     token: str = ""
@@ -66,7 +69,7 @@ class Processes:
             f"[DEFAULT]\nstate_dir = {self.tmp / 'ctl-state'}\nhost = ctl\n"
             f"[database]\nconnection = {self.db_url}\n"
             f"[api]\nlisten = 127.0.0.1\nport = {self.api_port}\n"
-            f"[rpc]\nlisten = 127.0.0.1\nport = {self.rpc_port}\n"
+            f"[rpc]\nlisten = 127.0.0.1\nport = {self.rpc_port}\nenroll_port = {self.enroll_port}\n"
             "[service]\nreport_interval = 0.5\nservice_down_time = 5\n"
             "[objectstore]\nlisten = 127.0.0.1\nport = 0\n"
             "[ec2]\nlisten = 127.0.0.1\nport = 0\n"
@@ -91,10 +94,12 @@ class Processes:
             stdout=subprocess.DEVNULL, stderr=self._log("controller"))
 
     def start_agent(self, delays: str = "", controller_url: str | None = None) -> None:
-        url = controller_url or f"ws://127.0.0.1:{self.rpc_port}/agent"
+        url = controller_url or f"wss://127.0.0.1:{self.rpc_port}/agent"
         self.agent_conf.write_text(
             f"[DEFAULT]\nhost = {AGENT_HOST}\nstate_dir = {self.tmp / 'agent-state'}\n"
             "[service]\nreport_interval = 0.5\n"
+            # Used at its first start only; later starts have the certificate it gave.
+            f"[rpc]\nenroll_port = {self.enroll_port}\n[cert]\njoin_token = {self.join_token}\n"
             f"[agent]\ncontroller_url = {url}\nreconnect_max_backoff = 1\n"
             "[compute]\ncompute_driver = fake\nfake_vcpus = 1000\nfake_memory_mb = 1000000\n"
             f"fake_local_gb = 100000\nfake_delays = {delays}\n"
@@ -162,9 +167,9 @@ class Processes:
         return "\n".join(text.splitlines()[-lines:])
 
 
-async def prepare_database(db_url: str, cfg: CloudConfig, tmp: Path) -> None:
+async def prepare_database(db_url: str, cfg: CloudConfig, tmp: Path) -> str:
     """Schema, admin credentials, unlimited quota and a public boot image: what `make run`
-    would have done before the controller starts."""
+    would have done before the controller starts; returns the agent's join token."""
     state_dir = Path(cfg.default.state_dir)
     await asyncio.to_thread(state_dir.mkdir, parents=True, exist_ok=True)
     db: Database = await connect(db_url)
@@ -177,6 +182,7 @@ async def prepare_database(db_url: str, cfg: CloudConfig, tmp: Path) -> None:
         await asyncio.to_thread(image.write_bytes, b"\0" * 1024)
         await import_image(db, image_store(cfg), image, "boot", disk_format="raw", public=True,
                            image_id=BOOT_IMAGE)
+        return await enroll_host(db, AGENT_HOST, cfg.cert.ca_path)
     finally:
         await db.close()
 
@@ -187,7 +193,7 @@ async def processes(tmp_path: Path) -> AsyncIterator[Processes]:
     async with aiohttp.ClientSession() as session:
         procs = Processes(tmp_path, f"sqlite://{tmp_path}/cloudd.db", free_port(), free_port(),
                           session)
-        await prepare_database(procs.db_url, procs.config, tmp_path)
+        procs.join_token = await prepare_database(procs.db_url, procs.config, tmp_path)
         try:
             yield procs
         finally:

@@ -126,7 +126,7 @@ async def test_link_cut_mid_call_fails_promptly_and_the_agent_reconnects(
     procs.start_controller()
     await procs.wait_api()
     await procs.login()
-    procs.start_agent("get_console_output=3", controller_url=f"ws://127.0.0.1:{link.port}/agent")
+    procs.start_agent("get_console_output=3", controller_url=f"wss://127.0.0.1:{link.port}/agent")
     await wait_for(lambda: agent_connected(procs), 30, "the agent to connect")
     server_id = await active_server(procs)
     console = f"/compute/v2.1/servers/{server_id}/action"

@@ -87,7 +87,7 @@ async def test_postgres_restart_under_load(cluster: Cluster, tmp_path: Path) -> 
     async with aiohttp.ClientSession() as session:
         procs = Processes(tmp_path, cluster.url.rsplit("/", 1)[0] + "/cloudd", free_port(),
                           free_port(), session)
-        await prepare_database(procs.db_url, procs.config, tmp_path)
+        procs.join_token = await prepare_database(procs.db_url, procs.config, tmp_path)
         try:
             await run_load_through_an_outage(procs, cluster)
         finally:

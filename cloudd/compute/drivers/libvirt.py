@@ -57,6 +57,7 @@ class LibvirtDriver(ComputeDriver):
         vncserver_listen: str = "127.0.0.1",
         vnc_host: str = "",
         image_url_template: str = "",
+        image_tls: images.TlsContext | None = None,
         clean_shutdown_timeout: float = 60.0,
         host_ip: str | None = None,
     ) -> None:
@@ -70,7 +71,7 @@ class LibvirtDriver(ComputeDriver):
         self.vnc_host = vnc_host or vncserver_listen
         self.clean_shutdown_timeout = float(clean_shutdown_timeout)
         self.host_ip = host_ip
-        self.images = images.ImageCache(self.instances_path, image_url_template)
+        self.images = images.ImageCache(self.instances_path, image_url_template, image_tls)
         self._libvirt = Host(connection_uri)
         self._host: str | None = None
         self._event_callback: EventCallback | None = None

@@ -14,7 +14,8 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterable
+import ssl
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from cloudd.compute.drivers.base import DriverError, GuestSpec, ImageInfo
 LOG = logging.getLogger(__name__)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 _CHUNK = 1 << 20
+# The agent's TLS client context for the controller's image route (mutual TLS: enrolled hosts).
+TlsContext = Callable[[], ssl.SSLContext]
 
 
 async def qemu_img(*args: str) -> str:
@@ -80,10 +83,12 @@ def with_boot_images(spec: GuestSpec) -> GuestSpec:
 class ImageCache:
     """``_base`` of one instances_path. ``fetch`` is safe to call concurrently."""
 
-    def __init__(self, instances_path: Path, image_url_template: str = "") -> None:
+    def __init__(self, instances_path: Path, image_url_template: str = "",
+                 tls: TlsContext | None = None) -> None:
         self.base_dir = instances_path / "_base"
-        # e.g. "http://controller:8780/images/{id}"; empty: only local files can be used.
+        # e.g. "https://controller:8780/images/{id}"; empty: only local files can be used.
         self.image_url_template = image_url_template
+        self.tls = tls
         self._locks: dict[str, asyncio.Lock] = {}
         self._fetching: set[str] = set()
 
@@ -118,8 +123,11 @@ class ImageCache:
         if not self.image_url_template:
             raise DriverError(f"image {image_id} has no local file and no image URL is configured")
         url = self.image_url_template.format(id=image_id)
+        if self.tls is None:
+            raise DriverError(f"image {image_id} has no local file and this host has no certificate")
         try:
-            async with aiohttp.ClientSession() as session, session.get(url) as response:
+            async with aiohttp.ClientSession() as session, \
+                    session.get(url, ssl=self.tls()) as response:
                 if response.status != 200:
                     raise DriverError(f"cannot fetch image {image_id}: HTTP {response.status} from {url}")
                 with open(partial, "wb") as out:  # noqa: ASYNC230 - writes are chunked to threads

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import enroll_agent
 
 from cloudd.agent.service import build_agent
 from cloudd.config import resolve_paths, validate
@@ -140,12 +141,14 @@ async def two_hosts(tmp_path: Path) -> AsyncIterator[Cloud]:
     """A cloud with two compute hosts: "ctl" (in the controller) and "node2" (its own agent)."""
     async with start_cloud(f"sqlite://{tmp_path}/c.db", tmp_path) as (cloud, controller):
         rpc_port = controller.services["conductor"].port  # type: ignore[attr-defined]
-        agent = build_agent(resolve_paths(validate({
+        node2 = resolve_paths(validate({
             "default": {"state_dir": str(tmp_path / "node2"), "host": "node2"},
-            "agent": {"controller_url": f"ws://127.0.0.1:{rpc_port}/agent"},
+            "agent": {"controller_url": f"wss://127.0.0.1:{rpc_port}/agent"},
             "service": {"report_interval": "0.5"},
             "compute": {"compute_driver": "fake"},
-        })))
+        }))
+        await enroll_agent(controller, node2)
+        agent = build_agent(node2)
         await agent.start()
         try:
             deadline = time.monotonic() + 20
