@@ -4,8 +4,15 @@ listener on 127.0.0.1 with an ephemeral port, so tests never take a real cloud's
 
 from __future__ import annotations
 
+import asyncio
+import ssl
+import uuid
 from pathlib import Path
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from cloudd.config import CloudConfig, resolve_paths, validate
 from cloudd.core import ServiceHost
@@ -46,3 +53,28 @@ async def enroll_agent(controller: ServiceHost, agent_cfg: CloudConfig,
     assert port is not None
     agent_cfg.rpc.enroll_port = port
     return token
+
+
+async def host_tls_context(controller: ServiceHost, directory: Path, host_name: str
+                           ) -> ssl.SSLContext:
+    """The TLS client context of an enrolled host `host_name` of `controller`'s cloud: what
+    /enroll gives for its CSR (a certificate of the hosts CA), kept under `directory`."""
+    from cloudd.cert.agent_tls import client_context
+    from cloudd.cert.ca import key_pem, pem, write_private, write_public
+    from cloudd.cert.service import CertService
+
+    cert = controller.get(CertService)
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, host_name)]))
+           .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
+    cert_pem = await cert.sign_agent_csr(host_name, csr)
+    where = directory / f"host-{host_name}-{uuid.uuid4().hex[:6]}"
+
+    def save() -> ssl.SSLContext:
+        write_private(where / "key.pem", key_pem(key).encode())
+        write_public(where / "cert.pem", cert_pem)
+        write_public(where / "ca.pem", pem(cert.hosts_authority.cert))
+        return client_context(where)
+
+    return await asyncio.to_thread(save)

@@ -17,6 +17,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from loopback import host_tls_context
 from vncproxy.conftest import Cloud
 
 from cloudd.agent.service import AgentService
@@ -65,13 +66,7 @@ def context_from(directory: Path, key: str, cert_pem: str, cloud: Cloud) -> ssl.
 
 async def host_context(cloud: Cloud, tmp_path: Path, host_name: str) -> ssl.SSLContext:
     """The TLS context of an enrolled host `host_name` (what /enroll gives for its CSR)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = (x509.CertificateSigningRequestBuilder()
-           .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, host_name)]))
-           .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
-    cert_pem = await cloud.host.get(CertService).sign_agent_csr(host_name, csr)
-    return context_from(tmp_path / f"host-{host_name}-{uuid.uuid4().hex[:6]}", key_pem(key),
-                        cert_pem, cloud)
+    return await host_tls_context(cloud.host, tmp_path, host_name)
 
 
 async def cloud_state(cloud: Cloud) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """A hostile host's link to the conductor: a websocket through the real agent listener, opened
 the way an agent opens it, that sends whatever arguments a false agent would.
 
-The one place to change when the way agents connect changes (e.g. mutual TLS and enrollment).
+It holds a real certificate of the hosts CA for its own name, as an enrolled host that turned
+hostile would: the agent port admits nothing else (tests/cert/test_admission.py).
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+from loopback import host_tls_context
 from pydantic import RootModel
 
 from cloudd.compute.drivers.base import HostResources
@@ -42,11 +45,14 @@ def node(name: str) -> HostResources:
 
 
 @asynccontextmanager
-async def hostile_link(cloud: Cloud, register_as: str | None = None) -> AsyncIterator[HostileLink]:
-    """A link to the agent listener; registered as `register_as` (with one node of that name)
-    when given, as a host that got in would be; unbound otherwise."""
+async def hostile_link(cloud: Cloud, register_as: str | None = None,
+                       certified_as: str = "evil") -> AsyncIterator[HostileLink]:
+    """A link to the agent listener with a certificate for `certified_as`; registered as
+    `register_as` (with one node of that name) when given, as a host that got in would be;
+    not registered otherwise."""
+    tls = await host_tls_context(cloud.host, Path(cloud.cfg.default.state_dir), certified_as)
     async with aiohttp.ClientSession() as session:
-        ws = await session.ws_connect(cloud.cfg.agent.controller_url)
+        ws = await session.ws_connect(cloud.cfg.agent.controller_url, ssl=tls)
         peer = RpcPeer(ws, RpcDispatcher(), name="hostile")
         reader = asyncio.create_task(peer.run())
         try:
