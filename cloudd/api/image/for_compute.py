@@ -59,8 +59,9 @@ async def create_snapshot_image(db: Executor, server: dict[str, Any], *, name: s
     flavor_root_gb = int(server.get("root_gb") or 0)
     return await records.create(
         db, owner=server["project_id"], name=name, visibility="private",
-        disk_format=(base or {}).get("disk_format") or "qcow2",
-        container_format=(base or {}).get("container_format") or "bare",
+        # What drivers upload, whatever the base was (Nova's libvirt driver says so too): the
+        # inspector then refuses anything else in its place.
+        disk_format="qcow2", container_format="bare",
         min_ram=(base or {}).get("min_ram", 0),
         min_disk=max(flavor_root_gb, (base or {}).get("min_disk", 0)),
         properties={k: str(v) for k, v in properties.items()})
