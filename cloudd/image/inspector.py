@@ -48,8 +48,9 @@ QEMU_FORMATS: dict[str, str] = {
 _READ_SIZE = 64 * 1024
 
 
-class ImageUnacceptable(Exception):
-    """The file must not be used as an image of its declared disk_format; says why."""
+class ImageUnacceptable(ValueError):
+    """The file must not be used as an image of its declared disk_format; says why. (A
+    ValueError: `cloudd manage image import` reports those as the operator's input errors.)"""
 
 
 def inspect_file(path: Path | str, disk_format: str | None) -> str:

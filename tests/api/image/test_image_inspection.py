@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from crafted_images import CRAFTED, make_image
 
+from cloudd.api.image import import_image
 from cloudd.api.image.records import BUCKET
+from cloudd.image.inspector import ImageUnacceptable
 
 from ..compute.test_lifecycle import wait_status
 from .conftest import Cloud
@@ -70,3 +72,11 @@ async def test_good_images_upload_and_boot(cloud: Cloud, tmp_path: Path, kind: s
     code, server = await boot(cloud, image_id)
     assert code == 202, server
     await wait_status(cloud, server["server"]["id"], "ACTIVE")
+
+
+async def test_manage_import_refuses_and_keeps_nothing(cloud: Cloud, tmp_path: Path) -> None:
+    crafted = await asyncio.to_thread(make_image, "qcow2-data-file", tmp_path)
+    with pytest.raises(ImageUnacceptable, match="data_file"):
+        await import_image(cloud.db, store_of(tmp_path), crafted, "evil", disk_format="qcow2")
+    _, listed, _ = await cloud.call("GET", f"{IMAGES}?name=evil")
+    assert listed["images"] == []
