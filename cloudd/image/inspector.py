@@ -24,12 +24,13 @@ LOG = logging.getLogger(__name__)
 
 # Glance's disk_format -> the content formats the inspector may find for it. A raw disk with a
 # partition table is detected as "gpt" (Nova accepts that for raw). AMI/AKI/ARI are raw bytes
-# (a machine disk, a kernel, an initrd); a kernel or initrd is never a partitioned disk.
+# (a machine disk, a kernel, an initrd); an x86 bzImage kernel starts with a legacy boot sector
+# whose signature the GPT inspector also matches. Both open as raw: neither names other files.
 ACCEPTED_CONTENT: dict[str, frozenset[str]] = {
     "raw": frozenset({"raw", "gpt"}),
     "ami": frozenset({"raw", "gpt"}),
-    "aki": frozenset({"raw"}),
-    "ari": frozenset({"raw"}),
+    "aki": frozenset({"raw", "gpt"}),
+    "ari": frozenset({"raw", "gpt"}),
     "qcow2": frozenset({"qcow2"}),
     "vmdk": frozenset({"vmdk"}),
     "vdi": frozenset({"vdi"}),
@@ -45,6 +46,9 @@ QEMU_FORMATS: dict[str, str] = {
     "qcow2": "qcow2", "vmdk": "vmdk", "vdi": "vdi", "vhd": "vpc", "vhdx": "vhdx",
 }
 
+# Kernels and ramdisks are handed to QEMU as files (-kernel, -initrd), never as disks: the
+# GPT inspector's partition-table checks say nothing about them.
+_BOOT_FILES = frozenset({"aki", "ari"})
 _READ_SIZE = 64 * 1024
 
 
@@ -76,6 +80,8 @@ def inspect_file(path: Path | str, disk_format: str | None) -> str:
         elif not names <= accepted:
             raise ImageUnacceptable(f"Image content ({names.pop()}) does not match its "
                                     f"disk_format {disk_format}")
+        if disk_format in _BOOT_FILES and names == {"gpt"}:
+            return "raw"  # a bzImage's boot sector: QEMU loads it as a kernel, not as a disk
         for inspector in found:
             inspector.safety_check()
     except format_inspector.SafetyCheckFailed as exc:

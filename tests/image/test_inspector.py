@@ -45,3 +45,17 @@ def test_raw_kernels_and_unknown_formats(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.write_bytes(b"")
     assert inspect_file(empty, "qcow2") == "qcow2"  # no header: nothing to follow
+
+
+def test_a_bzimage_kernel_is_an_aki_but_not_a_disk(tmp_path: Path) -> None:
+    """An x86 bzImage starts with a legacy boot sector (0x55AA) that the GPT inspector matches
+    and its MBR checks refuse; as a kernel (aki) it is fine, as a disk it is not raw enough."""
+    kernel = tmp_path / "vmlinuz"
+    sector = bytearray(4096)
+    sector[0x1BE + 4] = 0xEE  # a protective-MBR partition type, as in a bzImage's boot code
+    sector[0x1BE] = 0x42  # not a valid boot flag: the MBR safety check fails
+    sector[510:512] = b"\x55\xaa"
+    kernel.write_bytes(bytes(sector) + b"HdrS" + bytes(8192))
+    assert inspect_file(kernel, "aki") == "raw"
+    with pytest.raises(ImageUnacceptable, match="safety check"):
+        inspect_file(kernel, "raw")
