@@ -13,6 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from cloudd.api.image import records as image_records
+from cloudd.api.image.for_compute import BOOT_FILE_FORMATS, BootImageError, check_boot_files
 from cloudd.compute import instances, states
 from cloudd.compute.drivers.base import ImageInfo
 from cloudd.compute.rpcapi import PREFIX as COMPUTE
@@ -120,6 +121,12 @@ class Builder:
         try:
             row = await instances.get(self.db, uuid)
             image = await self._image_info(row.get("image_ref") or "")
+            try:
+                boot_files = await self._boot_files(row, image)
+            except BootImageError as exc:  # no host can boot it: nothing to retry
+                if await self._unplace(row, {"host": None, "node": None}):
+                    await self._give_up(uuid, str(exc), request_id)
+                return
             peer = await self.conductor.peer_for(host, wait=AGENT_WAIT)
             network_info: list[dict[str, Any]] = []
             network = self.host.services.get("network")
@@ -127,7 +134,7 @@ class Builder:
             if network is not None and requested != []:  # fixed IPs + MACs, bridge/DHCP ready
                 network_info = await network.allocate_for_instance(row, host, requested)  # type: ignore[attr-defined]
             await peer.cast(COMPUTE + "build_instance",
-                            BuildInstance(instance=row, node=node, image=image,
+                            BuildInstance(instance=row, node=node, image=image, **boot_files,
                                           request_id=request_id, network_info=network_info))
         except instances.InstanceNotFound:
             return
@@ -146,6 +153,16 @@ class Builder:
         except image_records.ImageNotFound:
             return None
         return ImageInfo(**image_records.image_info_fields(image))
+
+    async def _boot_files(self, row: dict[str, Any], image: ImageInfo | None) \
+            -> dict[str, ImageInfo]:
+        """The kernel and ramdisk to boot (the instance's own kernel_id/ramdisk_id, else its
+        image's properties), checked again now: an image may have changed since the create."""
+        properties = image.properties if image is not None else {}
+        refs = {key: row.get(key) or properties.get(key) for key in BOOT_FILE_FORMATS}
+        found = await check_boot_files(self.db, refs, row["project_id"])
+        return {key.removesuffix("_id"): ImageInfo(**image_records.image_info_fields(record))
+                for key, record in found.items()}
 
     async def build_failed(self, uuid: str, host: str, node: str | None, reason: str) -> None:
         """A host could not build `uuid`: release its claim, then retry elsewhere or give up."""

@@ -270,6 +270,10 @@ class ObjectStore:
         if old is not None and old.data_file != info.data_file:
             (directory / old.data_file).unlink(missing_ok=True)
 
+    def data_path(self, info: StoredObject) -> Path:
+        """The file holding a stored object's bytes (for readers that need a path)."""
+        return self._bucket_dir(info.bucket) / info.data_file
+
     async def stat(self, bucket: str, key: str) -> StoredObject:
         meta_path = self._bucket_dir(bucket) / f"{_key_id(validate_key(key))}.json"
         info = await asyncio.to_thread(_read_meta, meta_path)

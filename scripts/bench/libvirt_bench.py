@@ -145,7 +145,7 @@ async def prepare_direct_guest(root: Path) -> str:
     directory = root / guest_uuid
     await asyncio.to_thread(directory.mkdir, mode=0o755, parents=True)
     await asyncio.to_thread(os.chmod, directory, 0o755)
-    await create_overlay(GUEST_DIR / "disk.qcow2", directory / "disk", ROOT_GB * GiB)
+    await create_overlay(GUEST_DIR / "disk.qcow2", "qcow2", directory / "disk", ROOT_GB * GiB)
     # A copy each, as the driver makes: libvirt relabels the files a running guest uses.
     await asyncio.to_thread(shutil.copyfile, GUEST_DIR / "vmlinuz", directory / "kernel")
     await asyncio.to_thread(shutil.copyfile, GUEST_DIR / "initrd.img", directory / "ramdisk")

@@ -464,7 +464,8 @@ async def test_snapshot_writes_the_image_file_and_clears_the_task(
 
     await manager.snapshot_instance(ctx(), SnapshotInstance(uuid=uuid, image_id="snap-1"))
 
-    assert f"instance={uuid}" in (tmp_path / "snapshots" / "snap-1").read_text()
+    snapshot = (tmp_path / "snapshots" / "snap-1").read_bytes()
+    assert f"instance={uuid}".encode() in snapshot
     assert conductor.row(uuid)["task_state"] is None
 
 

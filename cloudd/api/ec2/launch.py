@@ -14,7 +14,7 @@ from cloudd.api.ec2 import ids
 from cloudd.api.ec2.context import Ec2Request
 from cloudd.api.ec2.xml import Ec2Error, invalid, missing
 from cloudd.api.image import records
-from cloudd.api.image.for_compute import BootImageError, check_boot_image
+from cloudd.api.image.for_compute import BootImageError, check_boot_files, check_boot_image
 from cloudd.compute import instances, quota
 from cloudd.compute.api import BuildRequest, ComputeAPI
 from cloudd.db import DuplicateError
@@ -110,6 +110,10 @@ async def _build_request(req: Ec2Request) -> BuildRequest:
     for name, kind, prop in (("KernelId", "aki", "kernel_id"), ("RamdiskId", "ari", "ramdisk_id")):
         if uuid := await _image(req, name, kind):
             properties[prop] = uuid
+    try:
+        await check_boot_files(req.db, properties, req.project_id)
+    except BootImageError as exc:
+        raise invalid(str(exc)) from None
     key_name, key_data = params.get("KeyName"), None
     if key_name:
         key_data = await req.db.fetchval("SELECT public_key FROM key_pairs WHERE user_id = $1"

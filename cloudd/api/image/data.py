@@ -17,8 +17,9 @@ from cloudd.api.image.common import (
     load_image_to_change,
     store,
 )
-from cloudd.api.image.errors import Conflict, Forbidden, Gone, TooLarge, Unavailable
+from cloudd.api.image.errors import BadRequest, Conflict, Forbidden, Gone, TooLarge, Unavailable
 from cloudd.db import Database
+from cloudd.image.inspector import ImageUnacceptable
 from cloudd.objectstore.storage import (
     CHUNK_SIZE,
     ObjectNotFound,
@@ -46,6 +47,8 @@ async def receive(db: Database, object_store: ObjectStore, image_id: str,
         raise Conflict(f"Image {image_id} cannot take data now: {exc}") from None
     except records.ImageNotFound:
         raise Gone(f"Image {image_id} was deleted during the upload.") from None
+    except ImageUnacceptable as exc:  # Glance: 400, the image stays queued
+        raise BadRequest(f"Image {image_id} refused: {exc}") from None
     except ObjectTooLarge:
         raise TooLarge(f"Image exceeds the storage quota of {cap} bytes") from None
     except StorageFull:

@@ -3,6 +3,7 @@ queued image a snapshot (createImage) will fill."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from cloudd.api.image import records
@@ -16,6 +17,34 @@ _NOT_INHERITED = frozenset({"image_type", "instance_uuid", "base_image_ref", "ow
 
 class BootImageError(Exception):
     """The image cannot boot this server; the message is Nova's (a 400 for the API)."""
+
+
+# The EC2 AKI/ARI model: these image properties (and an instance's columns of the same names)
+# name the kernel and ramdisk a guest boots directly, and the disk_format each must have.
+BOOT_FILE_FORMATS = {"kernel_id": "aki", "ramdisk_id": "ari"}
+
+
+async def check_boot_files(db: Executor, refs: Mapping[str, Any], project_id: str | None) \
+        -> dict[str, dict[str, Any]]:
+    """The images `refs`' kernel_id/ramdisk_id name (absent ones left out), each an active aki
+    or ari image that the project may use (Glance's visibility for that project, admin or not:
+    the guest is the project's); BootImageError otherwise. Checked at create and again at boot,
+    since an image can change in between."""
+    found: dict[str, dict[str, Any]] = {}
+    for key, disk_format in BOOT_FILE_FORMATS.items():
+        ref = refs.get(key)
+        if ref is None or ref == "":
+            continue
+        image = await records.find_visible(db, str(ref), project_id, False)
+        if image is None:
+            raise BootImageError(f"Image {ref} named by {key} could not be found.")
+        if image["disk_format"] != disk_format:
+            raise BootImageError(f"Image {ref} named by {key} is not an {disk_format} image "
+                                 f"(its disk_format is {image['disk_format']}).")
+        if image["status"] != "active":
+            raise BootImageError(f"Image {ref} named by {key} is not active.")
+        found[key] = image
+    return found
 
 
 async def check_boot_image(db: Executor, image_id: str, project_id: str | None, is_admin: bool,
@@ -36,6 +65,7 @@ async def check_boot_image(db: Executor, image_id: str, project_id: str | None, 
     if flavor["root_gb"] and (image["size"] or 0) > root_bytes:
         raise BootImageError(f"Flavor's disk is too small for requested image. Flavor disk is "
                              f"{root_bytes} bytes, image is {image['size']} bytes.")
+    await check_boot_files(db, image["properties"], project_id)
     return image
 
 
@@ -59,8 +89,9 @@ async def create_snapshot_image(db: Executor, server: dict[str, Any], *, name: s
     flavor_root_gb = int(server.get("root_gb") or 0)
     return await records.create(
         db, owner=server["project_id"], name=name, visibility="private",
-        disk_format=(base or {}).get("disk_format") or "qcow2",
-        container_format=(base or {}).get("container_format") or "bare",
+        # What drivers upload, whatever the base was (Nova's libvirt driver says so too): the
+        # inspector then refuses anything else in its place.
+        disk_format="qcow2", container_format="bare",
         min_ram=(base or {}).get("min_ram", 0),
         min_disk=max(flavor_root_gb, (base or {}).get("min_disk", 0)),
         properties={k: str(v) for k, v in properties.items()})

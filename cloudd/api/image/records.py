@@ -7,6 +7,7 @@ project may boot) and `import_image`. An image's bytes are the object `<image id
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid as uuidlib
@@ -16,6 +17,7 @@ from typing import Any
 
 from cloudd.config import CloudConfig
 from cloudd.db import Executor, conditional_update, insert
+from cloudd.image import inspector
 from cloudd.objectstore.storage import ObjectStore, StoredObject
 
 BUCKET = "images"
@@ -123,8 +125,11 @@ async def store_data(db: Executor, store: ObjectStore, image_id: str,
                      chunks: AsyncIterator[bytes], max_size: int = IMAGE_SIZE_CAP) \
         -> dict[str, Any]:
     """Upload: queued -> saving -> active with size and hashes. A failed upload puts the image
-    back to queued (it can be retried) and leaves no data; a deleted one leaves none either."""
-    await update(db, image_id, {"status": "saving"}, expected_status=["queued"])
+    back to queued (it can be retried) and leaves no data; a deleted one leaves none either.
+    Content that is not a safe image of the declared disk_format is refused the same way
+    (inspector.ImageUnacceptable)."""
+    image = await update(db, image_id, {"status": "saving"}, expected_status=["queued"])
+    stored_format = image["disk_format"]
     try:
         stored: StoredObject = await store.put(BUCKET, image_id, chunks, max_size=max_size)
     except BaseException:
@@ -132,6 +137,13 @@ async def store_data(db: Executor, store: ObjectStore, image_id: str,
             await update(db, image_id, {"status": "queued"}, expected_status=["saving"])
         except (ImageNotFound, ImageStateConflict):
             pass
+        raise
+    try:
+        await inspector.inspect_image(store.data_path(stored), stored_format)
+    except BaseException:  # refused (or cancelled): no bytes of it stay, it can be retried
+        await store.delete(BUCKET, image_id)
+        with contextlib.suppress(ImageNotFound, ImageStateConflict):
+            await update(db, image_id, {"status": "queued"}, expected_status=["saving"])
         raise
     try:
         return await update(db, image_id, {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import struct
 import time
 from collections import deque
 from collections.abc import Collection
@@ -47,6 +48,11 @@ _REBUILDABLE = frozenset({power_state.RUNNING}) | _STOPPED
 _HAS_VNC = frozenset({power_state.RUNNING, power_state.PAUSED})
 _VNC_BASE_PORT = 5900
 _VNC_PORT_RANGE = 1000  # within [vnc] vncserver_port_min..max however many guests come and go
+# A snapshot is a qcow2 image (what the libvirt driver uploads, and what the controller's
+# image inspector checks it is): a qcow2 v3 header of a 1 GiB disk with no backing file, no data
+# file and no features, padded to the 512 bytes the inspector reads; the fake's text follows.
+_QCOW2_HEADER = struct.pack(">4sIQIIQIIQQIIQQQQII", b"QFI\xfb", 3, 0, 0, 16, 1 << 30,
+                            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 104).ljust(512, b"\0")
 
 # A failure rule: a probability in [0, 1], or a set of instance uuids and/or node names.
 FailureRule = float | Collection[str]
@@ -261,7 +267,7 @@ class FakeDriver(ComputeDriver):
         guest = await self._begin("snapshot", uuid, _ANY_STATE)
         guest.snapshots_taken += 1
         image_id = guest.spec.image.id if guest.spec.image else ""
-        content = (
+        content = _QCOW2_HEADER + (
             "cloudd fake disk image\n"
             f"instance={uuid}\nbase_image={image_id}\nroot_gb={guest.spec.root_gb}\n"
             f"snapshot={guest.snapshots_taken}\ntaken_at={time.time():.3f}\n"

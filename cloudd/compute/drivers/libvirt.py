@@ -317,9 +317,9 @@ class LibvirtDriver(ComputeDriver):
         await asyncio.to_thread(files.create_dir)
         bases = []
         if spec.image is not None and spec.image.disk_format not in ("aki", "ari"):
-            base = await self.images.fetch(spec.image)
+            base, base_format = await self.images.fetch(spec.image)
             bases.append(spec.image.id)
-            await images.create_overlay(base, files.disk, spec.root_gb * GiB)
+            await images.create_overlay(base, base_format, files.disk, spec.root_gb * GiB)
         elif spec.root_gb:
             await images.create_blank(files.disk, spec.root_gb * GiB)
         for image, target in ((spec.kernel, files.kernel), (spec.ramdisk, files.ramdisk)):
@@ -328,7 +328,8 @@ class LibvirtDriver(ComputeDriver):
             bases.append(image.id)
             if not (keep_boot_files and await asyncio.to_thread(target.exists)):
                 # A copy each: libvirt relabels the files a running guest uses.
-                await asyncio.to_thread(shutil.copyfile, await self.images.fetch(image), target)
+                source, _ = await self.images.fetch(image)  # inspected: raw bytes (aki/ari)
+                await asyncio.to_thread(shutil.copyfile, source, target)
         if spec.ephemeral_gb and not await asyncio.to_thread(files.ephemeral.exists):
             await images.create_blank(files.ephemeral, spec.ephemeral_gb * GiB)
         await asyncio.to_thread(files.save, spec, bases)

@@ -2,8 +2,9 @@
 
 Base images live in ``<instances_path>/_base/<image id>``: fetched once (copied from the local
 file the manager gives, or downloaded from the controller's image route), shared by every guest
-that uses the image, and removed once no instance refers to them. qemu-img runs as an asyncio
-subprocess so it never stalls the loop.
+that uses the image, and removed once no instance refers to them. A base is inspected against
+its declared disk_format before every use (cloudd.image.inspector). qemu-img runs as an asyncio
+subprocess so it never stalls the loop, under prlimit, and always told the format.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import aiohttp
 
 from cloudd.compute.drivers.base import DriverError, GuestSpec, ImageInfo
+from cloudd.image import inspector
 
 LOG = logging.getLogger(__name__)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -30,9 +32,19 @@ _CHUNK = 1 << 20
 TlsContext = Callable[[], ssl.SSLContext]
 
 
-async def qemu_img(*args: str) -> str:
+# Nova's limits for qemu-img (nova.virt.images.QEMU_IMG_LIMITS): a crafted header cannot make
+# it eat the host's memory or spin for ever. A snapshot's convert copies a whole disk, so it gets
+# more CPU time; its memory stays bounded the same way.
+QEMU_IMG_LIMITS = ("--as=1073741824", "--cpu=30")
+CONVERT_LIMITS = ("--as=1073741824", "--cpu=1800")
+
+
+async def qemu_img(*args: str, limits: tuple[str, ...] = QEMU_IMG_LIMITS) -> str:
+    """Run qemu-img under ``prlimit``. Callers always pass ``-f`` (and ``-F`` for a backing
+    file): qemu-img must never guess a format from content a tenant wrote."""
     process = await asyncio.create_subprocess_exec(
-        "qemu-img", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        "prlimit", *limits, "qemu-img", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await process.communicate()
     if process.returncode != 0:
@@ -40,17 +52,19 @@ async def qemu_img(*args: str) -> str:
     return out.decode()
 
 
-async def image_info(path: Path) -> dict[str, Any]:
-    """``qemu-img info`` as a dict: ``format``, ``virtual-size``, ``backing-filename``..."""
-    info: dict[str, Any] = json.loads(await qemu_img("info", "--output=json", "-U", str(path)))
+async def image_info(path: Path, disk_format: str) -> dict[str, Any]:
+    """``qemu-img info`` as a dict (``virtual-size``...), opened as ``disk_format``."""
+    info: dict[str, Any] = json.loads(
+        await qemu_img("info", "-f", disk_format, "--output=json", "-U", str(path)))
     return info
 
 
-async def create_overlay(base: Path, path: Path, size_bytes: int | None) -> None:
-    """A qcow2 disk whose unwritten blocks come from ``base`` (raw or qcow2), at least as big."""
-    base_info = await image_info(base)
+async def create_overlay(base: Path, base_format: str, path: Path, size_bytes: int | None) -> None:
+    """A qcow2 disk whose unwritten blocks come from ``base`` (an inspected image whose qemu
+    format is ``base_format``), at least as big."""
+    base_info = await image_info(base, base_format)
     size = max(size_bytes or 0, int(base_info["virtual-size"]))
-    await qemu_img("create", "-q", "-f", "qcow2", "-b", str(base), "-F", base_info["format"],
+    await qemu_img("create", "-q", "-f", "qcow2", "-b", str(base), "-F", base_format,
                    str(path), str(size))
 
 
@@ -59,14 +73,17 @@ async def create_blank(path: Path, size_bytes: int) -> None:
 
 
 async def grow(path: Path, size_bytes: int) -> None:
-    """Grow a disk to ``size_bytes``; never shrinks (Nova refuses smaller root disks too)."""
-    if size_bytes > int((await image_info(path))["virtual-size"]):
-        await qemu_img("resize", "-q", str(path), str(size_bytes))
+    """Grow one of the driver's own qcow2 disks to ``size_bytes``; never shrinks (Nova refuses
+    smaller root disks too)."""
+    if size_bytes > int((await image_info(path, "qcow2"))["virtual-size"]):
+        await qemu_img("resize", "-q", "-f", "qcow2", str(path), str(size_bytes))
 
 
 async def convert_to_qcow2(source: Path, dest: Path) -> None:
-    """A standalone qcow2 copy of ``source`` (its backing chain flattened): a snapshot image."""
-    await qemu_img("convert", "-q", "-U", "-O", "qcow2", str(source), str(dest))
+    """A standalone qcow2 copy of a guest's qcow2 disk (its backing chain flattened): a
+    snapshot image."""
+    await qemu_img("convert", "-q", "-U", "-f", "qcow2", "-O", "qcow2", str(source), str(dest),
+                   limits=CONVERT_LIMITS)
 
 
 def with_boot_images(spec: GuestSpec) -> GuestSpec:
@@ -97,27 +114,41 @@ class ImageCache:
             raise DriverError(f"image id {image_id!r} cannot name a cache file")
         return self.base_dir / image_id
 
-    async def fetch(self, image: ImageInfo) -> Path:
-        """The cached base of ``image``, fetching it first if this host does not have it."""
+    async def fetch(self, image: ImageInfo) -> tuple[Path, str]:
+        """The cached base of ``image`` (fetched first if this host does not have it) and the
+        format qemu must open it with. The file is inspected against the image's disk_format
+        on every use, whoever put it there: a refused one raises DriverError and is never
+        handed to qemu-img or libvirt."""
         target = self.path(image.id)
         lock = self._locks.setdefault(image.id, asyncio.Lock())
         async with lock:
-            if await asyncio.to_thread(target.exists):
-                return target
-            self._fetching.add(image.id)
+            if not await asyncio.to_thread(target.exists):
+                await self._fill(image, target)
             try:
-                await asyncio.to_thread(self.base_dir.mkdir, mode=0o755, parents=True, exist_ok=True)
-                partial = target.with_name(target.name + ".part")
-                if image.path:
-                    await asyncio.to_thread(shutil.copyfile, image.path, partial)
-                else:
-                    await self._download(image.id, partial)
-                await asyncio.to_thread(os.chmod, partial, 0o644)
-                await asyncio.to_thread(os.replace, partial, target)
-            finally:
-                self._fetching.discard(image.id)
+                qemu_format = await inspector.inspect_image(target, image.disk_format)
+            except inspector.ImageUnacceptable as exc:
+                raise DriverError(f"image {image.id} refused on this host: {exc}") from None
+        return target, qemu_format
+
+    async def _fill(self, image: ImageInfo, target: Path) -> None:
+        self._fetching.add(image.id)
+        partial = target.with_name(target.name + ".part")
+        try:
+            await asyncio.to_thread(self.base_dir.mkdir, mode=0o755, parents=True, exist_ok=True)
+            if image.path:
+                await asyncio.to_thread(shutil.copyfile, image.path, partial)
+            else:
+                await self._download(image.id, partial)
+            try:  # a refused download never enters the cache
+                await inspector.inspect_image(partial, image.disk_format)
+            except inspector.ImageUnacceptable as exc:
+                await asyncio.to_thread(partial.unlink, missing_ok=True)
+                raise DriverError(f"image {image.id} refused on this host: {exc}") from None
+            await asyncio.to_thread(os.chmod, partial, 0o644)
+            await asyncio.to_thread(os.replace, partial, target)
+        finally:
+            self._fetching.discard(image.id)
         LOG.info("image %s cached in %s", image.id, target)
-        return target
 
     async def _download(self, image_id: str, partial: Path) -> None:
         if not self.image_url_template:

@@ -1,0 +1,4 @@
+"""Image helpers shared by the controller's image code and the agents' drivers.
+
+Nothing here imports ``cloudd.api`` or ``cloudd.db``: an agent imports it too.
+"""
