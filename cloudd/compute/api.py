@@ -16,8 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from cloudd.api.image.records import image_info_fields
 from cloudd.compute import instances, quota, states
 from cloudd.compute import rpcapi as c
+from cloudd.compute.drivers.base import ImageInfo
 from cloudd.compute.manager_utils import current_flavor, json_dict
 from cloudd.conductor.authz import check_console_target
 from cloudd.conductor.manager import mark_deleted
@@ -184,7 +186,13 @@ class ComputeAPI:
             method, message = "reboot_instance", c.RebootInstance(**base, hard=hard)
         elif action == "rebuild":
             check, task = "rebuild", states.REBUILDING
-            method, message = "rebuild_instance", c.RebuildInstance(**base, image=extra.get("image"))
+            # `image`: the record the API checked (None: the same image again); recorded with the
+            # task state, as Nova's API does, so the host may fetch it for its own instance.
+            image = extra.get("image")
+            info = None if image is None else ImageInfo(**image_info_fields(image))
+            if image is not None:
+                changes["image_ref"] = image["id"]
+            method, message = "rebuild_instance", c.RebuildInstance(**base, image=info)
         elif action == "resize":
             check, task = "resize", states.RESIZE_PREP
             method = "resize_instance"

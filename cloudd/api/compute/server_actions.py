@@ -29,6 +29,7 @@ from cloudd.api.compute.errors import (
 from cloudd.api.compute.microversion import request_version
 from cloudd.api.compute.server_models import Metadata, Name, Strict
 from cloudd.api.image import for_compute
+from cloudd.api.image.for_compute import BootImageError, check_boot_image
 from cloudd.compute import instances, quota, states
 from cloudd.conductor.service import HostUnavailable
 
@@ -104,11 +105,18 @@ async def reboot(request: web.Request, args: Any) -> web.StreamResponse:
 async def rebuild(request: web.Request, args: Any) -> web.StreamResponse:
     body = validate(Rebuild, args)
     row = await load_server_to_act(request)
-    image = body.imageRef.rstrip("/").rsplit("/", 1)[-1]
-    if not is_uuid(image):
-        raise BadRequest(f"Invalid imageRef provided: {image} is not a UUID.")
+    image_id = body.imageRef.rstrip("/").rsplit("/", 1)[-1]
+    if not is_uuid(image_id):
+        raise BadRequest(f"Invalid imageRef provided: {image_id} is not a UUID.")
+    ctx = context(request)
+    # The same checks as a create's: an image (and its kernel/ramdisk) the project may boot.
+    try:
+        image = await check_boot_image(database(request), image_id.lower(), row["project_id"],
+                                       ctx.is_admin, row)
+    except BootImageError as exc:
+        raise BadRequest(str(exc)) from None
     await _engine_call(request, row, "rebuild", image=image)
-    changes: dict[str, Any] = {"image_ref": image.lower()}
+    changes: dict[str, Any] = {}
     if body.name is not None:
         changes["name"] = body.name
     if body.metadata is not None:
