@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from crafted_images import make_image
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -251,10 +252,12 @@ async def test_image_routes_serve_only_the_hosts_own_images(cloud: Cloud, tmp_pa
     assert (await fetch_image(cloud, ctl, disk)) == (200, disk_bytes)
     assert (await fetch_image(cloud, await host_context(cloud, tmp_path, "other-host"), other)
             )[0] == 404
-    # And the host's own upload goes in.
+    # And the host's own upload (a real qcow2, as snapshots are) goes in.
+    qcow2 = await asyncio.to_thread(make_image, "qcow2", tmp_path)
     async with aiohttp.ClientSession() as session, session.put(
-            image_url(cloud, snapshot["id"]) + "/snapshot", data=b"snapshot bytes", ssl=ctl) as resp:
-        assert resp.status == 204
+            image_url(cloud, snapshot["id"]) + "/snapshot", data=qcow2.read_bytes(),
+            ssl=ctl) as resp:
+        assert resp.status == 204, await resp.text()
     assert (await images.get(cloud.db, snapshot["id"]))["status"] == "active"
 
 
