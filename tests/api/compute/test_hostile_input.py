@@ -4,16 +4,14 @@ is a 400/413 in the API's own error format, never a 500, and no request stalls t
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
+from responsiveness import healthz_while
 
 from .conftest import BOOT_IMAGE, Cloud
 
-T = TypeVar("T")
 MIB = 1024 * 1024
 # The loop's budget the issue names: nothing may hold it longer than this.
 LOOP_BUDGET = 0.1
@@ -26,20 +24,6 @@ JSON_ROUTES = [
     ("POST", "/image/v2/images", "code"),
     ("POST", "/network/v2.0/floatingips", "NeutronError"),
 ]
-
-
-async def healthz_while(cloud: Cloud, hostile: Awaitable[T]) -> tuple[T, float]:
-    """Run `hostile` while /healthz is asked again and again: (its result, the slowest /healthz).
-    The cloud shares this event loop, so anything that blocks it delays the /healthz in flight."""
-    task = asyncio.ensure_future(hostile)
-    worst = 0.0
-    while True:
-        start = time.monotonic()
-        async with cloud.session.get(f"{cloud.base}/healthz") as resp:
-            await resp.read()
-        worst = max(worst, time.monotonic() - start)
-        if task.done():
-            return await task, worst
 
 
 async def post_raw(cloud: Cloud, path: str, data: Any, token: str | None = None,
@@ -64,7 +48,8 @@ def assert_error(status: int, body: Any, expected: int, key: str) -> None:
 async def test_eight_mib_json_is_413_before_reading(cloud: Cloud) -> None:
     big = b'{"x": "' + b"a" * (8 * MIB) + b'"}'
     for method, path, key in JSON_ROUTES:
-        (status, body), worst = await healthz_while(cloud, post_raw(cloud, path, big))
+        (status, body), worst = await healthz_while(cloud.session, cloud.base,
+                                                    post_raw(cloud, path, big))
         assert method == "POST"
         assert_error(status, body, 413, key)
         assert worst < LOOP_BUDGET, (path, worst)
@@ -116,7 +101,8 @@ async def test_deep_nesting_and_huge_numbers_are_400_everywhere(cloud: Cloud) ->
     for _method, path, key in routes:
         key = "error" if path.endswith("/auth/tokens") else key
         for document in hostile:
-            (status, body), worst = await healthz_while(cloud, post_raw(cloud, path, document))
+            (status, body), worst = await healthz_while(
+                cloud.session, cloud.base, post_raw(cloud, path, document))
             assert status == 400, (path, document[:40], body)
             assert isinstance(body, dict) and key in body, (path, body)
             assert worst < LOOP_BUDGET, (path, document[:40], worst)
@@ -130,7 +116,7 @@ async def test_name_filter_is_a_regex_with_bounded_cost(cloud: Cloud) -> None:
             "name": name, "imageRef": BOOT_IMAGE, "flavorRef": "1"}})
         assert status == 202, body
     (status, body, _), worst = await healthz_while(
-        cloud, cloud.call("GET", S + "?name=^(a%2B)%2B$"))
+        cloud.session, cloud.base, cloud.call("GET", S + "?name=^(a%2B)%2B$"))
     assert status == 200, body
     assert [s["name"] for s in body["servers"]] == ["a" * 27]
     assert worst < LOOP_BUDGET, worst
