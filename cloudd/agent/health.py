@@ -46,6 +46,7 @@ class HostHealthReport(BaseModel):
     dhcp: list[DhcpServer] = Field(default_factory=list)
     # Why the host's last security-group rule set was refused (its guests are cut off), or "".
     firewall_error: str = ""
+    antispoof_error: str = ""
 
 
 async def check_libvirt(driver: ComputeDriver) -> tuple[bool | None, str]:
@@ -99,7 +100,8 @@ class HostHealth:
             host=self.host, driver=self.driver_name,
             libvirt_uri=self.libvirt_uri if reachable is not None else "",
             libvirt_reachable=reachable, libvirt_error=why, guests=guests,
-            dhcp=await dhcp_servers(self.network), firewall_error=self.network.firewall_error)
+            dhcp=await dhcp_servers(self.network), firewall_error=self.network.firewall_error,
+            antispoof_error=self.network.antispoof_error)
 
     @rpc_method
     async def host_health(self, ctx: RpcContext, args: HostQuery) -> HostHealthReport:

@@ -229,6 +229,11 @@ def host_findings(report: dict[str, Any]) -> list[Finding]:
             f"{report['firewall_error']}",
             f"fix or delete that rule; the next change or a restart of cloudd-agent on {name}"
             " applies the rules again (the agent's log has the whole error)"))
+    if report.get("antispoof_error"):
+        findings.append(Finding(
+            "fail", subject, "guests' anti-spoofing rules not loaded, their ports are down: "
+            f"{report['antispoof_error']}",
+            f"check that nft (Debian's nftables) works on {name}, then restart cloudd-agent there"))
     if not findings:
         facts = [f"{report['driver']} driver", f"{report['guests']} guest(s)"]
         if report["libvirt_reachable"]:

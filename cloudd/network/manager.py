@@ -56,6 +56,7 @@ class NetworkManager:
         self.peer: RpcPeer | None = None  # the controller link, swapped on reconnection
         self.state: HostNetworkState | None = None
         self.firewall_error = ""  # why the last rule set was refused (guests cut off), if it was
+        self.antispoof_error = ""  # why the ports' anti-spoofing rules were not loaded (ports down)
         self._lock = asyncio.Lock()
         self._transport: asyncio.DatagramTransport | None = None
         self.metadata_proxy_port = metadata_proxy_port
@@ -121,8 +122,10 @@ class NetworkManager:
             try:  # first: it needs no bridge, and the ports' protection must not wait on the rest
                 await antispoof.apply(state)
                 self.protected_ports = {port.device for port in state.ports}
-            except antispoof.AntispoofError:
+                self.antispoof_error = ""
+            except antispoof.AntispoofError as exc:
                 self.protected_ports = set()
+                self.antispoof_error = str(exc)
                 raise
             if state.manager != FLAT:
                 await linux_net.enable_forwarding()

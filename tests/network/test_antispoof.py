@@ -12,6 +12,9 @@ import aiohttp
 import pytest
 from conductor.conftest import Cloud, wait_for
 
+from cloudd.api.hosthealth import ask_host
+from cloudd.conductor.service import ConductorService
+from cloudd.manage.status import Finding, host_findings
 from cloudd.network import antispoof, ipam
 from cloudd.network.service import NetworkService
 
@@ -176,6 +179,16 @@ async def _fails_closed(cloud: Cloud, a: dict[str, str], gw: str,
     # Nor is a new guest plugged in while its port cannot be guarded: its build fails.
     rows, _ = await cloud.boot(name="gamma")
     await cloud.wait_state(rows[0]["uuid"], "error")
+    # `cloudd manage status` names the host and why (from the agent's host health).
+    findings = await _status_findings(cloud)
+    assert any(f.level == "fail" and f.subject == f"host {cloud.cfg.default.host}"
+               and "anti-spoofing rules not loaded" in f.message for f in findings), findings
     monkeypatch.undo()
     await network.refresh_host(cloud.cfg.default.host)
     assert await ping(a["ns"], gw), "rules loaded again: the port is back"
+    assert not any("anti-spoofing" in f.message for f in await _status_findings(cloud))
+
+
+async def _status_findings(cloud: Cloud) -> list[Finding]:
+    conductor = cloud.host.get(ConductorService)
+    return host_findings(await ask_host(conductor, cloud.cfg.default.host))
