@@ -73,6 +73,11 @@ async def init_instance(manager: ComputeManager, instance: dict[str, Any]) -> No
         await manager.delete_instance(uuid)
     elif uuid in manager.in_flight:
         return  # its action is running (or came in during start-up): it settles the row
+    elif vm_state == states.BUILDING and task_state == states.SCHEDULING:
+        # Placed here but never started by this agent (its first move leaves `scheduling`):
+        # the cast may still be on its way, and the conductor casts it again when this host
+        # registers, so nothing was interrupted.
+        return
     elif vm_state == states.BUILDING or task_state in states.BUILD_TASKS:
         await _fail_interrupted_build(manager, uuid, task_state)
     elif task_state in states.REBUILD_TASKS:

@@ -242,6 +242,17 @@ class Builder:
             LOG.info("resuming the interrupted build of %s", row["uuid"])
             self.schedule([row["uuid"]], spec, saved.get("request_id", ""))
 
+    async def recast_placed_on(self, host: str) -> None:
+        """A host (re)registered: its placed builds that it never started are cast to it again,
+        since a cast sent while its link was down is lost (a duplicate is harmless: the agent's
+        first move expects task_state ``scheduling``)."""
+        rows = await self.db.fetch(
+            "SELECT uuid, node, request_spec FROM instances WHERE deleted = 0 AND host = $1"
+            " AND vm_state = $2 AND task_state = $3", host, states.BUILDING, states.SCHEDULING)
+        for row in rows:
+            saved = instances.decode(row)["request_spec"] or {}
+            self._recast(row["uuid"], host, row["node"], saved.get("request_id", ""))
+
     def _recast(self, uuid: str, host: str, node: str, request_id: str) -> None:
         LOG.info("casting the build of %s to %s again", uuid, host)
 

@@ -73,6 +73,7 @@ class ConductorManager:
         await self.host.get(SchedulerService).heal(args.host)
         await self.service.remember(args.host, ctx.peer)
         LOG.info("host %s registered with %d node(s)", args.host, len(args.nodes))
+        await self.builder.recast_placed_on(args.host)  # builds whose cast its old link lost
         return m.Registered(service_id=row["id"], service_uuid=row["uuid"],
                             report_interval=cfg.service.report_interval)
 

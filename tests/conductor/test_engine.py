@@ -250,9 +250,13 @@ async def test_agent_killed_mid_build(db_url: str, tmp_path: Path) -> None:
         agent = run_agent("")
         failed = await cloud.wait_state(row["uuid"], states.ERROR, None, limit=30)
         assert failed["power_state"] == power_state.NOSTATE
-        fault = await cloud.db.fetchrow(
-            "SELECT * FROM instance_faults WHERE instance_uuid = $1", row["uuid"])
-        assert fault is not None
+
+
+        async def fault_recorded() -> bool:  # the agent records it right after the ERROR
+            return await cloud.db.fetchrow(
+                "SELECT * FROM instance_faults WHERE instance_uuid = $1", row["uuid"]) is not None
+
+        await wait_for(fault_recorded, 10, "the interrupted build's fault")
         # The restarted agent serves again: a new build on it succeeds.
         (row2,), _ = await cloud.boot("after")
         await cloud.wait_state(row2["uuid"], states.ACTIVE)
