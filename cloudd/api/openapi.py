@@ -27,7 +27,9 @@ DOCUMENTED_PREFIXES = ("/compute", "/identity", "/image", "/network")
 # size, or a body that never arrives (408), or too many unauthenticated requests in flight (429);
 # the shared parser and each API's error middleware render all of these as JSON.
 ERROR_STATUSES = ("400", "401", "403", "404", "405", "408", "409", "413", "415", "429")
-SUCCESS_STATUS = re.compile(r"status=(2\d\d)\b")
+# `status=201`, or `status=201 if version.at_least("2.2") else 200`: every code the handler sets.
+STATUS_ARGUMENT = re.compile(r"status=(.*)")
+ANSWERED_STATUS = re.compile(r"\b([23]\d\d)\b")
 PARSE_BODY = re.compile(r"(?:parse_body|validate)\(request, (\w+)\)|validate\((\w+), await read_json\(")
 NEUTRON_RESOURCE = re.compile(r"read_resource\(request, \"(\w+)\"\)")
 READS_JSON = re.compile(r"read_json\(|parse_body\(|read_resource\(")
@@ -77,19 +79,34 @@ def _body_schema(handler: Callable[..., Any], source: str, schemas: dict[str, An
     return JSON_OBJECT if READS_JSON.search(source) else None
 
 
-def _responses(source: str, streams_out: bool) -> dict[str, Any]:
-    statuses = sorted(set(SUCCESS_STATUS.findall(source))) or ["200"]
+def _raised_statuses(handler: Callable[..., Any], source: str) -> set[str]:
+    """Codes of the API's error classes the handler raises by name (Nova's 501 for
+    `os-certificates/{id}` other than root, for one), beyond the ones every route may answer."""
+    statuses = set()
+    for name, value in getattr(inspect.unwrap(handler), "__globals__", {}).items():
+        status = getattr(value, "status", None)
+        if isinstance(value, type) and issubclass(value, Exception) and isinstance(status, int) \
+                and f"raise {name}(" in source:
+            statuses.add(str(status))
+    return statuses - set(ERROR_STATUSES)
+
+
+def _responses(handler: Callable[..., Any], source: str, streams_out: bool) -> dict[str, Any]:
+    statuses = sorted({status for argument in STATUS_ARGUMENT.findall(source)
+                       for status in ANSWERED_STATUS.findall(argument)}) or ["200"]
     responses: dict[str, Any] = {}
     for status in statuses:
         if status == "204":
             responses[status] = {"description": "No content."}
+        elif "json_response(" not in source and not streams_out:  # e.g. an empty 202
+            responses[status] = {"description": "Success, no body."}
         elif streams_out:
             responses[status] = {"description": "Success.", "content": {
                 "application/octet-stream": {}, "application/json": {"schema": JSON_OBJECT}}}
         else:
             responses[status] = {"description": "Success.",
                                  "content": {"application/json": {"schema": JSON_OBJECT}}}
-    for status in ERROR_STATUSES:
+    for status in (*ERROR_STATUSES, *sorted(_raised_statuses(handler, source))):
         responses[status] = {"description": "Refused, in the API's own error format.",
                              "content": {"application/json": {"schema": JSON_OBJECT}}}
     return responses
@@ -104,7 +121,7 @@ def _operation(path: str, method: str, handler: Callable[..., Any],
         "summary": f"{inspect.unwrap(handler).__module__}.{name}",
         "parameters": [{"name": param, "in": "path", "required": True, "schema": {"type": "string"}}
                        for param in re.findall(r"\{(\w+)(?::[^}]*)?\}", path)],
-        "responses": _responses(source, "StreamResponse" in source),
+        "responses": _responses(handler, source, "StreamResponse" in source),
     }
     body = _body_schema(handler, source, schemas)
     if body is not None and method in ("POST", "PUT", "PATCH"):
