@@ -1,22 +1,29 @@
 """Schemathesis against a running cloud, driven by the OpenAPI document the cloud serves.
 
 Every operation of the Compute, Identity, Image and Network APIs gets a fixed number of generated
-requests (derandomized: the same ones on every run), as the admin and as a project member. Each
-response must not be a 5xx and must conform to the document: a documented status code and the
-documented content type. On SQLite and on PostgreSQL.
+requests (derandomized: the same ones on every run), as the admin and as a project member; an
+operation taking a body also gets bodies the document forbids, as a hostile client sends. Each
+response must not be a 5xx and must conform to the document: a documented status code, the
+documented content type and body schema. On SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 from typing import Any
 
 import hypothesis
 import requests
 import schemathesis
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.api.compute.conftest import running_cloud
 
@@ -33,10 +40,12 @@ def no_server_error_but_nova_501(ctx: Any, response: Any, case: schemathesis.Cas
     return not_a_server_error(ctx, response, case)
 
 
-CHECKS = [no_server_error_but_nova_501, status_code_conformance, content_type_conformance]
+CHECKS = [no_server_error_but_nova_501, status_code_conformance, content_type_conformance,
+          response_schema_conformance]
 
 
-def _fuzz_operation(operation: Any, base: str, token: str, answered: set[str]) -> str | None:
+def _fuzz_operation(operation: Any, mode: GenerationMode, base: str, token: str,
+                    answered: set[str]) -> str | None:
     """The first failure of `operation` as `token`'s user, or None; adds the label of an
     operation that answered 2xx at least once to `answered`."""
     session = requests.Session()
@@ -44,7 +53,7 @@ def _fuzz_operation(operation: Any, base: str, token: str, answered: set[str]) -
     @hypothesis.settings(max_examples=EXAMPLES_PER_OPERATION, derandomize=True, deadline=None,
                          database=None, phases=[hypothesis.Phase.generate],
                          suppress_health_check=list(hypothesis.HealthCheck))
-    @hypothesis.given(case=operation.as_strategy())
+    @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
     def run(case: schemathesis.Case) -> None:
         response = case.call(base_url=base, session=session, headers={"X-Auth-Token": token},
                              timeout=30)
@@ -67,8 +76,13 @@ def fuzz(document: dict[str, Any], base: str, tokens: list[str]) -> tuple[list[s
     failures, answered = [], set()
     for result in schema.get_all_operations():
         operation = result.ok()
-        for token in tokens:
-            failure = _fuzz_operation(operation, base, token, answered)
+        # Negative (bodies that violate the document) where there is a body to break: elsewhere it
+        # would only vary path strings, which the positive run does already.
+        modes = [GenerationMode.POSITIVE]
+        if operation.body:
+            modes.append(GenerationMode.NEGATIVE)
+        for mode, token in itertools.product(modes, tokens):
+            failure = _fuzz_operation(operation, mode, base, token, answered)
             if failure:
                 failures.append(failure)
                 break
