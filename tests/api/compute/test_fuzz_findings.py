@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.compute.conftest import running_cloud
+from .conftest import running_cloud
 
 FLAVOR = {"name": "big", "ram": 512, "vcpus": 1, "disk": 1}
 

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.api.compute.conftest import running_cloud
+from .conftest import running_cloud
 
 # Enough to reach each model's required fields and a few malformed variants; the whole run stays
 # well under a minute per backend on two cores.
