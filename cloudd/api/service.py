@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -43,6 +44,7 @@ class ApiService(Service):
     def build_app(self) -> web.Application:
         from cloudd.api.hosthealth import hosts_health
         from cloudd.api.inputs import JSON_BODY_LIMIT
+        from cloudd.api.openapi import openapi_handler
         from cloudd.metrics import metrics_handler, metrics_middleware
 
         # aiohttp takes client_max_size from this root app only: it bounds any buffered read on
@@ -52,13 +54,19 @@ class ApiService(Service):
         app.router.add_get("/healthz", healthz)
         app.router.add_get("/metrics", metrics_handler)  # Prometheus text format
         app.router.add_get("/healthz/hosts", hosts_health)  # admin: each agent's host check
+        app.router.add_get("/openapi.json", openapi_handler)  # public: routes and schemas only
         for prefix, factory in self.subapps:
             app.add_subapp(prefix, factory(self.host))
         return app
 
     async def start(self) -> None:
         cfg = self.host.config.api
-        self.port = await self.listener.start(self.build_app(), cfg.listen, cfg.port)
+        from cloudd.api.openapi import OPENAPI_KEY, build_openapi
+
+        app = self.build_app()
+        # Built once from the routers (reading the handlers' source files: off the loop).
+        app[OPENAPI_KEY] = await asyncio.to_thread(build_openapi, app)
+        self.port = await self.listener.start(app, cfg.listen, cfg.port)
         if cfg.public_url.endswith(":0"):  # port 0 (tests): the catalog must name the real port
             cfg.public_url = cfg.public_url[:-1] + str(self.port)
         LOG.info("API listening on %s:%s", cfg.listen, self.port)

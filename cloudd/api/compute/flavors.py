@@ -24,17 +24,22 @@ def _to_bool(value: Any) -> Any:
     return value
 
 
+MAX_INT = 2**31 - 1
+
+
 class FlavorCreate(Strict):
     name: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255)]
     id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\- ]+$", max_length=255)] | int | None = None
-    ram: int = Field(ge=1)
-    vcpus: int = Field(ge=1)
-    disk: int = Field(ge=0)
-    swap: int = Field(0, ge=0)
-    ephemeral: int = Field(0, ge=0, alias="OS-FLV-EXT-DATA:ephemeral")
+    # Nova's bounds (db.MAX_INT, SQL FLOAT): the columns are 32-bit INTEGER, and PostgreSQL
+    # refuses a larger value deep in the insert, which would be a 5xx instead of this 400.
+    ram: int = Field(ge=1, le=MAX_INT)
+    vcpus: int = Field(ge=1, le=MAX_INT)
+    disk: int = Field(ge=0, le=MAX_INT)
+    swap: int = Field(0, ge=0, le=MAX_INT)
+    ephemeral: int = Field(0, ge=0, le=MAX_INT, alias="OS-FLV-EXT-DATA:ephemeral")
     is_public: Annotated[bool, BeforeValidator(_to_bool)] = Field(
         True, alias="os-flavor-access:is_public")
-    rxtx_factor: float = Field(1.0, gt=0)
+    rxtx_factor: float = Field(1.0, gt=0, le=3.40282e38)
     description: Annotated[str, StringConstraints(max_length=65535)] | None = None
 
 

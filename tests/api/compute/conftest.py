@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -77,9 +78,10 @@ async def add_boot_image(db: Any, cfg: Any, tmp_path: Path) -> None:
                        image_id=BOOT_IMAGE)
 
 
-@pytest.fixture
-async def cloud(tmp_path: Path) -> AsyncIterator[Cloud]:
-    cfg = loopback_config(tmp_path)
+@contextlib.asynccontextmanager
+async def running_cloud(tmp_path: Path, **sections: dict[str, str]) -> AsyncIterator[Cloud]:
+    """The cloud of `cloud`; `sections` override loopback_config's (e.g. another database)."""
+    cfg = loopback_config(tmp_path, **sections)
     host = build_controller(cfg)
     build_agent(cfg, host)  # one compute host (fake driver) over the loopback websocket
     await host.start()
@@ -94,3 +96,9 @@ async def cloud(tmp_path: Path) -> AsyncIterator[Cloud]:
             yield cloud
     finally:
         await host.stop()
+
+
+@pytest.fixture
+async def cloud(tmp_path: Path) -> AsyncIterator[Cloud]:
+    async with running_cloud(tmp_path) as running:
+        yield running
