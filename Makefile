@@ -25,6 +25,7 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check cloudd tests scripts
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports  # package boundaries: [tool.importlinter] in pyproject.toml
 
 unit: install
 	$(VENV)/bin/pytest -q -p no:cacheprovider
@@ -35,4 +36,4 @@ bench: install
 	$(PY) scripts/bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -5,36 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
-from cloudd.config import CloudConfig, ConfigError, load_config
+from cloudd.config import CloudConfig, ConfigError, find_config, load_config
 from cloudd.log import setup_logging
+from cloudd.manage import add_manage_parser
 
 LOG = logging.getLogger("cloudd")
 
-DEFAULT_CONFIG_PATHS = ("/etc/cloudd/cloudd.conf",)
-
-
-def find_config(explicit: str | None) -> str | None:
-    if explicit:
-        return explicit
-    env = os.environ.get("CLOUDD_CONFIG")
-    if env:
-        return env
-    for candidate in DEFAULT_CONFIG_PATHS:
-        if Path(candidate).exists():
-            return candidate
-    return None
-
-
 def _load(args: argparse.Namespace) -> CloudConfig:
-    cfg = load_config(find_config(args.config))
-    if getattr(args, "state_dir", None):
-        cfg.default.state_dir = args.state_dir
-    return cfg
+    return load_config(find_config(args.config), getattr(args, "state_dir", None))
 
 
 def _start_logging(cfg: CloudConfig) -> None:
@@ -75,8 +56,6 @@ def cmd_all_in_one(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from cloudd.manage import add_manage_parser
-
     parser = argparse.ArgumentParser(prog="cloudd", description=__doc__)
     parser.add_argument("--config", help="config file (default: $CLOUDD_CONFIG, /etc/cloudd/cloudd.conf)")
     parser.add_argument("--state-dir", help="state directory (overrides the config file)")

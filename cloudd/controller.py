@@ -5,6 +5,7 @@ from __future__ import annotations
 from cloudd.api.compute.app import compute_app
 from cloudd.api.ec2.service import Ec2Service
 from cloudd.api.identity.app import identity_app
+from cloudd.api.image.agent_routes import add_agent_routes
 from cloudd.api.image.app import image_app
 from cloudd.api.network.app import network_app
 from cloudd.api.service import ApiService
@@ -25,7 +26,9 @@ def build_controller(config: CloudConfig, host: ServiceHost | None = None) -> Se
     host.add(DatabaseService(host))
     host.add(SchedulerService(host))
     host.add(CertService(host))
-    host.add(ConductorService(host))
+    conductor = ConductorService(host)
+    conductor.mount_agent_routes(add_agent_routes)  # image bytes to and from the agents
+    host.add(conductor)
     host.add(ConsoleAuthService(host))
     host.add(VncProxyService(host))
     host.add(ObjectstoreService(host))

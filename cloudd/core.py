@@ -23,6 +23,11 @@ ServiceState = Literal["stopped", "starting", "running", "stopping", "failed"]
 S = TypeVar("S", bound="Service")
 
 
+class StartupRefused(Exception):
+    """A service cannot work on this host as configured; the message is one line saying what
+    to change (logged without a traceback, the process exits 1)."""
+
+
 class Service:
     """Base class of an in-process service. Subclasses override start/stop/health."""
 
@@ -217,6 +222,10 @@ class ServiceHost:
         try:
             try:
                 await self.start()
+            except StartupRefused as exc:  # the message is the whole story: no traceback
+                LOG.error("start-up refused: %s", exc)
+                self.exit_code = 1
+                return 1
             except Exception:
                 LOG.exception("start-up failed")
                 self.exit_code = 1

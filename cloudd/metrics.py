@@ -2,24 +2,20 @@
 
 Counters and histograms live in one module-level registry per process, so a hook costs a dict
 lookup and an add. What the database already knows (servers per vm_state, hosts up/down) is
-collected at scrape time by `DatabaseCollector`, never kept twice. GET /metrics on the API port
-serves the text format (`metrics_handler`).
+collected at scrape time by `cloudd.api.metrics.DatabaseCollector`, never kept twice; GET
+/metrics on the API port serves the text format (`cloudd.api.metrics.metrics_handler`). This
+module imports nothing of cloudd, so RPC (in the agent too), the scheduler and the object store
+count into it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-
-if TYPE_CHECKING:
-    from cloudd.core import ServiceHost
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LOG = logging.getLogger(__name__)
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -59,7 +55,7 @@ def observe_scheduling(success: bool) -> None:
     (SCHEDULER_DECISIONS if success else SCHEDULER_NO_VALID_HOST).inc()
 
 
-# ----- the API side: a middleware that counts, and the /metrics handler -----------------------
+# ----- the API side: a middleware that counts (the /metrics handler is cloudd.api.metrics) -----
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -86,79 +82,3 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         route = _route_of(request)
         API_REQUESTS.labels(route, request.method, str(status)).inc()
         API_LATENCY.labels(route, request.method).observe(time.perf_counter() - started)
-
-
-class DatabaseCollector:
-    """Gauges read from the database when Prometheus scrapes (filled by `refresh`)."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, list[tuple[tuple[str, ...], float]]] = {}
-
-    async def refresh(self, host: ServiceHost) -> None:
-        from cloudd.db.service import DatabaseService
-
-        db = host.get(DatabaseService).db
-        down_time = host.config.service.service_down_time
-        states = await db.fetch(
-            "SELECT vm_state, COUNT(*) AS n FROM instances WHERE deleted = 0 GROUP BY vm_state")
-        services = await db.fetch(
-            'SELECT host, "binary", forced_down, last_seen_up, updated_at FROM services')
-        now = time.time()
-        up = sum(1 for s in services if not s["forced_down"]
-                 and (s["last_seen_up"] or s["updated_at"] or 0) >= now - down_time)
-        self.rows = {
-            "servers": [((str(r["vm_state"]),), float(r["n"])) for r in states],
-            "hosts": [(("up",), float(up)), (("down",), float(len(services) - up))],
-        }
-        # Read at scrape time rather than hooked into the conductor: the dict is the truth.
-        from cloudd.conductor.service import ConductorService
-
-        conductor = host.find(ConductorService)
-        if conductor is not None:
-            AGENTS_CONNECTED.set(sum(1 for peer in conductor.agents.values() if not peer.closed))
-        stored = await db.fetchrow(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS total FROM bucket_objects")
-        self.rows["objects"] = [((), float(stored["n"]))] if stored else []
-        self.rows["stored"] = [((), float(stored["total"]))] if stored else []
-        pool = _pool_use(db)
-        self.rows["pool"] = [((k,), float(v)) for k, v in pool.items()]
-
-    def collect(self) -> Iterable[Metric]:
-        families = {
-            "servers": GaugeMetricFamily("cloudd_servers", "Servers by vm_state.", labels=["vm_state"]),
-            "hosts": GaugeMetricFamily("cloudd_services", "Compute services by state (heartbeat).",
-                                       labels=["state"]),
-            "pool": GaugeMetricFamily("cloudd_db_pool_connections",
-                                      "PostgreSQL pool connections (size, idle).", labels=["kind"]),
-            "objects": GaugeMetricFamily("cloudd_objectstore_objects", "Objects in the S3 store."),
-            "stored": GaugeMetricFamily("cloudd_objectstore_stored_bytes",
-                                        "Bytes of the objects in the S3 store."),
-        }
-        for key, family in families.items():
-            for labels, value in self.rows.get(key, []):
-                family.add_metric(list(labels), value)
-            yield family
-
-
-def _pool_use(db: Any) -> dict[str, int]:
-    """asyncpg's pool size and idle count when that is what the database is (cheap: no query)."""
-    pool = getattr(db, "pool", None) or getattr(db, "_pool", None)
-    if pool is None or not hasattr(pool, "get_size"):
-        return {}
-    return {"size": int(pool.get_size()), "idle": int(pool.get_idle_size())}
-
-
-# One per process, like the registry: every controller in a process (tests) shares it.
-DB_COLLECTOR = DatabaseCollector()
-REGISTRY.register(DB_COLLECTOR)
-
-
-async def metrics_handler(request: web.Request) -> web.Response:
-    from cloudd.api.service import HOST_KEY
-
-    try:
-        await DB_COLLECTOR.refresh(request.app[HOST_KEY])
-    except Exception:  # metrics must still answer when the database is unwell
-        LOG.warning("metrics: reading the database failed", exc_info=True)
-    body = generate_latest(REGISTRY)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

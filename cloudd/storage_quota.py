@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from cloudd import quota_limits
 from cloudd.db import Executor
 
 MIB = 1024**2
@@ -44,11 +45,9 @@ class Room:
 
 async def storage_limits(db: Executor, project_id: str) -> dict[str, int]:
     limits = dict(STORAGE_QUOTAS)
-    rows = await db.fetch("SELECT resource, hard_limit FROM quotas WHERE project_id = $1",
-                          project_id)
-    for row in rows:
-        if row["resource"] in limits:
-            limits[row["resource"]] = int(row["hard_limit"])
+    for resource, limit in (await quota_limits.overrides(db, project_id)).items():
+        if resource in limits:
+            limits[resource] = limit
     return limits
 
 

@@ -10,7 +10,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${1:-${CLOUDD_GUEST_DIR:-/var/cache/cloudd/guest}}
 # Bump when the guest's contents change, so cached builds are rebuilt.
-VERSION=7
+VERSION=9
 STAMP="$OUT/.built-v$VERSION"
 
 if [ -f "$STAMP" ]; then
@@ -32,17 +32,24 @@ if [ -z "$kernel_package" ]; then
     apt-get -o DPkg::Lock::Timeout=600 update -qq
     kernel_package=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
 fi
-(cd "$WORK" && apt-get download -qq "$kernel_package" busybox-static)
+# Dropbear and the packages of the libraries it links (dropbear-bin's and libtomcrypt1's Depends);
+# build_guest.py copies in only the files its ELF headers name.
+USERLAND_PACKAGES=(dropbear-bin libc6 libcrypt1 zlib1g libtomcrypt1 libtommath1 libgmp10)
+(cd "$WORK" && apt-get download -qq "$kernel_package" busybox-static "${USERLAND_PACKAGES[@]}")
 
 # Only the kernel and the few modules the guest loads: the full tree would be 400 MB.
 mkdir "$WORK/kernel" "$WORK/busybox"
 dpkg-deb --fsys-tarfile "$WORK"/linux-image-*.deb | tar -x -C "$WORK/kernel" --wildcards \
     './boot/vmlinuz-*' '*/virtio*.ko' '*/failover.ko' '*/net_failover.ko' '*/evdev.ko' '*/button.ko'
 dpkg-deb -x "$WORK"/busybox-static_*.deb "$WORK/busybox"
+mkdir "$WORK/userland"
+for package in "${USERLAND_PACKAGES[@]}"; do
+    dpkg-deb -x "$WORK/$package"_*.deb "$WORK/userland"
+done
 
 mkdir -p "$OUT.tmp"
 "$PYTHON" "$HERE/guest/build_guest.py" --kernel-tree "$WORK/kernel" \
-    --busybox "$WORK/busybox/bin/busybox" --out "$OUT.tmp"
+    --busybox "$WORK/busybox/bin/busybox" --userland "$WORK/userland" --out "$OUT.tmp"
 
 # The root disk: blank but for a header line the guest prints at boot, so a test can tell
 # which disk a guest got (and that a snapshot carried the disk's contents).

@@ -24,7 +24,8 @@ apt_install() {
 }
 
 if command -v apt-get >/dev/null; then
-    base=(gcc pkg-config iproute2 ca-certificates)
+    # openssh-client: the README's quick start (and its test) log in to the guest with ssh.
+    base=(gcc pkg-config iproute2 ca-certificates openssh-client)
     # A python3 from Debian needs its venv and headers packages; a pyenv one carries its own.
     if [ "$(command -v "$PYTHON")" = /usr/bin/python3 ]; then
         base+=(python3-venv python3-dev)

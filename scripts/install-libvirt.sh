@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Install what the libvirt compute driver needs on Debian 12, idempotently: QEMU, qemu-img,
-# the libvirt daemon and clients, the headers libvirt-python builds against, and the binding
-# itself in the virtualenv (the `libvirt` extra of pyproject.toml). Daemons are not started
-# here: scripts/start-libvirt.sh does that, at every boot, because nothing here uses systemd.
+# the libvirt daemon and clients, the ssh client (tests log in to guests), the headers
+# libvirt-python builds against, and the binding itself in the virtualenv (the `libvirt` extra
+# of pyproject.toml). Daemons are not started here: scripts/start-libvirt.sh does that, at
+# every boot, because nothing here uses systemd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
 export DEBIAN_FRONTEND=noninteractive
 PACKAGES=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
-          gcc dnsmasq-base)
+          gcc dnsmasq-base openssh-client tini)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -23,9 +23,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cloudd.api.image import image_store, import_image, records
-from cloudd.cli import find_config
-from cloudd.config import CloudConfig, load_config
+from cloudd.config import CloudConfig, find_config, load_config
+from cloudd.image import records
+from cloudd.image.data import import_image
+from cloudd.image.records import image_store
 from cloudd.manage.common import open_db
 
 DEFAULT_GUEST_DIR = "/var/cache/cloudd/guest"
@@ -51,20 +52,21 @@ async def ensure_image(db: Any, cfg: CloudConfig, guest_dir: Path, spec: tuple[s
     checksum = await asyncio.to_thread(md5_of, path)
     rows = await db.fetch("SELECT * FROM images WHERE name = $1 AND visibility = 'public'", name)
     stale = []
-    for row in map(records.decode, rows):
-        wanted = {k: row["properties"].get(k) for k in properties or {}}
-        if row["status"] == "active" and row["checksum"] == checksum and wanted == (properties or {}):
-            print(f"{name}: already registered as {row['id']}")
-            return str(row["id"])
-        stale.append(row["id"])
+    for found in map(records.from_row, rows):
+        wanted = {k: found.properties.get(k) for k in properties or {}}
+        if found.status == "active" and found.checksum == checksum \
+                and wanted == (properties or {}):
+            print(f"{name}: already registered as {found.id}")
+            return found.id
+        stale.append(found.id)
     store = image_store(cfg)
     for image_id in stale:  # one image per name: `--image cloudd-guest` must stay unambiguous
         await records.delete(db, store, image_id)
     container = disk_format if disk_format in ("aki", "ari") else "bare"
     image = await import_image(db, store, path, name, disk_format=disk_format,
                                container_format=container, public=True, properties=properties)
-    print(f"{name}: imported {filename} as {image['id']}")
-    return str(image["id"])
+    print(f"{name}: imported {filename} as {image.id}")
+    return image.id
 
 
 async def register(cfg: CloudConfig, guest_dir: Path) -> None:

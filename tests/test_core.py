@@ -31,7 +31,7 @@ def make_host(policy: str = "restart") -> ServiceHost:
 
 
 async def test_start_in_dependency_order_stop_in_reverse() -> None:
-    host, log = make_host(), []
+    host, log = make_host(), list[str]()
     host.add(Recorder(host, "api", ("conductor", "database"), log))
     host.add(Recorder(host, "conductor", ("database",), log))
     host.add(Recorder(host, "database", (), log))
@@ -84,7 +84,10 @@ async def test_crashed_task_with_exit_policy_stops_the_process() -> None:
         raise RuntimeError("fatal")
 
     async def runner() -> int:
-        return await host.run(ready=lambda: host.create_task(broken, "broken", svc))
+        def start_broken() -> None:
+            host.create_task(broken, "broken", svc)
+
+        return await host.run(ready=start_broken)
 
     code = await asyncio.wait_for(runner(), 10)
     assert code == 1

@@ -8,7 +8,8 @@ import secrets
 from pathlib import Path
 
 import log_audit
-from api.compute.conftest import Cloud, cloud  # noqa: F401  # controller+agent fixture
+from harness.api import ApiCloud as Cloud
+from harness.api import cloud  # noqa: F401  # controller+agent fixture
 
 from cloudd.log import configure_handler
 

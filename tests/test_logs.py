@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api.compute.conftest import BOOT_IMAGE, Cloud, cloud  # noqa: F401  # controller+agent fixture
+from harness.api import BOOT_IMAGE, cloud  # noqa: F401  # controller+agent fixture
+from harness.api import ApiCloud as Cloud
 
 from cloudd.log import configure_handler
 

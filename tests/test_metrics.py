@@ -8,13 +8,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
-from api.compute.conftest import BOOT_IMAGE, Cloud, cloud  # noqa: F401  # controller+agent fixture
-from objectstore.conftest import S3Cloud, get_object, run, s3cloud  # noqa: F401  # S3 fixture
+from harness.api import BOOT_IMAGE, cloud  # noqa: F401  # controller+agent fixture
+from harness.api import ApiCloud as Cloud
+from harness.aws import S3Cloud, get_object, run, s3cloud  # noqa: F401  # S3 fixture
+from harness.console import point_console_at, qemu_vnc  # noqa: F401  # QEMU's VNC server
 from prometheus_client.parser import text_string_to_metric_families
-from vncproxy.conftest import point_console_at, qemu_vnc  # noqa: F401  # QEMU's VNC server
 
+from cloudd.api.metrics import _pool_use
 from cloudd.db import Database
-from cloudd.metrics import _pool_use
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ def write_config(tmp_path: Path) -> tuple[Path, int]:
     return path, api
 
 
-def healthz(port: int) -> tuple[int, dict]:
+def healthz(port: int) -> tuple[int, dict[str, Any]]:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
             return resp.status, json.loads(resp.read())
@@ -46,9 +47,9 @@ def healthz(port: int) -> tuple[int, dict]:
         return err.code, json.loads(err.read())
 
 
-def wait_healthy(proc: subprocess.Popen[str], port: int, want: set[str]) -> dict:
+def wait_healthy(proc: subprocess.Popen[str], port: int, want: set[str]) -> dict[str, Any]:
     deadline = time.monotonic() + 30
-    last: dict = {}
+    last: dict[str, Any] = {}
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1]
         try:

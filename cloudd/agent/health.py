@@ -10,43 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
-
-from cloudd.compute.rpcapi import HostQuery
-from cloudd.network.ipam import FLAT
+from cloudd.agent.hostcheck import instances_path_problem, missing_tools_problem
+from cloudd.config import CloudConfig
 from cloudd.rpc import RpcContext, rpc_method
+from cloudd.rpc.contracts.compute import DhcpServer, HostDomain, HostHealthReport, HostQuery
+from cloudd.rpc.contracts.network import FLAT
 
 if TYPE_CHECKING:
-    from cloudd.compute.drivers.base import ComputeDriver
-    from cloudd.network.manager import NetworkManager
+    from cloudd.agent.compute.drivers.base import ComputeDriver
+    from cloudd.agent.network.manager import NetworkManager
 
 LOG = logging.getLogger(__name__)
-METHOD = "compute.host_health"
 LIBVIRT_TIMEOUT = 5.0  # a hung libvirtd must not hang the report
-
-
-class DhcpServer(BaseModel):
-    """The dnsmasq of one network on this host."""
-
-    network: str  # the network's label
-    bridge: str
-    pid: int | None  # None: not running
-    log: str = ""  # dnsmasq's log file, where the reason is when it died
-
-
-class HostHealthReport(BaseModel):
-    host: str
-    driver: str
-    libvirt_uri: str = ""
-    libvirt_reachable: bool | None = None  # None: not a libvirt host
-    libvirt_error: str = ""
-    guests: int | None = None  # None: the driver could not list them
-    dhcp: list[DhcpServer] = Field(default_factory=list)
-    # Why the host's last security-group rule set was refused (its guests are cut off), or "".
-    firewall_error: str = ""
-    antispoof_error: str = ""
 
 
 async def check_libvirt(driver: ComputeDriver) -> tuple[bool | None, str]:
@@ -82,7 +60,9 @@ class HostHealth:
     """Registered on the agent's dispatcher with the compute prefix."""
 
     def __init__(self, host: str, driver_name: str, driver: ComputeDriver,
-                 network: NetworkManager, libvirt_uri: str = "") -> None:
+                 network: NetworkManager, libvirt_uri: str = "",
+                 cfg: CloudConfig | None = None) -> None:
+        self.cfg = cfg
         self.host = host
         self.driver_name = driver_name
         self.driver = driver
@@ -97,11 +77,30 @@ class HostHealth:
             LOG.warning("host health: listing guests failed: %s", exc)
             guests = None
         return HostHealthReport(
+            host_problems=await self._host_problems(),
+            unknown_domains=await self._unknown_domains(),
             host=self.host, driver=self.driver_name,
             libvirt_uri=self.libvirt_uri if reachable is not None else "",
             libvirt_reachable=reachable, libvirt_error=why, guests=guests,
             dhcp=await dhcp_servers(self.network), firewall_error=self.network.firewall_error,
             antispoof_error=self.network.antispoof_error)
+
+    async def _host_problems(self) -> list[str]:
+        """The start checks again (libvirt's answer is reported above on its own)."""
+        if self.cfg is None:
+            return []
+        problems = [missing_tools_problem(self.cfg)]
+        if self.driver_name == "libvirt":
+            path = Path(self.cfg.compute.instances_path or "instances")
+            problems.append(await asyncio.to_thread(instances_path_problem, path))
+        return [problem for problem in problems if problem]
+
+    async def _unknown_domains(self) -> list[HostDomain]:
+        try:
+            return await asyncio.wait_for(self.driver.unknown_domains(), LIBVIRT_TIMEOUT)
+        except Exception as exc:  # libvirt down: said above
+            LOG.warning("host health: listing the host's domains failed: %s", exc)
+            return []
 
     @rpc_method
     async def host_health(self, ctx: RpcContext, args: HostQuery) -> HostHealthReport:

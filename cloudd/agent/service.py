@@ -1,7 +1,7 @@
 """The agent (``cloudd agent``): one per compute host, or one for many simulated hosts.
 
 It connects to the controller's ``/agent`` websocket (mutual TLS with the certificate its
-enrolment gave it: ``cloudd.cert.agent_tls``), registers its nodes, reconciles its guests
+enrolment gave it: ``cloudd.agent.tls``), registers its nodes, reconciles its guests
 (``ComputeManager.init_host``), then heartbeats and serves ``compute.*`` over the same socket.
 A dropped link is noticed by websocket pings, and the agent reconnects with exponential
 backoff and registers again; the compute manager and its driver live on across reconnections.
@@ -14,23 +14,27 @@ import logging
 import socket
 import ssl
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from cloudd.agent.compute.drivers.base import load_driver
+from cloudd.agent.compute.manager import ComputeManager
+from cloudd.agent.conductor_client import ConductorClient
 from cloudd.agent.health import HostHealth
-from cloudd.cert.agent_tls import agent_ssl_context
-from cloudd.cert.service import CertError
-from cloudd.compute.drivers.base import load_driver
-from cloudd.compute.manager import ComputeManager
-from cloudd.compute.rpcapi import PREFIX as COMPUTE_PREFIX
-from cloudd.conductor.client import ConductorClient
-from cloudd.conductor.rpcapi import Heartbeat, Registered, RegisterHost
+from cloudd.agent.hostcheck import host_problems, instances_path_problem
+from cloudd.agent.network.manager import NetworkManager, networks_path
+from cloudd.agent.tls import agent_ssl_context
+from cloudd.cert.common import CertError
 from cloudd.config import CloudConfig
-from cloudd.core import Service, ServiceHost
-from cloudd.network.manager import NetworkManager, networks_path
-from cloudd.network.rpcapi import PREFIX as NETWORK_PREFIX
+from cloudd.core import Service, ServiceHost, StartupRefused
 from cloudd.rpc import RpcConnectionLost, RpcDispatcher, RpcError, RpcPeer
+from cloudd.rpc.contracts.compute import PREFIX as COMPUTE_PREFIX
+from cloudd.rpc.contracts.conductor import Heartbeat, Registered, RegisterHost
+from cloudd.rpc.contracts.network import PREFIX as NETWORK_PREFIX
+from cloudd.rpc.endpoint import AgentEndpoint
 
 LOG = logging.getLogger(__name__)
 BINARY = "cloudd-compute"
@@ -93,6 +97,7 @@ class AgentService(Service):
         self.manager = ComputeManager(self.host_name, self.driver, self.conductor, instances_path)
         self.manager.controller_url = self._url  # snapshots go up over the same listener
         self.manager.transfer_tls = self.transfer_tls
+        self.manager.running_deleted_instance_action = cfg.default.running_deleted_instance_action
         self.dispatcher = RpcDispatcher()
         self.dispatcher.register(self.manager, prefix=COMPUTE_PREFIX)
         # The network manager shares the link: network.* calls, lease reports, releases.
@@ -102,7 +107,7 @@ class AgentService(Service):
         # compute.host_health: what `cloudd manage status` asks of each host (read-only).
         self.dispatcher.register(HostHealth(
             self.host_name, cfg.compute.compute_driver, self.driver, self.network,
-            cfg.libvirt.connection_uri), prefix=COMPUTE_PREFIX)
+            cfg.libvirt.connection_uri, cfg), prefix=COMPUTE_PREFIX)
         # Several URLs (comma-separated) name several controllers of one cloud (scale-out on
         # PostgreSQL): when the link to one fails, the agent moves on to the next.
         self.controller_urls = [tls_url(u.strip()) for u in cfg.agent.controller_url.split(",")
@@ -126,8 +131,13 @@ class AgentService(Service):
         return self._peer is not None and not self._peer.closed and self.registered is not None
 
     async def start(self) -> None:
-        """Start the driver and the connection task; never waits for the controller."""
+        """Check the host, start the driver and the connection task; never waits for the
+        controller. A host that cannot work as configured is refused (StartupRefused)."""
+        await self._refuse_unless(await host_problems(self.host.config, instances=False))
         await self.manager.init_driver()
+        if self.host.config.compute.compute_driver == "libvirt":  # made by init_driver
+            path = Path(self.host.config.compute.instances_path or "instances")
+            await self._refuse_unless([await asyncio.to_thread(instances_path_problem, path)])
         await self.network.start()
         self._session = aiohttp.ClientSession()
         self.host.create_task(self._connection_loop, "agent link", self, restart=True)
@@ -137,6 +147,15 @@ class AgentService(Service):
                            "sync power states", self)
         self.host.periodic(RESOURCE_REPORT_INTERVAL, self._report_resources,
                            "update available resource", self)
+        self.host.periodic(cfg.default.running_deleted_instance_poll_interval,
+                           self._check_host_domains, "running deleted instances", self)
+
+    async def _refuse_unless(self, problems: Sequence[str | None]) -> None:
+        found = [problem for problem in problems if problem]
+        if found:
+            for problem in found[1:]:
+                LOG.error("also: %s", problem)
+            raise StartupRefused(found[0])
 
     async def stop(self) -> None:
         peer, self._peer = self._peer, None
@@ -208,6 +227,7 @@ class AgentService(Service):
         request = RegisterHost(host=self.host_name, binary=BINARY, nodes=nodes,
                                availability_zone=self.host.config.agent.availability_zone)
         self.registered = await self.conductor.register_host(request)
+        await self.manager.set_cloud_id(self.registered.cloud_id)
         self.connections += 1
         LOG.info("registered %s with %d node(s) as service %s", self.host_name, len(nodes),
                  self.registered.service_id)
@@ -215,9 +235,9 @@ class AgentService(Service):
     def _url(self) -> str:
         """The configured URL; in the all-in-one, the controller's listener on loopback (its
         port may have been chosen by the OS)."""
-        if "conductor" in self.depends:
-            conductor = self.host.services.get("conductor")
-            port = getattr(conductor, "port", None)
+        if self.depends:
+            endpoint = self.host.find(AgentEndpoint)
+            port = endpoint.port if endpoint is not None else None
             if port:
                 return f"wss://127.0.0.1:{port}/agent"
         return self.controller_urls[self._url_index]
@@ -237,6 +257,10 @@ class AgentService(Service):
         if self.connected and self._reconciled:
             await self.manager.sync_power_states()
 
+    async def _check_host_domains(self) -> None:
+        if self.connected and self._reconciled:
+            await self.manager.check_host_domains()
+
     async def _report_resources(self) -> None:
         if self.connected:
             await self.manager.update_available_resource()
@@ -249,6 +273,7 @@ def build_agent(cfg: CloudConfig, host: ServiceHost | None = None) -> ServiceHos
         host = ServiceHost(cfg, name="cloudd-agent")
         depends: tuple[str, ...] = ()
     else:
-        depends = ("conductor",) if "conductor" in host.services else ()
+        endpoint = host.find(AgentEndpoint)
+        depends = (endpoint.name,) if endpoint is not None else ()
     host.add(AgentService(host, depends))
     return host

@@ -20,10 +20,12 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.api.identity.tokens import TokenData, hash_token, load_token
-from cloudd.api.service import HOST_KEY
+from cloudd import errors
+from cloudd.api.keys import HOST_KEY
 from cloudd.db import Database
 from cloudd.db.service import DatabaseService
+from cloudd.identity.records import TokenData
+from cloudd.identity.tokens import hash_token, load_token
 from cloudd.log import request_id_var
 
 LOG = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ def keystone_error_body(status: int, message: str) -> dict[str, Any]:
 REQUEST_ID_KEY = web.RequestKey("cloudd_request_id", str)
 
 
-class PolicyForbidden(Exception):
+class PolicyForbidden(errors.Forbidden):
     """A policy check failed; auth_middleware turns it into a 403 in the sub-app's error format."""
 
     def __init__(self, message: str = "You are not authorized to perform the requested action.")\
@@ -67,10 +69,11 @@ class RequestContext:
 
     @classmethod
     def from_token(cls, token: TokenData, request_id: str) -> RequestContext:
-        roles = frozenset(role["name"] for role in token.roles)
-        project = token.project or {}
-        return cls(user_id=token.user["id"], user_name=token.user["name"],
-                   project_id=project.get("id"), project_name=project.get("name"),
+        roles = frozenset(role.name for role in token.roles)
+        project = token.project
+        return cls(user_id=token.user.id, user_name=token.user.name,
+                   project_id=project.id if project else None,
+                   project_name=project.name if project else None,
                    roles=roles, is_admin="admin" in roles, token_hash=token.id_hash,
                    request_id=request_id)
 
@@ -103,7 +106,7 @@ CONTEXT_KEY = web.RequestKey("cloudd_context", RequestContext)
 
 
 def get_context(request: web.Request) -> RequestContext:
-    context = request.get(CONTEXT_KEY)
+    context: RequestContext | None = request.get(CONTEXT_KEY)
     if context is None:
         raise RuntimeError("no RequestContext: is auth_middleware installed on this sub-app?")
     return context
@@ -155,7 +158,7 @@ class TokenCache:
 
     def forget_user(self, user_id: str) -> None:
         for id_hash, (_, token) in list(self._entries.items()):
-            if token.user["id"] == user_id:
+            if token.user.id == user_id:
                 del self._entries[id_hash]
 
     def clear(self) -> None:

@@ -8,8 +8,6 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.api.inputs import InputRefused
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -23,7 +21,7 @@ def error_middleware_for(
     async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
-        except (error_type, InputRefused) as exc:  # InputRefused: the shared body parser
+        except error_type as exc:
             status = int(getattr(exc, "status", 500))
             body = render(status, str(getattr(exc, "message", exc)), exc)
             return web.json_response(body, status=status)

@@ -13,23 +13,22 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.agent.health import METHOD, HostHealthReport
 from cloudd.api.auth import validate_token
-from cloudd.api.service import HOST_KEY
-from cloudd.compute.rpcapi import HostQuery
+from cloudd.api.keys import HOST_KEY
+from cloudd.compute import hosts
+from cloudd.conductor.service import ConductorService, HostUnavailable
 from cloudd.db.service import DatabaseService
+from cloudd.rpc import RpcError
+from cloudd.rpc.contracts.compute import HostQuery
 
 ASK_TIMEOUT = 8.0  # the agent's own libvirt check gives up after 5s
 
 
-async def ask_host(conductor: Any, host: str) -> dict[str, Any]:
+async def ask_host(conductor: ConductorService, host: str) -> dict[str, Any]:
     """The host's report as JSON, with ``connected`` and ``error`` saying how the asking went."""
-    from cloudd.conductor.service import HostUnavailable
-    from cloudd.rpc import RpcError
-
     try:
-        peer = await conductor.peer_for(host)
-        report = await peer.call(METHOD, HostQuery(), HostHealthReport, timeout=ASK_TIMEOUT)
+        compute = await conductor.compute_client(host)
+        report = await compute.host_health(HostQuery(), timeout=ASK_TIMEOUT)
     except HostUnavailable:
         return {"host": host, "connected": False, "error": "agent not connected"}
     except (RpcError, TimeoutError, ConnectionError) as exc:
@@ -39,19 +38,16 @@ async def ask_host(conductor: Any, host: str) -> dict[str, Any]:
 
 
 async def hosts_health(request: web.Request) -> web.Response:
-    from cloudd.conductor.service import ConductorService
-
     host = request.app[HOST_KEY]
     db = host.get(DatabaseService).db
     token = await validate_token(db, request.headers.get("X-Auth-Token", ""))
     if token is None:
         return web.json_response({"error": "an admin token (X-Auth-Token) is required"}, status=401)
-    if "admin" not in {role["name"] for role in token.roles}:
+    if "admin" not in {role.name for role in token.roles}:
         return web.json_response({"error": "admin only"}, status=403)
-    rows = await db.fetch("SELECT host, disabled FROM services WHERE \"binary\" = 'cloudd-compute'"
-                          " ORDER BY host")
+    rows = await hosts.services(db, binary=hosts.COMPUTE_BINARY, order="host")
     conductor = host.get(ConductorService)
-    reports = await asyncio.gather(*(ask_host(conductor, row["host"]) for row in rows))
+    reports = await asyncio.gather(*(ask_host(conductor, row.host) for row in rows))
     for row, report in zip(rows, reports, strict=True):
-        report["disabled"] = bool(row["disabled"])
+        report["disabled"] = row.disabled
     return web.json_response({"hosts": reports})

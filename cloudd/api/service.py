@@ -8,12 +8,18 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from cloudd.api.hosthealth import hosts_health
+from cloudd.api.keys import HOST_KEY
+from cloudd.api.metrics import metrics_handler
+from cloudd.api.openapi import OPENAPI_KEY, build_openapi, openapi_handler
 from cloudd.core import Service, ServiceHost
 from cloudd.listener import Listener
+from cloudd.metrics import metrics_middleware
+from cloudd.web.inputs import JSON_BODY_LIMIT
 
 LOG = logging.getLogger(__name__)
 
-HOST_KEY = web.AppKey("cloudd_host", ServiceHost)
+__all__ = ["HOST_KEY", "ApiService", "SubAppFactory", "healthz"]
 
 # Services register sub-apps here before the API starts: (prefix, factory building the sub-app).
 SubAppFactory = Callable[[ServiceHost], web.Application]
@@ -42,11 +48,6 @@ class ApiService(Service):
         self.subapps.append((prefix, factory))
 
     def build_app(self) -> web.Application:
-        from cloudd.api.hosthealth import hosts_health
-        from cloudd.api.inputs import JSON_BODY_LIMIT
-        from cloudd.api.openapi import openapi_handler
-        from cloudd.metrics import metrics_handler, metrics_middleware
-
         # aiohttp takes client_max_size from this root app only: it bounds any buffered read on
         # every API (each API's routes have their own, smaller or streamed, limits on top).
         app = web.Application(client_max_size=JSON_BODY_LIMIT, middlewares=[metrics_middleware])
@@ -61,8 +62,6 @@ class ApiService(Service):
 
     async def start(self) -> None:
         cfg = self.host.config.api
-        from cloudd.api.openapi import OPENAPI_KEY, build_openapi
-
         app = self.build_app()
         # Built once from the routers (reading the handlers' source files: off the loop).
         app[OPENAPI_KEY] = await asyncio.to_thread(build_openapi, app)

@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import hmac
 import secrets
 import time
 from pathlib import Path
-from typing import Any
 
+from cloudd.cert import records
 from cloudd.cert.ca import CertificateAuthority, load_hosts_ca
+from cloudd.cert.common import split_join_token
 from cloudd.db import Database
 
 JOIN_TOKEN_TTL = 24 * 3600.0
@@ -40,70 +40,49 @@ async def enroll_host(db: Database, host: str, ca_path: str | Path,
     ca = await asyncio.to_thread(load_hosts_ca, ca_path)
     secret = secrets.token_urlsafe(32)
     now = time.time()
-    await db.execute(
-        "INSERT INTO host_join_tokens (token_hash, host, created_at, expires_at)"
-        " VALUES ($1, $2, $3, $4)", _hash(secret), host, now, now + ttl)
+    await records.add_join_token(db, _hash(secret), host, now, now + ttl)
     return f"{secret}.{ca.fingerprint()}"
 
 
-def split_join_token(token: str) -> tuple[str, str]:
-    """(secret, CA fingerprint); ValueError for something that is not a join token."""
-    secret, dot, fingerprint = token.strip().rpartition(".")
-    if not dot or not secret or len(fingerprint) != 64:
-        raise ValueError("malformed join token")
-    return secret, fingerprint.lower()
-
-
 async def redeem_join_token(db: Database, token: str) -> str | None:
-    """The host a valid, unexpired, unused token was made for; the token is used up. The
-    DELETE ... RETURNING is the compare: two racing redemptions cannot both win."""
+    """The host a valid, unexpired, unused token was made for; the token is used up (taking
+    it is atomic: two racing redemptions cannot both win)."""
     try:
         secret, _ = split_join_token(token)
     except ValueError:
         return None
-    row = await db.fetchrow(
-        "DELETE FROM host_join_tokens WHERE token_hash = $1 RETURNING host, expires_at",
-        _hash(secret))
-    if row is None or row["expires_at"] < time.time():
+    taken = await records.take_join_token(db, _hash(secret))
+    if taken is None or taken.expires_at < time.time():
         return None
-    return str(row["host"])
-
-
-def fingerprint_matches(expected: str, actual: str) -> bool:
-    return hmac.compare_digest(expected.lower(), actual.lower())
+    return taken.host
 
 
 # ----- revocation -------------------------------------------------------------------------
 async def revoke_host(db: Database, ca_path: str | Path, host: str) -> int:
-    return await revoke_where(db, ca_path, "host = $1 AND kind = 'agent'", host)
+    return await _revoke(db, ca_path, agent_host=host)
 
 
 async def revoke_user(db: Database, ca_path: str | Path, user_id: str) -> int:
-    return await revoke_where(db, ca_path, "user_id = $1", user_id)
+    return await _revoke(db, ca_path, user_id=user_id)
 
 
 async def revoke_project(db: Database, ca_path: str | Path, project_id: str) -> int:
-    return await revoke_where(db, ca_path, "project_id = $1", project_id)
+    return await _revoke(db, ca_path, project_id=project_id)
 
 
-async def revoke_where(db: Database, ca_path: str | Path, where: str, *args: Any) -> int:
+async def _revoke(db: Database, ca_path: str | Path, *, user_id: str | None = None,
+                  project_id: str | None = None, agent_host: str | None = None) -> int:
     """Mark the matching certificates revoked, then rewrite crl.pem; returns how many."""
-    count = await mark_revoked(db, where, *args)
+    count = await records.mark_revoked(db, time.time(), user_id=user_id, project_id=project_id,
+                                       agent_host=agent_host)
     ca = await asyncio.to_thread(CertificateAuthority.load_or_create, ca_path)
     await write_crl(db, ca)
     return count
 
 
-async def mark_revoked(db: Database, where: str, *args: Any) -> int:
-    return await db.execute(
-        f"UPDATE certificates SET revoked = 1, revoked_at = ${len(args) + 1}"
-        f" WHERE revoked = 0 AND {where}", *args, time.time())
-
-
 async def write_crl(db: Database, ca: CertificateAuthority) -> frozenset[int]:
     """crl.pem from the table; returns the revoked serials."""
-    rows = await db.fetch("SELECT serial, revoked_at FROM certificates WHERE revoked = 1")
-    revoked = [(int(r["serial"], 16), dt.datetime.fromtimestamp(r["revoked_at"], dt.UTC))
-               for r in rows]
+    revoked = [(entry.serial, dt.datetime.fromtimestamp(entry.revoked_at, dt.UTC))
+               for entry in await records.revoked(db)]
     await asyncio.to_thread(ca.write_crl, revoked)
     return frozenset(serial for serial, _ in revoked)

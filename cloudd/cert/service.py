@@ -18,13 +18,14 @@ import logging
 import socket
 import ssl
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from cloudd.cert import enroll
+from cloudd.cert import enroll, records
 from cloudd.cert.ca import (
     CLIENT_AUTH,
     SERVER_AUTH,
@@ -38,22 +39,26 @@ from cloudd.cert.ca import (
     write_private,
     write_public,
 )
-from cloudd.core import Service, ServiceHost
+from cloudd.cert.common import CertError as CertError
+from cloudd.cert.common import HostsSigner
+from cloudd.core import ServiceHost
 from cloudd.db import Database
 from cloudd.db.service import DatabaseService
 
 LOG = logging.getLogger(__name__)
 
 
-class CertError(Exception):
-    """A request the CA refuses (bad CSR, nothing to decrypt with, ...)."""
-
-
 class DecryptionFailure(CertError):
     pass
 
 
-class CertService(Service):
+class AgentLink(Protocol):
+    """An agent's live connection, as far as revoking its host needs it."""
+
+    async def close(self) -> None: ...
+
+
+class CertService(HostsSigner):
     name = "cert"
     depends = ("database",)
 
@@ -65,6 +70,9 @@ class CertService(Service):
         self.revoked_serials: frozenset[int] = frozenset()
         self._crl_lock = asyncio.Lock()  # Nova's revocation had no lock: a known race
         self._last_revocation_check = time.time()
+        # The conductor's admitted agent connections by host name: the conductor hands its dict
+        # over when it starts (cert sits below the conductor and does not import it).
+        self.agent_links: Mapping[str, AgentLink] = {}
 
     @property
     def db(self) -> Database:
@@ -176,32 +184,33 @@ class CertService(Service):
 
     async def _record(self, cert: x509.Certificate, kind: str, *, user_id: str | None = None,
                       project_id: str | None = None, host: str | None = None) -> None:
-        await self.db.execute(
-            "INSERT INTO certificates (serial, subject, kind, user_id, project_id, host, created_at,"
-            " expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            serial_hex(cert.serial_number), cert.subject.rfc4514_string(), kind, user_id,
-            project_id, host, time.time(), cert.not_valid_after_utc.timestamp())
+        await records.record(
+            self.db, serial=serial_hex(cert.serial_number), subject=cert.subject.rfc4514_string(),
+            kind=kind, user_id=user_id, project_id=project_id, host=host, created_at=time.time(),
+            expires_at=cert.not_valid_after_utc.timestamp())
 
     # ----- revocation -----------------------------------------------------------------------
     async def revoke_certs_by_user(self, user_id: str) -> int:
-        return await self._revoke("user_id = $1", user_id)
+        return await self._revoke(user_id=user_id)
 
     async def revoke_certs_by_project(self, project_id: str) -> int:
-        return await self._revoke("project_id = $1", project_id)
+        return await self._revoke(project_id=project_id)
 
     async def revoke_certs_by_user_and_project(self, user_id: str, project_id: str) -> int:
-        return await self._revoke("user_id = $1 AND project_id = $2", user_id, project_id)
+        return await self._revoke(user_id=user_id, project_id=project_id)
 
     async def revoke_certs_by_host(self, host_name: str) -> int:
         """Revoke a host's agent certificates and cut its live connection off now."""
-        count = await self._revoke("host = $1 AND kind = 'agent'", host_name)
+        count = await self._revoke(agent_host=host_name)
         await self._cut_off({host_name})
         return count
 
-    async def _revoke(self, where: str, *args: Any) -> int:
+    async def _revoke(self, *, user_id: str | None = None, project_id: str | None = None,
+                      agent_host: str | None = None) -> int:
         ca = await self.ready()
         async with self._crl_lock:
-            count = await enroll.mark_revoked(self.db, where, *args)
+            count = await records.mark_revoked(self.db, time.time(), user_id=user_id,
+                                               project_id=project_id, agent_host=agent_host)
             self.revoked_serials = await enroll.write_crl(self.db, ca)
         return count
 
@@ -212,19 +221,14 @@ class CertService(Service):
     async def _check_revoked_hosts(self) -> None:
         """Hosts revoked by another process (`cloudd manage`) lose their live link too."""
         since, self._last_revocation_check = self._last_revocation_check, time.time()
-        rows = await self.db.fetch(
-            "SELECT DISTINCT host FROM certificates WHERE kind = 'agent' AND revoked = 1"
-            " AND revoked_at >= $1", since - 1.0)
-        if rows:
+        hosts = await records.agent_hosts_revoked_since(self.db, since - 1.0)
+        if hosts:
             await self.write_crl()
-            await self._cut_off({str(row["host"]) for row in rows})
+            await self._cut_off(hosts)
 
     async def _cut_off(self, hosts: set[str]) -> None:
-        from cloudd.conductor.service import ConductorService
-
-        conductor = self.host.find(ConductorService)
         for host_name in hosts:
-            peer = conductor.links.get(host_name) if conductor is not None else None
+            peer = self.agent_links.get(host_name)
             if peer is not None:
                 LOG.warning("host %s is revoked: closing its agent connection", host_name)
                 await peer.close()
@@ -259,11 +263,10 @@ class CertService(Service):
             return None, f"certificate {serial} is not a host certificate"
         names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
         host_name = str(names[0].value) if names else ""
-        row = await self.db.fetchrow(
-            "SELECT kind, host, revoked FROM certificates WHERE serial = $1", serial)
-        if row is None or row["kind"] != "agent" or not host_name or row["host"] != host_name:
+        issued = await records.get(self.db, serial)
+        if issued is None or issued.kind != "agent" or not host_name or issued.host != host_name:
             return None, f"certificate {serial} was not issued to an enrolled host"
-        if row["revoked"] or cert.serial_number in self.revoked_serials:
+        if issued.revoked or cert.serial_number in self.revoked_serials:
             return None, f"certificate {serial} is revoked"
         try:
             usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cloudd import errors, quota_limits
+from cloudd.compute import instances, keypairs, server_groups
 from cloudd.db import Executor
 
 # Nova's defaults (nova/quota.py, plus the server group quotas later releases added); -1 = unlimited.
@@ -25,7 +27,7 @@ DEFAULT_QUOTAS: dict[str, int] = {
 UNLIMITED = -1
 
 
-class QuotaExceeded(Exception):
+class QuotaExceeded(errors.QuotaExceeded):
     """Nova's OverQuota/TooManyInstances: the API answers 403 forbidden with this message."""
 
     def __init__(self, requested: Mapping[str, int], used: Mapping[str, int],
@@ -49,38 +51,27 @@ async def lock_project(tx: Executor, project_id: str) -> None:
 async def limits(db: Executor, project_id: str) -> dict[str, int]:
     """The project's hard limits: the defaults, overridden by its rows in `quotas`."""
     out = dict(DEFAULT_QUOTAS)
-    rows = await db.fetch("SELECT resource, hard_limit FROM quotas WHERE project_id = $1", project_id)
-    for row in rows:
-        if row["resource"] in out:
-            out[row["resource"]] = int(row["hard_limit"])
+    for resource, limit in (await quota_limits.overrides(db, project_id)).items():
+        if resource in out:
+            out[resource] = limit
     return out
 
 
 async def set_limits(db: Executor, project_id: str, values: Mapping[str, int], now: float) -> None:
-    for resource, limit in values.items():
-        await db.execute("DELETE FROM quotas WHERE project_id = $1 AND resource = $2",
-                         project_id, resource)
-        await db.execute("INSERT INTO quotas (project_id, resource, hard_limit, updated_at)"
-                         " VALUES ($1, $2, $3, $4)", project_id, resource, limit, now)
+    await quota_limits.set_overrides(db, project_id, values, now)
 
 
 async def reset_limits(db: Executor, project_id: str) -> None:
-    await db.execute("DELETE FROM quotas WHERE project_id = $1", project_id)
+    await quota_limits.reset(db, project_id)
 
 
 async def usage(db: Executor, project_id: str, user_id: str | None = None) -> dict[str, int]:
     """Counted usage of the project; key pairs belong to users, so they count for `user_id`."""
-    row = await db.fetchrow(
-        "SELECT COUNT(*) AS n, COALESCE(SUM(vcpus), 0) AS cores, COALESCE(SUM(memory_mb), 0) AS ram"
-        " FROM instances WHERE project_id = $1 AND deleted = 0", project_id)
-    groups = await db.fetchval("SELECT COUNT(*) FROM instance_groups WHERE project_id = $1",
-                               project_id)
-    key_pairs = 0
-    if user_id is not None:
-        key_pairs = await db.fetchval("SELECT COUNT(*) FROM key_pairs WHERE user_id = $1", user_id)
-    assert row is not None
-    return {"instances": int(row["n"]), "cores": int(row["cores"]), "ram": int(row["ram"]),
-            "server_groups": int(groups or 0), "key_pairs": int(key_pairs or 0)}
+    held = await instances.project_usage(db, project_id)
+    groups = await server_groups.count_in_project(db, project_id)
+    key_pairs = 0 if user_id is None else await keypairs.count_for_user(db, user_id)
+    return {"instances": held.instances, "cores": held.cores, "ram": held.ram,
+            "server_groups": groups, "key_pairs": key_pairs}
 
 
 def _over(wanted: Mapping[str, int], used: Mapping[str, int], hard: Mapping[str, int]) -> list[str]:
@@ -121,10 +112,7 @@ async def allowed_instances(tx: Executor, project_id: str, flavor: Mapping[str, 
 
 async def group_members(tx: Executor, group_id: int) -> int:
     """Members of a group whose instance still exists."""
-    count = await tx.fetchval(
-        "SELECT COUNT(*) FROM instance_group_members m JOIN instances i"
-        " ON i.uuid = m.instance_uuid AND i.deleted = 0 WHERE m.group_id = $1", group_id)
-    return int(count or 0)
+    return await server_groups.count_live_members(tx, group_id)
 
 
 async def check_group_members(tx: Executor, project_id: str, group_id: int, adding: int) -> None:

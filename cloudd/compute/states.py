@@ -3,6 +3,13 @@ states each action may start from (``check_instance_state``)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from cloudd import errors
+
+if TYPE_CHECKING:
+    from cloudd.rpc.contracts.instance import Instance
+
 # vm_state
 ACTIVE = "active"
 BUILDING = "building"
@@ -87,8 +94,9 @@ ALLOWED: dict[str, tuple[tuple[str, ...], tuple[str | None, ...]]] = {
 }
 
 
-class InvalidInstanceState(Exception):
-    """The action may not start from the instance's current state (409 in the API)."""
+class InvalidInstanceState(errors.Conflict):
+    """The action may not start from the instance's current state (Nova's 409; EC2's
+    IncorrectInstanceState)."""
 
     def __init__(self, action: str, uuid: str, vm_state: str, task_state: str | None) -> None:
         self.action, self.uuid = action, uuid
@@ -98,12 +106,8 @@ class InvalidInstanceState(Exception):
         )
 
 
-def check_state(action: str, instance: dict[str, object]) -> None:
+def check_state(action: str, instance: Instance) -> None:
     vm_states, task_states = ALLOWED[action]
-    vm_state = str(instance["vm_state"])
-    task_state = instance.get("task_state")
-    if vm_state not in vm_states or task_state not in task_states:
+    if instance.vm_state not in vm_states or instance.task_state not in task_states:
         raise InvalidInstanceState(
-            action.split("_")[0], str(instance["uuid"]), vm_state,
-            None if task_state is None else str(task_state),
-        )
+            action.split("_")[0], instance.uuid, instance.vm_state, instance.task_state)

@@ -13,17 +13,18 @@ import ipaddress
 from typing import TYPE_CHECKING, Any
 
 from cloudd.compute import instances, states
-from cloudd.compute.manager_utils import flavor_columns
-from cloudd.conductor.rpcapi import InstanceNotFoundError, InstanceNotOnHost
+from cloudd.compute.instance_fields import flavor_columns
 from cloudd.db import Executor
 from cloudd.rpc import RpcContext, RpcError
+from cloudd.rpc.contracts.conductor import InstanceNotFoundError, InstanceNotOnHost
+from cloudd.rpc.contracts.instance import FlavorSnapshot, Instance
 
 if TYPE_CHECKING:
-    from cloudd.compute.rpcapi import VncConsole
     from cloudd.config.models import VncSection
+    from cloudd.rpc.contracts.compute import VncConsole
 
 FORBIDDEN = "forbidden"
-# What the controller records in system_metadata when a resize starts (cloudd.compute.api) and
+# What the controller records in system_metadata when a resize starts (cloudd.frontdoor.compute) and
 # the agent keeps while resizing, then drops on confirm or revert.
 RESIZE_KEYS = ("old_flavor", "new_flavor", "old_vm_state")
 FLAVOR_KEYS = ("vcpus", "memory_mb", "root_gb", "ephemeral_gb", "flavor", "instance_type_id")
@@ -55,7 +56,7 @@ def require_self(ctx: RpcContext, named: str | None) -> str:
 
 
 async def own_instance(db: Executor, ctx: RpcContext, uuid: str, *,
-                       include_deleted: bool = False) -> dict[str, Any]:
+                       include_deleted: bool = False) -> Instance:
     """The instance row, if it is on the calling host; ``InstanceNotOnHost`` otherwise (for
     that host the instance is gone: a stale action of a rescheduled build stops quietly)."""
     caller = calling_host(ctx)
@@ -63,7 +64,7 @@ async def own_instance(db: Executor, ctx: RpcContext, uuid: str, *,
         row = await instances.get(db, uuid, include_deleted=include_deleted)
     except instances.InstanceNotFound as exc:
         raise InstanceNotFoundError(str(exc)) from None
-    if row["host"] != caller:
+    if row.host != caller:
         raise InstanceNotOnHost(f"{ctx.method}: instance {uuid} is not on host {caller}",
                                 {"uuid": uuid, "caller": caller})
     return row
@@ -73,15 +74,10 @@ async def finishes_own_event(db: Executor, uuid: str, request_id: str, event: st
                              caller: str) -> bool:
     """The caller started this event and it is still open: a build that failed here may
     record its end although the instance has been rescheduled to another host."""
-    found = await db.fetchval(
-        "SELECT COUNT(*) FROM instance_action_events e JOIN instance_actions a"
-        " ON a.id = e.action_id WHERE a.instance_uuid = $1 AND a.request_id = $2"
-        " AND e.event = $3 AND e.host = $4 AND e.finish_time IS NULL",
-        uuid, request_id, event, caller)
-    return bool(found)
+    return await instances.event_open_on(db, uuid, request_id, event, caller)
 
 
-def check_update(row: dict[str, Any], values: dict[str, Any], caller: str,
+def check_update(row: Instance, values: dict[str, Any], caller: str,
                  expected_task_state: list[str | None] | None) -> None:
     """The columns an agent may write (typed in ``AgentInstanceValues``) checked against the
     row: launched_on is the caller, and flavor columns and system_metadata change only as the
@@ -95,28 +91,28 @@ def check_update(row: dict[str, Any], values: dict[str, Any], caller: str,
         _check_system_metadata(row, values["system_metadata"], expected)
 
 
-def _check_flavor_change(row: dict[str, Any], values: dict[str, Any],
+def _check_flavor_change(row: Instance, values: dict[str, Any],
                          expected: set[str | None] | None) -> None:
     """Only the flavor the controller recorded for the resize (or the revert) in progress;
     the update must be conditional on that task, so it cannot apply at any other time."""
     task = next(iter(expected)) if expected is not None and len(expected) == 1 else None
     key = _FLAVOR_CHANGES.get(task or "")
-    recorded = (row.get("system_metadata") or {}).get(key or "")
+    recorded = row.system_metadata.get(key or "")
     if key is None or not isinstance(recorded, dict):
         raise forbidden("an agent may change the flavor columns only to finish or revert a"
                         " resize (the update must expect task_state resize_migrating or"
                         " resize_reverting)")
-    allowed = flavor_columns(recorded)
+    allowed = flavor_columns(FlavorSnapshot.model_validate(recorded))
     wrong = sorted(k for k in FLAVOR_KEYS if k in values and values[k] != allowed.get(k))
     if wrong:
         raise forbidden(f"flavor columns {', '.join(wrong)} differ from the flavor recorded"
                         f" for this {'resize' if key == 'new_flavor' else 'revert'}")
 
 
-def _check_system_metadata(row: dict[str, Any], new: Any, expected: set[str | None] | None) -> None:
+def _check_system_metadata(row: Instance, new: Any, expected: set[str | None] | None) -> None:
     """system_metadata stays the controller's: an agent may only drop the resize keys when a
     resize ends (confirm or revert)."""
-    current = row.get("system_metadata") or {}
+    current = row.system_metadata
     if not isinstance(new, dict):
         raise forbidden("system_metadata must stay a mapping")
     if new == current:

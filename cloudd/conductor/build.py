@@ -10,26 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from cloudd.api.image import records as image_records
-from cloudd.api.image.for_compute import BOOT_FILE_FORMATS, BootImageError, check_boot_files
 from cloudd.compute import instances, states
-from cloudd.compute.drivers.base import ImageInfo
-from cloudd.compute.rpcapi import PREFIX as COMPUTE
-from cloudd.compute.rpcapi import BuildInstance
+from cloudd.compute.instances import Instance, SavedRequest
 from cloudd.compute.states import BUILD_TASKS
+from cloudd.conductor.cluster import AgentLinks
+from cloudd.core import Service, ServiceHost
 from cloudd.db import Database, DatabaseError
 from cloudd.db.service import DatabaseService
+from cloudd.image import records as image_records
+from cloudd.image.for_compute import BOOT_FILE_FORMATS, BootImageError, check_boot_files
 from cloudd.rpc import RpcError
+from cloudd.rpc.contracts.compute import BuildInstance, ImageInfo
 from cloudd.scheduler.exceptions import NoValidHost
 from cloudd.scheduler.host_state import HostState
 from cloudd.scheduler.request import FlavorSpec, RequestSpec
 from cloudd.scheduler.service import SchedulerService
-
-if TYPE_CHECKING:
-    from cloudd.conductor.service import ConductorService
-    from cloudd.core import ServiceHost
 
 LOG = logging.getLogger(__name__)
 
@@ -37,13 +34,27 @@ LOG = logging.getLogger(__name__)
 AGENT_WAIT = 15.0
 
 
-def flavor_of(row: dict[str, Any]) -> FlavorSpec:
-    return FlavorSpec(vcpus=row["vcpus"], memory_mb=row["memory_mb"], root_gb=row["root_gb"],
-                      ephemeral_gb=row["ephemeral_gb"])
+def flavor_of(row: Instance) -> FlavorSpec:
+    return FlavorSpec(vcpus=row.vcpus, memory_mb=row.memory_mb, root_gb=row.root_gb,
+                      ephemeral_gb=row.ephemeral_gb)
+
+
+class NetworkAllocator(Service):
+    """The network service as the builder uses it: a build's fixed IPs and MACs, allocated (and
+    the host's bridge and DHCP made ready) before the cast. Defined here, so that the conductor
+    finds the network by type without importing cloudd.network.service (which imports the
+    conductor for its agent links); `NetworkService` implements it. No network service in the
+    process: builds carry no network_info."""
+
+    async def allocate_for_instance(self, instance: Instance, host: str,
+                                    requested: list[str] | None = None,
+                                    security_groups: list[str] | None = None,
+                                    ) -> list[dict[str, Any]]:
+        raise NotImplementedError
 
 
 class Builder:
-    def __init__(self, host: ServiceHost, conductor: ConductorService) -> None:
+    def __init__(self, host: ServiceHost, conductor: AgentLinks) -> None:
         self.host = host
         self.conductor = conductor
 
@@ -120,22 +131,22 @@ class Builder:
     async def _cast_build(self, uuid: str, host: str, node: str, request_id: str) -> None:
         try:
             row = await instances.get(self.db, uuid)
-            image = await self._image_info(row.get("image_ref") or "")
+            image = await self._image_info(row.image_ref)
             try:
                 boot_files = await self._boot_files(row, image)
             except BootImageError as exc:  # no host can boot it: nothing to retry
                 if await self._unplace(row, {"host": None, "node": None}):
                     await self._give_up(uuid, str(exc), request_id)
                 return
-            peer = await self.conductor.peer_for(host, wait=AGENT_WAIT)
+            compute = await self.conductor.compute_client(host, wait=AGENT_WAIT)
             network_info: list[dict[str, Any]] = []
-            network = self.host.services.get("network")
-            requested = (row.get("request_spec") or {}).get("networks")  # None: all, []: none
+            network = self.host.find(NetworkAllocator)
+            requested = row.request_spec.networks  # None: all, []: none
             if network is not None and requested != []:  # fixed IPs + MACs, bridge/DHCP ready
-                network_info = await network.allocate_for_instance(row, host, requested)  # type: ignore[attr-defined]
-            await peer.cast(COMPUTE + "build_instance",
-                            BuildInstance(instance=row, node=node, image=image, **boot_files,
-                                          request_id=request_id, network_info=network_info))
+                network_info = await network.allocate_for_instance(row, host, requested)
+            await compute.build_instance(
+                BuildInstance(instance=row, node=node, image=image, **boot_files,
+                              request_id=request_id, network_info=network_info))
         except instances.InstanceNotFound:
             return
         except Exception as exc:  # the host is unreachable: treat it as a failed build there
@@ -152,16 +163,17 @@ class Builder:
             image = await image_records.get(self.db, image_ref)
         except image_records.ImageNotFound:
             return None
-        return ImageInfo(**image_records.image_info_fields(image))
+        return image_records.image_info(image)
 
-    async def _boot_files(self, row: dict[str, Any], image: ImageInfo | None) \
+    async def _boot_files(self, row: Instance, image: ImageInfo | None) \
             -> dict[str, ImageInfo]:
         """The kernel and ramdisk to boot (the instance's own kernel_id/ramdisk_id, else its
         image's properties), checked again now: an image may have changed since the create."""
         properties = image.properties if image is not None else {}
-        refs = {key: row.get(key) or properties.get(key) for key in BOOT_FILE_FORMATS}
-        found = await check_boot_files(self.db, refs, row["project_id"])
-        return {key.removesuffix("_id"): ImageInfo(**image_records.image_info_fields(record))
+        own = {"kernel_id": row.kernel_id, "ramdisk_id": row.ramdisk_id}
+        refs = {key: own[key] or properties.get(key) for key in BOOT_FILE_FORMATS}
+        found = await check_boot_files(self.db, refs, row.project_id)
+        return {key.removesuffix("_id"): image_records.image_info(record)
                 for key, record in found.items()}
 
     async def build_failed(self, uuid: str, host: str, node: str | None, reason: str) -> None:
@@ -170,15 +182,15 @@ class Builder:
             row = await instances.get(self.db, uuid)
         except instances.InstanceNotFound:
             return
-        saved = row.get("request_spec") or {}
-        request_id = saved.get("request_id", "")
-        spec = RequestSpec.model_validate(saved.get("spec") or {"flavor": flavor_of(row)})
+        request_id = row.request_spec.request_id
+        spec = RequestSpec.model_validate(row.request_spec.spec or {"flavor": flavor_of(row)})
         spec.instance_uuids, spec.num_instances = [uuid], 1
         spec.retry.hosts.append(node or host)
         spec.retry.num_attempts += 1
         retry = spec.retry.num_attempts <= self.host.config.scheduler.max_attempts
         values: dict[str, Any] = {"host": None, "node": None,
-                                  "request_spec": {"spec": spec.model_dump(), "request_id": request_id}}
+                                  "request_spec": SavedRequest(spec=spec.model_dump(),
+                                                               request_id=request_id)}
         if retry:
             values["task_state"] = states.SCHEDULING
         if not await self._unplace(row, values):
@@ -194,18 +206,21 @@ class Builder:
                 request_id,
             )
 
-    async def _unplace(self, row: dict[str, Any], values: dict[str, Any]) -> bool:
+    async def _unplace(self, row: Instance, values: dict[str, Any]) -> bool:
         """Detach the instance from its node (releasing the claim) if nobody else did."""
-        try:
-            await instances.update(
-                self.db, row["uuid"], values,
-                expected_task_state=list(BUILD_TASKS),
-            )
-        except (instances.InstanceNotFound, instances.UnexpectedState):
-            return False
-        if row["node"]:
-            await self.scheduler.release(row["node"], flavor_of(row))
-        return True
+        async def detach() -> bool:
+            try:
+                await instances.update(
+                    self.db, row.uuid, values,
+                    expected_task_state=list(BUILD_TASKS),
+                )
+            except (instances.InstanceNotFound, instances.UnexpectedState):
+                return False
+            return True
+
+        if not row.node:
+            return await detach()
+        return await self.scheduler.detach_and_release(row.node, flavor_of(row), detach)
 
     async def _give_up(self, uuid: str, reason: str, request_id: str) -> None:
         try:
@@ -224,34 +239,27 @@ class Builder:
         """After a controller restart: builds that were never handed to a host start again;
         builds placed on a host whose cast died with the old controller are cast again (a
         duplicate is harmless: the agent's first move expects task_state ``scheduling``)."""
-        rows = await self.db.fetch(
-            "SELECT uuid, host, node, request_spec FROM instances WHERE deleted = 0"
-            " AND vm_state = $1 AND task_state = $2", states.BUILDING, states.SCHEDULING,
-        )
-        for row in rows:
-            if only is not None and row["uuid"] not in only:
+        for build in await instances.builds_waiting(self.db, states.BUILDING, states.SCHEDULING):
+            if only is not None and build.uuid not in only:
                 continue
-            saved = instances.decode(row)["request_spec"] or {}
-            if row["host"] is not None:
-                self._recast(row["uuid"], row["host"], row["node"], saved.get("request_id", ""))
+            saved = build.request_spec
+            if build.host is not None:
+                self._recast(build.uuid, build.host, build.node or "", saved.request_id)
                 continue
-            if not saved.get("spec"):
+            if not saved.spec:
                 continue
-            spec = RequestSpec.model_validate(saved["spec"])
-            spec.instance_uuids, spec.num_instances = [row["uuid"]], 1
-            LOG.info("resuming the interrupted build of %s", row["uuid"])
-            self.schedule([row["uuid"]], spec, saved.get("request_id", ""))
+            spec = RequestSpec.model_validate(saved.spec)
+            spec.instance_uuids, spec.num_instances = [build.uuid], 1
+            LOG.info("resuming the interrupted build of %s", build.uuid)
+            self.schedule([build.uuid], spec, saved.request_id)
 
     async def recast_placed_on(self, host: str) -> None:
         """A host (re)registered: its placed builds that it never started are cast to it again,
         since a cast sent while its link was down is lost (a duplicate is harmless: the agent's
         first move expects task_state ``scheduling``)."""
-        rows = await self.db.fetch(
-            "SELECT uuid, node, request_spec FROM instances WHERE deleted = 0 AND host = $1"
-            " AND vm_state = $2 AND task_state = $3", host, states.BUILDING, states.SCHEDULING)
-        for row in rows:
-            saved = instances.decode(row)["request_spec"] or {}
-            self._recast(row["uuid"], host, row["node"], saved.get("request_id", ""))
+        for build in await instances.builds_waiting(self.db, states.BUILDING, states.SCHEDULING,
+                                                    host=host):
+            self._recast(build.uuid, host, build.node or "", build.request_spec.request_id)
 
     def _recast(self, uuid: str, host: str, node: str, request_id: str) -> None:
         LOG.info("casting the build of %s to %s again", uuid, host)

@@ -15,16 +15,16 @@ import json
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 from pydantic import BaseModel, RootModel
 
 from cloudd.db import Database
-from cloudd.rpc import RpcError, error_from_wire, request_id_var
-
-if TYPE_CHECKING:
-    from cloudd.conductor.service import ConductorService
+from cloudd.rpc import RpcError, RpcPeer, error_from_wire, request_id_var
+from cloudd.rpc.contracts.compute import ComputeClient
+from cloudd.rpc.contracts.network import NetworkClient
+from cloudd.rpc.endpoint import AgentEndpoint
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T", bound=BaseModel)
@@ -34,8 +34,32 @@ CHANNEL_PREFIX = "cloudd_ctl_"
 LINK_TTL = 120.0
 
 
+class AgentLinks(AgentEndpoint):
+    """The conductor service as its parts (this cluster, the builder, the manager) use it: the
+    links to the agents (and, for an agent in the same process, the listener it dials).
+    Defined here, below those parts, so that none of them imports cloudd.conductor.service,
+    which builds them; `ConductorService` implements it."""
+
+    async def peer_for(self, host: str, wait: float = 0.0) -> RpcPeer | RemoteLink:
+        raise NotImplementedError
+
+    async def local_peer(self, host: str) -> RpcPeer:
+        raise NotImplementedError
+
+    async def remember(self, host: str, peer: RpcPeer) -> None:
+        raise NotImplementedError
+
+    async def compute_client(self, host: str, wait: float = 0.0) -> ComputeClient:
+        """The typed ``compute.*`` client of `host`'s agent (HostUnavailable: no link to it)."""
+        return ComputeClient(await self.peer_for(host, wait))
+
+    async def network_client(self, host: str, wait: float = 0.0) -> NetworkClient:
+        """The typed ``network.*`` client of `host`'s agent (HostUnavailable: no link to it)."""
+        return NetworkClient(await self.peer_for(host, wait))
+
+
 class Cluster:
-    def __init__(self, service: ConductorService, db: Database) -> None:
+    def __init__(self, service: AgentLinks, db: Database) -> None:
         self.service = service
         self.db = db
         self.controller_id = uuid.uuid4().hex

@@ -2,43 +2,47 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-import uuid as uuidlib
-from typing import TYPE_CHECKING
 
-from cloudd.compute import instances, states
-from cloudd.compute.drivers.base import HostResources
+from cloudd.compute import hosts, instances, states
 from cloudd.conductor import authz
-from cloudd.conductor import rpcapi as m
 from cloudd.conductor.build import Builder
+from cloudd.conductor.cluster import AgentLinks
 from cloudd.consoleauth.tokens import delete_tokens_for_instance
+from cloudd.core import ServiceHost
 from cloudd.db import Database, Executor
+from cloudd.db.cloud import ensure_cloud_id
 from cloudd.db.service import DatabaseService
 from cloudd.rpc import RpcContext, rpc_method
+from cloudd.rpc.contracts import conductor as m
+from cloudd.rpc.contracts.compute import HostResources
 from cloudd.scheduler.request import FlavorSpec
 from cloudd.scheduler.service import SchedulerService
-
-if TYPE_CHECKING:
-    from cloudd.conductor.service import ConductorService
-    from cloudd.core import ServiceHost
 
 LOG = logging.getLogger(__name__)
 
 
 class ConductorManager:
-    def __init__(self, host: ServiceHost, service: ConductorService) -> None:
+    def __init__(self, host: ServiceHost, service: AgentLinks) -> None:
         self.host = host
         self.service = service
         self.builder = Builder(host, service)
+        self._cloud_id: str | None = None
 
     @property
     def db(self) -> Database:
         return self.host.get(DatabaseService).db
 
     async def start(self) -> None:
+        await self.cloud_id()
         await self.builder.recover()
+
+    async def cloud_id(self) -> str:
+        """This cloud's id (made at the first start; it never changes afterwards)."""
+        if self._cloud_id is None:
+            self._cloud_id = await ensure_cloud_id(self.db)
+        return self._cloud_id
 
     async def stop(self) -> None:
         await self.builder.stop()
@@ -52,37 +56,22 @@ class ConductorManager:
         cfg = self.host.config
         await self._check_nodes_free(args)
         async with self.db.transaction() as tx:
-            row = await tx.fetchrow(
-                "SELECT id, uuid FROM services WHERE host = $1 AND \"binary\" = $2",
-                args.host, args.binary,
-            )
-            if row is None:
-                row = await tx.fetchrow(
-                    "INSERT INTO services (uuid, host, \"binary\", topic, created_at, updated_at,"
-                    " last_seen_up) VALUES ($1, $2, $3, 'compute', $4, $4, $4) RETURNING id, uuid",
-                    str(uuidlib.uuid4()), args.host, args.binary, now,
-                )
-                assert row is not None
-            else:
-                await tx.execute(
-                    "UPDATE services SET updated_at = $1, last_seen_up = $1,"
-                    " report_count = report_count + 1 WHERE id = $2", now, row["id"],
-                )
+            service_id, service_uuid = await hosts.register_service(tx, args.host, args.binary,
+                                                                    now)
             for node in args.nodes:
-                await self._upsert_node(tx, row["id"], args, node, now)
+                await self._upsert_node(tx, service_id, args, node, now)
         await self.host.get(SchedulerService).heal(args.host)
         await self.service.remember(args.host, ctx.peer)
         LOG.info("host %s registered with %d node(s)", args.host, len(args.nodes))
         await self.builder.recast_placed_on(args.host)  # builds whose cast its old link lost
-        return m.Registered(service_id=row["id"], service_uuid=row["uuid"],
-                            report_interval=cfg.service.report_interval)
+        return m.Registered(service_id=service_id, service_uuid=service_uuid,
+                            report_interval=cfg.service.report_interval,
+                            cloud_id=await self.cloud_id())
 
     async def _check_nodes_free(self, args: m.RegisterHost) -> None:
         """A node another host already reports is not taken over (nothing is written)."""
         for node in args.nodes:
-            owner = await self.db.fetchval(
-                "SELECT host FROM compute_nodes WHERE hypervisor_hostname = $1",
-                node.hypervisor_hostname)
+            owner = await hosts.node_owner(self.db, node.hypervisor_hostname)
             if owner is not None and owner != args.host:
                 raise authz.forbidden(
                     f"node {node.hypervisor_hostname} belongs to host {owner}, not {args.host}")
@@ -90,53 +79,29 @@ class ConductorManager:
     async def _upsert_node(self, db: Executor, service_id: int, args: m.RegisterHost,
                            node: HostResources, now: float) -> None:
         sched = self.host.config.scheduler
-        reserved = self.host.config.compute.reserved_host_memory_mb
-        values = (
-            service_id, args.host, node.hypervisor_type, node.hypervisor_version,
-            json.dumps(node.cpu_info), json.dumps(node.supported_instances),
-            args.availability_zone, node.host_ip, node.vcpus, node.memory_mb, node.local_gb,
-            sched.cpu_allocation_ratio, sched.ram_allocation_ratio, sched.disk_allocation_ratio,
-            reserved, now, node.hypervisor_hostname,
-        )
-        updated = await db.execute(
-            "UPDATE compute_nodes SET service_id = $1, host = $2, hypervisor_type = $3,"
-            " hypervisor_version = $4, cpu_info = $5, supported_instances = $6,"
-            " availability_zone = $7, host_ip = $8, vcpus = $9, memory_mb = $10, local_gb = $11,"
-            " cpu_allocation_ratio = $12, ram_allocation_ratio = $13, disk_allocation_ratio = $14,"
-            " reserved_host_memory_mb = $15, updated_at = $16 WHERE hypervisor_hostname = $17",
-            *values,
-        )
-        if not updated:
-            await db.execute(
-                "INSERT INTO compute_nodes (service_id, host, hypervisor_type, hypervisor_version,"
-                " cpu_info, supported_instances, availability_zone, host_ip, vcpus, memory_mb,"
-                " local_gb, cpu_allocation_ratio, ram_allocation_ratio, disk_allocation_ratio,"
-                " reserved_host_memory_mb, created_at, hypervisor_hostname, uuid, memory_mb_used)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,"
-                " $17, $18, $15)",
-                *values, str(uuidlib.uuid4()),
-            )
+        await hosts.upsert_node(
+            db, service_id, args.host, args.availability_zone,
+            hosts.NodeValues(
+                hypervisor_hostname=node.hypervisor_hostname,
+                hypervisor_type=node.hypervisor_type,
+                hypervisor_version=node.hypervisor_version, cpu_info=node.cpu_info,
+                supported_instances=node.supported_instances, host_ip=node.host_ip,
+                vcpus=node.vcpus, memory_mb=node.memory_mb, local_gb=node.local_gb),
+            (sched.cpu_allocation_ratio, sched.ram_allocation_ratio,
+             sched.disk_allocation_ratio),
+            self.host.config.compute.reserved_host_memory_mb, now)
 
     @rpc_method
     async def heartbeat(self, ctx: RpcContext, args: m.Heartbeat) -> None:
         authz.require_self(ctx, args.host)
-        now = time.time()
-        await self.db.execute(
-            "UPDATE services SET updated_at = $1, last_seen_up = $1, report_count = report_count + 1"
-            " WHERE host = $2 AND \"binary\" = $3",
-            now, args.host, args.binary,
-        )
+        await hosts.heartbeat(self.db, args.host, args.binary, time.time())
 
     @rpc_method
     async def node_update(self, ctx: RpcContext, args: m.NodeUpdate) -> None:
         caller = authz.require_self(ctx, args.host)
         n = args.node
-        updated = await self.db.execute(
-            "UPDATE compute_nodes SET vcpus = $1, memory_mb = $2, local_gb = $3, updated_at = $4"
-            " WHERE hypervisor_hostname = $5 AND host = $6",
-            n.vcpus, n.memory_mb, n.local_gb, time.time(), n.hypervisor_hostname, caller,
-        )
-        if not updated:
+        if not await hosts.update_node_size(self.db, caller, n.hypervisor_hostname, n.vcpus,
+                                            n.memory_mb, n.local_gb):
             raise authz.forbidden(f"host {caller} has no node {n.hypervisor_hostname}")
 
     # ----- instances ----------------------------------------------------------------------
@@ -153,12 +118,12 @@ class ConductorManager:
     @rpc_method
     async def instance_update(self, ctx: RpcContext, args: m.InstanceUpdate) -> m.InstanceRecord:
         row = await authz.own_instance(self.db, ctx, args.uuid)
-        authz.check_update(row, args.values, row["host"], args.expected_task_state)
+        authz.check_update(row, args.values, row.host or "", args.expected_task_state)
         try:
             # Conditional on the host too: the row cannot move away between check and write.
             row = await instances.update(
                 self.db, args.uuid, args.values, args.expected_task_state, args.expected_vm_state,
-                host=row["host"],
+                host=row.host,
             )
         except instances.InstanceNotFound as exc:
             raise m.InstanceNotFoundError(str(exc)) from None
@@ -192,7 +157,7 @@ class ConductorManager:
     async def build_failed(self, ctx: RpcContext, args: m.BuildFailedReport) -> None:
         authz.require_self(ctx, args.host)
         row = await authz.own_instance(self.db, ctx, args.uuid)
-        if args.node is not None and args.node != row["node"]:
+        if args.node is not None and args.node != row.node:
             raise authz.forbidden(f"instance {args.uuid} is not on node {args.node}")
         await self.builder.build_failed(args.uuid, args.host, args.node, args.reason)
 
@@ -206,18 +171,23 @@ class ConductorManager:
 async def mark_deleted(host: ServiceHost, uuid: str) -> bool:
     """Finish a delete: the row becomes deleted and its node's resources are released, once."""
     db = host.get(DatabaseService).db
-    now = time.time()
-    row = await db.fetchrow(
-        "UPDATE instances SET deleted = 1, deleted_at = $1, terminated_at = $1, updated_at = $1,"
-        " vm_state = $2, task_state = NULL, power_state = 0 WHERE uuid = $3 AND deleted = 0"
-        " RETURNING node, vcpus, memory_mb, root_gb, ephemeral_gb",
-        now, states.DELETED, uuid,
-    )
-    if row is None:
-        return False  # already deleted: delete is idempotent
-    await delete_tokens_for_instance(db, uuid)  # its console URLs stop working
-    if row["node"]:
-        flavor = FlavorSpec(vcpus=row["vcpus"], memory_mb=row["memory_mb"],
-                            root_gb=row["root_gb"], ephemeral_gb=row["ephemeral_gb"])
-        await host.get(SchedulerService).release(row["node"], flavor)
-    return True
+    while True:
+        held = await instances.held_resources(db, uuid)
+        if held is None:
+            return False  # already deleted: delete is idempotent
+        node = held.node or ""
+
+        async def detach(node: str = node) -> bool:
+            # Only while the row still holds that node: a build moved elsewhere meanwhile
+            # holds another claim, and the loop reads it again.
+            return await instances.mark_deleted_on_node(db, uuid, node, states.DELETED)
+
+        if node:
+            flavor = FlavorSpec(vcpus=held.vcpus, memory_mb=held.memory_mb,
+                                root_gb=held.root_gb, ephemeral_gb=held.ephemeral_gb)
+            deleted = await host.get(SchedulerService).detach_and_release(node, flavor, detach)
+        else:
+            deleted = await detach()
+        if deleted:
+            await delete_tokens_for_instance(db, uuid)  # its console URLs stop working
+            return True

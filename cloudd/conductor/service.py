@@ -14,31 +14,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from cloudd.api.image.transfer import add_agent_routes
+from cloudd import errors
 from cloudd.cert.admission import AGENT_HOST, admission_middleware
-from cloudd.cert.agent_tls import start_enrolment_listener
+from cloudd.cert.enrolment_listener import start_enrolment_listener
 from cloudd.cert.service import CertService
-from cloudd.conductor.cluster import Cluster, RemoteLink
+from cloudd.conductor.cluster import AgentLinks, Cluster, RemoteLink
 from cloudd.conductor.manager import ConductorManager
-from cloudd.conductor.rpcapi import PREFIX
-from cloudd.core import Service, ServiceHost
+from cloudd.core import ServiceHost
+from cloudd.db.service import DatabaseService
 from cloudd.listener import Listener
 from cloudd.rpc import RpcDispatcher, RpcError, RpcPeer
+from cloudd.rpc.contracts.conductor import PREFIX
+from cloudd.scheduler.request import RequestSpec
 
 LOG = logging.getLogger(__name__)
+# Adds HTTP routes to the agent listener's app (behind its admission), given the service host.
+AgentRoutes = Callable[[web.Application, ServiceHost], None]
 
 
-class HostUnavailable(Exception):
+class HostUnavailable(errors.Conflict):
+    """The instance's host is not connected, so the action cannot reach it now: every API
+    answers as for a state that does not allow it (Nova's 409, EC2's IncorrectInstanceState)."""
+
     def __init__(self, host: str) -> None:
         self.host = host
         super().__init__(f"compute host {host} is not connected")
 
 
-class ConductorService(Service):
+class ConductorService(AgentLinks):
     name = "conductor"
     depends: tuple[str, ...] = ("database", "scheduler", "cert")
 
@@ -55,21 +63,27 @@ class ConductorService(Service):
         self.port: int | None = None
         self.enrolment: Listener | None = None
         self.enroll_port: int | None = None
+        self.agent_routes: list[AgentRoutes] = []
+
+    def mount_agent_routes(self, add_routes: AgentRoutes) -> None:
+        """Serve more on the agent listener (the image bytes, from cloudd.api.image): the
+        assembly passes them in, so the conductor imports no API package."""
+        self.agent_routes.append(add_routes)
 
     async def start(self) -> None:
         cfg = self.host.config.rpc
         cert = self.host.get(CertService)
+        cert.agent_links = self.links  # revoking a host closes its live link (see CertService)
         # Admission first: no handler on this listener runs for a peer that is not enrolled.
         app = web.Application(middlewares=[admission_middleware(cert)])
         app.router.add_get("/agent", self._agent_socket)
-        add_agent_routes(app, self.host)  # image bytes to and from agents
+        for add_routes in self.agent_routes:
+            add_routes(app, self.host)
         self.port = await self.listener.start(app, cfg.listen, cfg.port, cert.server_ssl_context())
         LOG.info("agent listener (mutual TLS) on %s:%s", cfg.listen, self.port)
         self.enrolment = await start_enrolment_listener(cert, cfg.listen, cfg.enroll_port)
         self.enroll_port = self.enrolment.port
         LOG.info("enrolment listener on %s:%s", cfg.listen, self.enroll_port)
-        from cloudd.db.service import DatabaseService
-
         self.cluster = Cluster(self, self.host.get(DatabaseService).db)
         await self.cluster.start()
         self.host.periodic(30.0, self.cluster.refresh, "cluster links", self)
@@ -161,6 +175,15 @@ class ConductorService(Service):
         if peer is None or peer.closed:
             raise HostUnavailable(host)
         return peer
+
+    # ----- what the compute API asks (cloudd.frontdoor.compute_create.BuildScheduler) ------------------
+    async def cloud_id(self) -> str:
+        """This cloud's id (instance names may carry it)."""
+        return await self.manager.cloud_id()
+
+    def schedule_build(self, uuids: list[str], spec: RequestSpec, request_id: str) -> None:
+        """Schedule and build the new instances in the background (the API answers 202)."""
+        self.manager.builder.schedule(uuids, spec, request_id)
 
     def health(self) -> dict[str, Any]:
         info = super().health()

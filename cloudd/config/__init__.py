@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from cloudd.config.models import CloudConfig
 
-__all__ = ["CloudConfig", "ConfigError", "load_config", "render_sample", "resolve_paths"]
+__all__ = ["CloudConfig", "ConfigError", "find_config", "load_config", "render_sample", "resolve_paths"]
 
 # configparser normally folds [DEFAULT] into every section; nova.conf's [DEFAULT] is just a
 # section of its own, so give configparser's special section a name nobody writes.
@@ -46,10 +46,12 @@ def _section_name(attr: str) -> str:
     return "DEFAULT" if attr == "default" else attr
 
 
-def load_config(path: str | os.PathLike[str] | None) -> CloudConfig:
-    """Read and validate a config file; None or a missing default file gives all defaults."""
+def load_config(path: str | os.PathLike[str] | None, state_dir: str | None = None) -> CloudConfig:
+    """Read and validate a config file; None or a missing default file gives all defaults.
+    ``state_dir`` (the command line's --state-dir) overrides the file's before the paths
+    derived from it (database, CA, instances...) are filled in."""
     if path is None:
-        return resolve_paths(CloudConfig())
+        return resolve_paths(_with_state_dir(CloudConfig(), state_dir))
     path = str(path)
     parser = configparser.ConfigParser(
         interpolation=None, default_section=_NO_DEFAULTS, strict=True, empty_lines_in_values=False
@@ -71,7 +73,13 @@ def load_config(path: str | os.PathLike[str] | None) -> CloudConfig:
             known = ", ".join(_section_name(a) for a in fields)
             raise ConfigError(path, f"unknown section (known: {known})", section=section)
         raw[attr] = dict(parser.items(section))
-    return resolve_paths(validate(raw, path))
+    return resolve_paths(_with_state_dir(validate(raw, path), state_dir))
+
+
+def _with_state_dir(cfg: CloudConfig, state_dir: str | None) -> CloudConfig:
+    if state_dir:
+        cfg.default.state_dir = state_dir
+    return cfg
 
 
 def validate(raw: dict[str, dict[str, Any]], path: str = "<config>") -> CloudConfig:
@@ -142,3 +150,19 @@ def render_sample() -> str:
             lines.append(f"#{key} = {_format_value(opt.default)}")
         lines.append("")
     return "\n".join(lines)
+
+
+# Where the commands (cloudd, cloudd manage, scripts) look when --config is not given.
+DEFAULT_CONFIG_PATHS = ("/etc/cloudd/cloudd.conf",)
+
+
+def find_config(explicit: str | None) -> str | None:
+    if explicit:
+        return explicit
+    env = os.environ.get("CLOUDD_CONFIG")
+    if env:
+        return env
+    for candidate in DEFAULT_CONFIG_PATHS:
+        if Path(candidate).exists():
+            return candidate
+    return None

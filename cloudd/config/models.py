@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 class Section(BaseModel):
@@ -35,6 +35,29 @@ class DefaultSection(Section):
         "restart",
         description="What a crashed service task does: restart after a backoff, or take the process down.",
     )
+    instance_name_template: str = Field(
+        "instance-%(uuid)s",
+        description="Name of each instance's hypervisor domain, fixed when the instance is created "
+        "(keys %(id)s, %(uuid)s, %(cloud_id)s, or Nova's instance-%08x of the id). The default "
+        "cannot collide between clouds sharing one libvirtd; instance-%08x can.",
+    )
+    running_deleted_instance_action: Literal["noop", "log", "reap"] = Field(
+        "reap",
+        description="Agent: what to do with a domain marked as this cloud's (on this host's "
+        "instances_path) whose instance is gone: reap it (destroy, remove its files), log it, or "
+        "nothing. Domains of other clouds or without cloudd metadata are only ever reported.",
+    )
+    running_deleted_instance_poll_interval: float = Field(
+        1800.0, gt=0,
+        description="Agent: seconds between checks of the host's domains (also done at start).",
+    )
+
+    @field_validator("instance_name_template")
+    @classmethod
+    def _renders(cls, value: str) -> str:
+        from cloudd.compute.instance_name import check_template
+
+        return check_template(value)
 
 
 class DatabaseSection(Section):
@@ -140,22 +163,47 @@ class LibvirtSection(Section):
 
 class NetworkSection(Section):
     network_manager: Literal["FlatManager", "FlatDHCPManager", "VLANManager"] = Field(
-        "VLANManager", description="Networking strategy (Nova's default: VLANManager)."
+        "FlatDHCPManager", description="Networking strategy. FlatDHCPManager (DevStack's default) "
+        "works on any Linux host; VLANManager needs 802.1Q (or vxlan) links between hosts."
     )
-    flat_network_bridge: str = Field("br100", description="Bridge for Flat and FlatDHCP.")
+    flat_network_bridge: str = Field(
+        "br100", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,9}$", description="Bridge of the "
+        "default Flat/FlatDHCP network; project networks' bridges are named after it (br100-1, "
+        "...), so it has 10 characters at most.")
     flat_interface: str = Field("", description="Interface added to the flat bridge.")
     flat_injected: bool = Field(False, description="Inject network config into guests.")
-    public_interface: str = Field("", description="Interface floating IPs are bound to.")
+    public_interface: str = Field(
+        "", pattern=r"^[A-Za-z0-9_.-]{0,15}$", description="Interface floating IPs are bound to and "
+        "guests' traffic is masqueraded out of. Empty: each host's default-route interface.")
     vlan_interface: str = Field("", description="Interface VLANs are made on.")
     vlan_start: int = Field(100, ge=1, le=4094, description="First VLAN id.")
     segmentation: Literal["vlan", "vxlan"] = Field("vlan", description="Segment kind for VLANManager.")
-    fixed_range: str = Field("10.0.0.0/16", description="Range split into project networks.")
+    fixed_range: str = Field(
+        "10.217.0.0/16", description="Range the networks are carved from (network_size addresses "
+        "each): the default network first, then one per project (project_networks).")
     network_size: int = Field(256, ge=4, le=65536, description="Addresses per network.")
     num_networks: int = Field(1, ge=1, le=4094, description="Networks made by default.")
     dhcp_lease_time: int = Field(120, ge=60, description="DHCP lease time (s).")
     dhcp_domain: str = Field("novalocal", description="Domain of guests' names.")
     dns_server: str = Field("8.8.4.4", description="DNS server handed to guests.")
-    floating_range: str = Field("", description="Default floating IP range.")
+    floating_range: str = Field(
+        "10.218.0.0/24", description="Range of the floating pool bootstrap creates "
+        "(default_floating_pool), routed by the hosts themselves. Empty: no pool.")
+    default_floating_pool: str = Field(
+        "nova", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Pool floating IPs come from when a request names none.")
+    auto_assign_floating_ip: bool = Field(
+        False, description="Give every new server a floating IP from default_floating_pool "
+        "(released when the server is deleted), as Nova's option of the same name.")
+    default_network: bool = Field(
+        True, description="`cloudd manage bootstrap` creates, once, the admin project's network "
+        "(the first network_size block of fixed_range, on flat_network_bridge) and the floating "
+        "pool of floating_range. false: neither (create them with `cloudd manage network create` "
+        "and `cloudd manage floating create`).")
+    project_networks: bool = Field(
+        True, description="FlatDHCP/VLAN: a project that can use no network gets its own, "
+        "carved from fixed_range, at its first server (isolated on its own bridge). false: "
+        "projects use the networks that belong to no project.")
     metadata_port: int = Field(8775, ge=0, le=65535, description="Metadata service port.")
     metadata_host: str = Field(
         "", description="Address guests' 169.254.169.254 traffic is sent to. Empty: my_ip."
@@ -179,6 +227,38 @@ class NetworkSection(Section):
         600, ge=0, description="Seconds before a deallocated fixed IP still leased is freed."
     )
     quota_floating_ips: int = Field(10, ge=-1, description="Floating IPs per project (-1: no limit).")
+
+    @field_validator("fixed_range", "floating_range")
+    @classmethod
+    def _ipv4_range(cls, value: str, info: ValidationInfo) -> str:
+        if not value and info.field_name == "floating_range":
+            return value
+        try:
+            net = ipaddress.IPv4Network(value.strip(), strict=False)
+        except ValueError:
+            raise ValueError(f"not an IPv4 network a.b.c.d/n: {value!r}") from None
+        if net.prefixlen < 8 or net.prefixlen > 30:
+            raise ValueError(f"{net}: the prefix must be /8 to /30")
+        if net.is_loopback or net.is_link_local or net.is_multicast or net.is_reserved \
+                or net.is_unspecified:
+            raise ValueError(f"{net} is a loopback, link-local, multicast or reserved range")
+        return str(net)
+
+    @model_validator(mode="after")
+    def _ranges_fit(self) -> NetworkSection:
+        fixed = ipaddress.IPv4Network(self.fixed_range)
+        if self.network_size > fixed.num_addresses:
+            raise ValueError(f"network_size {self.network_size} does not fit in fixed_range "
+                             f"{fixed}: make fixed_range larger or network_size smaller")
+        if self.network_manager == "FlatDHCPManager" and self.project_networks \
+                and self.flat_interface:
+            raise ValueError("flat_interface can be in one bridge only, and project_networks "
+                             "gives each project its own: set project_networks = false to share "
+                             "the flat network across hosts (or use VLANManager)")
+        if self.floating_range and fixed.overlaps(ipaddress.IPv4Network(self.floating_range)):
+            raise ValueError(f"floating_range {self.floating_range} overlaps fixed_range {fixed}: "
+                             "change one of them")
+        return self
 
     @field_validator("metadata_trusted_proxies")
     @classmethod

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 from urllib.parse import quote
 
+from cloudd.compute.instances import Instance
 from cloudd.consoleauth import tokens
 from cloudd.core import Service, ServiceHost
 from cloudd.db import Database
@@ -41,12 +41,12 @@ class ConsoleAuthService(Service):
         if count:
             LOG.info("purged %d expired console tokens", count)
 
-    async def authorize_console(self, instance: dict[str, Any], console_type: str, host: str,
+    async def authorize_console(self, instance: Instance, console_type: str, host: str,
                                 port: int) -> str:
         """A console URL for `instance` whose VNC server listens on host:port."""
         ttl = self.host.config.consoleauth.token_ttl
         token = await tokens.authorize_console(self.db, instance, console_type, host, port, ttl)
-        LOG.info("console token made for instance %s (%s, expires in %ds)", instance["uuid"],
+        LOG.info("console token made for instance %s (%s, expires in %ds)", instance.uuid,
                  console_type, ttl)
         return console_url(self.host.config.vnc.novncproxy_base_url, token)
 

@@ -13,16 +13,18 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
 
+from cloudd import errors
+from cloudd.compute import instances
 from cloudd.db import Database, Executor
+from cloudd.rpc.contracts.instance import Instance
 
 # Expired rows are kept this long so that a late user is told "expired", not "unknown".
 EXPIRED_GRACE = 3600.0
 
 
-class TokenRefused(Exception):
-    """Why a console token opens nothing; the text is meant for the user."""
+class TokenRefused(errors.Forbidden):
+    """Why a console token opens nothing; the text is meant for the user (the proxy's 403)."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def authorize_console(db: Database, instance: dict[str, Any], console_type: str,
+async def authorize_console(db: Database, instance: Instance, console_type: str,
                             host: str, port: int, ttl: float) -> str:
     """A new token for `instance`'s console at host:port; returns the token itself."""
     token = secrets.token_urlsafe(32)
@@ -47,8 +49,8 @@ async def authorize_console(db: Database, instance: dict[str, Any], console_type
     await db.execute(
         "INSERT INTO console_auth_tokens (token_hash, console_type, instance_uuid, project_id,"
         " compute_host, host, port, created_at, expires) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-        " $9)", token_hash(token), console_type, instance["uuid"], instance["project_id"],
-        instance["host"] or "", host, port, now, now + ttl)
+        " $9)", token_hash(token), console_type, instance.uuid, instance.project_id,
+        instance.host or "", host, port, now, now + ttl)
     return token
 
 
@@ -63,13 +65,13 @@ async def check_token(db: Database, token: str) -> ConsoleConnection:
         raise TokenRefused("invalid console token: unknown, or its server was deleted")
     if row["expires"] < time.time():
         raise TokenRefused("the console token has expired; ask for a new console URL")
-    instance = await db.fetchrow(
-        "SELECT host, project_id, deleted FROM instances WHERE uuid = $1", row["instance_uuid"])
-    if instance is None or instance["deleted"]:
-        raise TokenRefused("the console token's server was deleted")
-    if instance["project_id"] != row["project_id"]:
+    try:
+        instance = await instances.get(db, row["instance_uuid"])
+    except instances.InstanceNotFound:
+        raise TokenRefused("the console token's server was deleted") from None
+    if instance.project_id != row["project_id"]:
         raise TokenRefused("invalid console token")
-    if (instance["host"] or "") != row["compute_host"]:
+    if (instance.host or "") != row["compute_host"]:
         raise TokenRefused("the server has moved to another host; ask for a new console URL")
     return ConsoleConnection(row["instance_uuid"], row["project_id"], row["console_type"],
                              row["host"], int(row["port"]), row["expires"])

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from oslo_utils.imageutils import format_inspector
 
+from cloudd import errors
+
 LOG = logging.getLogger(__name__)
 
 # Glance's disk_format -> the content formats the inspector may find for it. A raw disk with a
@@ -52,7 +54,7 @@ _BOOT_FILES = frozenset({"aki", "ari"})
 _READ_SIZE = 64 * 1024
 
 
-class ImageUnacceptable(ValueError):
+class ImageUnacceptable(errors.BadRequest, ValueError):
     """The file must not be used as an image of its declared disk_format; says why. (A
     ValueError: `cloudd manage image import` reports those as the operator's input errors.)"""
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from cloudd.config import CloudConfig, ConfigError, load_config, render_sample
 from cloudd.manage import resources, services, status
-from cloudd.manage.common import with_db
+from cloudd.manage.common import ManageError, with_db
 
 __all__ = ["add_manage_parser"]
 
@@ -31,11 +31,13 @@ async def _db_version(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> in
 
 
 async def _bootstrap(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
-    from cloudd.api.identity.bootstrap import bootstrap, write_client_files
+    from cloudd.compute import flavors
+    from cloudd.identity.bootstrap import bootstrap, write_client_files
 
     await db.migrate()
     state_dir = Path(cfg.default.state_dir)
     creds = await bootstrap(db, state_dir)
+    await flavors.ensure_defaults(db)
     auth_url = cfg.api.public_url.rstrip("/") + "/identity"
     # A one-shot CLI command: nothing else runs on this loop, blocking file I/O is harmless here.
     clouds_yaml = Path(os.path.expanduser(args.clouds_yaml))  # noqa: ASYNC240
@@ -43,6 +45,20 @@ async def _bootstrap(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int
     print(f"admin password: {creds['password_file']} (0600)")
     for path in files:
         print(f"credentials: {path}")
+    return await _bootstrap_network(db, cfg, creds["project_id"])
+
+
+async def _bootstrap_network(db: Any, cfg: CloudConfig, admin_project_id: str) -> int:
+    """The default network and floating pool, once ([network] default_network)."""
+    from cloudd.network import defaults
+    from cloudd.network.errors import NetworkError
+
+    try:
+        done = await defaults.ensure_default_network(db, cfg.network, admin_project_id)
+    except NetworkError as exc:  # a range the host uses: the operator picks another
+        raise ManageError(f"bootstrap: {exc}", code=2) from None
+    for line in done:
+        print(line)
     return 0
 
 

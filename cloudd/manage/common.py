@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cloudd.config import CloudConfig, load_config
+from cloudd.config import CloudConfig, find_config, load_config
 
 Command = Callable[[Any, CloudConfig, argparse.Namespace], Awaitable[int]]
 
@@ -24,12 +24,7 @@ class ManageError(Exception):
 
 
 def load_cfg(args: argparse.Namespace) -> CloudConfig:
-    from cloudd.cli import find_config
-
-    cfg = load_config(find_config(args.config))
-    if args.state_dir:
-        cfg.default.state_dir = args.state_dir
-    return cfg
+    return load_config(find_config(args.config), args.state_dir)
 
 
 def fail(message: str) -> int:
@@ -99,9 +94,3 @@ def iso(timestamp: float | None) -> str:
     if not timestamp:
         return "-"
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
-
-
-def service_is_up(row: dict[str, Any], down_time: float, now: float | None = None) -> bool:
-    """Nova's servicegroup DB driver: up when not forced down and heard from recently."""
-    seen = row.get("last_seen_up") or row.get("updated_at")
-    return bool(not row["forced_down"] and seen and (now or time.time()) - seen <= down_time)

@@ -9,7 +9,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from cloudd import quota_limits, storage_quota
+from cloudd.compute import flavors
+from cloudd.compute import quota as compute_quota
+from cloudd.compute.quota import DEFAULT_QUOTAS
 from cloudd.config import CloudConfig
+from cloudd.identity import projects as identity_projects
 from cloudd.manage.common import ManageError, print_table, with_db
 
 
@@ -19,11 +24,10 @@ async def flavor_create(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> 
 
     flavorid = args.id or str(uuid.uuid4())
     try:
-        await db.execute(
-            "INSERT INTO flavors (flavorid, name, memory_mb, vcpus, root_gb, ephemeral_gb, swap,"
-            " is_public, description, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            flavorid, args.name, args.ram, args.vcpus, args.disk, args.ephemeral, args.swap,
-            int(not args.private), args.description, time.time())
+        await flavors.create(db, flavorid=flavorid, name=args.name, memory_mb=args.ram,
+                             vcpus=args.vcpus, root_gb=args.disk, ephemeral_gb=args.ephemeral,
+                             swap=args.swap, rxtx_factor=1.0, is_public=not args.private,
+                             description=args.description, now=time.time())
     except DuplicateError:
         raise ManageError(f"a flavor named {args.name!r} or with id {flavorid!r} exists") from None
     print(f"flavor {args.name} created (id {flavorid})")
@@ -31,41 +35,36 @@ async def flavor_create(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> 
 
 
 async def flavor_list(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
-    rows = await db.fetch("SELECT * FROM flavors WHERE deleted = 0 ORDER BY memory_mb, name")
+    rows = await flavors.list_all(db, by_size=True)
     print_table(("ID", "Name", "RAM", "VCPUs", "Disk", "Ephemeral", "Public"), [
-        (r["flavorid"], r["name"], r["memory_mb"], r["vcpus"], r["root_gb"], r["ephemeral_gb"],
-         "yes" if r["is_public"] else "no") for r in rows])
+        (r.flavorid, r.name, r.memory_mb, r.vcpus, r.root_gb, r.ephemeral_gb,
+         "yes" if r.is_public else "no") for r in rows])
     return 0
 
 
 async def flavor_delete(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
-    row = await db.fetchrow(
-        "SELECT id, name FROM flavors WHERE (flavorid = $1 OR name = $1) AND deleted = 0", args.flavor)
+    row = await flavors.get_by_id_or_name(db, args.flavor)
     if row is None:
         raise ManageError(f"no flavor with name or id {args.flavor!r}")
     # As the API does: free the unique name and id; servers keep their flavor snapshot.
-    await db.execute("UPDATE flavors SET deleted = 1, name = $1, flavorid = $1 WHERE id = $2",
-                     f"deleted-{row['id']}-{uuid.uuid4().hex[:8]}", row["id"])
-    print(f"flavor {row['name']} deleted")
+    await flavors.mark_deleted(db, row.id, f"deleted-{row.id}-{uuid.uuid4().hex[:8]}")
+    print(f"flavor {row.name} deleted")
     return 0
 
 
 # ----- quotas ---------------------------------------------------------------------------------
 async def _project_id(db: Any, name_or_id: str) -> str:
-    row = await db.fetchrow("SELECT id FROM projects WHERE id = $1 OR name = $1", name_or_id)
-    if row is None:
+    project = await identity_projects.find_by_id_or_name(db, name_or_id)
+    if project is None:
         raise ManageError(f"no project with name or id {name_or_id!r}")
-    return str(row["id"])
+    return project.id
 
 
 async def quota_show(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
-    from cloudd import storage_quota
-    from cloudd.api.compute.quotas import DEFAULT_QUOTAS, project_quotas, project_usage
-
     project_id = await _project_id(db, args.project)
-    limits = await project_quotas(db, project_id) | await storage_quota.storage_limits(
+    limits = await compute_quota.limits(db, project_id) | await storage_quota.storage_limits(
         db, project_id)
-    usage = await project_usage(db, project_id) | await storage_quota.storage_usage(db, project_id)
+    usage = await compute_quota.usage(db, project_id) | await storage_quota.storage_usage(db, project_id)
     defaults = DEFAULT_QUOTAS | storage_quota.STORAGE_QUOTAS
     print_table(("Resource", "Limit", "In Use", "Source"), [
         (key, limit, usage.get(key, ""), "default" if limit == defaults[key] else "project")
@@ -74,9 +73,6 @@ async def quota_show(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int
 
 
 async def quota_set(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
-    from cloudd import storage_quota
-    from cloudd.api.compute.quotas import DEFAULT_QUOTAS
-
     project_id = await _project_id(db, args.project)
     changes: dict[str, int] = {}
     resources = DEFAULT_QUOTAS | storage_quota.STORAGE_QUOTAS
@@ -94,11 +90,7 @@ async def quota_set(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
             raise ManageError(f"bad quota {item!r}: the limit must be -1 (unlimited) or more")
         changes[resource] = limit
     async with db.transaction() as tx:
-        for resource, limit in changes.items():
-            await tx.execute("DELETE FROM quotas WHERE project_id = $1 AND resource = $2",
-                             project_id, resource)
-            await tx.execute("INSERT INTO quotas (project_id, resource, hard_limit, updated_at)"
-                             " VALUES ($1, $2, $3, $4)", project_id, resource, limit, time.time())
+        await quota_limits.set_overrides(tx, project_id, changes, time.time())
     print(f"project {args.project}: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
     return 0
 
@@ -158,8 +150,8 @@ def _progress(done: int, total: int) -> None:
 
 async def image_import(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
     try:
-        from cloudd.api.image.data import import_image
-        from cloudd.api.image.records import image_store
+        from cloudd.image.data import import_image
+        from cloudd.image.records import image_store
     except ImportError:
         raise ManageError("image import is not available in this build") from None
     if not Path(args.file).is_file():  # noqa: ASYNC240  # a one-shot command: nothing else waits
@@ -173,8 +165,8 @@ async def image_import(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> i
         raise ManageError(f"image import: {exc}") from None
     finally:
         sys.stderr.write("\n")
-    print(f"image {image['name']} imported: id {image['id']}, {image.get('size')} bytes,"
-          f" {image.get('visibility')}")
+    print(f"image {image.name} imported: id {image.id}, {image.size} bytes,"
+          f" {image.visibility}")
     return 0
 
 
@@ -208,8 +200,15 @@ def add_parsers(groups: Any) -> None:
     qset.add_argument("limits", nargs="+", metavar="RESOURCE=N")
     qset.set_defaults(func=with_db(quota_set))
 
-    network = groups.add_parser("network", help="fixed networks (nova-manage network create)")
-    net_create = network.add_subparsers(dest="action", required=True).add_parser(
+    from cloudd.manage.networks import network_list
+
+    network = groups.add_parser("network", help="fixed networks and floating pools: list (the "
+                                "default), create (nova-manage network create)")
+    network.set_defaults(func=with_db(network_list))
+    net_actions = network.add_subparsers(dest="action")
+    net_actions.add_parser("list", help="networks and floating pools, with what is used").\
+        set_defaults(func=with_db(network_list))
+    net_create = net_actions.add_parser(
         "create", help="fixed network(s) for the configured [network] network_manager")
     net_create.add_argument("label")
     net_create.add_argument("--cidr", help="default: [network] fixed_range")

@@ -3,51 +3,49 @@
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
+from cloudd.compute import hosts, instances
 from cloudd.config import CloudConfig
-from cloudd.manage.common import ManageError, iso, print_table, service_is_up, with_db
+from cloudd.manage.common import ManageError, iso, print_table, with_db
 
-COMPUTE_BINARY = "cloudd-compute"
+COMPUTE_BINARY = hosts.COMPUTE_BINARY
 
 
-async def _find_service(db: Any, host: str, binary: str) -> dict[str, Any]:
-    row = await db.fetchrow('SELECT * FROM services WHERE host = $1 AND "binary" = $2', host, binary)
+async def _find_service(db: Any, host: str, binary: str) -> hosts.Service:
+    row = await hosts.service_on(db, host, binary)
     if row is None:
-        known = await db.fetch('SELECT host, "binary" FROM services ORDER BY host')
-        names = ", ".join(f"{r['host']}/{r['binary']}" for r in known) or "none registered yet"
+        known = await hosts.services(db, order="host")
+        names = ", ".join(f"{r.host}/{r.binary}" for r in known) or "none registered yet"
         raise ManageError(f"no service {binary} on host {host!r} (known: {names})")
-    return dict(row)
+    return row
 
 
 async def service_list(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
-    rows = await db.fetch('SELECT * FROM services ORDER BY host, "binary"')
+    rows = await hosts.services(db, order="host")
     down_time = cfg.service.service_down_time
     table = []
     for row in rows:
-        status = "disabled" if row["disabled"] else "enabled"
-        state = "up" if service_is_up(row, down_time) else "down"
-        if row["forced_down"]:
+        status = "disabled" if row.disabled else "enabled"
+        state = "up" if row.is_up(down_time) else "down"
+        if row.forced_down:
             state = "down (forced)"
-        table.append((row["id"], row["host"], row["binary"], status, state, iso(row["updated_at"]),
-                      row["disabled_reason"] or ""))
+        table.append((row.id, row.host, row.binary, status, state, iso(row.updated_at),
+                      row.disabled_reason or ""))
     print_table(("Id", "Host", "Binary", "Status", "State", "Updated At", "Disabled Reason"), table)
     return 0
 
 
 async def service_enable(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
     row = await _find_service(db, args.host, args.binary)
-    await db.execute("UPDATE services SET disabled = 0, disabled_reason = NULL WHERE id = $1",
-                     row["id"])
+    await hosts.set_disabled(db, row.id, False, None)
     print(f"{args.binary} on {args.host}: enabled (the scheduler may place servers there)")
     return 0
 
 
 async def service_disable(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
     row = await _find_service(db, args.host, args.binary)
-    await db.execute("UPDATE services SET disabled = 1, disabled_reason = $1 WHERE id = $2",
-                     args.reason, row["id"])
+    await hosts.set_disabled(db, row.id, True, args.reason)
     print(f"{args.binary} on {args.host}: disabled ({args.reason or 'no reason given'});"
           " its servers keep running, no new ones are placed there")
     return 0
@@ -56,50 +54,44 @@ async def service_disable(db: Any, cfg: CloudConfig, args: argparse.Namespace) -
 async def service_force_down(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
     row = await _find_service(db, args.host, args.binary)
     down = args.action == "force-down"
-    await db.execute("UPDATE services SET forced_down = $1 WHERE id = $2", int(down), row["id"])
+    await hosts.set_forced_down(db, row.id, down)
     print(f"{args.binary} on {args.host}: " + ("forced down" if down else "no longer forced down"))
     return 0
 
 
 # ----- hosts ----------------------------------------------------------------------------------
 async def host_list(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
-    services = await db.fetch('SELECT * FROM services WHERE "binary" = $1 ORDER BY host',
-                              COMPUTE_BINARY)
+    services = await hosts.services(db, binary=COMPUTE_BINARY, order="host")
     down_time = cfg.service.service_down_time
     table = []
     for service in services:
-        nodes = await db.fetch("SELECT * FROM compute_nodes WHERE service_id = $1", service["id"])
-        servers = await db.fetchval(
-            "SELECT COUNT(*) FROM instances WHERE host = $1 AND deleted = 0", service["host"])
-        zone = nodes[0]["availability_zone"] if nodes else "-"
-        address = nodes[0]["host_ip"] if nodes else "-"
-        table.append((service["host"], address, zone, len(nodes),
-                      "up" if service_is_up(service, down_time) else "down",
-                      "disabled" if service["disabled"] else "enabled", int(servers or 0)))
+        nodes = await hosts.nodes(db, service_id=service.id)
+        servers = await instances.count_on_host(db, service.host)
+        zone = nodes[0].availability_zone if nodes else "-"
+        address = nodes[0].host_ip if nodes else "-"
+        table.append((service.host, address, zone, len(nodes),
+                      "up" if service.is_up(down_time) else "down",
+                      "disabled" if service.disabled else "enabled", servers))
     print_table(("Host", "Address", "Zone", "Nodes", "State", "Status", "Servers"), table)
     return 0
 
 
 async def host_remove(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int:
     service = await _find_service(db, args.host, COMPUTE_BINARY)
-    servers = await db.fetch(
-        "SELECT uuid, name FROM instances WHERE host = $1 AND deleted = 0 ORDER BY name", args.host)
+    servers = await instances.names_on_host(db, args.host)
     if servers and not args.force:
-        names = ", ".join(f"{s['name']} ({s['uuid']})" for s in servers[:5])
+        names = ", ".join(f"{name} ({uuid})" for uuid, name in servers[:5])
         more = f" and {len(servers) - 5} more" if len(servers) > 5 else ""
         raise ManageError(f"host {args.host} still has {len(servers)} server(s): {names}{more}; "
                           "delete or migrate them first, or pass --force")
-    if service_is_up(service, cfg.service.service_down_time) and not args.force:
+    if service.is_up(cfg.service.service_down_time) and not args.force:
         raise ManageError(f"the agent on {args.host} is still reporting; stop it first (it would"
                           " register again), or pass --force")
     async with db.transaction() as tx:
         if servers:
             # Their host is gone: they can only be deleted now, and ERROR tells users so.
-            await tx.execute(
-                "UPDATE instances SET vm_state = 'error', task_state = NULL, updated_at = $2"
-                " WHERE host = $1 AND deleted = 0", args.host, time.time())
-        await tx.execute("DELETE FROM compute_nodes WHERE service_id = $1", service["id"])
-        await tx.execute("DELETE FROM services WHERE id = $1", service["id"])
+            await instances.error_all_on_host(tx, args.host)
+        await hosts.remove_host(tx, service.id)
     print(f"host {args.host} removed" + (f"; {len(servers)} server(s) set to ERROR" if servers else ""))
     return 0
 

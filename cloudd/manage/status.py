@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ from typing import Any, Literal
 
 import aiohttp
 
+from cloudd.compute import hosts
 from cloudd.config import CloudConfig
-from cloudd.manage.common import ago, load_cfg, open_db, service_is_up
+from cloudd.manage.common import ago, load_cfg, open_db
+from cloudd.rpc.contracts.compute import HostDomain
 
 Level = Literal["ok", "warn", "fail"]
 CA_WARN_DAYS = 30
@@ -33,8 +36,7 @@ class Finding:
 
 
 async def check_database(cfg: CloudConfig) -> tuple[Any, list[Finding]]:
-    from cloudd.db import redact_url
-    from cloudd.db.base import load_migrations
+    from cloudd.db.base import load_migrations, redact_url
 
     shown = redact_url(cfg.database.connection)  # never print a password from the URL
     try:
@@ -55,60 +57,57 @@ async def check_database(cfg: CloudConfig) -> tuple[Any, list[Finding]]:
 
 
 async def check_services(db: Any, cfg: CloudConfig) -> list[Finding]:
-    rows = await db.fetch('SELECT * FROM services ORDER BY host, "binary"')
+    rows = await hosts.services(db, order="host")
     down_time = cfg.service.service_down_time
     now = time.time()
     findings = []
-    if not any(r["binary"] == "cloudd-compute" for r in rows):
+    if not any(r.binary == hosts.COMPUTE_BINARY for r in rows):
         findings.append(Finding("fail", "compute", "no compute host has registered",
                                 "start `cloudd agent` on a host (docs/multi-host.md)"))
     for row in rows:
-        subject = f"{row['binary']} on {row['host']}"
-        seen = row["last_seen_up"] or row["updated_at"]
-        if row["forced_down"]:
+        subject = f"{row.binary} on {row.host}"
+        seen = row.last_heard
+        if row.forced_down:
             findings.append(Finding("fail", subject, "forced down",
-                                    f"`cloudd manage service force-up {row['host']}` once it is fixed"))
-        elif not service_is_up(row, down_time, now):
+                                    f"`cloudd manage service force-up {row.host}` once it is fixed"))
+        elif not row.is_up(down_time, now):
             findings.append(Finding(
                 "fail", subject, f"down: last heartbeat {ago(seen, now)} (limit {down_time:g}s)",
-                f"start the agent on {row['host']} (systemctl start cloudd-agent) and check it"
+                f"start the agent on {row.host} (systemctl start cloudd-agent) and check it"
                 f" reaches {cfg.agent.controller_url.replace('127.0.0.1', '<controller>')}"))
         else:
             findings.append(Finding("ok", subject, f"up, last heartbeat {ago(seen, now)}"))
-        if row["disabled"]:
+        if row.disabled:
             findings.append(Finding("warn", subject, "disabled: "
-                                    + (row["disabled_reason"] or "no reason given"),
-                                    f"`cloudd manage service enable {row['host']}` to place servers"))
+                                    + (row.disabled_reason or "no reason given"),
+                                    f"`cloudd manage service enable {row.host}` to place servers"))
     return findings
 
 
 async def check_compute_nodes(db: Any) -> list[Finding]:
-    rows = await db.fetch(
-        "SELECT n.host, COUNT(*) AS nodes, SUM(n.vcpus) AS vcpus, SUM(n.memory_mb) AS ram,"
-        " SUM(n.running_vms) AS vms FROM compute_nodes n GROUP BY n.host ORDER BY n.host")
-    return [Finding("ok", f"compute nodes on {r['host']}",
-                    f"{r['nodes']} node(s), {r['vcpus']} vCPUs, {r['ram']} MiB, {r['vms']} server(s)")
+    rows = await hosts.totals_by_host(db)
+    return [Finding("ok", f"compute nodes on {r.host}",
+                    f"{r.nodes} node(s), {r.vcpus} vCPUs, {r.memory_mb} MiB,"
+                    f" {r.running_vms} server(s)")
             for r in rows]
 
 
 async def check_rules(db: Any) -> list[Finding]:
     """Security-group rules stored before rule values were checked: never applied (the hosts
     leave them out and log it), but their owners think a port is open."""
+    from cloudd.network import secgroups
     from cloudd.network.rules import RuleError, stored_rule
 
-    rows = await db.fetch(
-        "SELECT r.*, g.uuid AS parent_uuid, g.name AS group_name, g.project_id FROM"
-        " security_group_rules r JOIN security_groups g ON g.id = r.parent_group_id ORDER BY r.id")
     findings = []
-    for row in rows:
+    for rule in await secgroups.all_rules(db):
         try:
-            stored_rule(row)
+            stored_rule(rule)
         except (RuleError, ValueError) as exc:
             findings.append(Finding(
-                "warn", f"security group rule {row['uuid']}",
-                f"in group {row['group_name']} of project {row['project_id']} is not applied: "
+                "warn", f"security group rule {rule.uuid}",
+                f"in group {rule.parent_name} of project {rule.project_id} is not applied: "
                 f"{' '.join(str(exc).split())[:200]}",
-                f"delete it (openstack security group rule delete {row['uuid']}) and add it again"))
+                f"delete it (openstack security group rule delete {rule.uuid}) and add it again"))
     return findings
 
 
@@ -234,7 +233,14 @@ def host_findings(report: dict[str, Any]) -> list[Finding]:
             "fail", subject, "guests' anti-spoofing rules not loaded, their ports are down: "
             f"{report['antispoof_error']}",
             f"check that nft (Debian's nftables) works on {name}, then restart cloudd-agent there"))
-    if not findings:
+    findings += [Finding("fail", subject, problem) for problem in report.get("host_problems", [])]
+    for domain in report.get("unknown_domains", []):
+        owner = HostDomain.model_validate(domain).owner()
+        findings.append(Finding(
+            "warn", subject, f"domain {domain['name']} ({domain['uuid']}) is not this cloud's:"
+            f" it belongs to {owner}; cloudd leaves it alone",
+            f"remove it with virsh on {name} if nobody needs it (virsh destroy, virsh undefine)"))
+    if not [f for f in findings if f.level == "fail"]:
         facts = [f"{report['driver']} driver", f"{report['guests']} guest(s)"]
         if report["libvirt_reachable"]:
             facts.append(f"libvirt reachable at {report['libvirt_uri']}")
@@ -256,16 +262,41 @@ async def check_hosts(cfg: CloudConfig) -> list[Finding]:
     return [finding for report in reports for finding in host_findings(report)]
 
 
+async def this_host_is_down(db: Any, cfg: CloudConfig) -> bool:
+    """No compute host registered yet, or this machine's agent stopped reporting: its own
+    start checks (run here, with this config) are the likeliest reason."""
+    rows = await hosts.services(db, binary=hosts.COMPUTE_BINARY)
+    mine = [r for r in rows if r.host == (cfg.default.host or socket.gethostname())]
+    down_time = cfg.service.service_down_time
+    return not rows or any(not r.is_up(down_time, time.time()) for r in mine)
+
+
+async def check_this_host(cfg: CloudConfig) -> list[Finding]:
+    """The agent's start checks on this machine (cloudd.agent.hostcheck): what it would refuse."""
+    from cloudd.agent.hostcheck import host_problems
+
+    subject = f"host {cfg.default.host or socket.gethostname()} (this machine)"
+    problems = await host_problems(cfg)
+    if not problems:
+        return [Finding("ok", subject, "the agent's start checks pass (QEMU's user reaches the"
+                        " instances directory, libvirt answers, network tools are installed)")]
+    return [Finding("fail", subject, problem) for problem in problems]
+
+
 async def gather(cfg: CloudConfig, with_api: bool) -> list[Finding]:
     db, findings = await check_database(cfg)
+    local = False
     if db is not None:
         try:
             if findings[0].level == "ok":
                 findings += await check_services(db, cfg)
                 findings += await check_compute_nodes(db)
                 findings += await check_rules(db)
+                local = await this_host_is_down(db, cfg)
         finally:
             await db.close()
+    if local:
+        findings += await check_this_host(cfg)
     findings += await check_ca(cfg)
     if with_api:
         api = await check_api(cfg)

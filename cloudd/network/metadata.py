@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import hmac
-import json
 import logging
 import os
 import secrets
@@ -26,10 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from cloudd.compute.instances import Instance
 from cloudd.config import CloudConfig
+from cloudd.db import Database
 from cloudd.db.service import DatabaseService
 from cloudd.listener import Listener
-from cloudd.network import secgroups
+from cloudd.network import secgroups, store
+from cloudd.network.metadata_signing import PROXY_HOST_HEADER, host_key, sign
 
 if TYPE_CHECKING:
     from cloudd.core import ServiceHost
@@ -39,24 +40,6 @@ EC2_KEYS = ["ami-id", "hostname", "instance-id", "instance-type", "local-hostnam
             "mac", "placement/", "public-hostname", "public-ipv4", "public-keys/", "reservation-id",
             "security-groups"]
 SECRET_FILE = "metadata-proxy-secret"
-PROXY_HOST_HEADER = "X-Metadata-Proxy-Host"
-_INSTANCE_COLUMNS = (
-    "SELECT i.*, f.address AS fixed_address, v.address AS mac, n.host AS network_host,"
-    " (SELECT min(fl.address) FROM floating_ips fl WHERE fl.fixed_ip_id = f.id) AS floating"
-    " FROM fixed_ips f JOIN instances i ON i.uuid = f.instance_uuid"
-    " JOIN networks n ON n.id = f.network_id"
-    " LEFT JOIN virtual_interfaces v ON v.id = f.virtual_interface_id")
-
-
-def sign(key: str, instance_id: str) -> str:
-    """Nova's ``X-Instance-ID-Signature``: hex HMAC-SHA256 of the instance id."""
-    return hmac.new(key.encode(), instance_id.encode(), hashlib.sha256).hexdigest()
-
-
-def host_key(secret: str, host: str) -> str:
-    """The key one host's proxy signs with (Nova shares one secret with every host; here a host
-    holds only its own key, and can sign for no guest it does not serve)."""
-    return hmac.new(secret.encode(), b"metadata-proxy:" + host.encode(), hashlib.sha256).hexdigest()
 
 
 def shared_secret(cfg: CloudConfig) -> str:
@@ -101,7 +84,7 @@ class MetadataServer:
     async def stop(self) -> None:
         await self.listener.stop()
 
-    async def _signed_instance(self, request: web.Request) -> dict[str, Any]:
+    async def _signed_instance(self, request: web.Request) -> store.MetadataInstance:
         instance_id = request.headers.get("X-Instance-ID", "")
         signature = request.headers.get("X-Instance-ID-Signature", "")
         proxy_host = request.headers.get(PROXY_HOST_HEADER, "")
@@ -111,38 +94,36 @@ class MetadataServer:
                         instance_id[:64])
             raise web.HTTPForbidden(text="invalid instance id signature\n")
         try:
-            instance = await self._instance("i.uuid = $1", str(uuid.UUID(instance_id)))
+            instance = await store.metadata_instance_by_uuid(
+                self._db(), str(uuid.UUID(instance_id)))
         except ValueError:
             instance = None
         if instance is None:
             raise web.HTTPNotFound(text="no such instance\n")
-        if request.headers.get("X-Tenant-ID") != instance["project_id"]:
+        if request.headers.get("X-Tenant-ID") != instance.instance.project_id:
             raise web.HTTPForbidden(text="the tenant does not own this instance\n")
         # The guest's own host, or the gateway host of its network, proxies for it; nobody else.
-        if proxy_host not in (instance["host"], instance["network_host"]):
+        if proxy_host not in (instance.instance.host, instance.network_host):
             LOG.warning("host %r signed a metadata request for %s, which it does not serve",
-                        proxy_host[:64], instance["uuid"])
+                        proxy_host[:64], instance.instance.uuid)
             raise web.HTTPForbidden(text="this host does not serve this instance\n")
         return instance
 
-    async def _instance_of(self, request: web.Request) -> dict[str, Any]:
+    async def _instance_of(self, request: web.Request) -> store.MetadataInstance:
         if "X-Instance-ID-Signature" in request.headers:
             return await self._signed_instance(request)
         forwarded = request.headers.get("X-Forwarded-For")
         if forwarded and request.remote in self.trusted:
             # The rightmost entry is the one the trusted proxy added; the rest came from the client.
             address = forwarded.split(",")[-1].strip()
-            instance = await self._instance("f.address = $1", address)
+            instance = await store.metadata_instance_by_address(self._db(), address)
             if instance is None:
                 raise web.HTTPNotFound(text="no instance has this address\n")
             return instance
         raise web.HTTPForbidden(text="metadata is served only through the host's metadata proxy\n")
 
-    async def _instance(self, where: str, value: str) -> dict[str, Any] | None:
-        db = self.host.get(DatabaseService).db
-        return await db.fetchrow(
-            f"{_INSTANCE_COLUMNS} WHERE {where} AND f.allocated = 1 AND i.deleted = 0"
-            " ORDER BY f.id LIMIT 1", value)
+    def _db(self) -> Database:
+        return self.host.get(DatabaseService).db
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         instance = await self._instance_of(request)
@@ -153,28 +134,32 @@ class MetadataServer:
             return await self._openstack(instance, parts[1:])
         return await self._ec2(instance, parts[1:])
 
-    async def _openstack(self, instance: dict[str, Any], parts: list[str]) -> web.Response:
+    async def _openstack(self, served: store.MetadataInstance, parts: list[str]) -> web.Response:
+        instance = served.instance
         if not parts:
             return web.Response(text="latest\n")
         leaf = "/".join(parts[1:])
         if leaf == "":
-            return web.Response(text="meta_data.json\nuser_data\n")
+            return web.Response(text="meta_data.json\nuser_data\nvendor_data.json\n")
         if leaf == "meta_data.json":
             return web.json_response(_openstack_meta(instance))
-        if leaf == "user_data" and instance["user_data"]:
-            return web.Response(body=base64.b64decode(instance["user_data"]))
+        if leaf == "vendor_data.json":  # Nova always serves it (empty without vendor data)
+            return web.json_response({})
+        if leaf == "user_data" and instance.user_data:
+            return web.Response(body=base64.b64decode(instance.user_data))
         raise web.HTTPNotFound()
 
-    async def _ec2(self, instance: dict[str, Any], parts: list[str]) -> web.Response:
+    async def _ec2(self, served: store.MetadataInstance, parts: list[str]) -> web.Response:
         if not parts:
             return web.Response(text="meta-data/\nuser-data\n")
+        user_data = served.instance.user_data
         if parts[0] == "user-data":
-            if not instance["user_data"]:
+            if not user_data:
                 raise web.HTTPNotFound()
-            return web.Response(body=base64.b64decode(instance["user_data"]))
+            return web.Response(body=base64.b64decode(user_data))
         if parts[0] != "meta-data":
             raise web.HTTPNotFound()
-        data = await self._ec2_meta(instance)
+        data = await self._ec2_meta(served)
         key = "/".join(parts[1:])
         if key == "":
             return web.Response(text="\n".join(EC2_KEYS) + "\n")
@@ -182,38 +167,37 @@ class MetadataServer:
             return web.Response(text=str(data[key]))
         raise web.HTTPNotFound()
 
-    async def _ec2_meta(self, instance: dict[str, Any]) -> dict[str, Any]:
+    async def _ec2_meta(self, served: store.MetadataInstance) -> dict[str, Any]:
+        instance = served.instance
         db = self.host.get(DatabaseService).db
-        groups = await secgroups.groups_of_instance(db, instance["uuid"])
-        flavor = json.loads(instance["flavor"]) if isinstance(instance["flavor"], str) else {}
+        groups = await secgroups.groups_of_instance(db, instance.uuid)
         domain = self.host.config.network.dhcp_domain
-        fqdn = f"{instance['hostname']}.{domain}" if domain else instance["hostname"]
+        fqdn = f"{instance.hostname}.{domain}" if domain else instance.hostname
         data: dict[str, Any] = {
-            "ami-id": instance["image_ref"], "hostname": fqdn, "local-hostname": fqdn,
-            "public-hostname": fqdn, "instance-id": f"i-{int(instance['id']):08x}",
-            "instance-type": flavor.get("name", ""), "local-ipv4": instance["fixed_address"],
-            "mac": instance["mac"] or "", "public-ipv4": instance["floating"] or "",
+            "ami-id": instance.image_ref, "hostname": fqdn, "local-hostname": fqdn,
+            "public-hostname": fqdn, "instance-id": f"i-{instance.id:08x}",
+            "instance-type": instance.flavor.name, "local-ipv4": served.fixed_address,
+            "mac": served.mac or "", "public-ipv4": served.floating or "",
             "placement": "availability-zone", "placement/availability-zone":
-                instance["availability_zone"] or "nova",
-            "reservation-id": instance["reservation_id"],
-            "security-groups": "\n".join(g["name"] for g in groups),
+                instance.availability_zone or "nova",
+            "reservation-id": instance.reservation_id,
+            "security-groups": "\n".join(g.name for g in groups),
         }
-        if instance["key_data"]:
-            data["public-keys"] = f"0={instance['key_name']}"
+        if instance.key_data:
+            data["public-keys"] = f"0={instance.key_name}"
             data["public-keys/0"] = "openssh-key"
-            data["public-keys/0/openssh-key"] = instance["key_data"]
+            data["public-keys/0/openssh-key"] = instance.key_data
         return data
 
 
-def _openstack_meta(instance: dict[str, Any]) -> dict[str, Any]:
-    meta = instance["metadata"]
+def _openstack_meta(instance: Instance) -> dict[str, Any]:
     keys = []
-    if instance["key_data"]:
-        keys.append({"name": instance["key_name"], "type": "ssh", "data": instance["key_data"]})
+    if instance.key_data:
+        keys.append({"name": instance.key_name, "type": "ssh", "data": instance.key_data})
     return {
-        "uuid": instance["uuid"], "name": instance["name"], "hostname": instance["hostname"],
-        "project_id": instance["project_id"], "launch_index": instance["launch_index"],
-        "availability_zone": instance["availability_zone"] or "nova",
-        "meta": json.loads(meta) if isinstance(meta, str) else (meta or {}),
+        "uuid": instance.uuid, "name": instance.name, "hostname": instance.hostname,
+        "project_id": instance.project_id, "launch_index": instance.launch_index,
+        "availability_zone": instance.availability_zone or "nova",
+        "meta": dict(instance.metadata),
         "public_keys": {k["name"]: k["data"] for k in keys}, "keys": keys,
     }

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictInt, model_validator
 
+from cloudd import errors
 from cloudd.network.errors import NetworkError
 
 Protocol = Literal["tcp", "udp", "icmp"]
@@ -36,7 +38,7 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-class RuleError(NetworkError, ValueError):
+class RuleError(errors.BadRequest, NetworkError, ValueError):
     """A rule value refused; ``field`` is what was wrong (protocol, port, range, icmp, cidr),
     so that each API can name it in its own error format. A ValueError, so that pydantic
     reports it as a validation error of the model it occurs in."""
@@ -187,8 +189,22 @@ def parse_rule(protocol: Any, from_port: Any, to_port: Any, cidr: Any = None,
                              group_id=group_id)
 
 
-def stored_rule(row: dict[str, Any]) -> SecurityGroupRule:
+class StoredValues(typing.Protocol):
+    """A stored rule's values as read back (``cloudd.network.store.secgroups.StoredRule``)."""
+    @property
+    def protocol(self) -> Any: ...
+    @property
+    def from_port(self) -> Any: ...
+    @property
+    def to_port(self) -> Any: ...
+    @property
+    def cidr(self) -> Any: ...
+    @property
+    def group_id(self) -> int | None: ...
+
+
+def stored_rule(row: StoredValues) -> SecurityGroupRule:
     """A ``security_group_rules`` row re-parsed: rows written before these checks existed may
     hold anything, and must never reach a firewall unchecked (RuleError if bad)."""
-    return parse_rule(row["protocol"], row["from_port"], row["to_port"],
-                      None if row["group_id"] is not None else row["cidr"], row["group_id"])
+    return parse_rule(row.protocol, row.from_port, row.to_port,
+                      None if row.group_id is not None else row.cidr, row.group_id)

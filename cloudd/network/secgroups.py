@@ -2,150 +2,144 @@
 
 Nova's model: a ``default`` group per project, made on first use, that allows traffic only from
 members of the same group; a rule opens a protocol/port range to a CIDR or to another group.
+The statements are the repository's (``cloudd.network.store.secgroups``); the rules are here.
 """
 
 from __future__ import annotations
 
-import time
-import uuid as uuidlib
-from typing import Any
-
+from cloudd import errors
 from cloudd.db import Database, DuplicateError, Executor
 from cloudd.network.ipam import NetworkError
 from cloudd.network.rules import SecurityGroupRule
+from cloudd.network.store import secgroups as store
+from cloudd.network.store.secgroups import SecurityGroup as SecurityGroup
+from cloudd.network.store.secgroups import StoredRule as StoredRule
+from cloudd.rpc.contracts.instance import Instance
 
 DEFAULT_GROUP = "default"
 
 
-class SecurityGroupNotFound(NetworkError):
+class SecurityGroupNotFound(errors.NotFound, NetworkError):
     pass
 
 
-class SecurityGroupExists(NetworkError):
+class SecurityGroupExists(errors.Conflict, NetworkError):
     pass
 
 
-async def ensure_default(db: Executor, project_id: str) -> dict[str, Any]:
+async def ensure_default(db: Executor, project_id: str) -> SecurityGroup:
     """The project's ``default`` group: members reach each other, nothing else gets in."""
-    row = await db.fetchrow("SELECT * FROM security_groups WHERE project_id = $1 AND name = $2",
-                            project_id, DEFAULT_GROUP)
-    if row is not None:
-        return row
+    group = await store.by_name(db, project_id, DEFAULT_GROUP)
+    if group is not None:
+        return group
     try:
         group = await create_group(db, project_id, DEFAULT_GROUP, "Default security group")
     except SecurityGroupExists:  # created by a concurrent request
-        found = await db.fetchrow("SELECT * FROM security_groups WHERE project_id = $1 AND name = $2",
-                                  project_id, DEFAULT_GROUP)
+        found = await store.by_name(db, project_id, DEFAULT_GROUP)
         assert found is not None
         return found
-    await add_rule(db, group, SecurityGroupRule(group_id=group["id"]))
+    await add_rule(db, group, SecurityGroupRule(group_id=group.id))
     return group
 
 
 async def create_group(db: Executor, project_id: str, name: str, description: str = "",
-                       user_id: str | None = None) -> dict[str, Any]:
+                       user_id: str | None = None) -> SecurityGroup:
     try:
-        row = await db.fetchrow(
-            "INSERT INTO security_groups (uuid, name, description, project_id, user_id, created_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
-            str(uuidlib.uuid4()), name, description, project_id, user_id, time.time())
+        return await store.insert_group(db, project_id, name, description, user_id)
     except DuplicateError:
         raise SecurityGroupExists(f"Security group {name} already exists") from None
-    assert row is not None
-    return row
 
 
-async def list_groups(db: Executor, project_id: str | None) -> list[dict[str, Any]]:
+async def list_groups(db: Executor, project_id: str | None) -> list[SecurityGroup]:
+    """Every group (``None``: an admin's view), or the project's, its default one included."""
     if project_id is None:
-        return await db.fetch("SELECT * FROM security_groups ORDER BY id")
+        return await store.all_groups(db)
     await ensure_default(db, project_id)
-    return await db.fetch("SELECT * FROM security_groups WHERE project_id = $1 ORDER BY id", project_id)
+    return await store.project_groups(db, project_id)
 
 
-async def get_group(db: Executor, key: str | int, project_id: str | None) -> dict[str, Any]:
+async def get_group(db: Executor, key: str | int, project_id: str | None) -> SecurityGroup:
     """By uuid, numeric id or name (within the project)."""
     if isinstance(key, int) or str(key).isdigit():
-        row = await db.fetchrow("SELECT * FROM security_groups WHERE id = $1", int(key))
+        group = await store.by_id(db, int(key))
     else:
-        row = await db.fetchrow(
-            "SELECT * FROM security_groups WHERE uuid = $1 OR (name = $1 AND project_id = $2)",
-            key, project_id or "")
-    if row is None or (project_id is not None and row["project_id"] != project_id):
+        group = await store.by_uuid_or_name(db, key, project_id or "")
+    if group is None or (project_id is not None and group.project_id != project_id):
         raise SecurityGroupNotFound(f"Security group {key} not found")
-    return row
+    return group
 
 
-async def delete_group(db: Executor, group: dict[str, Any]) -> None:
-    if group["name"] == DEFAULT_GROUP:
+async def get_group_by_uuid(db: Executor, group_uuid: str, project_id: str | None
+                            ) -> SecurityGroup:
+    """By uuid only (the Network API's ids)."""
+    group = await store.by_uuid(db, group_uuid)
+    if group is None or (project_id is not None and group.project_id != project_id):
+        raise SecurityGroupNotFound(f"Security group {group_uuid} not found")
+    return group
+
+
+async def source_groups(db: Executor, rules: list[StoredRule]) -> dict[int, SecurityGroup]:
+    """id -> group of the source groups these rules open to, in one query."""
+    wanted = sorted({r.group_id for r in rules if r.group_id is not None})
+    return {g.id: g for g in await store.by_ids(db, wanted)}
+
+
+async def delete_group(db: Executor, group: SecurityGroup, allow_default: bool = False) -> None:
+    """``allow_default``: Neutron's rule, an admin may delete a project's default group (as
+    when tearing a project down); nova-network's and EC2's APIs never do."""
+    if group.name == DEFAULT_GROUP and not allow_default:
         raise NetworkError("the default security group cannot be deleted")
-    if await db.fetchval("SELECT count(*) FROM security_group_instance_association"
-                         " WHERE security_group_id = $1", group["id"]):
-        raise NetworkError(f"security group {group['name']} is in use")
-    await db.execute("DELETE FROM security_group_rules WHERE parent_group_id = $1", group["id"])
-    await db.execute("DELETE FROM security_groups WHERE id = $1", group["id"])
+    if await store.has_members(db, group.id):
+        raise NetworkError(f"security group {group.name} is in use")
+    await store.delete_group(db, group.id)
 
 
-async def rules_of(db: Executor, group_ids: list[int]) -> list[dict[str, Any]]:
-    if not group_ids:
-        return []
-    marks = ", ".join(f"${i}" for i in range(1, len(group_ids) + 1))
-    return await db.fetch(
-        "SELECT r.*, g.uuid AS parent_uuid, g.project_id, s.uuid AS group_uuid"
-        " FROM security_group_rules r JOIN security_groups g ON g.id = r.parent_group_id"
-        " LEFT JOIN security_groups s ON s.id = r.group_id"
-        f" WHERE r.parent_group_id IN ({marks}) ORDER BY r.id", *group_ids)
+async def rules_of(db: Executor, group_ids: list[int]) -> list[StoredRule]:
+    return await store.rules_of(db, group_ids)
 
 
-async def add_rule(db: Executor, group: dict[str, Any], rule: SecurityGroupRule) -> dict[str, Any]:
+async def all_rules(db: Executor) -> list[StoredRule]:
+    """Every project's rules (``cloudd manage status``)."""
+    return await store.all_rules(db)
+
+
+async def add_rule(db: Executor, group: SecurityGroup, rule: SecurityGroupRule) -> StoredRule:
     """Store a rule already parsed by ``cloudd.network.rules`` (the one place rules are checked)."""
-    row = await db.fetchrow(
-        "INSERT INTO security_group_rules (uuid, parent_group_id, protocol, from_port, to_port, cidr,"
-        " group_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        str(uuidlib.uuid4()), group["id"], rule.protocol, rule.from_port, rule.to_port, rule.cidr,
-        rule.group_id, time.time())
-    assert row is not None
-    return (await rules_of(db, [group["id"]]))[-1]
+    return await store.insert_rule(db, group.id, rule)
 
 
-async def get_rule(db: Executor, key: str, project_id: str | None) -> dict[str, Any]:
-    row = await db.fetchrow(
-        "SELECT r.*, g.uuid AS parent_uuid, g.project_id, s.uuid AS group_uuid"
-        " FROM security_group_rules r JOIN security_groups g ON g.id = r.parent_group_id"
-        " LEFT JOIN security_groups s ON s.id = r.group_id WHERE r.uuid = $1 OR CAST(r.id AS TEXT) = $1",
-        key)
-    if row is None or (project_id is not None and row["project_id"] != project_id):
+async def get_rule(db: Executor, key: str, project_id: str | None) -> StoredRule:
+    rule = await store.rule_by_key(db, key)
+    if rule is None or (project_id is not None and rule.project_id != project_id):
         raise SecurityGroupNotFound(f"Security group rule {key} not found")
-    return row
+    return rule
 
 
-async def delete_rule(db: Executor, rule: dict[str, Any]) -> None:
-    await db.execute("DELETE FROM security_group_rules WHERE id = $1", rule["id"])
+async def delete_rule(db: Executor, rule: StoredRule) -> None:
+    await store.delete_rule(db, rule.id)
 
 
-async def add_instance(db: Executor, group: dict[str, Any], instance_uuid: str) -> None:
-    await db.execute(
-        "DELETE FROM security_group_instance_association WHERE security_group_id = $1"
-        " AND instance_uuid = $2", group["id"], instance_uuid)
-    await db.execute(
-        "INSERT INTO security_group_instance_association (security_group_id, instance_uuid)"
-        " VALUES ($1, $2)", group["id"], instance_uuid)
+async def add_instance(db: Executor, group: SecurityGroup, instance_uuid: str) -> None:
+    await store.add_member(db, group.id, instance_uuid)
 
 
-async def remove_instance(db: Executor, group: dict[str, Any], instance_uuid: str) -> None:
-    await db.execute(
-        "DELETE FROM security_group_instance_association WHERE security_group_id = $1"
-        " AND instance_uuid = $2", group["id"], instance_uuid)
+async def remove_instance(db: Executor, group: SecurityGroup, instance_uuid: str) -> None:
+    await store.remove_member(db, group.id, instance_uuid)
 
 
-async def groups_of_instance(db: Executor, instance_uuid: str) -> list[dict[str, Any]]:
-    return await db.fetch(
-        "SELECT g.* FROM security_groups g JOIN security_group_instance_association a"
-        " ON a.security_group_id = g.id WHERE a.instance_uuid = $1 ORDER BY g.id", instance_uuid)
+async def groups_of_instance(db: Executor, instance_uuid: str) -> list[SecurityGroup]:
+    return await store.groups_of_instance(db, instance_uuid)
 
 
-async def assign_at_build(db: Database, instance: dict[str, Any], names: list[str]) -> None:
+async def groups_of_instances(db: Executor, instance_uuids: list[str]
+                              ) -> dict[str, list[SecurityGroup]]:
+    """uuid -> its groups, for many servers in one query (the APIs' server views)."""
+    return await store.groups_of_instances(db, instance_uuids)
+
+
+async def assign_at_build(db: Database, instance: Instance, names: list[str]) -> None:
     """Put a new instance in the groups it asked for (``default`` when none)."""
-    project_id = instance["project_id"]
+    project_id = instance.project_id
     await ensure_default(db, project_id)
     for name in names or [DEFAULT_GROUP]:
-        await add_instance(db, await get_group(db, name, project_id), instance["uuid"])
+        await add_instance(db, await get_group(db, name, project_id), instance.uuid)

@@ -9,31 +9,37 @@ gets it when it registers again (its agent asks for it).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
+from cloudd.compute import instances
 from cloudd.conductor import authz
+from cloudd.conductor.build import NetworkAllocator
 from cloudd.conductor.service import ConductorService, HostUnavailable
-from cloudd.core import Service, ServiceHost
+from cloudd.core import ServiceHost
 from cloudd.db import Database
 from cloudd.db.service import DatabaseService
-from cloudd.network import floating, hoststate, ipam, secgroups
-from cloudd.network import rpcapi as m
+from cloudd.network import defaults, floating, hoststate, ipam, secgroups, store
+from cloudd.network.errors import NetworkError
 from cloudd.network.metadata import MetadataServer
 from cloudd.network.rules import SecurityGroupRule
 from cloudd.rpc import RpcContext, RpcError, rpc_method
+from cloudd.rpc.contracts import network as m
+from cloudd.rpc.contracts.instance import Instance
 
 LOG = logging.getLogger(__name__)
 SWEEP_INTERVAL = 60.0
 
 
-class NetworkService(Service):
+class NetworkService(NetworkAllocator):
     name = "network"
     depends = ("database", "conductor")
 
     def __init__(self, host: ServiceHost) -> None:
         super().__init__(host)
         self.metadata = MetadataServer(host)
+        self._project_networks = asyncio.Lock()  # one first network per project, not two
 
     @property
     def db(self) -> Database:
@@ -62,32 +68,55 @@ class NetworkService(Service):
 
     # ----- what the builder and the APIs call ---------------------------------------------
 
-    async def allocate_for_instance(self, instance: dict[str, Any], host: str,
+    async def allocate_for_instance(self, instance: Instance, host: str,
                                     requested: list[str] | None = None,
                                     security_groups: list[str] | None = None) -> list[dict[str, Any]]:
         """Fixed IP + MAC per network, the default (or requested) security groups, and the
         host told about them before the guest is spawned."""
+        if requested is None:  # "auto": a project with no network gets its own now
+            async with self._project_networks:
+                created = await defaults.ensure_project_network(
+                    self.db, self.host.config.network, instance.project_id)
+            if created is not None:
+                LOG.info("project %s: network %s (%s) on %s created at its first server",
+                         instance.project_id, created["uuid"], created["cidr"],
+                         created["bridge"])
         info = await ipam.allocate_for_instance(self.db, self.manager_name, instance, host, requested)
-        if not await secgroups.groups_of_instance(self.db, instance["uuid"]):
+        if not await secgroups.groups_of_instance(self.db, instance.uuid):
             await secgroups.assign_at_build(self.db, instance, security_groups or [])
-        await self.refresh_project(instance["project_id"], also=host)
+        if info and self.host.config.network.auto_assign_floating_ip:
+            info = await self._auto_assign_floating(instance, info)
+        await self.refresh_project(instance.project_id, also=host)
         return info
 
+    async def _auto_assign_floating(self, instance: Instance,
+                                    info: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Nova's auto_assign_floating_ip: one from the default pool on the first NIC, given
+        back when the server goes; a pool or quota without one leaves the server without."""
+        if any(vif["floating_ips"] for vif in info):
+            return info  # a rescheduled build keeps the one it had
+        try:
+            fip = await self.allocate_floating_ip(instance.project_id)
+        except NetworkError as exc:
+            LOG.warning("instance %s: no floating IP auto-assigned: %s", instance.uuid, exc)
+            return info
+        await store.mark_auto_assigned(self.db, fip.id)
+        await floating.associate(self.db, fip, str(info[0]["ip"]), None)
+        return await ipam.network_info(self.db, instance.uuid)
+
     async def deallocate_for_instance(self, uuid: str, host: str | None) -> list[dict[str, Any]]:
-        row = await self.db.fetchrow("SELECT project_id FROM instances WHERE uuid = $1", uuid)
+        project_id = await instances.project_of(self.db, uuid)
         info = await ipam.deallocate_for_instance(self.db, uuid)
         if info:
-            if row is not None:
-                await self.refresh_project(row["project_id"], also=host)
+            if project_id is not None:
+                await self.refresh_project(project_id, also=host)
             elif host:
                 await self.refresh_host(host)
         return info
 
     async def refresh_project(self, project_id: str, also: str | None = None) -> None:
         """Group membership changes reach every host with a guest of the project."""
-        hosts = {r["host"] for r in await self.db.fetch(
-            "SELECT DISTINCT f.host FROM fixed_ips f JOIN instances i ON i.uuid = f.instance_uuid"
-            " WHERE i.project_id = $1 AND f.host IS NOT NULL", project_id)}
+        hosts = await store.project_hosts(self.db, project_id)
         if also:
             hosts.add(also)
         for host in sorted(hosts):
@@ -101,31 +130,37 @@ class NetworkService(Service):
         state = await hoststate.host_state(self.db, self.host.config, host)
         conductor = self.host.get(ConductorService)
         try:
-            peer = await conductor.peer_for(host)
-            await peer.call(m.PREFIX + "apply_state", state)
+            network = await conductor.network_client(host)
+            await network.apply_state(state)
         except (HostUnavailable, RpcError) as exc:  # it gets the state when it reconnects
             LOG.warning("network state of host %s not applied now: %s", host, exc)
 
     # ----- floating IPs and security groups (the APIs call these) ---------------------------
 
-    async def allocate_floating_ip(self, project_id: str, pool: str | None = None) -> dict[str, Any]:
-        quota = self.host.config.network.quota_floating_ips
-        return await floating.allocate_floating_ip(self.db, project_id, pool, quota)
+    async def allocate_floating_ip(self, project_id: str, pool: str | None = None,
+                                   address: str | None = None) -> floating.FloatingIp:
+        """From the pool (the default pool when None; one address of it if given), under the
+        project's floating IP quota."""
+        net_cfg = self.host.config.network
+        return await floating.allocate_floating_ip(
+            self.db, project_id, pool or net_cfg.default_floating_pool, net_cfg.quota_floating_ips,
+            address)
 
     async def associate_floating_ip(self, key: str, fixed_address: str,
-                                    project_id: str | None) -> dict[str, Any]:
+                                    project_id: str | None) -> floating.FloatingIp:
         fip = await floating.get_floating_ip(self.db, key, project_id)
-        if fip["fixed_ip_id"] is not None:  # moving it: the old host drops it first
+        if fip.associated:  # moving it: the old host drops it first
             await self.disassociate_floating_ip(key, project_id)
             fip = await floating.get_floating_ip(self.db, key, project_id)
         fixed = await floating.associate(self.db, fip, fixed_address, project_id)
         await self.refresh_host(fixed["host"])
         return await floating.get_floating_ip(self.db, key, project_id)
 
-    async def disassociate_floating_ip(self, key: str, project_id: str | None) -> dict[str, Any]:
+    async def disassociate_floating_ip(self, key: str,
+                                       project_id: str | None) -> floating.FloatingIp:
         fip = await floating.get_floating_ip(self.db, key, project_id)
-        if fip["fixed_ip_id"] is not None:
-            host = await self.db.fetchval("SELECT host FROM fixed_ips WHERE id = $1", fip["fixed_ip_id"])
+        if fip.fixed_ip_id is not None:
+            host = await store.fixed_ip_host(self.db, fip.fixed_ip_id)
             await floating.disassociate(self.db, fip)
             if host:
                 await self.refresh_host(host)
@@ -134,15 +169,15 @@ class NetworkService(Service):
     async def release_floating_ip(self, key: str, project_id: str | None) -> None:
         await floating.release(self.db, await floating.get_floating_ip(self.db, key, project_id))
 
-    async def add_security_group_rule(self, group: dict[str, Any],
-                                      rule: SecurityGroupRule) -> dict[str, Any]:
-        row = await secgroups.add_rule(self.db, group, rule)
-        await self.refresh_project(group["project_id"])
-        return row
+    async def add_security_group_rule(self, group: secgroups.SecurityGroup,
+                                      rule: SecurityGroupRule) -> secgroups.StoredRule:
+        stored = await secgroups.add_rule(self.db, group, rule)
+        await self.refresh_project(group.project_id)
+        return stored
 
-    async def delete_security_group_rule(self, rule: dict[str, Any]) -> None:
+    async def delete_security_group_rule(self, rule: secgroups.StoredRule) -> None:
         await secgroups.delete_rule(self.db, rule)
-        await self.refresh_project(rule["project_id"])
+        await self.refresh_project(rule.project_id)
 
     # ----- network_conductor.* (agents) ---------------------------------------------------
 
@@ -164,10 +199,8 @@ class NetworkService(Service):
         """Leases are reported by the dnsmasq that serves them: the guest's own host or the
         network's gateway host (FlatDHCP single-host: one dnsmasq for guests on every host)."""
         caller = authz.calling_host(ctx)
-        row = await self.db.fetchrow(
-            "SELECT f.host, n.host AS gateway_host FROM fixed_ips f JOIN networks n"
-            " ON n.id = f.network_id WHERE f.address = $1", ip)
-        if row is None or caller not in (row["host"], row["gateway_host"]):
+        row = await store.lease_hosts(self.db, ip)
+        if row is None or caller not in (row.host, row.gateway_host):
             raise authz.forbidden(f"host {caller} serves no lease of {ip}", ip=ip)
 
     @rpc_method
@@ -181,10 +214,7 @@ class NetworkService(Service):
     async def _sweep(self) -> None:
         """Addresses of instances deleted without their host (never built, host gone) go
         back; deallocated addresses whose lease never ended are freed after the timeout."""
-        orphans = await self.db.fetch(
-            "SELECT DISTINCT v.instance_uuid FROM virtual_interfaces v LEFT JOIN instances i"
-            " ON i.uuid = v.instance_uuid WHERE i.uuid IS NULL OR i.deleted != 0")
-        for row in orphans:
-            await self.deallocate_for_instance(row["instance_uuid"], None)
+        for orphan in await store.orphaned_instances(self.db):
+            await self.deallocate_for_instance(orphan, None)
         timeout = self.host.config.network.fixed_ip_disassociate_timeout
         await ipam.disassociate_stale(self.db, timeout)

@@ -7,24 +7,23 @@ before the client sends its body (boto3 and awscli always ask for 100-continue o
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from urllib.parse import unquote
 
 from aiohttp import web
 
-from cloudd.api.guards import PerClientLimit, TooManyRequests
-from cloudd.api.inputs import InputRefused, refuse_nul
+from cloudd.awsauth.errors import SignatureError
 from cloudd.config.models import ObjectstoreSection
 from cloudd.db import Database
+from cloudd.errors import CloudError
 from cloudd.objectstore import buckets, multipart, objects
 from cloudd.objectstore.auth import Principal, authenticate
 from cloudd.objectstore.context import S3Request, parse_location
 from cloudd.objectstore.errors import S3Error
-from cloudd.objectstore.storage import ObjectStore, ObjectTooLarge, StorageError, StorageFull
-
-LOG = logging.getLogger(__name__)
+from cloudd.objectstore.storage import ObjectStore
+from cloudd.web.guards import PerClientLimit, TooManyRequests
+from cloudd.web.inputs import refuse_nul
 
 Handler = Callable[[S3Request], Awaitable[web.StreamResponse]]
 DB_KEY = web.AppKey("s3_db", Database)
@@ -110,15 +109,6 @@ def error_response(request: web.Request, error: S3Error) -> web.Response:
     return web.Response(status=error.status, body=body, content_type="application/xml")
 
 
-def _storage_failure(exc: StorageError) -> S3Error:
-    if isinstance(exc, ObjectTooLarge):
-        return S3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
-    if isinstance(exc, StorageFull):
-        return S3Error("InternalError", "The object store is out of space.")
-    LOG.exception("storage failure", exc_info=exc)
-    return S3Error("InternalError")
-
-
 READ_METHODS = frozenset({"GET", "HEAD"})
 
 
@@ -149,8 +139,8 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
         return None
     try:
         await _authenticate(request)
-    except S3Error as error:
-        refused = error_response(request, error)
+    except (S3Error, SignatureError) as error:
+        refused = error_response(request, S3Error.from_kind(error))
         # The client may send its body anyway; on a kept-alive connection those bytes would be
         # read as the next request, so the connection ends with this answer.
         refused.force_close()
@@ -171,12 +161,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             return await _pick(ctx)(ctx)
     except TooManyRequests:
         return error_response(request, S3Error("SlowDown"))
-    except S3Error as error:
-        return error_response(request, error)
-    except StorageError as exc:
-        return error_response(request, _storage_failure(exc))
-    except InputRefused as exc:  # the shared parser of query values (max-keys, partNumber, ...)
-        return error_response(request, S3Error("InvalidArgument", exc.message))
+    except CloudError as error:  # S3's own, or any other kind (S3Error.from_kind maps it)
+        return error_response(request, S3Error.from_kind(error))
 
 
 async def _request_id_header(request: web.Request, response: web.StreamResponse) -> None:

@@ -15,9 +15,10 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.api.identity.ec2 import credential_refusal, lookup_ec2_credential
+from cloudd.awsauth import sigv2, sigv4
 from cloudd.db import Executor
-from cloudd.objectstore import sigv2, sigv4
+from cloudd.identity.credentials import credential_refusal, lookup_ec2_credential
+from cloudd.identity.records import CredentialGrant
 from cloudd.objectstore.errors import S3Error
 
 MAX_SKEW = 15 * 60  # seconds, as S3 allows
@@ -48,18 +49,18 @@ def split_raw(request: web.Request) -> tuple[str, str]:
     return path, query
 
 
-async def _credential(db: Executor, access: str) -> dict[str, Any]:
+async def _credential(db: Executor, access: str) -> CredentialGrant:
     cred = await lookup_ec2_credential(db, access)
     if cred is None:
         raise S3Error("InvalidAccessKeyId", AWSAccessKeyId=access)
     return cred
 
 
-def _principal(cred: dict[str, Any], **signing: Any) -> Principal:
+def _principal(cred: CredentialGrant, **signing: Any) -> Principal:
     """The requester once its signature verified (only then is a refusal worth explaining)."""
     if refusal := credential_refusal(cred):
         raise S3Error("AccessDenied", refusal)
-    return Principal(cred["access"], cred["project_id"], cred["user_id"], cred["roles"], **signing)
+    return Principal(cred.access, cred.project_id, cred.user_id, list(cred.roles), **signing)
 
 
 def _check_skew(moment: datetime, now: float) -> None:
@@ -97,7 +98,7 @@ async def _sigv4(request: web.Request, db: Executor, params: sigv4.SigV4Params,
                           "Missing required header for this request: x-amz-content-sha256")
     sigv4.check_payload_hash(payload_hash)
     path, query = split_raw(request)
-    key = sigv4.verify(params, cred["secret"], request.method, path, query, request.headers,
+    key = sigv4.verify(params, cred.secret, request.method, path, query, request.headers,
                        payload_hash)
     return _principal(cred, sigv4=params, signing_key=key, payload_hash=payload_hash)
 
@@ -106,7 +107,7 @@ async def _sigv2(request: web.Request, db: Executor, access: str, signature: str
                  date_value: str, bucket_in_host: str | None) -> Principal:
     cred = await _credential(db, access)
     path, query = split_raw(request)
-    sigv2.verify(cred["secret"], signature, [
+    sigv2.verify(cred.secret, signature, [
         sigv2.string_to_sign(request.method, request.headers, date_value,
                              sigv2.canonical_resource(candidate, query, bucket_in_host))
         for candidate in sigv2.candidate_paths(path)])

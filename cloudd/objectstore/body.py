@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.objectstore import sigv4
+from cloudd.awsauth import sigv4
 from cloudd.objectstore.auth import Principal
 from cloudd.objectstore.errors import S3Error
 

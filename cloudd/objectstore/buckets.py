@@ -9,11 +9,11 @@ import logging
 
 from aiohttp import web
 
-from cloudd.api.inputs import parse_count
 from cloudd.objectstore import meta, xmlviews
 from cloudd.objectstore.context import BUCKET_NAME, S3Request, read_xml
 from cloudd.objectstore.errors import S3Error
 from cloudd.objectstore.storage import StorageError
+from cloudd.web.inputs import parse_count
 
 LOG = logging.getLogger(__name__)
 MAX_KEYS = 1000
@@ -58,7 +58,7 @@ async def create_bucket(ctx: S3Request) -> web.Response:
         await read_xml(ctx.request)  # CreateBucketConfiguration: the location is ignored
     if not await meta.create_bucket(ctx.db, ctx.bucket, principal.project_id, public):
         existing = await meta.get_bucket(ctx.db, ctx.bucket)
-        if existing is not None and existing["project_id"] == principal.project_id:
+        if existing is not None and existing.project_id == principal.project_id:
             raise S3Error("BucketAlreadyOwnedByYou", BucketName=ctx.bucket)
         raise S3Error("BucketAlreadyExists", BucketName=ctx.bucket)
     await ctx.store.create_bucket(ctx.bucket)
@@ -72,14 +72,14 @@ async def head_bucket(ctx: S3Request) -> web.Response:
 
 async def delete_bucket(ctx: S3Request) -> web.Response:
     row = await ctx.bucket_row(write=True)
-    if not await meta.delete_bucket_if_empty(ctx.db, row["name"]):
-        raise S3Error("BucketNotEmpty", BucketName=row["name"])
+    if not await meta.delete_bucket_if_empty(ctx.db, row.name):
+        raise S3Error("BucketNotEmpty", BucketName=row.name)
     try:
-        for leftover in await ctx.store.list(row["name"]):  # crash leftovers: unreferenced
-            await ctx.store.delete(row["name"], leftover.key)
-        await ctx.store.delete_bucket(row["name"])
+        for leftover in await ctx.store.list(row.name):  # crash leftovers: unreferenced
+            await ctx.store.delete(row.name, leftover.key)
+        await ctx.store.delete_bucket(row.name)
     except StorageError:
-        LOG.warning("bucket %s is deleted but its directory is not", row["name"], exc_info=True)
+        LOG.warning("bucket %s is deleted but its directory is not", row.name, exc_info=True)
     return web.Response(status=204)
 
 
@@ -107,12 +107,12 @@ async def list_objects(ctx: S3Request) -> web.Response:
     start_after = query.get("start-after", "")
     marker = query.get("marker", "")
     after = (_token_decode(token) if token else start_after) if v2 else marker
-    listing = await meta.list_objects(ctx.db, row["name"], prefix, delimiter, after, max_keys)
+    listing = await meta.list_objects(ctx.db, row.name, prefix, delimiter, after, max_keys)
     next_token = ""
     if listing.truncated and listing.next_marker is not None:
         next_token = base64.urlsafe_b64encode(listing.next_marker.encode()).decode()
     body = xmlviews.list_objects(
-        row["name"], row["project_id"], listing, prefix=prefix, delimiter=delimiter,
+        row.name, row.project_id, listing, prefix=prefix, delimiter=delimiter,
         max_keys=max_keys, url_encoding=encoding == "url", v2=v2, marker=marker,
         start_after=start_after, token=token, next_token=next_token,
         fetch_owner=query.get("fetch-owner") == "true")
@@ -133,16 +133,16 @@ async def delete_objects(ctx: S3Request) -> web.Response:
         if not key:
             errors.append((key, "InvalidArgument", "Empty key"))
             continue
-        blob = await meta.delete_object(ctx.db, row["name"], key)
-        await remove_blobs(ctx, row["name"], [blob])
+        blob = await meta.delete_object(ctx.db, row.name, key)
+        await remove_blobs(ctx, row.name, [blob])
         deleted.append(key)
     return xml_response(xmlviews.delete_result(deleted, errors, quiet))
 
 
 async def list_uploads(ctx: S3Request) -> web.Response:
     row = await ctx.bucket_row(write=True)
-    uploads = await meta.list_uploads(ctx.db, row["name"])
-    return xml_response(xmlviews.list_uploads(row["name"], uploads))
+    uploads = await meta.list_uploads(ctx.db, row.name)
+    return xml_response(xmlviews.list_uploads(row.name, uploads))
 
 
 async def get_location(ctx: S3Request) -> web.Response:
@@ -152,10 +152,10 @@ async def get_location(ctx: S3Request) -> web.Response:
 
 async def get_bucket_acl(ctx: S3Request) -> web.Response:
     row = await ctx.bucket_row(write=True)
-    return xml_response(xmlviews.acl(row["project_id"], bool(row["public_read"])))
+    return xml_response(xmlviews.acl(row.project_id, row.public_read))
 
 
 async def put_bucket_acl(ctx: S3Request) -> web.Response:
     row = await ctx.bucket_row(write=True)
-    await meta.set_bucket_public(ctx.db, row["name"], public_from_acl_header(ctx))
+    await meta.set_bucket_public(ctx.db, row.name, public_from_acl_header(ctx))
     return web.Response(status=200)

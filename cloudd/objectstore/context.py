@@ -9,10 +9,11 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from cloudd.db import Database, Row
+from cloudd.db import Database
 from cloudd.objectstore import meta
 from cloudd.objectstore.auth import Principal
 from cloudd.objectstore.errors import S3Error
+from cloudd.objectstore.meta import Bucket
 from cloudd.objectstore.storage import ObjectStore
 
 # S3's bucket naming rules (DNS-compatible), which also keep names safe as directory names.
@@ -39,17 +40,17 @@ class S3Request:
             raise S3Error("AccessDenied", "Anonymous access is not allowed here.")
         return self.principal
 
-    def owns(self, bucket: Row) -> bool:
-        return self.principal is not None and self.principal.project_id == bucket["project_id"]
+    def owns(self, bucket: Bucket) -> bool:
+        return self.principal is not None and self.principal.project_id == bucket.project_id
 
-    async def bucket_row(self, *, write: bool) -> Row:
+    async def bucket_row(self, *, write: bool) -> Bucket:
         """The request's bucket if the requester may use it: its project may do anything;
         anyone (even anonymous) may read a public-read bucket. Others get AccessDenied."""
         assert self.bucket is not None
         row = await meta.get_bucket(self.db, self.bucket)
         if row is None:
             raise S3Error("NoSuchBucket", BucketName=self.bucket)
-        if self.owns(row) or (not write and row["public_read"]):
+        if self.owns(row) or (not write and row.public_read):
             return row
         raise S3Error("AccessDenied")
 

@@ -6,7 +6,15 @@ code, so the document deliberately has none.
 
 from __future__ import annotations
 
+import logging
 from xml.sax.saxutils import escape
+
+from cloudd import errors
+from cloudd.awsauth.errors import SignatureError
+from cloudd.objectstore.storage import ObjectTooLarge, StorageError, StorageFull
+from cloudd.web.inputs import InputRefused
+
+LOG = logging.getLogger(__name__)
 
 # code -> (HTTP status, default message), as AWS documents them.
 ERRORS: dict[str, tuple[int, str]] = {
@@ -52,15 +60,46 @@ ERRORS: dict[str, tuple[int, str]] = {
                                   "what was computed."),
 }
 
+# The error base's kinds -> S3's generic codes (S3 has no generic not-found or conflict code:
+# "NotFound" is what S3 reports for a HEAD of a missing object, "OperationAborted" its 409).
+_KIND_CODES: list[tuple[type[errors.CloudError], str]] = [
+    (errors.QuotaExceeded, "QuotaExceeded"), (errors.Unauthorized, "AccessDenied"),
+    (errors.Forbidden, "AccessDenied"), (errors.BadRequest, "InvalidRequest"),
+    (errors.NotFound, "NotFound"), (errors.Conflict, "OperationAborted"),
+    (errors.OverLimit, "EntityTooLarge"), (errors.Unavailable, "SlowDown"),
+    (errors.NotImplementedYet, "NotImplemented")]
 
-class S3Error(Exception):
+
+class S3Error(errors.CloudError):
     def __init__(self, code: str, message: str | None = None, **fields: str) -> None:
         status, default = ERRORS.get(code, (400, code))
         super().__init__(message or default)
         self.code = code
         self.status = status
-        self.message = message or default
         self.fields = fields  # extra elements: Key, BucketName, UploadId, ...
+
+    @classmethod
+    def from_kind(cls, error: errors.CloudError) -> S3Error:
+        """Any `CloudError` as S3 writes it: the classes S3 has its own answer for (a failed
+        signature, the store's failures, the shared parser's refusals), then any other kind (a
+        domain refusal) as the nearest generic S3 code, with the kind's status."""
+        if isinstance(error, S3Error):
+            return error
+        if isinstance(error, SignatureError):
+            return cls.from_signature(error)
+        if isinstance(error, StorageError):
+            return _storage_failure(error)
+        if isinstance(error, InputRefused):  # query values (max-keys, partNumber, ...)
+            return cls("InvalidArgument", error.message)
+        code = next((code for kind, code in _KIND_CODES if isinstance(error, kind)), "InternalError")
+        s3_error = cls(code, error.message or None)
+        s3_error.status = error.status
+        return s3_error
+
+    @classmethod
+    def from_signature(cls, error: SignatureError) -> S3Error:
+        """A failed signature check (cloudd.awsauth) as S3 reports it."""
+        return cls(error.code, error.message, **error.fields)
 
     def to_xml(self, resource: str, request_id: str) -> bytes:
         extra = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in self.fields.items())
@@ -70,3 +109,13 @@ class S3Error(Exception):
             f"{extra}<Resource>{escape(resource)}</Resource><RequestId>{request_id}</RequestId>"
             "</Error>"
         ).encode()
+
+
+def _storage_failure(exc: StorageError) -> S3Error:
+    """The store's failures: a server error (logged) but for an upload over its size."""
+    if isinstance(exc, ObjectTooLarge):
+        return S3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+    if isinstance(exc, StorageFull):
+        return S3Error("InternalError", "The object store is out of space.")
+    LOG.exception("storage failure", exc_info=exc)
+    return S3Error("InternalError")

@@ -25,8 +25,27 @@ def _key(db: Executor) -> str:
 
 
 # ----- buckets ------------------------------------------------------------------------------
-async def get_bucket(db: Executor, name: str) -> Row | None:
-    return await db.fetchrow("SELECT * FROM buckets WHERE name = $1", name)
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    project_id: str
+    public_read: bool
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> Bucket:
+        return cls(str(row["name"]), str(row["project_id"]), bool(row["public_read"]),
+                   float(row["created_at"]))
+
+
+async def get_bucket(db: Executor, name: str) -> Bucket | None:
+    row = await db.fetchrow("SELECT * FROM buckets WHERE name = $1", name)
+    return None if row is None else Bucket.from_row(row)
+
+
+async def bucket_names(db: Executor) -> list[str]:
+    """Every bucket's name (the garbage sweep visits each)."""
+    return [str(row["name"]) for row in await db.fetch("SELECT name FROM buckets")]
 
 
 async def create_bucket(db: Executor, name: str, project_id: str, public_read: bool) -> bool:
@@ -40,8 +59,9 @@ async def create_bucket(db: Executor, name: str, project_id: str, public_read: b
     return True
 
 
-async def list_buckets(db: Executor, project_id: str) -> list[Row]:
-    return await db.fetch("SELECT * FROM buckets WHERE project_id = $1 ORDER BY name", project_id)
+async def list_buckets(db: Executor, project_id: str) -> list[Bucket]:
+    rows = await db.fetch("SELECT * FROM buckets WHERE project_id = $1 ORDER BY name", project_id)
+    return [Bucket.from_row(row) for row in rows]
 
 
 async def delete_bucket_if_empty(db: Database, name: str) -> bool:
@@ -88,7 +108,7 @@ async def get_object(db: Executor, bucket: str, key: str) -> ObjectInfo | None:
 async def put_object(db: Database, info: ObjectInfo) -> str | None:
     """Make `info` the visible version of its key; return the blob it replaced (to delete)."""
     async with db.transaction() as tx:
-        old = await tx.fetchval(
+        old: str | None = await tx.fetchval(
             "SELECT blob FROM bucket_objects WHERE bucket = $1 AND object_key = $2",
             info.bucket, info.key)
         await tx.execute(
@@ -106,12 +126,20 @@ async def put_object(db: Database, info: ObjectInfo) -> str | None:
 async def delete_object(db: Database, bucket: str, key: str) -> str | None:
     """Remove the key; return its blob (to delete), None if there was no such key."""
     async with db.transaction() as tx:
-        blob = await tx.fetchval(
+        blob: str | None = await tx.fetchval(
             "SELECT blob FROM bucket_objects WHERE bucket = $1 AND object_key = $2", bucket, key)
         if blob is not None:
             await tx.execute("DELETE FROM bucket_objects WHERE bucket = $1 AND object_key = $2",
                              bucket, key)
     return blob
+
+
+async def stored_totals(db: Executor) -> tuple[int, int]:
+    """(count, bytes) of every object in the store (the metrics' gauges)."""
+    row = await db.fetchrow(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS total FROM bucket_objects")
+    assert row is not None
+    return int(row["n"]), int(row["total"])
 
 
 async def set_object_public(db: Executor, bucket: str, key: str, public_read: bool) -> None:
@@ -175,6 +203,41 @@ async def list_objects(db: Executor, bucket: str, prefix: str, delimiter: str, a
 
 
 # ----- multipart ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Upload:
+    """An unfinished multipart upload: what its object will be once completed."""
+
+    upload_id: str
+    bucket: str
+    object_key: str
+    project_id: str
+    content_type: str
+    metadata: dict[str, str]
+    public_read: bool
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> Upload:
+        return cls(str(row["upload_id"]), str(row["bucket"]), str(row["object_key"]),
+                   str(row["project_id"]), str(row["content_type"]), json.loads(row["metadata"]),
+                   bool(row["public_read"]), float(row["created_at"]))
+
+
+@dataclass(frozen=True)
+class Part:
+    upload_id: str
+    part_number: int
+    blob: str
+    size: int
+    etag: str
+    last_modified: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> Part:
+        return cls(str(row["upload_id"]), int(row["part_number"]), str(row["blob"]),
+                   int(row["size"]), str(row["etag"]), float(row["last_modified"]))
+
+
 async def create_upload(db: Executor, upload_id: str, bucket: str, key: str, project_id: str,
                         content_type: str, metadata: dict[str, str], public_read: bool) -> None:
     await db.execute(
@@ -184,15 +247,23 @@ async def create_upload(db: Executor, upload_id: str, bucket: str, key: str, pro
         time.time())
 
 
-async def get_upload(db: Executor, upload_id: str, bucket: str, key: str) -> Row | None:
-    return await db.fetchrow(
+async def get_upload(db: Executor, upload_id: str, bucket: str, key: str) -> Upload | None:
+    row = await db.fetchrow(
         "SELECT * FROM multipart_uploads WHERE upload_id = $1 AND bucket = $2 AND object_key = $3",
         upload_id, bucket, key)
+    return None if row is None else Upload.from_row(row)
 
 
-async def list_uploads(db: Executor, bucket: str) -> list[Row]:
-    return await db.fetch(
+async def list_uploads(db: Executor, bucket: str) -> list[Upload]:
+    rows = await db.fetch(
         f"SELECT * FROM multipart_uploads WHERE bucket = $1 ORDER BY {_key(db)}, created_at", bucket)
+    return [Upload.from_row(row) for row in rows]
+
+
+async def uploads_begun_before(db: Executor, cutoff: float) -> list[Upload]:
+    """The uploads begun before `cutoff` (the expiry of abandoned uploads)."""
+    rows = await db.fetch("SELECT * FROM multipart_uploads WHERE created_at < $1", cutoff)
+    return [Upload.from_row(row) for row in rows]
 
 
 async def put_part(db: Database, upload_id: str, number: int, blob: str, size: int,
@@ -202,7 +273,7 @@ async def put_part(db: Database, upload_id: str, number: int, blob: str, size: i
     async with db.transaction() as tx:
         if not await tx.fetchval("SELECT 1 FROM multipart_uploads WHERE upload_id = $1", upload_id):
             return blob
-        old = await tx.fetchval(
+        old: str | None = await tx.fetchval(
             "SELECT blob FROM multipart_parts WHERE upload_id = $1 AND part_number = $2",
             upload_id, number)
         await tx.execute(
@@ -214,9 +285,10 @@ async def put_part(db: Database, upload_id: str, number: int, blob: str, size: i
     return old
 
 
-async def list_parts(db: Executor, upload_id: str) -> list[Row]:
-    return await db.fetch(
+async def list_parts(db: Executor, upload_id: str) -> list[Part]:
+    rows = await db.fetch(
         "SELECT * FROM multipart_parts WHERE upload_id = $1 ORDER BY part_number", upload_id)
+    return [Part.from_row(row) for row in rows]
 
 
 async def finish_upload(db: Database, upload_id: str) -> list[str]:

@@ -12,13 +12,13 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from cloudd import storage_quota
-from cloudd.db import Row
 from cloudd.metrics import OBJECTSTORE_BYTES
 from cloudd.objectstore import meta, xmlviews
 from cloudd.objectstore.body import request_body, stored_content_encoding
 from cloudd.objectstore.buckets import public_from_acl_header, remove_blobs, xml_response
 from cloudd.objectstore.context import S3Request
 from cloudd.objectstore.errors import S3Error
+from cloudd.objectstore.meta import Bucket
 from cloudd.objectstore.storage import ObjectNotFound, ObjectReader
 
 MAX_OBJECT = 5 * 1024**3  # S3's single-PUT limit (and part limit)
@@ -90,10 +90,10 @@ async def put_object(ctx: S3Request) -> web.Response:
     public = public_from_acl_header(ctx)
     content_type = ctx.request.headers.get("Content-Type", DEFAULT_TYPE)
     metadata = request_metadata(ctx)
-    blob, size, md5 = await store_stream(ctx, row["name"], request_body(ctx.request, ctx.principal),
+    blob, size, md5 = await store_stream(ctx, row.name, request_body(ctx.request, ctx.principal),
                                          key=key)
     OBJECTSTORE_BYTES.labels("in").inc(size)
-    await publish(ctx, meta.ObjectInfo(row["name"], key, blob, size, md5, content_type, metadata,
+    await publish(ctx, meta.ObjectInfo(row.name, key, blob, size, md5, content_type, metadata,
                                        public, time.time()))
     return web.Response(status=200, headers={"ETag": f'"{md5}"'})
 
@@ -105,7 +105,7 @@ async def readable_object(ctx: S3Request) -> meta.ObjectInfo:
     if bucket is None:
         raise S3Error("NoSuchBucket", BucketName=ctx.bucket)
     info = await meta.get_object(ctx.db, ctx.bucket, ctx.object_key())
-    if not (ctx.owns(bucket) or bucket["public_read"] or (info is not None and info.public_read)):
+    if not (ctx.owns(bucket) or bucket.public_read or (info is not None and info.public_read)):
         raise S3Error("AccessDenied")
     if info is None:
         raise S3Error("NoSuchKey", Key=ctx.object_key())
@@ -202,8 +202,8 @@ async def get_object(ctx: S3Request, head: bool = False) -> web.StreamResponse:
 
 async def delete_object(ctx: S3Request) -> web.Response:
     row = await ctx.bucket_row(write=True)
-    blob = await meta.delete_object(ctx.db, row["name"], ctx.object_key())
-    await remove_blobs(ctx, row["name"], [blob])
+    blob = await meta.delete_object(ctx.db, row.name, ctx.object_key())
+    await remove_blobs(ctx, row.name, [blob])
     return web.Response(status=204)
 
 
@@ -217,14 +217,14 @@ async def copy_source(ctx: S3Request) -> meta.ObjectInfo:
     if bucket is None:
         raise S3Error("NoSuchBucket", BucketName=bucket_name)
     info = await meta.get_object(ctx.db, bucket_name, key)
-    if not (ctx.owns(bucket) or bucket["public_read"] or (info and info.public_read)):
+    if not (ctx.owns(bucket) or bucket.public_read or (info and info.public_read)):
         raise S3Error("AccessDenied")
     if info is None:
         raise S3Error("NoSuchKey", Key=key)
     return info
 
 
-async def copy_object(ctx: S3Request, row: Row, key: str) -> web.Response:
+async def copy_object(ctx: S3Request, row: Bucket, key: str) -> web.Response:
     source = await copy_source(ctx)
     replace = ctx.request.headers.get("x-amz-metadata-directive", "COPY") == "REPLACE"
     content_type = (ctx.request.headers.get("Content-Type", DEFAULT_TYPE) if replace
@@ -232,8 +232,8 @@ async def copy_object(ctx: S3Request, row: Row, key: str) -> web.Response:
     metadata = request_metadata(ctx) if replace else dict(source.metadata)
     _, reader = await _open(ctx, source, 0, source.size)
     async with reader:
-        blob, size, md5 = await store_stream(ctx, row["name"], reader, key=key)
-    info = meta.ObjectInfo(row["name"], key, blob, size, md5, content_type, metadata,
+        blob, size, md5 = await store_stream(ctx, row.name, reader, key=key)
+    info = meta.ObjectInfo(row.name, key, blob, size, md5, content_type, metadata,
                            public_from_acl_header(ctx), time.time())
     await publish(ctx, info)
     return xml_response(xmlviews.copy_result(info.etag, info.last_modified))
@@ -241,16 +241,16 @@ async def copy_object(ctx: S3Request, row: Row, key: str) -> web.Response:
 
 async def get_object_acl(ctx: S3Request) -> web.Response:
     row = await ctx.bucket_row(write=True)
-    info = await meta.get_object(ctx.db, row["name"], ctx.object_key())
+    info = await meta.get_object(ctx.db, row.name, ctx.object_key())
     if info is None:
         raise S3Error("NoSuchKey", Key=ctx.object_key())
-    return xml_response(xmlviews.acl(row["project_id"], info.public_read))
+    return xml_response(xmlviews.acl(row.project_id, info.public_read))
 
 
 async def put_object_acl(ctx: S3Request) -> web.Response:
     row = await ctx.bucket_row(write=True)
-    info = await meta.get_object(ctx.db, row["name"], ctx.object_key())
+    info = await meta.get_object(ctx.db, row.name, ctx.object_key())
     if info is None:
         raise S3Error("NoSuchKey", Key=ctx.object_key())
-    await meta.set_object_public(ctx.db, row["name"], info.key, public_from_acl_header(ctx))
+    await meta.set_object_public(ctx.db, row.name, info.key, public_from_acl_header(ctx))
     return web.Response(status=200)

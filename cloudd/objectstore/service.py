@@ -26,8 +26,7 @@ async def collect_garbage(db: Database, store: ObjectStore, min_age: float) -> i
     """Remove files of every bucket that no row refers to (uploads a crash interrupted, or the
     old file of an overwrite that crashed before its deletion); return how many went."""
     removed = 0
-    for row in await db.fetch("SELECT name FROM buckets"):
-        bucket = row["name"]
+    for bucket in await meta.bucket_names(db):
         try:
             removed += await store.collect_garbage(bucket, older_than=min_age)
             referenced = await meta.referenced_blobs(db, bucket)
@@ -45,16 +44,15 @@ async def expire_uploads(db: Database, store: ObjectStore, max_age: float) -> in
     """Abort the multipart uploads begun more than `max_age` seconds ago (S3's lifecycle rule
     AbortIncompleteMultipartUpload, always on): their parts would otherwise hold disk and
     quota forever. Returns how many were aborted."""
-    rows = await db.fetch("SELECT upload_id, bucket FROM multipart_uploads WHERE created_at < $1",
-                          time.time() - max_age)
-    for row in rows:
-        for blob in await meta.finish_upload(db, row["upload_id"]):
+    uploads = await meta.uploads_begun_before(db, time.time() - max_age)
+    for upload in uploads:
+        for blob in await meta.finish_upload(db, upload.upload_id):
             try:
-                await store.delete(row["bucket"], blob)
+                await store.delete(upload.bucket, blob)
             except StorageError:  # the garbage sweep removes it later
-                LOG.warning("could not delete part %s of bucket %s", blob, row["bucket"])
-        LOG.info("multipart upload %s in bucket %s expired", row["upload_id"], row["bucket"])
-    return len(rows)
+                LOG.warning("could not delete part %s of bucket %s", blob, upload.bucket)
+        LOG.info("multipart upload %s in bucket %s expired", upload.upload_id, upload.bucket)
+    return len(uploads)
 
 
 class ObjectstoreService(Service):

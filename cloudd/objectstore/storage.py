@@ -43,6 +43,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
 
+from cloudd import errors
+
 CHUNK_SIZE = 1024 * 1024
 MAX_KEY_BYTES = 1024
 # Directory names: no separators, no leading dot (so never "." or ".."), bounded length.
@@ -50,35 +52,38 @@ _BUCKET_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}$")
 _TEMP_PREFIX = ".tmp-"
 
 
-class StorageError(Exception):
-    """Any failure of the store; the message says which object and why."""
+class StorageError(errors.CloudError):
+    """Any failure of the store (a 500); the message says which object and why. The S3
+    renderer answers every one as S3 always did (InternalError, EntityTooLarge): a handler
+    that means NoSuchKey or the like translates."""
 
 
-class InvalidName(StorageError):
+class InvalidName(errors.BadRequest, StorageError):
     pass
 
 
-class BucketNotFound(StorageError):
+class BucketNotFound(errors.NotFound, StorageError):
     pass
 
 
-class BucketNotEmpty(StorageError):
+class BucketNotEmpty(errors.Conflict, StorageError):
     pass
 
 
-class ObjectNotFound(StorageError):
+class ObjectNotFound(errors.NotFound, StorageError):
     pass
 
 
-class ObjectTooLarge(StorageError):
+class ObjectTooLarge(errors.OverLimit, StorageError):
     pass
 
 
 class StorageFull(StorageError):
-    """The disk (or the quota) is full: ENOSPC / EDQUOT."""
+    """The disk (or the quota) is full: ENOSPC / EDQUOT. A 500 (S3's InternalError; Glance
+    answers its 413): the server failed, the request was not wrong."""
 
 
-class InvalidRange(StorageError):
+class InvalidRange(errors.BadRequest, StorageError):
     pass
 
 

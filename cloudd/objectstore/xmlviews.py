@@ -8,8 +8,7 @@ from email.utils import formatdate
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
-from cloudd.db import Row
-from cloudd.objectstore.meta import Listing, ObjectInfo
+from cloudd.objectstore.meta import Bucket, Listing, ObjectInfo, Part, Upload
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 HEADER = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -37,9 +36,9 @@ def owner(project_id: str) -> str:
     return f"<Owner>{element('ID', project_id)}{element('DisplayName', project_id)}</Owner>"
 
 
-def list_buckets(project_id: str, buckets: Iterable[Row]) -> bytes:
+def list_buckets(project_id: str, buckets: Iterable[Bucket]) -> bytes:
     items = "".join(
-        f"<Bucket>{element('Name', b['name'])}{element('CreationDate', iso8601(b['created_at']))}</Bucket>"
+        f"<Bucket>{element('Name', b.name)}{element('CreationDate', iso8601(b.created_at))}</Bucket>"
         for b in buckets)
     return document("ListAllMyBucketsResult", f"{owner(project_id)}<Buckets>{items}</Buckets>")
 
@@ -98,30 +97,30 @@ def complete_upload(location: str, bucket: str, key: str, etag: str) -> bytes:
                     + element("Key", key) + element("ETag", f'"{etag}"'))
 
 
-def list_parts(bucket: str, key: str, upload: Row, parts: list[Row], marker: int, max_parts: int,
+def list_parts(bucket: str, key: str, upload: Upload, parts: list[Part], marker: int, max_parts: int,
                truncated: bool) -> bytes:
-    body = (element("Bucket", bucket) + element("Key", key) + element("UploadId", upload["upload_id"])
-            + f"<Initiator>{element('ID', upload['project_id'])}"
-              f"{element('DisplayName', upload['project_id'])}</Initiator>"
-            + owner(upload["project_id"]) + element("StorageClass", "STANDARD")
+    body = (element("Bucket", bucket) + element("Key", key) + element("UploadId", upload.upload_id)
+            + f"<Initiator>{element('ID', upload.project_id)}"
+              f"{element('DisplayName', upload.project_id)}</Initiator>"
+            + owner(upload.project_id) + element("StorageClass", "STANDARD")
             + element("PartNumberMarker", marker)
-            + element("NextPartNumberMarker", parts[-1]["part_number"] if parts else marker)
+            + element("NextPartNumberMarker", parts[-1].part_number if parts else marker)
             + element("MaxParts", max_parts) + element("IsTruncated", truncated))
     body += "".join(
-        "<Part>" + element("PartNumber", p["part_number"])
-        + element("LastModified", iso8601(p["last_modified"]))
-        + element("ETag", f'"{p["etag"]}"') + element("Size", p["size"]) + "</Part>" for p in parts)
+        "<Part>" + element("PartNumber", p.part_number)
+        + element("LastModified", iso8601(p.last_modified))
+        + element("ETag", f'"{p.etag}"') + element("Size", p.size) + "</Part>" for p in parts)
     return document("ListPartsResult", body)
 
 
-def list_uploads(bucket: str, uploads: list[Row]) -> bytes:
+def list_uploads(bucket: str, uploads: list[Upload]) -> bytes:
     body = (element("Bucket", bucket) + element("KeyMarker", "") + element("UploadIdMarker", "")
             + element("MaxUploads", 1000) + element("IsTruncated", False))
     body += "".join(
-        "<Upload>" + element("Key", u["object_key"]) + element("UploadId", u["upload_id"])
-        + f"<Initiator>{element('ID', u['project_id'])}{element('DisplayName', u['project_id'])}"
-          "</Initiator>" + owner(u["project_id"]) + element("StorageClass", "STANDARD")
-        + element("Initiated", iso8601(u["created_at"])) + "</Upload>" for u in uploads)
+        "<Upload>" + element("Key", u.object_key) + element("UploadId", u.upload_id)
+        + f"<Initiator>{element('ID', u.project_id)}{element('DisplayName', u.project_id)}"
+          "</Initiator>" + owner(u.project_id) + element("StorageClass", "STANDARD")
+        + element("Initiated", iso8601(u.created_at)) + "</Upload>" for u in uploads)
     return document("ListMultipartUploadsResult", body)
 
 

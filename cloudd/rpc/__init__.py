@@ -11,6 +11,7 @@ from cloudd.rpc.errors import (
     UnknownMethod,
     error_from_wire,
 )
+from cloudd.rpc.link import RpcLink
 from cloudd.rpc.peer import RpcPeer, WebSocketLike
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "RpcContext",
     "RpcDispatcher",
     "RpcError",
+    "RpcLink",
     "RpcPeer",
     "RpcTimeout",
     "UnknownMethod",

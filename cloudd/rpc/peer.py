@@ -6,14 +6,14 @@ import asyncio
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, overload
 
 import aiohttp
 from pydantic import BaseModel, ValidationError
 
+from cloudd.log import request_id_var
 from cloudd.metrics import observe_rpc_call
-from cloudd.rpc.context import RpcContext, request_id_var
-from cloudd.rpc.dispatch import RpcDispatcher
 from cloudd.rpc.errors import (
     BadPayload,
     RemoteError,
@@ -50,6 +50,27 @@ class WebSocketLike(Protocol):
     async def close(self) -> bool: ...
 
 
+@dataclass(frozen=True)
+class RpcContext:
+    """What a handler knows about the call it serves (re-exported by cloudd.rpc.context)."""
+
+    method: str
+    request_id: str | None
+    peer: RpcPeer  # the calling side: ``await ctx.peer.call(...)`` calls back over the same link
+    timeout: float | None  # how long the caller waits; past it, nobody reads the reply
+
+    @property
+    def identity(self) -> str | None:
+        """Who the caller is (e.g. the agent's host name), once the owner of the peer has set it."""
+        return self.peer.identity
+
+
+class Dispatcher(Protocol):
+    """What a peer serves its calls with: ``cloudd.rpc.dispatch.RpcDispatcher``."""
+
+    async def dispatch(self, ctx: RpcContext, raw_args: dict[str, Any]) -> Any: ...
+
+
 class RpcPeer:
     """Calls the other side's methods and serves ``dispatcher``'s methods to it.
 
@@ -59,7 +80,7 @@ class RpcPeer:
     def __init__(
         self,
         ws: WebSocketLike,
-        dispatcher: RpcDispatcher,
+        dispatcher: Dispatcher,
         *,
         name: str = "peer",
         default_timeout: float = 60.0,

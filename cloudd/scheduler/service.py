@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from cloudd.compute import hosts, instances
 from cloudd.core import Service, ServiceHost
 from cloudd.db import Database, DatabaseError, Executor
 from cloudd.db.service import DatabaseService
@@ -25,46 +26,8 @@ from cloudd.scheduler.request import FlavorSpec, RequestSpec
 
 LOG = logging.getLogger(__name__)
 
-CLAIM_SQL = """
-UPDATE compute_nodes SET vcpus_used = vcpus_used + $2, memory_mb_used = memory_mb_used + $3,
-    local_gb_used = local_gb_used + $4, running_vms = running_vms + 1, updated_at = $5
-WHERE hypervisor_hostname = $1
-  AND vcpus_used + $2 <= vcpus * cpu_allocation_ratio
-  AND memory_mb_used + $3 <= memory_mb * ram_allocation_ratio
-  AND local_gb_used + $4 <= local_gb * disk_allocation_ratio
-RETURNING id
-"""
-
-RELEASE_SQL = """
-UPDATE compute_nodes SET vcpus_used = vcpus_used - $2, memory_mb_used = memory_mb_used - $3,
-    local_gb_used = local_gb_used - $4, running_vms = running_vms - 1, updated_at = $5
-WHERE hypervisor_hostname = $1
-"""
-
-# Usage recomputed from the instances that really hold resources: repairs any drift left by a
-# crash between a claim and its instance update.
-HEAL_SQL = """
-UPDATE compute_nodes SET
-    vcpus_used = (SELECT COALESCE(SUM(i.vcpus), 0) FROM instances i
-                  WHERE i.node = compute_nodes.hypervisor_hostname AND i.deleted = 0),
-    memory_mb_used = reserved_host_memory_mb + (SELECT COALESCE(SUM(i.memory_mb), 0)
-                  FROM instances i
-                  WHERE i.node = compute_nodes.hypervisor_hostname AND i.deleted = 0),
-    local_gb_used = (SELECT COALESCE(SUM(i.root_gb + i.ephemeral_gb), 0) FROM instances i
-                  WHERE i.node = compute_nodes.hypervisor_hostname AND i.deleted = 0),
-    running_vms = (SELECT COUNT(*) FROM instances i
-                  WHERE i.node = compute_nodes.hypervisor_hostname AND i.deleted = 0)
-"""
-HEAL_HOST_SQL = HEAL_SQL + " WHERE host = $1"
-
 CACHE_SECONDS = 1.0
 HEAL_DRIFT_INTERVAL = 2.0
-
-HOSTS_SQL = """
-SELECT n.*, s.disabled AS service_disabled, s.forced_down AS service_forced_down,
-       s.last_seen_up AS service_last_seen_up
-FROM compute_nodes n JOIN services s ON s.id = n.service_id
-"""
 
 
 def flavor_usage(flavor: FlavorSpec) -> tuple[int, int, int]:
@@ -72,13 +35,11 @@ def flavor_usage(flavor: FlavorSpec) -> tuple[int, int, int]:
 
 
 async def claim(db: Executor, node: str, flavor: FlavorSpec) -> bool:
-    vcpus, ram, disk = flavor_usage(flavor)
-    return await db.fetchrow(CLAIM_SQL, node, vcpus, ram, disk, time.time()) is not None
+    return await hosts.claim(db, node, *flavor_usage(flavor))
 
 
 async def release(db: Executor, node: str, flavor: FlavorSpec) -> None:
-    vcpus, ram, disk = flavor_usage(flavor)
-    await db.execute(RELEASE_SQL, node, vcpus, ram, disk, time.time())
+    await hosts.release(db, node, *flavor_usage(flavor))
 
 
 class SchedulerService(Service):
@@ -136,10 +97,7 @@ class SchedulerService(Service):
             await self._heal(host)
 
     async def _heal(self, host: str | None) -> None:
-        if host is None:
-            await self.db.execute(HEAL_SQL)
-        else:
-            await self.db.execute(HEAL_HOST_SQL, host)
+        await hosts.heal(self.db, host)
 
     async def host_states(self, spec: RequestSpec, fresh: bool = False) -> list[HostState]:
         """The hosts as the scheduler sees them.
@@ -156,7 +114,7 @@ class SchedulerService(Service):
             return self._cache
         down_time = self.host.config.service.service_down_time
         wall = time.time()
-        rows = await self.db.fetch(HOSTS_SQL)
+        rows = await hosts.node_rows_for_scheduler(self.db)
         uuids_by_node = await self._instances_by_node(spec) if needs_instances else {}
         states = []
         for row in rows:
@@ -179,13 +137,10 @@ class SchedulerService(Service):
         if not (hints.same_host or hints.different_host):
             return {}
         wanted = set(hints.same_host) | set(hints.different_host)
-        rows = await self.db.fetch(
-            "SELECT uuid, node FROM instances WHERE deleted = 0 AND node IS NOT NULL"
-        )
         out: dict[str, set[str]] = {}
-        for row in rows:
-            if row["uuid"] in wanted:
-                out.setdefault(row["node"], set()).add(row["uuid"])
+        for uuid, node in await instances.placed(self.db):
+            if uuid in wanted:
+                out.setdefault(node, set()).add(uuid)
         return out
 
     async def select_and_claim(
@@ -244,7 +199,20 @@ class SchedulerService(Service):
         observe_scheduling(False)
         raise NoValidHost("No valid host was found. Claims kept failing on every chosen host.")
 
+    async def detach_and_release(self, node: str, flavor: FlavorSpec,
+                                 detach: Callable[[], Awaitable[bool]]) -> bool:
+        """Run `detach` (the instance row stops holding `node`'s resources) and, if it did,
+        release them, under the scheduling lock: a heal between the two would count the
+        instance out once and the release would take it out a second time."""
+        async with self._lock:
+            if not await detach():
+                return False
+            await self.release(node, flavor)
+            return True
+
     async def release(self, node: str, flavor: FlavorSpec) -> None:
+        """Give back a claim. Callers that also change the instance row use
+        `detach_and_release`; this alone is for a claim no row records yet."""
         try:
             await release(self.db, node, flavor)
         except DatabaseError:

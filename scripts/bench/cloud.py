@@ -63,6 +63,10 @@ class BenchCloud:
             f"[compute]\ncompute_driver = fake\nfake_host_count = {self.hosts}\n"
             "fake_vcpus = 64\nfake_memory_mb = 262144\nfake_local_gb = 10000\n"
             "[scheduler]\ncpu_allocation_ratio = 16\nmax_instances_per_host = 100000\n"
+            # No default network: bootstrap would give the fake hosts' servers addresses on a
+            # real br100 with dnsmasq, which the benchmarks do not measure and which outlive
+            # the run (an agent leaves its bridges, as nova-network did).
+            "[network]\ndefault_network = false\n"
         )
         return path
 

@@ -32,8 +32,8 @@ import aiohttp
 from cloud import BenchCloud, describe
 
 from cloudd import db as dbmod
-from cloudd.compute.drivers.libvirt_images import create_overlay
-from cloudd.compute.drivers.libvirt_xml import DiskSpec, DomainLayout, domain_xml
+from cloudd.agent.compute.drivers.libvirt_images import create_overlay
+from cloudd.agent.compute.drivers.libvirt_xml import DiskSpec, DomainLayout, domain_xml
 
 REPO = Path(__file__).resolve().parents[2]
 GUEST_DIR = Path(os.environ.get("CLOUDD_GUEST_DIR", "/var/cache/cloudd/guest"))

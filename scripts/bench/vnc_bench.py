@@ -19,14 +19,13 @@ Two VNC servers:
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
 import struct
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,6 +33,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 from cloud import BenchCloud, free_port
+
+# The QEMU VNC server the console tests use too.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from harness.qemu_vnc import QEMU, running_qemu_vnc
 
 from cloudd import db as dbmod
 
@@ -172,47 +175,6 @@ class StreamServer:
         self.sock.close()
 
 
-def free_vnc_port() -> int:
-    """A free port of a VNC display (5900 + N), well above libvirt's autoport range."""
-    for port in range(6200, 6900):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free VNC display")
-
-
-@asynccontextmanager
-async def qemu_vnc() -> AsyncIterator[int]:
-    """A real QEMU whose VNC server listens on 127.0.0.1 (SeaBIOS, no disk); its port."""
-    qemu = shutil.which("qemu-system-x86_64")
-    if qemu is None:
-        raise RuntimeError("qemu-system-x86_64 is not installed")
-    port = free_vnc_port()
-    proc = await asyncio.create_subprocess_exec(
-        qemu, "-nodefaults", "-display", "none", "-vnc", f"127.0.0.1:{port - 5900}", "-vga", "std",
-        "-machine", "pc", "-m", "64", "-no-reboot", "-boot", "menu=off",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    try:
-        for _ in range(300):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
-        else:
-            raise RuntimeError("QEMU did not start its VNC server")
-        await asyncio.sleep(1.0)  # SeaBIOS has drawn its screen
-        yield port
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        await proc.wait()
-
-
 @dataclass
 class VncBenchCloud(BenchCloud):
     """BenchCloud (fake driver) whose console proxy listens on a known loopback port."""
@@ -284,10 +246,10 @@ async def vnc_bench() -> dict[str, Any]:
                 server_id, token = await console_token(cloud, session)
                 results["stream"] = await both_ways(cloud, session, server_id, token,
                                                     server.port, drain_stream)
-                if shutil.which("qemu-system-x86_64") is None:
+                if QEMU is None:
                     results["qemu"] = {"skipped": "qemu-system-x86_64 is not installed"}
                 else:
-                    async with qemu_vnc() as port:
+                    async with running_qemu_vnc(settle=1.0) as port:
                         results["qemu"] = await both_ways(cloud, session, server_id, token,
                                                           port, pull_frames)
         finally:

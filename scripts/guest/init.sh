@@ -1,7 +1,8 @@
 #!/bin/busybox sh
-# /init of the cloudd test guest (a busybox initramfs in the spirit of CirrOS): load the virtio
-# modules, configure eth* by DHCP, ask the metadata service for a hostname and SSH key, print the
-# ready line on the serial and VGA consoles, then offer logins on both.
+# /init of the cloudd test guest (a busybox initramfs in the spirit of CirrOS): listen to the ACPI
+# power button first, load the virtio modules, configure eth* by DHCP, read the metadata service
+# (hostname, SSH keys, user_data), start Dropbear, print the ready line on the serial and VGA
+# consoles, then offer logins on both. The metadata functions: metadata.sh.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -9,15 +10,20 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /tmp /root/.ssh /run && mount -t devpts devpts /dev/pts
 
-say() {  # to the serial console and the VGA console, whatever /dev/console is
-    echo "$*" > /dev/ttyS0
-    echo "$*" > /dev/tty1
+# No kmod in here: insmod in dependency order (see the hypervisor reference, section 6).
+load_modules() {
+    for module in $(cat "/lib/modules/$1"); do
+        insmod "/lib/modules/$module.ko" 2>/dev/null
+    done
 }
 
-# No kmod in here: insmod in dependency order (see the hypervisor reference, section 6).
-for module in $(cat /lib/modules/order); do
-    insmod "/lib/modules/$module.ko" 2>/dev/null
-done
+# The ACPI power button (a soft reboot or stop from libvirt) powers the guest off cleanly. Started
+# before anything slow: a press before acpid listens is lost (the driver presses again).
+load_modules early
+acpid -c /etc/acpi -l /tmp/acpid.log -p /run/acpid.pid 2>/dev/null
+load_modules order
+
+. /lib/cloudd/metadata.sh
 
 hostname cloudd-guest
 for disk in /sys/block/vd*; do
@@ -36,22 +42,19 @@ for link in /sys/class/net/eth*; do
         address=$(ip -4 -o addr show dev "$nic" | awk '{print $4}' | head -n 1)
     fi
 done
+ip link set lo up
 
-if [ "$address" != none ]; then
-    # (busybox 1.35 wget -T segfaults: the timeout applet bounds it instead)
-    metadata=http://169.254.169.254/latest/meta-data
-    name=$(timeout 3 wget -q -O - "$metadata/hostname" 2>/dev/null | head -n 1 | cut -d. -f1)
-    [ -n "$name" ] && hostname "$name"
-    if timeout 3 wget -q -O /root/.ssh/authorized_keys "$metadata/public-keys/0/openssh-key" 2>/dev/null; then
-        say "cloudd-guest ssh key installed: $(cut -d' ' -f3 /root/.ssh/authorized_keys)"
-    else
-        rm -f /root/.ssh/authorized_keys
-    fi
-fi
+[ "$address" != none ] && read_metadata
+# SSH as the login user with the key pair's key: no passwords, no root; host keys made at the
+# first connection (-R).
+dropbear -R -s -w -E -P /run/dropbear.pid 2>> /var/log/dropbear.log \
+    || say "cloudd-guest dropbear failed: $(tail -n 1 /var/log/dropbear.log)"
+[ "$address" != none ] && run_user_data
 
-# The ACPI power button (a soft reboot or stop from libvirt) powers the guest off cleanly.
-acpid -c /etc/acpi -l /tmp/acpid.log -p /run/acpid.pid 2>/dev/null
-
+# From here the consoles belong to the login prompts: kernel messages that come late (the clock
+# source watchdog of a loaded host, the random pool's "crng init done") stay in dmesg instead
+# of landing in the middle of a prompt, as a cloud image's quiet console does.
+dmesg -n 1
 say "cloudd-guest ready: hostname=$(hostname) ip=$address uptime=$(cut -d' ' -f1 /proc/uptime)"
 
 (while true; do getty -L 115200 ttyS0 vt100; done) &

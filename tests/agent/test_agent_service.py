@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
+from harness.rpc_link import listen_for_agents
 
+from cloudd.agent.compute.drivers.base import GuestSpec
 from cloudd.agent.service import AgentService, build_agent
 from cloudd.cert.ca import (
     CLIENT_AUTH,
@@ -27,9 +29,11 @@ from cloudd.cert.ca import (
     write_private,
     write_public,
 )
-from cloudd.compute.drivers.base import GuestSpec
-from cloudd.compute.rpcapi import ConsoleOutput, ConsoleOutputRequest
-from cloudd.conductor.rpcapi import (
+from cloudd.config import CloudConfig
+from cloudd.core import ServiceHost
+from cloudd.rpc import RpcContext, RpcDispatcher, RpcPeer, rpc_method
+from cloudd.rpc.contracts.compute import ConsoleOutput, ConsoleOutputRequest
+from cloudd.rpc.contracts.conductor import (
     ActionEvent,
     BuildFailedReport,
     FaultCreate,
@@ -45,9 +49,6 @@ from cloudd.conductor.rpcapi import (
     Registered,
     RegisterHost,
 )
-from cloudd.config import CloudConfig
-from cloudd.core import ServiceHost
-from cloudd.rpc import RpcContext, RpcDispatcher, RpcPeer, rpc_method
 
 
 @dataclass
@@ -131,23 +132,9 @@ async def start_controller(tmp_path: Path, port: int = 0) -> Controller:
     conductor = ConductorEnd()
     dispatcher = RpcDispatcher()
     dispatcher.register(conductor, prefix="conductor.")
-    peers: list[RpcPeer] = []
-
-    async def agent_socket(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        peer = RpcPeer(ws, dispatcher, name="agent", default_timeout=5)
-        peers.append(peer)
-        await peer.run()
-        return ws
-
-    app = web.Application()
-    app.router.add_get("/agent", agent_socket)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=enrolled_tls(tmp_path)).start()
-    bound_port = runner.addresses[0][1]
-    return Controller(f"wss://127.0.0.1:{bound_port}/agent", conductor, peers, runner)
+    listener = await listen_for_agents(dispatcher, port=port, ssl_context=enrolled_tls(tmp_path),
+                                       default_timeout=5)
+    return Controller(listener.url, conductor, listener.peers, listener.runner)
 
 
 def agent_config(url: str, tmp_path: Path) -> CloudConfig:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from loopback import loopback_config
+from harness.config import loopback_config
 
 from cloudd.api.ec2.service import Ec2Service
-from cloudd.api.guards import UNAUTHENTICATED_PER_CLIENT
 from cloudd.api.service import ApiService
 from cloudd.controller import build_controller
+from cloudd.web.guards import UNAUTHENTICATED_PER_CLIENT
 
 IDLE_TIMEOUT = 1.0
 # A request whose body never finishes: its handler holds a slot while it waits for the body.

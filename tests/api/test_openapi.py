@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiohttp import web
-from loopback import loopback_config
+from harness.config import loopback_config
 
 from cloudd.api.compute.server_models import ServerCreateBody
 from cloudd.api.openapi import DOCUMENTED_PREFIXES, build_openapi

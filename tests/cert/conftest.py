@@ -1,3 +1,3 @@
 """The controller+agent fixture with tokens (shared with the console tests)."""
 
-from vncproxy.conftest import cloud  # noqa: F401
+from harness.console import cloud  # noqa: F401 - the fixture

@@ -18,21 +18,22 @@ from crafted_images import make_image
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from loopback import host_tls_context
-from vncproxy.conftest import Cloud
+from harness.config import host_tls_context
+from harness.console import ConsoleCloud as Cloud
+from harness.rows import Row, as_row
 
 from cloudd.agent.service import AgentService
-from cloudd.api.image import records as images
-from cloudd.api.image.for_compute import create_snapshot_image
-from cloudd.cert.agent_tls import client_context
+from cloudd.agent.tls import client_context
 from cloudd.cert.ca import CLIENT_AUTH, key_pem, name, pem, write_private, write_public
 from cloudd.cert.enroll import enroll_host
 from cloudd.cert.service import CertService
-from cloudd.compute.api import BuildRequest, ComputeAPI
-from cloudd.compute.drivers.base import HostResources
-from cloudd.conductor.rpcapi import PREFIX, Registered, RegisterHost
 from cloudd.conductor.service import ConductorService
+from cloudd.frontdoor.compute import BuildRequest, ComputeAPI
+from cloudd.image import records as images
+from cloudd.image.for_compute import create_snapshot_image
 from cloudd.rpc import RpcDispatcher, RpcError, RpcPeer
+from cloudd.rpc.contracts.compute import HostResources
+from cloudd.rpc.contracts.conductor import PREFIX, Registered, RegisterHost
 
 REFUSED = (aiohttp.ClientError, ConnectionError, ssl.SSLError)
 
@@ -208,14 +209,16 @@ async def create_image(cloud: Cloud, token: str, data: bytes, **fields: Any) -> 
     return str(image["id"])
 
 
-async def boot_on_ctl(cloud: Cloud, image_id: str) -> dict[str, Any]:
+async def boot_on_ctl(cloud: Cloud, image_id: str) -> Row:
     project_id = await cloud.db.fetchval("SELECT id FROM projects WHERE name = 'admin'")
     flavor = await cloud.db.fetchrow("SELECT * FROM flavors WHERE flavorid = '1'")
+    assert flavor is not None
     req = BuildRequest(name="vm", flavor=flavor, project_id=project_id, user_id="u1",
                        image_ref=image_id)
-    (row,) = await ComputeAPI(cloud.host).create(req, f"req-{uuid.uuid4()}")
+    (created,) = await ComputeAPI(cloud.host).create(req, f"req-{uuid.uuid4()}")
+    row = as_row(created)
     assert row["host"] in (None, "ctl")
-    return dict(row)
+    return row
 
 
 async def test_image_routes_serve_only_the_hosts_own_images(cloud: Cloud, tmp_path: Path) -> None:
@@ -241,24 +244,24 @@ async def test_image_routes_serve_only_the_hosts_own_images(cloud: Cloud, tmp_pa
     snapshot = await create_snapshot_image(cloud.db, server, name="snap", metadata={},
                                            user_id="u1", user_name="u1", project_name="admin")
     async with aiohttp.ClientSession() as session:
-        for tls, image_id in ((host_a, snapshot["id"]), (ctl, other), (ctl, disk)):
+        for tls, image_id in ((host_a, snapshot.id), (ctl, other), (ctl, disk)):
             url = image_url(cloud, image_id) + "/snapshot"
             async with session.put(url, data=b"forged", ssl=tls) as resp:
                 assert resp.status == 404
         with pytest.raises(REFUSED):
-            await session.put(image_url(cloud, snapshot["id"]) + "/snapshot", data=b"forged",
+            await session.put(image_url(cloud, snapshot.id) + "/snapshot", data=b"forged",
                               ssl=trusting_hosts_ca(cloud))
-    assert (await images.get(cloud.db, snapshot["id"]))["status"] == "queued"
+    assert (await images.get(cloud.db, snapshot.id)).status == "queued"
     assert (await fetch_image(cloud, ctl, disk)) == (200, disk_bytes)
     assert (await fetch_image(cloud, await host_context(cloud, tmp_path, "other-host"), other)
             )[0] == 404
     # And the host's own upload (a real qcow2, as snapshots are) goes in.
     qcow2 = await asyncio.to_thread(make_image, "qcow2", tmp_path)
     async with aiohttp.ClientSession() as session, session.put(
-            image_url(cloud, snapshot["id"]) + "/snapshot", data=qcow2.read_bytes(),
+            image_url(cloud, snapshot.id) + "/snapshot", data=qcow2.read_bytes(),
             ssl=ctl) as resp:
         assert resp.status == 204, await resp.text()
-    assert (await images.get(cloud.db, snapshot["id"]))["status"] == "active"
+    assert (await images.get(cloud.db, snapshot.id)).status == "active"
 
 
 async def test_the_enrolment_port_gives_certificates_for_valid_tokens_only(cloud: Cloud) -> None:

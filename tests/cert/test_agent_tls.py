@@ -10,7 +10,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conductor.conftest import make_config, start_controller, wait_for
+from harness.cloud import start_controller, wait_for
+from harness.config import make_config
 
 from cloudd.agent.service import AgentService, build_agent
 from cloudd.cert.enroll import enroll_host

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from vncproxy.conftest import Cloud
+from harness.console import ConsoleCloud as Cloud
 
 
 async def test_create_returns_a_key_and_a_certificate_from_the_root(cloud: Cloud) -> None:

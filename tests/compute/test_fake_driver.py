@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from cloudd.compute import power_state
-from cloudd.compute.drivers import (
+from cloudd.agent.compute.drivers import (
     BuildFailed,
     DriverError,
     GuestSpec,
-    ImageInfo,
     InstanceNotFound,
     InvalidState,
     LifecycleEvent,
     load_driver,
 )
-from cloudd.compute.drivers.fake import FakeDriver
+from cloudd.agent.compute.drivers.fake import FakeDriver
+from cloudd.compute import power_state
+from cloudd.rpc.contracts.compute import ImageInfo
 
 HOST = "compute1"
 
@@ -472,7 +472,7 @@ def test_load_driver_refuses_unknown_names_and_options() -> None:
 
 
 def test_load_driver_reports_a_missing_libvirt_driver() -> None:
-    if importlib.util.find_spec("cloudd.compute.drivers.libvirt") is not None:
+    if importlib.util.find_spec("cloudd.agent.compute.drivers.libvirt") is not None:
         pytest.skip("the libvirt driver exists here")
     with pytest.raises(DriverError):
         load_driver("libvirt", {})

@@ -4,7 +4,7 @@ One guest goes through every action of the compute manager, checking what a user
 its serial console, its power state, its VNC server, its snapshot image, its size, and that
 nothing is left behind afterwards. Boots are serialized and few (CI budget: about 4 s each).
 """
-# ruff: noqa: F811 - the fixtures imported from libvirt_support are test parameters here
+# ruff: noqa: F811 - the fixtures imported from harness.libvirt_host are test parameters here
 
 from __future__ import annotations
 
@@ -12,19 +12,23 @@ import asyncio
 import json
 import uuid as uuid_module
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-
-from cloudd.compute import power_state
-from cloudd.compute.drivers.base import GuestSpec, ImageInfo, InvalidState, LifecycleEvent
-
-from .libvirt_support import (  # noqa: F401 - fixtures
+from harness.libvirt_host import (  # noqa: F401 - fixtures
     READY_LINE,
     instances_path,
     libvirt_host,
     virsh,
     wait_for,
 )
+
+from cloudd.agent.compute.drivers.base import GuestSpec, InvalidState, LifecycleEvent
+from cloudd.compute import power_state
+from cloudd.rpc.contracts.compute import ImageInfo
+
+if TYPE_CHECKING:
+    from cloudd.agent.compute.drivers.libvirt import LibvirtDriver
 
 pytestmark = pytest.mark.slow
 NODE = "libvirt-test-host"
@@ -41,8 +45,8 @@ def guest_spec(guest_dir: Path, name: str, image: ImageInfo | None = None) -> Gu
     )
 
 
-async def make_driver(instances: Path):  # type: ignore[no-untyped-def]
-    from cloudd.compute.drivers.libvirt import LibvirtDriver
+async def make_driver(instances: Path) -> LibvirtDriver:
+    from cloudd.agent.compute.drivers.libvirt import LibvirtDriver
 
     driver = LibvirtDriver(instances_path=str(instances), virt_type="auto",
                            clean_shutdown_timeout=20)
@@ -50,18 +54,18 @@ async def make_driver(instances: Path):  # type: ignore[no-untyped-def]
     return driver
 
 
-async def ready_count(driver, uuid: str) -> int:  # type: ignore[no-untyped-def]
+async def ready_count(driver: LibvirtDriver, uuid: str) -> int:
     return (await driver.get_console_output(uuid)).count(READY_LINE)
 
 
-async def wait_ready(driver, uuid: str, count: int) -> None:  # type: ignore[no-untyped-def]
+async def wait_ready(driver: LibvirtDriver, uuid: str, count: int) -> None:
     async def booted() -> bool:
         return await ready_count(driver, uuid) >= count
 
     await wait_for(booted, 90, f"ready line #{count} on the console of {uuid}")
 
 
-async def power(driver, uuid: str) -> int:  # type: ignore[no-untyped-def]
+async def power(driver: LibvirtDriver, uuid: str) -> int:
     return (await driver.get_info(uuid)).power_state
 
 
@@ -118,7 +122,7 @@ async def test_guest_lifecycle_on_qemu(instances_path: Path, libvirt_host: Path)
     assert leftovers == [str(instances_path / "_base")]  # unused base images are removed too
 
 
-async def check_snapshot_boots(driver, uuid: str, instances: Path, guest_dir: Path) -> None:  # type: ignore[no-untyped-def]
+async def check_snapshot_boots(driver: LibvirtDriver, uuid: str, instances: Path, guest_dir: Path) -> None:
     dest = instances.parent / "snapshot.qcow2"
     await driver.snapshot(uuid, str(dest))
     assert await power(driver, uuid) == power_state.RUNNING
@@ -139,7 +143,7 @@ async def check_snapshot_boots(driver, uuid: str, instances: Path, guest_dir: Pa
     assert not (instances / "_base" / "snap-1").exists()
 
 
-async def check_resize(driver, uuid: str) -> None:  # type: ignore[no-untyped-def]
+async def check_resize(driver: LibvirtDriver, uuid: str) -> None:
     old = await driver.get_info(uuid)
     bigger = GuestSpec(uuid=uuid, name="instance-c1000001", vcpus=2, memory_mb=192, root_gb=2,
                        ephemeral_gb=1)

@@ -1,7 +1,7 @@
 """The libvirt driver inspects every base image on the host before qemu-img or libvirt sees it:
 a crafted file that reached the host without going through an upload (put straight into the
 image cache, or handed over as the image's local file) fails the build, and no guest is made."""
-# ruff: noqa: F811 - the fixtures imported from libvirt_support are test parameters here
+# ruff: noqa: F811 - the fixtures imported from harness.libvirt_host are test parameters here
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 from crafted_images import CRAFTED, make_image
+from harness.libvirt_host import instances_path, libvirt_host, virsh  # noqa: F401 - fixtures
 
-from cloudd.compute.drivers.base import DriverError, ImageInfo
+from cloudd.agent.compute.drivers.base import DriverError
+from cloudd.rpc.contracts.compute import ImageInfo
 
-from .libvirt_support import instances_path, libvirt_host, virsh  # noqa: F401 - fixtures
 from .test_libvirt_driver import NODE, guest_spec, make_driver
 
 pytestmark = pytest.mark.slow

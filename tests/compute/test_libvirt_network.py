@@ -2,7 +2,7 @@
 anti-spoofing rules name, with the VIF's MAC; it gets its lease through those rules and its
 hostname from the metadata service through the host's signing proxy (the guest's init prints
 both on the console)."""
-# ruff: noqa: F811 - the fixtures imported from libvirt_support are test parameters here
+# ruff: noqa: F811 - the fixtures imported from harness.libvirt_host are test parameters here
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conductor.conftest import free_port
-from network.conftest import teardown_host
+from harness.libvirt import flat_dhcp_network, libvirt_cloud
+from harness.libvirt_host import libvirt_host, virsh  # noqa: F401 - fixtures
+from harness.netlab import teardown_host
 
 from cloudd import db as cloudd_db
-from cloudd.network import antispoof, ipam
-
-from .libvirt_support import libvirt_host, virsh  # noqa: F401 - fixtures
-from .test_libvirt_e2e import libvirt_cloud
+from cloudd.agent.network import antispoof
+from cloudd.network import ipam
+from cloudd.rpc.contracts.network import device_name
 
 pytestmark = pytest.mark.slow
 
@@ -29,8 +29,7 @@ async def test_real_guest_gets_lease_and_metadata_through_antispoofing(libvirt_h
     if not (shutil.which("nft") and shutil.which("dnsmasq")):
         pytest.skip("needs nft and dnsmasq (scripts/install-network.sh)")
     bridge = f"brl{random.randint(0, 0xFFFF):04x}"
-    network = {"network_manager": "FlatDHCPManager", "flat_network_bridge": bridge,
-               "metadata_host": "127.0.0.1", "metadata_port": str(free_port())}
+    network = flat_dhcp_network(bridge)
     async with libvirt_cloud(libvirt_host, network=network) as cloud:
         try:
             db = await cloudd_db.connect(f"sqlite:///{cloud.state}/cloudd.db")
@@ -46,7 +45,7 @@ async def test_real_guest_gets_lease_and_metadata_through_antispoofing(libvirt_h
             finally:
                 await db.close()
             assert nic is not None
-            device = antispoof.device_name(nic["uuid"])
+            device = device_name(nic["uuid"])
             xml = await asyncio.to_thread(virsh, "dumpxml", server)
             assert f"<target dev='{device}'/>" in xml and f"<mac address='{nic['mac']}'/>" in xml
             table = await asyncio.to_thread(

@@ -5,39 +5,31 @@ conductor does, every report kept for assertions)."""
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from harness.fake_conductor import FakeConductor
 
+from cloudd.agent.compute.drivers.base import DriverError, InvalidState
+from cloudd.agent.compute.drivers.fake import FakeDriver
+from cloudd.agent.compute.manager import ComputeManager
 from cloudd.compute import power_state, states
-from cloudd.compute.drivers.base import DriverError, HostResources, ImageInfo, InvalidState
-from cloudd.compute.drivers.fake import FakeDriver
-from cloudd.compute.manager import ComputeManager
-from cloudd.compute.rpcapi import (
+from cloudd.rpc import RpcContext, RpcPeer
+from cloudd.rpc.contracts.compute import (
     BuildInstance,
     ConsoleOutputRequest,
+    ImageInfo,
     InstanceAction,
     RebootInstance,
     ResizeInstance,
     SnapshotInstance,
 )
-from cloudd.conductor.rpcapi import (
-    ActionEvent,
-    BuildFailedReport,
-    FaultCreate,
-    Heartbeat,
+from cloudd.rpc.contracts.conductor import (
     InstanceNotFoundError,
-    InstanceUpdate,
-    Registered,
-    RegisterHost,
-    UnexpectedTaskState,
-    UnexpectedVMState,
 )
-from cloudd.rpc import RpcContext, RpcPeer
 
 FLAVOR_TINY = {"id": 1, "flavorid": "1", "name": "m1.tiny", "vcpus": 1, "memory_mb": 512,
                "root_gb": 1, "ephemeral_gb": 0, "swap": 0}
@@ -64,91 +56,6 @@ def instance_row(
         "host": host, "node": host, "metadata": {}, "system_metadata": {},
         "user_data": None, "key_data": None, "created_at": time.time(), "launched_at": None,
     }
-
-
-class FakeConductor:
-    def __init__(self) -> None:
-        self.instances: dict[str, dict[str, Any]] = {}
-        self.events: list[ActionEvent] = []
-        self.faults: list[FaultCreate] = []
-        self.build_failures: list[BuildFailedReport] = []
-        self.destroyed: list[str] = []
-        self.node_updates: list[tuple[str, HostResources]] = []
-        self.heartbeats: list[Heartbeat] = []
-        self.registrations: list[RegisterHost] = []
-
-    def add(self, row: dict[str, Any]) -> dict[str, Any]:
-        self.instances[row["uuid"]] = copy.deepcopy(row)
-        return row
-
-    def row(self, uuid: str) -> dict[str, Any]:
-        return self.instances[uuid]
-
-    def set_state(self, uuid: str, vm_state: str | None = None, task_state: str | None = None
-                  ) -> None:
-        """What the controller's API does before it casts: the starting task_state."""
-        if vm_state is not None:
-            self.instances[uuid]["vm_state"] = vm_state
-        self.instances[uuid]["task_state"] = task_state
-
-    def events_of(self, uuid: str) -> list[tuple[str, str, str | None]]:
-        return [(e.event, e.phase, e.result) for e in self.events if e.uuid == uuid]
-
-    # -- ConductorAPI --------------------------------------------------------------------
-
-    async def register_host(self, request: RegisterHost) -> Registered:
-        self.registrations.append(request)
-        return Registered(service_id=1, service_uuid="svc-1", report_interval=10.0)
-
-    async def heartbeat(self, request: Heartbeat) -> None:
-        self.heartbeats.append(request)
-
-    async def instance_get(self, uuid: str) -> dict[str, Any]:
-        return copy.deepcopy(self._get(uuid))
-
-    async def instances_on_host(self, host: str) -> list[dict[str, Any]]:
-        return [copy.deepcopy(r) for r in self.instances.values() if r["host"] == host]
-
-    async def instance_update(
-        self, uuid: str, values: dict[str, Any],
-        expected_task_state: list[str | None] | None = None,
-        expected_vm_state: list[str] | None = None,
-    ) -> dict[str, Any]:
-        await asyncio.sleep(0)  # a round trip: lets other tasks run, as the real RPC would
-        # Only the columns the real conductor accepts from an agent (it refuses the rest).
-        values = InstanceUpdate(uuid=uuid, values=values).values
-        row = self._get(uuid)
-        if expected_task_state is not None and row["task_state"] not in expected_task_state:
-            raise UnexpectedTaskState(
-                f"task_state is {row['task_state']}, expected {expected_task_state}",
-                {"actual": row["task_state"]})
-        if expected_vm_state is not None and row["vm_state"] not in expected_vm_state:
-            raise UnexpectedVMState(f"vm_state is {row['vm_state']}")
-        row.update(copy.deepcopy(values))
-        return copy.deepcopy(row)
-
-    async def action_event(self, event: ActionEvent) -> None:
-        self.events.append(event)
-
-    async def fault_create(self, fault: FaultCreate) -> None:
-        self.faults.append(fault)
-
-    async def build_failed(self, report: BuildFailedReport) -> None:
-        self.build_failures.append(report)
-
-    async def instance_destroyed(self, uuid: str, host: str | None) -> None:
-        self._get(uuid)
-        del self.instances[uuid]
-        self.destroyed.append(uuid)
-
-    async def node_update(self, host: str, node: HostResources) -> None:
-        self.node_updates.append((host, node))
-
-    def _get(self, uuid: str) -> dict[str, Any]:
-        row = self.instances.get(uuid)
-        if row is None:
-            raise InstanceNotFoundError(f"Instance {uuid} could not be found.")
-        return row
 
 
 async def wait_until(condition: Callable[[], bool], seconds: float = 3.0) -> None:

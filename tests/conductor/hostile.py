@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from loopback import host_tls_context
+from harness.cloud import Cloud
+from harness.config import host_tls_context
 from pydantic import RootModel
 
-from cloudd.compute.drivers.base import HostResources
-from cloudd.conductor.rpcapi import Registered, RegisterHost
 from cloudd.rpc import RpcDispatcher, RpcPeer
-
-from .conftest import Cloud
+from cloudd.rpc.contracts.compute import HostResources
+from cloudd.rpc.contracts.conductor import Registered, RegisterHost
 
 
 class RawArgs(RootModel[Any]):

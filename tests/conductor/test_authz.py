@@ -8,17 +8,18 @@ import time
 from typing import Any
 
 import pytest
+from harness.cloud import Cloud
+from harness.rows import Row
 
+from cloudd.agent.compute.drivers.fake import FakeDriver
 from cloudd.compute import states
-from cloudd.compute.drivers.fake import FakeDriver
 from cloudd.network import ipam
 from cloudd.rpc import RpcError
 
-from .conftest import Cloud
 from .hostile import HostileLink, hostile_link, node
 
 
-async def active_instance(cloud: Cloud) -> dict[str, Any]:
+async def active_instance(cloud: Cloud) -> Row:
     (row,), _ = await cloud.boot("victim")
     return await cloud.wait_state(row["uuid"], states.ACTIVE)
 

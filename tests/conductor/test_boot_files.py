@@ -7,11 +7,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from cloudd.api.image import records
-from cloudd.compute.api import BuildRequest
-from cloudd.compute.drivers.fake import FakeDriver
+from harness.cloud import Cloud
 
-from .conftest import Cloud
+from cloudd.agent.compute.drivers.fake import FakeDriver
+from cloudd.frontdoor.compute import BuildRequest
+from cloudd.image import records
 
 
 async def _image(cloud: Cloud, owner: str, disk_format: str, visibility: str = "private",
@@ -19,8 +19,8 @@ async def _image(cloud: Cloud, owner: str, disk_format: str, visibility: str = "
     image = await records.create(cloud.db, owner=owner, name=disk_format, visibility=visibility,
                                  disk_format=disk_format, container_format="bare",
                                  properties=properties)
-    await records.update(cloud.db, image["id"], {"status": status, "size": 0})
-    return str(image["id"])
+    await records.update(cloud.db, image.id, {"status": status, "size": 0})
+    return str(image.id)
 
 
 async def _boot(cloud: Cloud, image_ref: str) -> str:
@@ -29,7 +29,7 @@ async def _boot(cloud: Cloud, image_ref: str) -> str:
     request = BuildRequest(name="vm", flavor=await cloud.flavor(), project_id="p1",
                            user_id="u1", image_ref=image_ref, min_count=1, max_count=1)
     rows = await cloud.api.create(request, f"req-{uuid.uuid4()}")
-    return str(rows[0]["uuid"])
+    return rows[0].uuid
 
 
 async def _boot_refused(cloud: Cloud, **properties: str) -> dict[str, Any]:

@@ -11,15 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
-from loopback import enroll_agent
+from harness.cloud import Cloud, start_cloud, start_controller, wait_for
+from harness.config import enroll_agent, make_config
 
-from cloudd.api.image import records as images
-from cloudd.api.image.for_compute import create_snapshot_image
+from cloudd.agent.compute.drivers.fake import FakeDriver
 from cloudd.compute import power_state, states
-from cloudd.compute.api import ComputeAPI
-from cloudd.compute.drivers.fake import FakeDriver
-
-from .conftest import Cloud, make_config, start_cloud, start_controller, wait_for
+from cloudd.frontdoor.compute import ComputeAPI
+from cloudd.image import records as images
+from cloudd.image.for_compute import create_snapshot_image
 
 
 async def events_of(cloud: Cloud, uuid: str, request_id: str) -> list[tuple[str, str | None]]:
@@ -31,13 +30,25 @@ async def events_of(cloud: Cloud, uuid: str, request_id: str) -> list[tuple[str,
     return [(r["event"], r["result"]) for r in rows]
 
 
+async def finished_events(cloud: Cloud, uuid: str, request_id: str) -> list[tuple[str, str | None]]:
+    """The request's events once each has its result: the agent reports the instance's state
+    first and finishes the action's event after it."""
+    events = await events_of(cloud, uuid, request_id)
+    for _ in range(100):
+        if events and all(result is not None for _, result in events):
+            break
+        await asyncio.sleep(0.1)
+        events = await events_of(cloud, uuid, request_id)
+    return events
+
+
 async def test_build_to_active_and_every_action(cloud: Cloud) -> None:
     (row,), create_req = await cloud.boot("web")
     assert row["vm_state"] == states.BUILDING and row["task_state"] == states.SCHEDULING
     active = await cloud.wait_state(row["uuid"], states.ACTIVE)
     assert active["host"] == "agent1" and active["node"] == "agent1"
     assert active["power_state"] == power_state.RUNNING and active["launched_at"]
-    assert await events_of(cloud, row["uuid"], create_req) == [
+    assert await finished_events(cloud, row["uuid"], create_req) == [
         ("compute_build_instance", "Success")]
 
     # (action, extra, vm_state afterwards, power_state afterwards)
@@ -57,7 +68,7 @@ async def test_build_to_active_and_every_action(cloud: Cloud) -> None:
         await cloud.api.action(current, action, request_id, **extra)
         done = await cloud.wait_state(row["uuid"], vm_state)
         assert done["power_state"] == power, action
-        events = await events_of(cloud, row["uuid"], request_id)
+        events = await finished_events(cloud, row["uuid"], request_id)
         assert events and all(result == "Success" for _, result in events), (action, events)
 
     # Resize to a bigger flavor, then confirm; then resize again and revert.
@@ -87,14 +98,14 @@ async def test_build_to_active_and_every_action(cloud: Cloud) -> None:
         "compute_rebuild_instance"]
     image = await create_snapshot_image(cloud.db, rebuilt, name="snap", metadata={},
                                         user_id="u1", user_name="u1", project_name="p1")
-    await cloud.api.action(rebuilt, "createImage", "req-snap", image_id=image["id"])
+    await cloud.api.action(rebuilt, "createImage", "req-snap", image_id=image.id)
     reverted = await cloud.wait_state(row["uuid"], states.ACTIVE)
 
     async def uploaded() -> bool:
-        return (await images.get(cloud.db, image["id"]))["status"] == "active"
+        return bool((await images.get(cloud.db, image.id)).status == "active")
 
     await wait_for(uploaded, 20, "the snapshot to be uploaded")
-    assert (await images.get(cloud.db, image["id"]))["size"] > 0
+    assert ((await images.get(cloud.db, image.id)).size or 0) > 0
     # A state the action may not start from is refused, not queued.
     with pytest.raises(states.InvalidInstanceState):
         await cloud.api.action(reverted, "start", "req-bad")
@@ -136,7 +147,7 @@ async def test_concurrent_builds_never_oversubscribe(db_url: str, tmp_path: Path
         async def settled() -> bool:
             n = await cloud.db.fetchval(
                 "SELECT COUNT(*) FROM instances WHERE vm_state IN ('active', 'error')")
-            return n == 100
+            return bool(n == 100)
 
         await wait_for(settled, 60, "100 builds to settle")
         active = await cloud.db.fetch(

@@ -6,14 +6,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from loopback import enroll_agent
+from harness.cloud import Cloud, RowsComputeAPI, start_controller, wait_for
+from harness.config import enroll_agent, free_port, make_config
 
 from cloudd.agent.service import build_agent
 from cloudd.compute import states
-from cloudd.compute.api import ComputeAPI
 from cloudd.config import CloudConfig
-
-from .conftest import Cloud, free_port, make_config, start_controller, wait_for
 
 
 def second_controller(cfg: CloudConfig) -> CloudConfig:
@@ -43,8 +41,8 @@ async def test_two_controllers_one_cloud(pg_url: str, tmp_path: Path) -> None:
     await enroll_agent(ctl_a, agent_cfg)  # one hosts CA (the CA directory) for both controllers
     agent_host = build_agent(agent_cfg)
     await agent_host.start()
-    cloud_a = Cloud(ctl_a, cfg_a, ComputeAPI(ctl_a), agent_host)
-    cloud_b = Cloud(ctl_b, cfg_b, ComputeAPI(ctl_b), agent_host)
+    cloud_a = Cloud(ctl_a, cfg_a, RowsComputeAPI(ctl_a), agent_host)
+    cloud_b = Cloud(ctl_b, cfg_b, RowsComputeAPI(ctl_b), agent_host)
     try:
         await cloud_a.wait_registered(nodes=2)
         assert cloud_b.host_agents() == []
@@ -64,7 +62,7 @@ async def test_two_controllers_one_cloud(pg_url: str, tmp_path: Path) -> None:
             n = await cloud_a.db.fetchval(
                 "SELECT COUNT(*) FROM instances WHERE name LIKE 'race%' AND vm_state IN"
                 " ('active', 'error')")
-            return n == len(uuids)
+            return bool(n == len(uuids))
 
         await wait_for(settled, 60, "racing builds to settle")
         active_count = await cloud_a.db.fetchval(

@@ -19,7 +19,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_defaults_follow_nova(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, "[DEFAULT]\nstate_dir = /srv/c\n"))
-    assert cfg.network.network_manager == "VLANManager"
+    assert cfg.network.network_manager == "FlatDHCPManager"
     assert cfg.service.report_interval == 10
     assert cfg.service.service_down_time == 60
     assert cfg.consoleauth.token_ttl == 600
@@ -52,6 +52,17 @@ def test_default_section_is_not_copied_into_others(tmp_path: Path) -> None:
         ("[api]\nport = abc\n", "[api] port = 'abc': Input should be a valid integer"),
         ("[api]\nport = 70000\n", "[api] port = '70000': Input should be less than or equal to 65535"),
         ("[network]\nnetwork_manager = Bogus\n", "[network] network_manager = 'Bogus': Input should be"),
+        ("[network]\nfixed_range = 10.0.0.0/33\n",
+         "[network] fixed_range = '10.0.0.0/33': Value error, not an IPv4 network"),
+        ("[network]\nfixed_range = 127.0.0.0/16\n", "127.0.0.0/16 is a loopback, link-local"),
+        ("[network]\nfloating_range = 10.217.5.0/24\n",
+         "[network]: Value error, floating_range 10.217.5.0/24 overlaps fixed_range 10.217.0.0/16"),
+        ("[network]\nfixed_range = 10.1.0.0/24\nnetwork_size = 512\n",
+         "network_size 512 does not fit in fixed_range 10.1.0.0/24"),
+        ("[network]\ndefault_floating_pool = a b\n", "[network] default_floating_pool = 'a b'"),
+        ("[network]\nflat_interface = eth1\n", "set project_networks = false to share"),
+        ("[network]\nflat_network_bridge = br;x\n", "[network] flat_network_bridge = 'br;x'"),
+        ("[network]\npublic_interface = eth0 -j ACCEPT\n", "[network] public_interface = "),
         ("[api]\nport = 1\nport = 2\n", "cannot parse"),
         ("no section header\n", "cannot parse"),
     ],
@@ -73,14 +84,14 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_sample_documents_every_option_and_loads_back(tmp_path: Path) -> None:
     sample = render_sample()
-    assert "#network_manager = VLANManager" in sample
+    assert "#network_manager = FlatDHCPManager" in sample
     assert "[DEFAULT]" in sample and "[scheduler]" in sample
     # Uncomment every option: the sample's defaults must themselves be a valid file.
     uncommented = "\n".join(
         line[1:] if line.startswith("#") and " = " in line else line for line in sample.splitlines()
     )
     cfg = load_config(write(tmp_path, uncommented))
-    assert cfg.network.network_manager == "VLANManager"
+    assert cfg.network.network_manager == "FlatDHCPManager"
 
 
 def test_committed_sample_is_current() -> None:
@@ -111,3 +122,10 @@ def test_manage_config_check(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2
     assert "[scheduler] max_attempts = '0'" in res.stderr
+
+
+def test_make_run_config_gives_a_network_that_works_here() -> None:
+    """`make run`'s file: FlatDHCP (no 802.1Q needed), and bootstrap makes the network and pool."""
+    cfg = load_config(Path(__file__).parents[2] / "config" / "cloudd.conf")
+    assert cfg.network.network_manager == "FlatDHCPManager"
+    assert cfg.network.default_network and cfg.network.floating_range

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from cloudd.compute.instances import from_row
 from cloudd.consoleauth import tokens
 from cloudd.consoleauth.service import console_url
 from cloudd.db import Database
@@ -25,7 +26,7 @@ async def make_instance(db: Database, project_id: str = "p1", host: str = "h1") 
 
 async def test_a_token_opens_its_servers_console_only(db: Database) -> None:
     instance = await make_instance(db)
-    token = await tokens.authorize_console(db, instance, "novnc", "10.0.0.5", 5901, ttl=600)
+    token = await tokens.authorize_console(db, from_row(instance), "novnc", "10.0.0.5", 5901, ttl=600)
     assert len(token) >= 40
     # Only the hash is stored.
     stored = await db.fetch("SELECT * FROM console_auth_tokens")
@@ -34,21 +35,21 @@ async def test_a_token_opens_its_servers_console_only(db: Database) -> None:
     found = await tokens.check_token(db, token)
     assert (found.instance_uuid, found.host, found.port) == (instance["uuid"], "10.0.0.5", 5901)
     assert (await tokens.check_token(db, token)).port == 5901  # multi-use within the TTL
-    other = await tokens.authorize_console(db, instance, "novnc", "10.0.0.5", 5901, ttl=600)
+    other = await tokens.authorize_console(db, from_row(instance), "novnc", "10.0.0.5", 5901, ttl=600)
     assert other != token
 
 
 @pytest.mark.parametrize("forged", ["", "x", "A" * 43])
 async def test_forged_tokens_are_refused(db: Database, forged: str) -> None:
     instance = await make_instance(db)
-    await tokens.authorize_console(db, instance, "novnc", "127.0.0.1", 5900, ttl=600)
+    await tokens.authorize_console(db, from_row(instance), "novnc", "127.0.0.1", 5900, ttl=600)
     with pytest.raises(tokens.TokenRefused):
         await tokens.check_token(db, forged)
 
 
 async def test_expired_tokens_say_so_and_are_purged_later(db: Database) -> None:
     instance = await make_instance(db)
-    token = await tokens.authorize_console(db, instance, "novnc", "127.0.0.1", 5900, ttl=600)
+    token = await tokens.authorize_console(db, from_row(instance), "novnc", "127.0.0.1", 5900, ttl=600)
     await db.execute("UPDATE console_auth_tokens SET expires = $1", time.time() - 1)
     with pytest.raises(tokens.TokenRefused, match="expired"):
         await tokens.check_token(db, token)
@@ -60,7 +61,7 @@ async def test_expired_tokens_say_so_and_are_purged_later(db: Database) -> None:
 
 async def test_deleted_or_moved_servers_invalidate_tokens(db: Database) -> None:
     instance = await make_instance(db)
-    token = await tokens.authorize_console(db, instance, "novnc", "127.0.0.1", 5900, ttl=600)
+    token = await tokens.authorize_console(db, from_row(instance), "novnc", "127.0.0.1", 5900, ttl=600)
     await db.execute("UPDATE instances SET host = 'h2' WHERE uuid = $1", instance["uuid"])
     with pytest.raises(tokens.TokenRefused, match="moved"):
         await tokens.check_token(db, token)

@@ -8,8 +8,8 @@ from typing import Any
 
 from multidict import MultiDict
 
-from cloudd.api.image import listing, records
 from cloudd.db import Database
+from cloudd.image import listing, records
 
 
 async def walk(db: Database, order: list[tuple[str, bool]], limit: int, **kwargs: Any) \
@@ -22,7 +22,7 @@ async def walk(db: Database, order: list[tuple[str, bool]], limit: int, **kwargs
             db, project_id=kwargs.get("project_id", "p1"), is_admin=False,
             query=MultiDict(kwargs.get("query", {})), visibility=None, order=order, limit=limit,
             marker=marker, keep=kwargs.get("keep", lambda image: True))
-        seen += [image["id"] for image in images]
+        seen += [image.id for image in images]
         if not more:
             return seen
         marker = images[-1]
@@ -47,7 +47,10 @@ async def test_pages_in_sql_match_a_python_sort(db: Database) -> None:
     def python_order(key: int, descending: bool) -> list[str]:
         # Ties are broken by id, descending (the listing's final key); sorts are stable.
         by_id_desc = sorted((i for i in visible if by_id[i][key] is not None), reverse=True)
-        present = sorted(by_id_desc, key=lambda i: by_id[i][key], reverse=descending)
+        def column(image_id: str) -> Any:  # one column's values are all str or all int
+            return by_id[image_id][key]
+
+        present = sorted(by_id_desc, key=column, reverse=descending)
         return present + sorted((i for i in visible if by_id[i][key] is None), reverse=True)
 
     for limit in (1, 2, 3, 10):
@@ -57,10 +60,10 @@ async def test_pages_in_sql_match_a_python_sort(db: Database) -> None:
     assert python_order(1, False)[:3] == ["i2", "i4", "i1"]  # "Alpha" < "alpha" < "beta"
     # The exact filter drops rows after SQL: the page still fills from later batches.
     kept = await walk(db, [("name", False), ("id", True)], 1,
-                      keep=lambda image: image["id"] in ("i1", "i8"))
+                      keep=lambda image: image.id in ("i1", "i8"))
     assert kept == ["i1", "i8"]
     # Column filters in SQL.
     assert await walk(db, [("id", True)], 5, query={"name": "in:beta,zed"}) == ["i1"]
     assert await walk(db, [("id", True)], 5, project_id="p2") == ["i8", "i7", "i6", "i5", "i4",
                                                                     "i3"]
-    assert records.decode(dict(await db.fetchrow("SELECT * FROM images WHERE id = 'i1'") or {}))
+    assert records.from_row(dict(await db.fetchrow("SELECT * FROM images WHERE id = 'i1'") or {}))

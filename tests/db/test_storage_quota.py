@@ -28,10 +28,11 @@ async def test_usage_and_room_count_objects_parts_and_images(db: Database) -> No
                      " content_type, created_at) VALUES ('u1', 'mine', 'mp', 'p1', 't', $1)", now)
     await db.execute("INSERT INTO multipart_parts (upload_id, part_number, blob, size, etag,"
                      " last_modified) VALUES ('u1', 1, 'p', $1, 'e', $2)", MIB, now)
-    for image_id, size in (("i1", 5 * MIB), ("i2", None)):
+    image_sizes: tuple[tuple[str, int | None], ...] = (("i1", 5 * MIB), ("i2", None))
+    for image_id, image_size in image_sizes:
         await db.execute("INSERT INTO images (id, owner, status, visibility, size, created_at,"
                          " updated_at) VALUES ($1, 'p1', 'active', 'private', $2, $3, $3)",
-                         image_id, size, now)
+                         image_id, image_size, now)
 
     assert await storage_quota.storage_usage(db, "p1") == {
         "image_size_total": 5, "image_count_total": 2,

@@ -201,8 +201,12 @@ def test_two_agent_hosts_in_namespaces(lab: Lab, tmp_path: Path) -> None:
             })
             agents[letter] = start(f"agent-{letter}", cloudd("--config", str(conf), "agent", ns=ns))
 
+        # An agent's link is counted as it connects; its service row is written by the
+        # registration that follows, so wait for both.
         _, out = wait_until("both hosts healthy", lambda: (r := status())[0] == 0
-                            and "agents connected: lab-a, lab-b" in r[1] and r)
+                            and "agents connected: lab-a, lab-b" in r[1]
+                            and "cloudd-compute on lab-b: up" in r[1]
+                            and "cloudd-compute on lab-a: up" in r[1] and r)
         assert "cloudd-compute on lab-a: up" in out and "cloudd-compute on lab-b: up" in out
         assert "agents connected: lab-a, lab-b" in out
         assert "OK   host lab-a: fake driver" in out and "OK   host lab-b: fake driver" in out
@@ -233,6 +237,17 @@ def test_two_agent_hosts_in_namespaces(lab: Lab, tmp_path: Path) -> None:
                 proc.kill()
         for log in logs:
             log.close()
+        stop_dnsmasqs(tmp_path)
+
+
+def stop_dnsmasqs(tmp_path: Path) -> None:
+    """The agents' dnsmasqs outlive them (as nova-network's did, so guests keep their leases);
+    the namespaces they served are gone with the lab, the processes are not."""
+    for pid_file in tmp_path.glob("agent-*/networks/*.pid"):
+        try:
+            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
 
 
 def _answers(url: str) -> bool:

@@ -9,14 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-
-from .conftest import AGENT_HOST, Processes, free_port, wait_for
-
-
-async def agent_connected(procs: Processes) -> bool:
-    async with procs.session.get(procs.base + "/healthz") as resp:
-        report = await resp.json()
-    return AGENT_HOST in report["services"]["conductor"].get("agents", [])
+from harness.cloud import wait_for
+from harness.config import free_port
+from harness.processes import Processes
 
 
 async def active_server(procs: Processes) -> str:
@@ -45,11 +40,7 @@ async def wait_status(procs: Processes, server_id: str, want: str, limit: float 
 async def test_agent_killed_mid_stop_ends_shutoff(processes: Processes) -> None:
     """Nova's _init_instance: a stop cut short by the agent's death is retried at its start."""
     procs = processes
-    procs.start_controller()
-    await procs.wait_api()
-    await procs.login()
-    procs.start_agent("power_off=5")
-    await wait_for(lambda: agent_connected(procs), 30, "the agent to connect")
+    await procs.start_cloud("power_off=5")
     server_id = await active_server(procs)
 
     status, _ = await procs.call("POST", f"/compute/v2.1/servers/{server_id}/action",
@@ -123,11 +114,7 @@ async def link(processes: Processes) -> AsyncIterator[CuttableLink]:
 async def test_link_cut_mid_call_fails_promptly_and_the_agent_reconnects(
         processes: Processes, link: CuttableLink) -> None:
     procs = processes
-    procs.start_controller()
-    await procs.wait_api()
-    await procs.login()
-    procs.start_agent("get_console_output=3", controller_url=f"wss://127.0.0.1:{link.port}/agent")
-    await wait_for(lambda: agent_connected(procs), 30, "the agent to connect")
+    await procs.start_cloud("get_console_output=3", controller_url=f"wss://127.0.0.1:{link.port}/agent")
     server_id = await active_server(procs)
     console = f"/compute/v2.1/servers/{server_id}/action"
 
@@ -143,7 +130,7 @@ async def test_link_cut_mid_call_fails_promptly_and_the_agent_reconnects(
     assert "compute host" in body["serviceUnavailable"]["message"]
 
     # The agent reconnects by itself; the same call then succeeds over the new link.
-    await wait_for(lambda: agent_connected(procs), 20, "the agent to reconnect")
+    await wait_for(procs.agent_connected, 20, "the agent to reconnect")
     status, body = await procs.call("POST", console, json={"os-getConsoleOutput": {}})
     assert status == 200, body
     assert (await server(procs, server_id))["status"] == "ACTIVE"

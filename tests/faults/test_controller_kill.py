@@ -7,34 +7,25 @@ import asyncio
 from collections import Counter
 
 import pytest
+from harness.cloud import wait_for
+from harness.processes import AGENT_HOST, Processes, assert_consistent
 
-from cloudd.compute.rpcapi import PREFIX as COMPUTE
-from cloudd.compute.rpcapi import GuestList, HostQuery
 from cloudd.conductor.service import ConductorService
 from cloudd.controller import build_controller
 from cloudd.db import connect
 from cloudd.db.service import DatabaseService
-
-from .conftest import AGENT_HOST, Processes, assert_consistent, wait_for
+from cloudd.rpc.contracts.compute import PREFIX as COMPUTE
+from cloudd.rpc.contracts.compute import GuestList, HostQuery
 
 SERVERS = 100
 SPAWNING_AT_KILL = 5
 
 
-async def agent_connected(procs: Processes) -> bool:
-    async with procs.session.get(procs.base + "/healthz") as resp:
-        report = await resp.json()
-    return AGENT_HOST in report["services"]["conductor"].get("agents", [])
-
 
 @pytest.mark.slow
 async def test_controller_killed_during_100_boots(processes: Processes) -> None:
     procs = processes
-    procs.start_controller()
-    await procs.wait_api()
-    await procs.login()
-    procs.start_agent("spawn=0.3")
-    await wait_for(lambda: agent_connected(procs), 30, "the agent to connect")
+    await procs.start_cloud("spawn=0.3")
 
     answers = await asyncio.gather(*(procs.boot(f"vm-{i:03d}") for i in range(SERVERS)))
     assert [status for status, _ in answers] == [202] * SERVERS, answers[:3]
@@ -81,8 +72,9 @@ async def test_controller_killed_during_100_boots(processes: Processes) -> None:
         assert status == 202, body
 
         async def built() -> bool:
-            return await db.fetchval("SELECT vm_state FROM instances WHERE uuid = $1",
-                                     body["server"]["id"]) == "active"
+            vm_state = await db.fetchval("SELECT vm_state FROM instances WHERE uuid = $1",
+                                         body["server"]["id"])
+            return bool(vm_state == "active")
 
         await wait_for(built, 20, "a server booted after the restart")
     finally:

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api.compute.conftest import Cloud, cloud
+from harness.api import ApiCloud as Cloud
+from harness.api import cloud
 
 __all__ = ["cloud"]
 

@@ -13,17 +13,11 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
+from harness.cloud import wait_for
+from harness.config import free_port
+from harness.processes import Processes, assert_consistent, prepare_database
 
 from cloudd.db import connect
-
-from .conftest import (
-    AGENT_HOST,
-    Processes,
-    assert_consistent,
-    free_port,
-    prepare_database,
-    wait_for,
-)
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "pg-test-cluster.sh"
 OUTAGE_S = 2.0
@@ -69,14 +63,6 @@ def cluster() -> Iterator[Cluster]:
         pg.destroy()
 
 
-async def agent_connected(procs: Processes) -> bool:
-    try:
-        async with procs.session.get(procs.base + "/healthz") as resp:
-            report = await resp.json()
-    except aiohttp.ClientError:
-        return False
-    return AGENT_HOST in report["services"]["conductor"].get("agents", [])
-
 
 @pytest.mark.slow
 @pytest.mark.postgres
@@ -97,11 +83,7 @@ async def test_postgres_restart_under_load(cluster: Cluster, tmp_path: Path) -> 
 
 
 async def run_load_through_an_outage(procs: Processes, cluster: Cluster) -> None:
-    procs.start_controller()
-    await procs.wait_api()
-    await procs.login()
-    procs.start_agent("spawn=0.2")
-    await wait_for(lambda: agent_connected(procs), 30, "the agent to connect")
+    await procs.start_cloud("spawn=0.2")
 
     statuses: Counter[int] = Counter()
     bodies: list[object] = []

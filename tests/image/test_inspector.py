@@ -39,9 +39,10 @@ def test_raw_kernels_and_unknown_formats(tmp_path: Path) -> None:
     raw = make_image("raw", tmp_path)
     for declared in ("raw", "ami", "aki", "ari"):
         assert inspect_file(raw, declared) == "raw"
-    for declared in (None, "", "ploop", "floppy"):
+    unknown: tuple[str | None, ...] = (None, "", "ploop", "floppy")
+    for unknown_format in unknown:
         with pytest.raises(ImageUnacceptable):
-            inspect_file(raw, declared)
+            inspect_file(raw, unknown_format)
     empty = tmp_path / "empty"
     empty.write_bytes(b"")
     assert inspect_file(empty, "qcow2") == "qcow2"  # no header: nothing to follow

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conductor.conftest import Cloud, make_config, start_cloud, wait_for
-from network.conftest import Lab, lab, network_cloud, teardown_host  # noqa: F401  # lab: fixture
+from harness.cloud import Cloud, start_cloud, wait_for
+from harness.config import make_config
+from harness.netlab import Lab, lab, network_cloud, teardown_host  # noqa: F401  # lab: fixture
+from harness.users import add_user, issue_token
 
-from cloudd.api.identity.bootstrap import bootstrap, ensure_project, ensure_role
-from cloudd.api.identity.passwords import hash_password
 from cloudd.cli import main
+from cloudd.identity.bootstrap import bootstrap
 from cloudd.network import ipam
 
 
@@ -98,19 +99,8 @@ async def test_status_names_a_dead_dnsmasq(lab: Lab, tmp_path: Path,  # noqa: F8
 
 
 async def _member_token(cloud: Cloud, session: aiohttp.ClientSession) -> str:
-    project_id = await ensure_project(cloud.db, "lab")
-    await cloud.db.execute(
-        "INSERT INTO users (id, name, password_hash, default_project_id, created_at)"
-        " VALUES ('u-member', 'member', $1, $2, 0)", hash_password("pw-member"), project_id)
-    await cloud.db.execute("INSERT INTO role_assignments (user_id, project_id, role_id)"
-                           " VALUES ('u-member', $1, $2)", project_id, await ensure_role(cloud.db, "member"))
-    auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "member", "domain": {"id": "default"}, "password": "pw-member"}}},
-        "scope": {"project": {"id": project_id}}}}
-    async with session.post(cloud.cfg.api.public_url.rstrip("/") + "/identity/v3/auth/tokens",
-                            json=auth) as resp:
-        assert resp.status == 201, await resp.text()
-        return resp.headers["X-Subject-Token"]
+    name, _ = await add_user(cloud.db, "lab", ("member",), password="pw-member")
+    return await issue_token(session, cloud.cfg.api.public_url.rstrip("/"), name, "pw-member", "lab")
 
 
 def _gone(pid: int) -> bool:
@@ -122,8 +112,8 @@ def _gone(pid: int) -> bool:
 
 
 async def test_libvirt_check_on_a_real_connection(tmp_path: Path) -> None:
+    from cloudd.agent.compute.drivers.libvirt import LibvirtDriver
     from cloudd.agent.health import check_libvirt
-    from cloudd.compute.drivers.libvirt import LibvirtDriver
 
     # libvirt's built-in test hypervisor: a real connection, no daemon needed.
     driver = LibvirtDriver(instances_path=str(tmp_path / "instances"), connection_uri="test:///default")

@@ -10,15 +10,17 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conductor.conftest import Cloud, wait_for
+from harness.cloud import Cloud, wait_for
+from harness.netlab import Lab, ash, network_cloud, ping, teardown_host
 
+from cloudd.agent.network import antispoof
 from cloudd.api.hosthealth import ask_host
 from cloudd.conductor.service import ConductorService
 from cloudd.manage.status import Finding, host_findings
-from cloudd.network import antispoof, ipam
+from cloudd.network import ipam
 from cloudd.network.service import NetworkService
+from cloudd.rpc.contracts.network import device_name
 
-from .conftest import Lab, ash, network_cloud, ping, teardown_host
 from .test_dhcp_nat import _is_leased, vif
 
 pytestmark = pytest.mark.slow
@@ -82,7 +84,7 @@ async def boot_guest(cloud: Cloud, lab: Lab, name: str) -> dict[str, str]:
     uuid = rows[0]["uuid"]
     await cloud.wait_state(uuid, "active")
     nic = await vif(cloud, uuid)
-    device = antispoof.device_name(nic["vif_uuid"])
+    device = device_name(nic["vif_uuid"])
     ip = await lab.guest(name, nic["bridge"], nic["mac"], device)
     assert ip == nic["ip"], "DHCP from 0.0.0.0 passes the anti-spoofing rules"
     await wait_for(functools.partial(_is_leased, cloud, ip), 10, f"{name}'s lease")

@@ -10,23 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conductor.conftest import Cloud, wait_for
+from harness.cloud import Cloud, wait_for
+from harness.netlab import Lab, ash, network_cloud, ping, serve_tcp, tcp_ok, teardown_host
 
 from cloudd.agent.service import build_agent
 from cloudd.network import ipam
-from cloudd.network.antispoof import device_name
 from cloudd.network.rules import parse_rule
 from cloudd.network.service import NetworkService
-
-from .conftest import (
-    Lab,
-    ash,
-    network_cloud,
-    ping,
-    serve_tcp,
-    tcp_ok,
-    teardown_host,
-)
+from cloudd.rpc.contracts.network import device_name
 
 pytestmark = pytest.mark.slow
 
@@ -128,13 +119,13 @@ async def test_vlan_isolation_floating_ip_security_groups_metadata_restart(
             network: NetworkService = cloud.host.get(NetworkService)
             servers.append(serve_tcp(guest1, 8080))
             fip = await network.allocate_floating_ip("p1")
-            await network.associate_floating_ip(fip["address"], ip1, "p1")
-            assert not await tcp_ok(outside, fip["address"], 8080), "the default group lets it in"
+            await network.associate_floating_ip(fip.address, ip1, "p1")
+            assert not await tcp_ok(outside, fip.address, 8080), "the default group lets it in"
             from cloudd.network import secgroups
 
             group = await secgroups.get_group(cloud.db, "default", "p1")
             rule = await network.add_security_group_rule(group, parse_rule("tcp", 8080, 8080))
-            assert await tcp_ok(outside, fip["address"], 8080)
+            assert await tcp_ok(outside, fip.address, 8080)
 
             # An agent restart leaves rules and addresses exactly as they were.
             before = _snapshot(public, bridges)
@@ -143,14 +134,14 @@ async def test_vlan_isolation_floating_ip_security_groups_metadata_restart(
             await cloud.agent_host.start()
             await cloud.wait_registered()
             await wait_for(functools.partial(_same, before, public, bridges), 10, "the state after restart")
-            assert await tcp_ok(outside, fip["address"], 8080)
+            assert await tcp_ok(outside, fip.address, 8080)
 
             await network.delete_security_group_rule(rule)
-            assert not await tcp_ok(outside, fip["address"], 8080), "the rule's removal closes it"
+            assert not await tcp_ok(outside, fip.address, 8080), "the rule's removal closes it"
             await network.add_security_group_rule(group, parse_rule("tcp", 8080, 8080))
-            assert await tcp_ok(outside, fip["address"], 8080)
-            await network.disassociate_floating_ip(fip["address"], "p1")
-            assert not await tcp_ok(outside, fip["address"], 8080), "disassociate cuts it"
+            assert await tcp_ok(outside, fip.address, 8080)
+            await network.disassociate_floating_ip(fip.address, "p1")
+            assert not await tcp_ok(outside, fip.address, 8080), "disassociate cuts it"
         finally:
             for server in servers:
                 server.kill()

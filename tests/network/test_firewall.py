@@ -10,18 +10,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from harness.netlab import Lab, network_cloud, ping, serve_tcp, tcp_ok, teardown_host
 
+from cloudd.agent.network.firewall import FirewallError, render_filter
 from cloudd.api.hosthealth import ask_host
 from cloudd.conductor.service import ConductorService
 from cloudd.manage.status import check_rules, host_findings
 from cloudd.network import hoststate, ipam, secgroups
-from cloudd.network.firewall import FirewallError, render_filter
-from cloudd.network.rpcapi import PREFIX, FirewallRule, HostNetworkState
 from cloudd.network.rules import parse_rule
 from cloudd.network.service import NetworkService
 from cloudd.rpc import RpcError
+from cloudd.rpc.contracts.network import FirewallRule, HostNetworkState
 
-from .conftest import Lab, network_cloud, ping, serve_tcp, tcp_ok, teardown_host
 from .test_dhcp_nat import vif
 
 pytestmark = pytest.mark.slow
@@ -70,7 +70,7 @@ async def test_rules_fail_closed_and_status_names_host_and_rule(
             await cloud.db.execute(
                 "INSERT INTO security_group_rules (uuid, parent_group_id, protocol, from_port,"
                 " to_port, cidr, group_id, created_at) VALUES ('old-bad-rule', $1, 'tcp', 8081,"
-                " 8081, $2, NULL, 0)", group["id"], INJECTED)
+                " 8081, $2, NULL, 0)", group.id, INJECTED)
             with caplog.at_level(logging.ERROR, "cloudd.network.hoststate"):
                 await network.refresh_host(host)
             assert any("old-bad-rule" in r.getMessage() and uuid in r.getMessage()
@@ -87,7 +87,7 @@ async def test_rules_fail_closed_and_status_names_host_and_rule(
             injected = with_rule(state, FirewallRule.model_construct(
                 protocol="tcp", from_port=8081, to_port=8081, cidr=INJECTED))
             with pytest.raises(RpcError):
-                await (await conductor.peer_for(host)).call(PREFIX + "apply_state", injected)
+                await (await conductor.network_client(host)).apply_state(injected)
             assert filter_rules() == before
 
             # A rule set iptables refuses: the guest is cut off both ways, status says why.

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
+from harness.netlab import Lab, ash, network_cloud, teardown_host
+from harness.rows import Row
 
-from cloudd.network import antispoof, ipam
-from cloudd.network.metadata import PROXY_HOST_HEADER, SECRET_FILE, host_key, sign
+from cloudd.agent.network import antispoof
+from cloudd.network import ipam
+from cloudd.network.metadata import SECRET_FILE
+from cloudd.network.metadata_signing import PROXY_HOST_HEADER, host_key, sign
+from cloudd.rpc.contracts.network import device_name
 
-from .conftest import Lab, ash, network_cloud, teardown_host
 from .test_dhcp_nat import vif
 
 pytestmark = pytest.mark.slow
@@ -29,7 +32,7 @@ async def get(port: int, headers: dict[str, str], source: str = "127.0.0.1",
         return answer.status, await answer.text()
 
 
-def signed(secret: str, instance: dict[str, Any], tenant: str | None = None,
+def signed(secret: str, instance: Row, tenant: str | None = None,
            host: str = "agent1", key_of: str | None = None) -> dict[str, str]:
     """The headers the proxy of ``host`` sends, signed with the key of ``key_of`` (its own)."""
     key = host_key(secret, key_of or host)
@@ -44,7 +47,8 @@ async def test_metadata_needs_a_signature_or_a_trusted_proxy(lab: Lab, tmp_path:
         try:
             await ipam.create_networks(cloud.db, "FlatManager", "private", "10.231.11.0/24",
                                        bridge=bridge)
-            alpha, beta = [], []
+            alpha: list[Row] = []
+            beta: list[Row] = []
             for name, into in (("alpha", alpha), ("beta", beta)):
                 rows, _ = await cloud.boot(name=name, user_data="c2VjcmV0IG9mIGFscGhh")
                 await cloud.wait_state(rows[0]["uuid"], "active")
@@ -82,6 +86,9 @@ async def test_metadata_needs_a_signature_or_a_trusted_proxy(lab: Lab, tmp_path:
             assert status == 200 and json.loads(body)["uuid"] == a["uuid"]
             status, body = await get(port, signed(secret, b))
             assert status == 200 and json.loads(body)["uuid"] == b["uuid"]
+            # cloud-init reads vendor_data.json too: Nova serves it, empty without vendor data.
+            status, body = await get(port, signed(secret, a), path="/openstack/latest/vendor_data.json")
+            assert status == 200 and json.loads(body) == {}
 
             # The configured trusted proxy's forwarded-for counts (its own, rightmost entry).
             status, body = await get(port, {"X-Forwarded-For": f"10.9.9.9, {a_ip}"}, "127.0.0.2")
@@ -90,7 +97,7 @@ async def test_metadata_needs_a_signature_or_a_trusted_proxy(lab: Lab, tmp_path:
             # Flat networking (no firewall) still gets the per-port anti-spoofing rules.
             nic = await vif(cloud, a["uuid"])
             table = (await ash("nft", "list", "table", "bridge", antispoof.TABLE)).stdout
-            device = antispoof.device_name(nic["vif_uuid"])
+            device = device_name(nic["vif_uuid"])
             assert f'iifname "{device}" jump port-{device}' in table
             assert f"ether saddr != {nic['mac']} drop" in table and f"ip saddr {a_ip} accept" in table
         finally:

@@ -14,10 +14,11 @@ from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from harness.aws import S3Cloud, get_object, run
+from harness.users import Keys
 
-from cloudd.objectstore import sigv4
+from cloudd.awsauth import sigv4
 
-from .conftest import Keys, S3Cloud, get_object, run
 from .test_boto3 import code
 
 

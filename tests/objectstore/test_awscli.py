@@ -11,8 +11,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from .conftest import Keys, S3Cloud, get_object, run
+from harness.aws import S3Cloud, get_object, run
+from harness.users import Keys
 
 AWS = str(Path(sys.executable).with_name("aws"))
 
@@ -66,7 +66,8 @@ async def check_cli_round_trip(cloud: S3Cloud, tmp_path: Path) -> None:
 
     def fetch() -> bytes:
         with urllib.request.urlopen(url, context=context, timeout=10) as resp:
-            return resp.read()
+            data: bytes = resp.read()
+            return data
 
     assert await run(fetch) == small
 

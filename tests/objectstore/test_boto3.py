@@ -8,8 +8,7 @@ import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
-
-from .conftest import S3Cloud, get_object, run
+from harness.aws import S3Cloud, get_object, run
 
 
 def fetch_url(url: str) -> tuple[int, bytes]:
@@ -102,7 +101,7 @@ async def test_listing_v1_v2_prefix_delimiter_paging(s3cloud: S3Cloud) -> None:
 
     seen, token = [], None  # paging two at a time, with the delimiter
     while True:
-        extra = {"ContinuationToken": token} if token else {}
+        extra: dict[str, str] = {"ContinuationToken": token} if token else {}
         page = await run(s3.list_objects_v2, Bucket="tree", Delimiter="/", MaxKeys=2, **extra)
         seen += [o["Key"] for o in page.get("Contents", [])]
         seen += [p["Prefix"] for p in page.get("CommonPrefixes", [])]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudd.objectstore.bundles import BundleError, _untar_first
+from cloudd.image.bundles import BundleError, _untar_first
 
 MIB = 1024**2
 

@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -45,7 +46,8 @@ def start(config: Path, api: int, s3: int) -> subprocess.Popen[bytes]:
     raise AssertionError("controller did not start")
 
 
-def identity(api: int, method: str, path: str, body: dict, token: str | None = None) -> tuple[dict, str]:
+def identity(api: int, method: str, path: str, body: dict[str, Any],
+             token: str | None = None) -> tuple[dict[str, Any], str]:
     request = urllib.request.Request(f"http://127.0.0.1:{api}/identity/v3{path}", method=method,
                                      data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json",

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from botocore.exceptions import ClientError
+from harness.aws import S3Cloud, get_object, run
 
 from cloudd import storage_quota
 from cloudd.compute import quota
@@ -14,7 +15,6 @@ from cloudd.db import Database
 from cloudd.db.service import DatabaseService
 from cloudd.objectstore.service import ObjectstoreService, expire_uploads
 
-from .conftest import S3Cloud, get_object, run
 from .test_boto3 import code
 
 KIB = 1024

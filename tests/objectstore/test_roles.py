@@ -10,7 +10,6 @@ import datetime
 import hashlib
 import hmac
 import os
-import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,23 +18,19 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from harness.aws import S3Cloud, get_object, run
+from harness.users import Keys, member_keys
 
-from cloudd.objectstore import sigv4
+from cloudd.awsauth import sigv4
 
-from .conftest import Keys, S3Cloud, get_object, run
 from .test_awscli import AWS, aws
 from .test_boto3 import code
 
 
 async def project_user(cloud: S3Cloud, project_id: str, role: str) -> tuple[str, Keys]:
     """A new user with `role` on the project, and an EC2 key of it there: (user id, keys)."""
-    user_id = (await cloud.identity("POST", "/users", {"user": {
-        "name": f"u-{uuid.uuid4().hex[:8]}", "password": "pw-secret"}}))["user"]["id"]
-    role_id = (await cloud.identity("GET", f"/roles?name={role}"))["roles"][0]["id"]
-    await cloud.identity("PUT", f"/projects/{project_id}/users/{user_id}/roles/{role_id}")
-    cred = (await cloud.identity("POST", f"/users/{user_id}/credentials/OS-EC2",
-                                 {"tenant_id": project_id}))["credential"]
-    return user_id, Keys(cred["access"], cred["secret"], project_id)
+    keys = await member_keys(cloud.identity, project_id, role)
+    return keys.user_id, keys
 
 
 async def refused(call: Any, **params: Any) -> tuple[int, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import BaseModel
 
@@ -31,7 +33,7 @@ class GoodService:
 
 class UntypedArgs:
     @rpc_method
-    async def build_instance(self, ctx: RpcContext, args: dict) -> None:
+    async def build_instance(self, ctx: RpcContext, args: dict[str, Any]) -> None:
         return None
 
 
@@ -43,7 +45,7 @@ class NotAsync:
 
 class DictResult:
     @rpc_method
-    async def build_instance(self, ctx: RpcContext, args: Args) -> dict:
+    async def build_instance(self, ctx: RpcContext, args: Args) -> dict[str, Any]:
         return {}
 
 

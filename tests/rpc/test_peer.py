@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from harness.rpc_link import Link, LinkFactory
 from pydantic import BaseModel
 
 from cloudd.rpc import (
@@ -23,8 +24,6 @@ from cloudd.rpc import (
     request_id_var,
     rpc_method,
 )
-
-from .conftest import Link, LinkFactory
 
 
 class InstanceNotFound(RpcError):

@@ -15,7 +15,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,15 +22,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+from harness.clients import OPENSTACK
+from harness.console import ConsoleCloud as Cloud
+from harness.console import point_console_at
 
 from cloudd.consoleauth.tokens import token_hash
 
-from .conftest import Cloud, point_console_at
-
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
-_VENV_CLI = Path(sys.executable).parent / "openstack"
-OPENSTACK = str(_VENV_CLI) if _VENV_CLI.exists() else shutil.which("openstack")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 pytestmark = [

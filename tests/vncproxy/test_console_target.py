@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from cloudd.agent.service import AgentService
-from cloudd.compute.drivers.fake import FakeDriver
+from harness.console import ConsoleCloud as Cloud
 
-from .conftest import Cloud
+from cloudd.agent.compute.drivers.fake import FakeDriver
+from cloudd.agent.service import AgentService
 
 
 async def tokens(cloud: Cloud, server_id: str) -> int:

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from compute.libvirt_support import READY_LINE, libvirt_host, virsh  # noqa: F401 - fixture
-from compute.test_libvirt_e2e import LibvirtCloud, libvirt_cloud
+from harness.clients import OPENSTACK
+from harness.libvirt import LibvirtCloud, libvirt_cloud
+from harness.libvirt_host import READY_LINE, libvirt_host, virsh  # noqa: F401 - fixture
 
-from .test_browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, OPENSTACK, WebDriver, webdriver  # noqa: F401
+from .test_browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, WebDriver, webdriver  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGIN_PROMPT = "cloudd-guest login:"
@@ -168,7 +169,10 @@ async def test_console_url_shows_the_guest_login_prompt(
     await asyncio.to_thread(ARTIFACTS.mkdir, exist_ok=True)
     await asyncio.to_thread(shot.write_bytes, png)
     assert screen["status"].startswith("Connected to QEMU (instance-"), (screen["status"], shot)
-    assert spells(screen["rows"], expected), (expected, shot)
+    # On a mismatch, what the serial console shows now: a line printed after the prompt shows
+    # on both consoles.
+    assert spells(screen["rows"], expected), (
+        expected, shot, (await openstack(cloud, "console", "log", "show", server["id"]))[-600:])
     # Same layout, other letters: the comparison would notice.
     assert not spells(screen["rows"], [ready_line.replace("hostname", "hostmane")])
 

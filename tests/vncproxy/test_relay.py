@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
-
-from .conftest import Cloud, point_console_at
+from harness.console import ConsoleCloud as Cloud
+from harness.console import point_console_at
 
 RFB_BANNER = b"RFB 003.008\n"
 

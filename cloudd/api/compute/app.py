@@ -6,7 +6,6 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.api import inputs
 from cloudd.api.auth import auth_middleware
 from cloudd.api.compute import (
     consoles,
@@ -25,8 +24,9 @@ from cloudd.api.compute import (
 )
 from cloudd.api.compute.errors import nova_error_body
 from cloudd.api.compute.microversion import MIN_VERSION, compute_front_middleware, max_version
-from cloudd.api.service import HOST_KEY
+from cloudd.api.keys import HOST_KEY
 from cloudd.core import ServiceHost
+from cloudd.web import inputs
 
 MOUNT = "/compute"
 PREFIX = "/v2.1"

@@ -10,11 +10,11 @@ from aiohttp import web
 
 from cloudd.api.auth import REQUEST_ID_KEY, RequestContext, get_context, request_database
 from cloudd.api.compute.errors import BadRequest, Conflict, NotFound
+from cloudd.api.keys import HOST_KEY
 from cloudd.api.paging import parse_limit_text
-from cloudd.api.service import HOST_KEY
 from cloudd.compute import instances
-from cloudd.compute.api import ComputeAPI
 from cloudd.db import Database
+from cloudd.frontdoor.compute import ComputeAPI
 
 
 def context(request: web.Request) -> RequestContext:
@@ -40,7 +40,7 @@ def is_uuid(value: str) -> bool:
         return False
 
 
-async def load_server(request: web.Request, server_id: str | None = None) -> dict[str, Any]:
+async def load_server(request: web.Request, server_id: str | None = None) -> instances.Instance:
     """The server if the caller may see it; 404 otherwise (Nova hides other projects' servers)."""
     server_id = server_id or request.match_info["server_id"]
     ctx = context(request)
@@ -51,19 +51,20 @@ async def load_server(request: web.Request, server_id: str | None = None) -> dic
         row = await instances.get(database(request), server_id.lower())
     except instances.InstanceNotFound:
         raise not_found from None
-    if not ctx.is_admin and row["project_id"] != ctx.project_id:
+    if not ctx.is_admin and row.project_id != ctx.project_id:
         raise not_found
-    ctx.require_read(row["project_id"])
+    ctx.require_read(row.project_id)
     return row
 
 
-async def load_server_to_act(request: web.Request, *, lock_checked: bool = True) -> dict[str, Any]:
+async def load_server_to_act(request: web.Request, *, lock_checked: bool = True) \
+        -> instances.Instance:
     """A server the caller may change: member of its project (or admin), and not locked."""
     row = await load_server(request)
     ctx = context(request)
-    ctx.require_act(row["project_id"])
-    if lock_checked and row["locked"] and not ctx.is_admin:
-        raise Conflict(f"Instance {row['uuid']} is locked")
+    ctx.require_act(row.project_id)
+    if lock_checked and row.locked and not ctx.is_admin:
+        raise Conflict(f"Instance {row.uuid} is locked")
     return row
 
 

@@ -27,9 +27,9 @@ from cloudd.api.compute.errors import (
 )
 from cloudd.api.compute.microversion import APIVersion, request_version
 from cloudd.api.compute.server_models import Strict
-from cloudd.api.service import HOST_KEY
+from cloudd.api.keys import HOST_KEY
 from cloudd.cert.service import CertService
-from cloudd.compute import states
+from cloudd.compute.instances import Instance
 from cloudd.conductor.service import HostUnavailable
 from cloudd.consoleauth.service import ConsoleAuthService
 from cloudd.rpc import RpcError
@@ -54,7 +54,7 @@ class RemoteConsoleBody(Strict):
     remote_console: RemoteConsole
 
 
-async def _vnc_console_url(request: web.Request, row: dict[str, Any]) -> str:
+async def _vnc_console_url(request: web.Request, row: Instance) -> str:
     """Ask the server's host where its VNC server listens, then make a token for it."""
     host = request.config_dict[HOST_KEY]
     consoleauth = host.find(ConsoleAuthService)
@@ -62,14 +62,12 @@ async def _vnc_console_url(request: web.Request, row: dict[str, Any]) -> str:
         raise ComputeError("VNC consoles are not enabled in this cloud")
     try:
         address = await compute_api(request).vnc_console(row)
-    except states.InvalidInstanceState as exc:
-        raise Conflict(str(exc)) from None
     except HostUnavailable as exc:
         raise Conflict(f"Compute host is unavailable: {exc}") from None
     except RpcError as exc:
         if exc.code == "instance_not_found":
-            raise NotFound(f"Instance {row['uuid']} could not be found.") from None
-        raise Conflict(f"Cannot get a console for instance {row['uuid']}: {exc}") from None
+            raise NotFound(f"Instance {row.uuid} could not be found.") from None
+        raise Conflict(f"Cannot get a console for instance {row.uuid}: {exc}") from None
     return await consoleauth.authorize_console(row, "novnc", address.host, address.port)
 
 
@@ -81,7 +79,7 @@ async def get_vnc_console(request: web.Request, args: Any) -> web.StreamResponse
     if body.type != "novnc":
         raise BadRequest(f"Invalid console type {body.type} (cloudd serves novnc only)")
     row = await load_server(request)
-    context(request).require_act(row["project_id"])
+    context(request).require_act(row.project_id)
     url = await _vnc_console_url(request, row)
     return web.json_response({"console": {"type": "novnc", "url": url}})
 
@@ -94,7 +92,7 @@ async def create_remote_console(request: web.Request) -> web.StreamResponse:
         raise BadRequest(f"Unavailable console type {body.protocol}/{body.type} "
                          "(cloudd serves vnc/novnc only)")
     row = await load_server(request)
-    context(request).require_act(row["project_id"])
+    context(request).require_act(row.project_id)
     url = await _vnc_console_url(request, row)
     return web.json_response({"remote_console": {"protocol": "vnc", "type": "novnc", "url": url}})
 

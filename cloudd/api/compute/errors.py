@@ -7,7 +7,8 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from cloudd.api import inputs
+from cloudd import errors
+from cloudd.web import inputs
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -21,36 +22,33 @@ def nova_error_body(status: int, message: str) -> dict[str, Any]:
     return {_FAULT_NAMES.get(status, "computeFault"): {"code": status, "message": message}}
 
 
-class ComputeError(Exception):
-    status = 500
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class ComputeError(errors.CloudError):
+    """The Compute API's own errors; the renderer (`nova_error_body`, the front middleware)
+    takes any `CloudError`, a domain refusal included, by its status."""
 
 
-class BadRequest(ComputeError):
-    status = 400
+class BadRequest(ComputeError, errors.BadRequest):
+    pass
 
 
-class Forbidden(ComputeError):
-    status = 403
+class Forbidden(ComputeError, errors.Forbidden):
+    pass
 
 
-class NotFound(ComputeError):
-    status = 404
+class NotFound(ComputeError, errors.NotFound):
+    pass
 
 
 class NotAcceptable(ComputeError):
     status = 406
 
 
-class Conflict(ComputeError):
-    status = 409
+class Conflict(ComputeError, errors.Conflict):
+    pass
 
 
-class NotImplementedYet(ComputeError):
-    status = 501
+class NotImplementedYet(ComputeError, errors.NotImplementedYet):
+    pass
 
 
 def error_response(status: int, message: str) -> web.Response:

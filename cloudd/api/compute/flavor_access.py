@@ -6,15 +6,16 @@ access list only; to everybody else it does not exist (404 on show, 400 on serve
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aiohttp import web
 from pydantic import StringConstraints
 
-from cloudd.api.auth import RequestContext
 from cloudd.api.compute.common import context, database
 from cloudd.api.compute.errors import BadRequest, Conflict, NotFound, read_json, validate
 from cloudd.api.compute.server_models import Strict
+from cloudd.compute import flavors
+from cloudd.compute.flavors import Flavor
 from cloudd.db import DuplicateError, Executor
 
 ProjectId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255)]
@@ -24,57 +25,43 @@ class TenantAccess(Strict):
     tenant: ProjectId
 
 
-async def may_use(db: Executor, flavor: dict[str, Any], ctx: RequestContext) -> bool:
-    """Whether the caller's project may see and boot `flavor` (a flavors row)."""
-    if flavor["is_public"] or ctx.is_admin:
-        return True
-    found = await db.fetchval(
-        "SELECT COUNT(*) FROM flavor_projects WHERE flavor_id = $1 AND project_id = $2",
-        flavor["id"], ctx.project_id)
-    return bool(found)
-
-
-async def _flavor(request: web.Request) -> dict[str, Any]:
+async def visible_flavor(request: web.Request) -> Flavor:
+    """The flavor of the URL's flavor_id, if the caller may see it (404 otherwise)."""
     flavorid = request.match_info["flavor_id"]
-    row = await database(request).fetchrow(
-        "SELECT * FROM flavors WHERE flavorid = $1 AND deleted = 0", flavorid)
-    if row is None or not await may_use(database(request), row, context(request)):
+    ctx = context(request)
+    flavor = await flavors.get(database(request), flavorid)
+    if flavor is None or not await flavors.may_use(database(request), flavor, ctx.project_id,
+                                                   ctx.is_admin):
         raise NotFound(f"Flavor {flavorid} could not be found.")
-    return row
+    return flavor
 
 
-async def _access_list(db: Executor, flavor: dict[str, Any]) -> list[dict[str, str]]:
-    rows = await db.fetch("SELECT project_id FROM flavor_projects WHERE flavor_id = $1"
-                          " ORDER BY project_id", flavor["id"])
-    return [{"flavor_id": str(flavor["flavorid"]), "tenant_id": r["project_id"]} for r in rows]
+async def _access_list(db: Executor, flavor: Flavor) -> list[dict[str, str]]:
+    return [{"flavor_id": flavor.flavorid, "tenant_id": project_id}
+            for project_id in await flavors.access_list(db, flavor.id)]
 
 
 async def index(request: web.Request) -> web.Response:
     context(request).require_admin()
-    flavor = await _flavor(request)
-    if flavor["is_public"]:
+    flavor = await visible_flavor(request)
+    if flavor.is_public:
         raise NotFound("Access list not available for public flavors.")
     return web.json_response({"flavor_access": await _access_list(database(request), flavor)})
 
 
-async def _add(request: web.Request, flavor: dict[str, Any], project_id: str) -> None:
-    if flavor["is_public"]:
+async def _add(request: web.Request, flavor: Flavor, project_id: str) -> None:
+    if flavor.is_public:
         raise Conflict("Can not add access to a public flavor.")
     try:
-        await database(request).execute(
-            "INSERT INTO flavor_projects (flavor_id, project_id) VALUES ($1, $2)",
-            flavor["id"], project_id)
+        await flavors.add_access(database(request), flavor.id, project_id)
     except DuplicateError:
-        raise Conflict(f"Flavor access already exists for flavor {flavor['flavorid']} and "
+        raise Conflict(f"Flavor access already exists for flavor {flavor.flavorid} and "
                        f"project {project_id} combination.") from None
 
 
-async def _remove(request: web.Request, flavor: dict[str, Any], project_id: str) -> None:
-    removed = await database(request).execute(
-        "DELETE FROM flavor_projects WHERE flavor_id = $1 AND project_id = $2",
-        flavor["id"], project_id)
-    if not removed:
-        raise NotFound(f"Flavor access not found for {flavor['flavorid']} / {project_id} "
+async def _remove(request: web.Request, flavor: Flavor, project_id: str) -> None:
+    if not await flavors.remove_access(database(request), flavor.id, project_id):
+        raise NotFound(f"Flavor access not found for {flavor.flavorid} / {project_id} "
                        "combination.")
 
 
@@ -87,7 +74,7 @@ async def action(request: web.Request) -> web.Response:
     if name not in ("addTenantAccess", "removeTenantAccess"):
         raise BadRequest(f"There is no such action: {name}")
     project_id = validate(TenantAccess, args).tenant
-    flavor = await _flavor(request)
+    flavor = await visible_flavor(request)
     await (_add if name == "addTenantAccess" else _remove)(request, flavor, project_id)
     return web.json_response({"flavor_access": await _access_list(database(request), flavor)})
 

@@ -14,7 +14,8 @@ from cloudd.api.compute.common import context, database, parse_limit
 from cloudd.api.compute.errors import BadRequest, Conflict, NotFound, parse_body, read_json
 from cloudd.api.compute.microversion import request_version
 from cloudd.api.compute.server_models import Strict
-from cloudd.compute.instances import decode_json
+from cloudd.compute import flavors
+from cloudd.compute.flavors import Flavor
 from cloudd.db import DuplicateError
 
 
@@ -52,38 +53,32 @@ class ExtraSpecsBody(Strict):
                       Annotated[str, StringConstraints(max_length=255)] | int | float | bool]
 
 
-async def _find(request: web.Request) -> dict[str, Any]:
-    flavorid = request.match_info["flavor_id"]
-    row = await database(request).fetchrow(
-        "SELECT * FROM flavors WHERE flavorid = $1 AND deleted = 0", flavorid)
-    if row is None or not await flavor_access.may_use(database(request), row, context(request)):
-        raise NotFound(f"Flavor {flavorid} could not be found.")
-    return row
+async def _find(request: web.Request) -> Flavor:
+    return await flavor_access.visible_flavor(request)
 
 
 async def _listing(request: web.Request, detail: bool) -> web.Response:
     ctx = context(request)
     query = request.query
-    rows = await database(request).fetch("SELECT * FROM flavors WHERE deleted = 0 ORDER BY flavorid")
+    rows = await flavors.list_all(database(request))
     is_public = query.get("is_public", "true").lower()
     if is_public in ("true", "t", "1", "yes") or not ctx.is_admin:
-        access = {r["flavor_id"] for r in await database(request).fetch(
-            "SELECT flavor_id FROM flavor_projects WHERE project_id = $1", ctx.project_id)}
+        access = await flavors.ids_shared_with(database(request), ctx.project_id)
         if is_public in ("none",) or not ctx.is_admin:
-            rows = [r for r in rows if r["is_public"] or r["id"] in access]
+            rows = [r for r in rows if r.is_public or r.id in access]
         else:
-            rows = [r for r in rows if r["is_public"]]
+            rows = [r for r in rows if r.is_public]
     elif is_public in ("false", "f", "0", "no"):
-        rows = [r for r in rows if not r["is_public"]]
+        rows = [r for r in rows if not r.is_public]
     for key, column in (("minRam", "memory_mb"), ("minDisk", "root_gb")):
         if key in query:
             try:
                 minimum = int(query[key])
             except ValueError:
                 raise BadRequest(f"Invalid {key} filter [{query[key]}]") from None
-            rows = [r for r in rows if r[column] >= minimum]
+            rows = [r for r in rows if getattr(r, column) >= minimum]
     if "marker" in query:
-        ids = [str(r["flavorid"]) for r in rows]
+        ids = [r.flavorid for r in rows]
         if query["marker"] not in ids:
             raise BadRequest(f"marker [{query['marker']}] not found")
         rows = rows[ids.index(query["marker"]) + 1:]
@@ -114,17 +109,14 @@ async def create(request: web.Request) -> web.Response:
     if spec.description is not None and not version.at_least("2.55"):
         raise BadRequest("Invalid input: 'description' was unexpected at this microversion")
     flavorid = str(spec.id) if spec.id is not None else str(uuid.uuid4())
-    db = database(request)
     try:
-        row = await db.fetchrow(
-            "INSERT INTO flavors (flavorid, name, memory_mb, vcpus, root_gb, ephemeral_gb, swap,"
-            " rxtx_factor, is_public, description, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7,"
-            " $8, $9, $10, $11) RETURNING *",
-            flavorid, spec.name, spec.ram, spec.vcpus, spec.disk, spec.ephemeral, spec.swap,
-            spec.rxtx_factor, int(spec.is_public), spec.description, time.time())
+        row = await flavors.create(
+            database(request), flavorid=flavorid, name=spec.name, memory_mb=spec.ram,
+            vcpus=spec.vcpus, root_gb=spec.disk, ephemeral_gb=spec.ephemeral, swap=spec.swap,
+            rxtx_factor=spec.rxtx_factor, is_public=spec.is_public,
+            description=spec.description, now=time.time())
     except DuplicateError:
         raise Conflict(f"Flavor with name {spec.name} or ID {flavorid} already exists.") from None
-    assert row is not None
     return web.json_response({"flavor": views.flavor_view(request, row, version, True)})
 
 
@@ -132,22 +124,18 @@ async def delete(request: web.Request) -> web.Response:
     context(request).require_admin()
     row = await _find(request)
     # Free the unique name and id for reuse; servers keep their own flavor snapshot.
-    await database(request).execute(
-        "UPDATE flavors SET deleted = 1, name = $1, flavorid = $1 WHERE id = $2",
-        f"deleted-{row['id']}-{uuid.uuid4().hex[:8]}", row["id"])
+    await flavors.mark_deleted(database(request), row.id,
+                               f"deleted-{row.id}-{uuid.uuid4().hex[:8]}")
     return web.Response(status=202)
 
 
 async def extra_specs_index(request: web.Request) -> web.Response:
     row = await _find(request)
-    return web.json_response({"extra_specs": decode_json(row["extra_specs"])})
+    return web.json_response({"extra_specs": dict(row.extra_specs)})
 
 
-async def _save_specs(request: web.Request, row: dict[str, Any], specs: dict[str, Any]) -> None:
-    import json
-
-    await database(request).execute("UPDATE flavors SET extra_specs = $1 WHERE id = $2",
-                                    json.dumps(specs), row["id"])
+async def _save_specs(request: web.Request, row: Flavor, specs: dict[str, Any]) -> None:
+    await flavors.set_extra_specs(database(request), row.id, specs)
 
 
 async def extra_specs_create(request: web.Request) -> web.Response:
@@ -155,16 +143,16 @@ async def extra_specs_create(request: web.Request) -> web.Response:
     row = await _find(request)
     body = await parse_body(request, ExtraSpecsBody)
     new = {k: str(v) for k, v in body.extra_specs.items()}
-    await _save_specs(request, row, {**decode_json(row["extra_specs"]), **new})
+    await _save_specs(request, row, {**dict(row.extra_specs), **new})
     return web.json_response({"extra_specs": new})
 
 
 async def extra_spec_show(request: web.Request) -> web.Response:
     row = await _find(request)
     key = request.match_info["key"]
-    specs = decode_json(row["extra_specs"])
+    specs = dict(row.extra_specs)
     if key not in specs:
-        raise NotFound(f"Flavor {row['flavorid']} has no extra specs with key {key}.")
+        raise NotFound(f"Flavor {row.flavorid} has no extra specs with key {key}.")
     return web.json_response({key: specs[key]})
 
 
@@ -175,7 +163,7 @@ async def extra_spec_update(request: web.Request) -> web.Response:
     body = await read_json(request) if request.can_read_body else None
     if not isinstance(body, dict) or list(body) != [key] or not isinstance(body[key], str | int):
         raise BadRequest("Request body and URI mismatch")
-    await _save_specs(request, row, {**decode_json(row["extra_specs"]), key: str(body[key])})
+    await _save_specs(request, row, {**dict(row.extra_specs), key: str(body[key])})
     return web.json_response({key: str(body[key])})
 
 
@@ -183,9 +171,9 @@ async def extra_spec_delete(request: web.Request) -> web.Response:
     context(request).require_admin()
     row = await _find(request)
     key = request.match_info["key"]
-    specs = decode_json(row["extra_specs"])
+    specs = dict(row.extra_specs)
     if key not in specs:
-        raise NotFound(f"Flavor {row['flavorid']} has no extra specs with key {key}.")
+        raise NotFound(f"Flavor {row.flavorid} has no extra specs with key {key}.")
     del specs[key]
     await _save_specs(request, row, specs)
     return web.Response(status=200)

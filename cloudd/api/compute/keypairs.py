@@ -18,7 +18,8 @@ from cloudd.api.compute.common import context, database
 from cloudd.api.compute.errors import BadRequest, Conflict, Forbidden, NotFound, parse_body
 from cloudd.api.compute.microversion import request_version
 from cloudd.api.compute.server_models import Strict
-from cloudd.compute import quota
+from cloudd.compute import keypair_api, keypairs, quota
+from cloudd.compute.keypairs import KeyPair
 from cloudd.db import DuplicateError
 
 _NAME = re.compile(r"^[a-zA-Z0-9 _-]+$")
@@ -65,15 +66,15 @@ def generate() -> tuple[str, str]:
     return public + " Generated-by-cloudd", private
 
 
-def _view(row: dict[str, Any], request: web.Request, full: bool) -> dict[str, Any]:
-    view: dict[str, Any] = {"name": row["name"], "public_key": row["public_key"],
-                            "fingerprint": row["fingerprint"]}
+def _view(key: KeyPair, request: web.Request, full: bool) -> dict[str, Any]:
+    view: dict[str, Any] = {"name": key.name, "public_key": key.public_key,
+                            "fingerprint": key.fingerprint}
     if request_version(request).at_least("2.2"):
-        view["type"] = row["type"]
+        view["type"] = key.type
     if full:
-        created = time.strftime("%Y-%m-%dT%H:%M:%S.000000", time.gmtime(row["created_at"]))
-        view.update({"user_id": row["user_id"], "deleted": False, "created_at": created,
-                     "updated_at": None, "deleted_at": None, "id": row["id"]})
+        created = time.strftime("%Y-%m-%dT%H:%M:%S.000000", time.gmtime(key.created_at))
+        view.update({"user_id": key.user_id, "deleted": False, "created_at": created,
+                     "updated_at": None, "deleted_at": None, "id": key.id})
     return view
 
 
@@ -89,8 +90,7 @@ def _target_user(request: web.Request, user_id: str | None) -> str:
 
 async def index(request: web.Request) -> web.Response:
     user_id = _target_user(request, request.query.get("user_id"))
-    rows = await database(request).fetch(
-        "SELECT * FROM key_pairs WHERE user_id = $1 ORDER BY name", user_id)
+    rows = await keypairs.list_for_user(database(request), user_id)
     return web.json_response({"keypairs": [{"keypair": _view(r, request, False)} for r in rows]})
 
 
@@ -109,19 +109,14 @@ async def create(request: web.Request) -> web.Response:
     else:
         public_key = check_public_key(spec.public_key)
     try:
-        async with database(request).transaction() as tx:
-            await quota.lock_project(tx, ctx.project_id or "")
-            await quota.check(tx, ctx.project_id or "", {"key_pairs": 1}, user_id)
-            row = await tx.fetchrow(
-                "INSERT INTO key_pairs (name, user_id, project_id, fingerprint, public_key, type,"
-                " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
-                spec.name, user_id, ctx.project_id or "", fingerprint(public_key), public_key,
-                spec.type or "ssh", time.time())
+        row = await keypair_api.create(
+            database(request), name=spec.name, user_id=user_id, project_id=ctx.project_id or "",
+            fingerprint=fingerprint(public_key), public_key=public_key,
+            key_type=spec.type or "ssh", now=time.time())
     except DuplicateError:
         raise Conflict(f"Key pair '{spec.name}' already exists.") from None
     except quota.QuotaExceeded:
         raise Forbidden("Quota exceeded, too many key pairs.") from None
-    assert row is not None
     view = _view(row, request, False)
     view["user_id"] = user_id
     if private_key is not None:
@@ -129,11 +124,10 @@ async def create(request: web.Request) -> web.Response:
     return web.json_response({"keypair": view}, status=201 if version.at_least("2.2") else 200)
 
 
-async def _find(request: web.Request) -> dict[str, Any]:
+async def _find(request: web.Request) -> KeyPair:
     user_id = _target_user(request, request.query.get("user_id"))
     name = request.match_info["name"]
-    row = await database(request).fetchrow(
-        "SELECT * FROM key_pairs WHERE user_id = $1 AND name = $2", user_id, name)
+    row = await keypairs.get(database(request), user_id, name)
     if row is None:
         raise NotFound(f"Keypair {name} not found for user {user_id}")
     return row
@@ -145,7 +139,7 @@ async def show(request: web.Request) -> web.Response:
 
 async def delete(request: web.Request) -> web.Response:
     row = await _find(request)
-    await database(request).execute("DELETE FROM key_pairs WHERE id = $1", row["id"])
+    await keypairs.delete(database(request), row.id)
     return web.Response(status=204 if request_version(request).at_least("2.2") else 202)
 
 

@@ -15,16 +15,15 @@ from typing import Any
 from aiohttp import web
 
 from cloudd.api.auth import REQUEST_ID_KEY, Handler
-from cloudd.api.compute.errors import ComputeError, nova_error_body
-from cloudd.api.inputs import InputRefused
-from cloudd.api.service import HOST_KEY
+from cloudd.api.compute.errors import nova_error_body
+from cloudd.api.keys import HOST_KEY
 from cloudd.db import DatabaseError, DuplicateError, IntegrityError
+from cloudd.errors import CloudError
 from cloudd.log import request_id_var
 from cloudd.rpc import RpcConnectionLost, RpcTimeout
 
 LOG = logging.getLogger(__name__)
 
-VERSION_KEY = "cloudd_compute_version"
 MIN_VERSION = "2.1"
 _FORMAT = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
 VARY = "OpenStack-API-Version, X-OpenStack-Nova-API-Version"
@@ -47,6 +46,10 @@ class APIVersion:
 
     def at_least(self, text: str) -> bool:
         return self >= APIVersion.parse(text)
+
+
+# A typed request key (aiohttp warns on string keys); the negotiated version of this request.
+VERSION_KEY = web.RequestKey("cloudd_compute_version", APIVersion)
 
 
 def max_version(app_config: Any) -> APIVersion:
@@ -89,7 +92,7 @@ class _VersionError(Exception):
 
 def request_version(request: web.Request) -> APIVersion:
     version = request.get(VERSION_KEY)
-    return version if isinstance(version, APIVersion) else APIVersion.parse(MIN_VERSION)
+    return version if version is not None else APIVersion.parse(MIN_VERSION)
 
 
 def _error(status: int, message: str, headers: Any = None) -> web.Response:
@@ -109,7 +112,8 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
     except _VersionError as exc:
         return _error(exc.status, exc.message)
-    except (ComputeError, InputRefused) as exc:  # InputRefused: the shared body parser
+    # Any kind: a domain refusal, the shared body parser's InputRefused.
+    except CloudError as exc:
         return _error(exc.status, exc.message)
     except web.HTTPException as exc:
         if exc.status < 400:

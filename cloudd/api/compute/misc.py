@@ -13,31 +13,33 @@ from cloudd.api.compute.common import context, database
 from cloudd.api.compute.errors import BadRequest, NotFound, parse_body
 from cloudd.api.compute.microversion import request_version
 from cloudd.api.compute.server_models import Strict
-from cloudd.api.service import HOST_KEY
+from cloudd.api.keys import HOST_KEY
+from cloudd.compute import hosts
 
 
-def _is_up(request: web.Request, row: dict[str, Any]) -> bool:
+def _is_up(request: web.Request, service: hosts.Service) -> bool:
     down_time = request.config_dict[HOST_KEY].config.service.service_down_time
-    seen = row["last_seen_up"] or row["updated_at"]
-    return not row["forced_down"] and seen is not None and time.time() - seen <= down_time
+    seen = service.last_heard
+    return not service.forced_down and seen is not None and time.time() - seen <= down_time
 
 
-def _service_view(request: web.Request, row: dict[str, Any]) -> dict[str, Any]:
+def _service_view(request: web.Request, service: hosts.Service) -> dict[str, Any]:
     version = request_version(request)
-    view = {"id": row["uuid"] if version.at_least("2.53") else row["id"], "binary": row["binary"],
-            "host": row["host"], "zone": "internal" if row["topic"] != "compute" else "nova",
-            "status": "disabled" if row["disabled"] else "enabled",
-            "state": "up" if _is_up(request, row) else "down",
-            "updated_at": views.usage_time(row["updated_at"]),
-            "disabled_reason": row["disabled_reason"]}
+    view = {"id": service.uuid if version.at_least("2.53") else service.id,
+            "binary": service.binary, "host": service.host,
+            "zone": "internal" if service.topic != "compute" else "nova",
+            "status": "disabled" if service.disabled else "enabled",
+            "state": "up" if _is_up(request, service) else "down",
+            "updated_at": views.usage_time(service.updated_at),
+            "disabled_reason": service.disabled_reason}
     if version.at_least("2.11"):
-        view["forced_down"] = bool(row["forced_down"])
+        view["forced_down"] = service.forced_down
     return view
 
 
 async def services_index(request: web.Request) -> web.Response:
     context(request).require_admin()
-    rows = await database(request).fetch('SELECT * FROM services ORDER BY id')
+    rows = await hosts.services(database(request))
     return web.json_response({"services": [_service_view(request, r) for r in rows]})
 
 
@@ -57,53 +59,53 @@ async def services_update(request: web.Request) -> web.Response:
     if body.disabled_reason is not None and body.status != "disabled":
         raise BadRequest("disabled_reason needs status disabled")
     db = database(request)
-    row = await db.fetchrow("SELECT * FROM services WHERE uuid = $1", request.match_info["id"])
+    row = await hosts.service_by_uuid(db, request.match_info["id"])
     if row is None:
         raise NotFound(f"Service {request.match_info['id']} could not be found.")
     if body.status is not None:
-        await db.execute("UPDATE services SET disabled = $1, disabled_reason = $2 WHERE id = $3",
-                         int(body.status == "disabled"), body.disabled_reason, row["id"])
+        await hosts.set_disabled(db, row.id, body.status == "disabled", body.disabled_reason)
     if body.forced_down is not None:
-        await db.execute("UPDATE services SET forced_down = $1 WHERE id = $2",
-                         int(body.forced_down), row["id"])
-    fresh = await db.fetchrow("SELECT * FROM services WHERE id = $1", row["id"])
+        await hosts.set_forced_down(db, row.id, body.forced_down)
+    fresh = await hosts.service_by_id(db, row.id)
     assert fresh is not None
     return web.json_response({"service": _service_view(request, fresh)})
 
 
-def _hypervisor_view(request: web.Request, row: dict[str, Any], service: dict[str, Any] | None,
-                     detail: bool) -> dict[str, Any]:
+def _hypervisor_view(request: web.Request, node: hosts.ComputeNode,
+                     service: hosts.Service | None, detail: bool) -> dict[str, Any]:
     version = request_version(request)
     view: dict[str, Any] = {
-        "id": row["uuid"] if version.at_least("2.53") else row["id"],
-        "hypervisor_hostname": row["hypervisor_hostname"],
+        "id": node.uuid if version.at_least("2.53") else node.id,
+        "hypervisor_hostname": node.hypervisor_hostname,
         "state": "up" if service and _is_up(request, service) else "down",
-        "status": "disabled" if service and service["disabled"] else "enabled"}
+        "status": "disabled" if service and service.disabled else "enabled"}
     if not detail:
         return view
-    cpu_info = json.loads(row["cpu_info"] or "{}")
+    cpu_info = node.cpu_info
     view.update({
-        "vcpus": row["vcpus"], "memory_mb": row["memory_mb"], "local_gb": row["local_gb"],
-        "vcpus_used": row["vcpus_used"], "memory_mb_used": row["memory_mb_used"],
-        "local_gb_used": row["local_gb_used"], "hypervisor_type": row["hypervisor_type"],
-        "hypervisor_version": row["hypervisor_version"],
-        "free_ram_mb": row["memory_mb"] - row["memory_mb_used"],
-        "free_disk_gb": row["local_gb"] - row["local_gb_used"], "current_workload": 0,
-        "running_vms": row["running_vms"], "disk_available_least": row["local_gb"]
-        - row["local_gb_used"], "host_ip": row["host_ip"],
+        "vcpus": node.vcpus, "memory_mb": node.memory_mb, "local_gb": node.local_gb,
+        "vcpus_used": node.vcpus_used, "memory_mb_used": node.memory_mb_used,
+        "local_gb_used": node.local_gb_used, "hypervisor_type": node.hypervisor_type,
+        "hypervisor_version": node.hypervisor_version,
+        "free_ram_mb": node.memory_mb - node.memory_mb_used,
+        "free_disk_gb": node.local_gb - node.local_gb_used, "current_workload": 0,
+        "running_vms": node.running_vms, "disk_available_least": node.local_gb
+        - node.local_gb_used, "host_ip": node.host_ip,
         "cpu_info": cpu_info if version.at_least("2.28") else json.dumps(cpu_info),
-        "service": {"host": row["host"], "id": (service["uuid"] if version.at_least("2.53")
-                                                else service["id"]) if service else None,
-                    "disabled_reason": service["disabled_reason"] if service else None}})
+        "service": {"host": node.host, "id": (service.uuid if version.at_least("2.53")
+                                              else service.id) if service else None,
+                    "disabled_reason": service.disabled_reason if service else None}})
     return view
 
 
-async def _hypervisors(request: web.Request) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+async def _hypervisors(request: web.Request) \
+        -> list[tuple[hosts.ComputeNode, hosts.Service | None]]:
     context(request).require_admin()
     db = database(request)
-    nodes = await db.fetch("SELECT * FROM compute_nodes ORDER BY id")
-    services = {s["id"]: s for s in await db.fetch("SELECT * FROM services")}
-    return [(n, services.get(n["service_id"])) for n in nodes]
+    nodes = await hosts.nodes(db)
+    services = {s.id: s for s in await hosts.services(db)}
+    return [(n, services.get(n.service_id) if n.service_id is not None else None)
+            for n in nodes]
 
 
 async def hypervisors_index(request: web.Request) -> web.Response:
@@ -121,7 +123,7 @@ async def hypervisors_detail(request: web.Request) -> web.Response:
 async def hypervisor_show(request: web.Request) -> web.Response:
     wanted = request.match_info["id"]
     for node, service in await _hypervisors(request):
-        if wanted in (str(node["id"]), node["uuid"]):
+        if wanted in (str(node.id), node.uuid):
             return web.json_response({"hypervisor": _hypervisor_view(request, node, service, True)})
     raise NotFound(f"Hypervisor with ID '{wanted}' could not be found.")
 
@@ -131,7 +133,7 @@ async def hypervisor_statistics(request: web.Request) -> web.Response:
     stats: dict[str, int] = {"count": len(pairs)}
     for key in ("vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used",
                 "running_vms"):
-        stats[key] = sum(int(n[key]) for n, _ in pairs)
+        stats[key] = sum(int(getattr(n, key)) for n, _ in pairs)
     stats.update({"free_ram_mb": stats["memory_mb"] - stats["memory_mb_used"],
                   "free_disk_gb": stats["local_gb"] - stats["local_gb_used"],
                   "current_workload": 0, "disk_available_least": stats["local_gb"]
@@ -140,8 +142,8 @@ async def hypervisor_statistics(request: web.Request) -> web.Response:
 
 
 async def availability_zones(request: web.Request) -> web.Response:
-    zones = await database(request).fetch("SELECT DISTINCT availability_zone FROM compute_nodes")
-    names = sorted({z["availability_zone"] for z in zones} or {"nova"})
+    zones = await hosts.availability_zones(database(request))
+    names = sorted(set(zones) or {"nova"})
     return web.json_response({"availabilityZoneInfo": [
         {"zoneName": name, "zoneState": {"available": True}, "hosts": None} for name in names]})
 
@@ -149,16 +151,14 @@ async def availability_zones(request: web.Request) -> web.Response:
 async def availability_zones_detail(request: web.Request) -> web.Response:
     context(request).require_admin()
     db = database(request)
-    nodes = await db.fetch("SELECT host, availability_zone FROM compute_nodes")
-    services = await db.fetch("SELECT * FROM services")
     zones: dict[str, dict[str, Any]] = {"internal": {}}
-    zone_of = {n["host"]: n["availability_zone"] for n in nodes}
-    for service in services:
-        zone = zone_of.get(service["host"], "internal") if service["topic"] == "compute" \
+    zone_of = {n.host: n.availability_zone for n in await hosts.nodes(db)}
+    for service in await hosts.services(db):
+        zone = zone_of.get(service.host, "internal") if service.topic == "compute" \
             else "internal"
-        zones.setdefault(zone, {}).setdefault(service["host"], {})[service["binary"]] = {
-            "available": _is_up(request, service), "active": not service["disabled"],
-            "updated_at": views.usage_time(service["updated_at"])}
+        zones.setdefault(zone, {}).setdefault(service.host, {})[service.binary] = {
+            "available": _is_up(request, service), "active": not service.disabled,
+            "updated_at": views.usage_time(service.updated_at)}
     return web.json_response({"availabilityZoneInfo": [
         {"zoneName": name, "zoneState": {"available": True}, "hosts": hosts or None}
         for name, hosts in sorted(zones.items())]})

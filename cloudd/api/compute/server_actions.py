@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 from pydantic import Field
 
 from cloudd.api.auth import public_url
-from cloudd.api.compute import consoles, flavor_access, servers, views
+from cloudd.api.compute import consoles, servers, views
 from cloudd.api.compute.common import (
     compute_api,
     context,
@@ -22,17 +22,16 @@ from cloudd.api.compute.common import (
 from cloudd.api.compute.errors import (
     BadRequest,
     Conflict,
-    Forbidden,
     read_json,
     validate,
 )
 from cloudd.api.compute.microversion import request_version
 from cloudd.api.compute.server_models import Metadata, Name, Strict
-from cloudd.api.image import for_compute
-from cloudd.api.image.for_compute import BootImageError, check_boot_image
-from cloudd.compute import instances, quota, states
+from cloudd.compute import instances, states
+from cloudd.compute.instances import Instance
 from cloudd.conductor.service import HostUnavailable
 
+T = TypeVar("T")
 ActionHandler = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
 
 
@@ -72,17 +71,19 @@ def _empty(value: Any) -> None:
         raise BadRequest("This action takes no arguments.")
 
 
-async def _engine_call(request: web.Request, row: dict[str, Any], action: str,
+async def _engine_call(request: web.Request, row: Instance, action: str,
                        **extra: Any) -> None:
+    await _refusals_mapped(row, compute_api(request).action(
+        row, action, request_id(request), context(request), **extra))
+
+
+async def _refusals_mapped(row: Instance, call: Awaitable[T]) -> T:
+    """A ComputeAPI call on `row`, an unreachable host as Nova's 409 with its message (an
+    InvalidInstanceState, a Conflict, and a QuotaExceeded, a Forbidden, leave as they are)."""
     try:
-        await compute_api(request).action(row, action, request_id(request), context(request),
-                                          **extra)
-    except states.InvalidInstanceState as exc:
-        raise Conflict(str(exc)) from None
+        return await call
     except HostUnavailable as exc:
-        raise Conflict(f"Compute host of instance {row['uuid']} is unavailable: {exc}") from None
-    except quota.QuotaExceeded as exc:
-        raise Forbidden(exc.message) from None
+        raise Conflict(f"Compute host of instance {row.uuid} is unavailable: {exc}") from None
 
 
 def _simple(action: str) -> ActionHandler:
@@ -108,20 +109,15 @@ async def rebuild(request: web.Request, args: Any) -> web.StreamResponse:
     image_id = body.imageRef.rstrip("/").rsplit("/", 1)[-1]
     if not is_uuid(image_id):
         raise BadRequest(f"Invalid imageRef provided: {image_id} is not a UUID.")
-    ctx = context(request)
     # The same checks as a create's: an image (and its kernel/ramdisk) the project may boot.
-    try:
-        image = await check_boot_image(database(request), image_id.lower(), row["project_id"],
-                                       ctx.is_admin, row)
-    except BootImageError as exc:
-        raise BadRequest(str(exc)) from None
+    image = await compute_api(request).rebuild_image(row, image_id, context(request).is_admin)
     await _engine_call(request, row, "rebuild", image=image)
     changes: dict[str, Any] = {}
     if body.name is not None:
         changes["name"] = body.name
     if body.metadata is not None:
         changes["metadata"] = body.metadata
-    row = await instances.update(database(request), row["uuid"], changes)
+    row = await instances.update(database(request), row.uuid, changes)
     version = request_version(request)
     if version.at_least("2.75"):
         view = await servers.detailed_view(request, row)
@@ -134,15 +130,9 @@ async def rebuild(request: web.Request, args: Any) -> web.StreamResponse:
 async def resize(request: web.Request, args: Any) -> web.StreamResponse:
     body = validate(Resize, args)
     row = await load_server_to_act(request)
-    flavor = await servers.find_flavor(database(request), body.flavorRef)
-    if not await flavor_access.may_use(database(request), flavor, context(request)):
-        raise BadRequest(f"Flavor {body.flavorRef} could not be found.")
-    if str(flavor["flavorid"]) == str(row["flavor"].get("flavorid")):
-        raise BadRequest("When resizing, instances must change flavor!")
-    new_flavor = {k: flavor[k] for k in ("flavorid", "name", "memory_mb", "vcpus", "root_gb",
-                                         "ephemeral_gb", "swap")}
-    new_flavor["extra_specs"] = instances.decode_json(flavor["extra_specs"])
-    new_flavor["id"] = flavor["id"]
+    ctx = context(request)
+    new_flavor = await compute_api(request).resize_flavor(row, body.flavorRef, ctx.project_id,
+                                                          ctx.is_admin)  # CreateRefused: a 400
     await _engine_call(request, row, "resize", new_flavor=new_flavor)
     return web.Response(status=202)
 
@@ -171,8 +161,6 @@ async def console_output(request: web.Request, args: Any) -> web.StreamResponse:
     row = await load_server_to_act(request, lock_checked=False)
     try:
         log = await compute_api(request).console_output(row, None)
-    except states.InvalidInstanceState as exc:
-        raise Conflict(str(exc)) from None
     except HostUnavailable as exc:
         raise Conflict(f"Compute host is unavailable: {exc}") from None
     return web.json_response({"output": last_lines(log, length)})
@@ -193,11 +181,11 @@ async def lock(request: web.Request, args: Any) -> web.StreamResponse:
         raise BadRequest("locked_reason is not allowed at this microversion")
     row = await load_server_to_act(request, lock_checked=False)
     ctx = context(request)
-    await instances.update(database(request), row["uuid"], {
+    await instances.update(database(request), row.uuid, {
         "locked": 1, "locked_by": "admin" if ctx.is_admin else "owner",
         "locked_reason": body.locked_reason})
-    await instances.start_action(database(request), row["uuid"], "lock", request_id(request),
-                                 ctx.user_id, row["project_id"])
+    await instances.start_action(database(request), row.uuid, "lock", request_id(request),
+                                 ctx.user_id, row.project_id)
     return web.Response(status=202)
 
 
@@ -205,12 +193,12 @@ async def unlock(request: web.Request, args: Any) -> web.StreamResponse:
     _empty(args)
     row = await load_server_to_act(request, lock_checked=False)
     ctx = context(request)
-    if row["locked"] and row["locked_by"] == "admin" and not ctx.is_admin:
-        raise Conflict(f"Instance {row['uuid']} was locked by an administrator")
-    await instances.update(database(request), row["uuid"], {
+    if row.locked and row.locked_by == "admin" and not ctx.is_admin:
+        raise Conflict(f"Instance {row.uuid} was locked by an administrator")
+    await instances.update(database(request), row.uuid, {
         "locked": 0, "locked_by": None, "locked_reason": None})
-    await instances.start_action(database(request), row["uuid"], "unlock", request_id(request),
-                                 ctx.user_id, row["project_id"])
+    await instances.start_action(database(request), row.uuid, "unlock", request_id(request),
+                                 ctx.user_id, row.project_id)
     return web.Response(status=202)
 
 
@@ -219,7 +207,7 @@ async def reset_state(request: web.Request, args: Any) -> web.StreamResponse:
     body = validate(ResetState, args)
     row = await load_server(request)
     vm_state = states.ERROR if body.state == "error" else states.ACTIVE
-    await instances.update(database(request), row["uuid"], {"vm_state": vm_state, "task_state": None})
+    await instances.update(database(request), row.uuid, {"vm_state": vm_state, "task_state": None})
     return web.Response(status=202)
 
 
@@ -233,19 +221,11 @@ async def create_image(request: web.Request, args: Any) -> web.StreamResponse:
     Location (below 2.45) or {"image_id"} (2.45 and later), as Nova answers."""
     body = validate(CreateImage, args)
     row = await load_server_to_act(request)
-    ctx = context(request)
-    db = database(request)
-    image = await for_compute.create_snapshot_image(
-        db, row, name=body.name, metadata=body.metadata, user_id=ctx.user_id,
-        user_name=ctx.user_name, project_name=ctx.project_name)
-    try:
-        await _engine_call(request, row, "createImage", image_id=image["id"])
-    except BaseException:
-        await for_compute.discard_snapshot_image(db, image["id"])
-        raise
+    image = await _refusals_mapped(row, compute_api(request).snapshot(
+        row, body.name, body.metadata, request_id(request), context(request)))
     if request_version(request).at_least("2.45"):
-        return web.json_response({"image_id": image["id"]}, status=202)
-    location = f"{public_url(request)}/image/v2/images/{image['id']}"
+        return web.json_response({"image_id": image.id}, status=202)
+    location = f"{public_url(request)}/image/v2/images/{image.id}"
     return web.Response(status=202, headers={"Location": location})
 
 

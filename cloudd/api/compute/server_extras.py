@@ -12,27 +12,29 @@ from cloudd.api.compute.microversion import request_version
 from cloudd.api.compute.quotas import DEFAULT_QUOTAS
 from cloudd.api.compute.server_models import MetadataBody, MetaItemBody
 from cloudd.api.compute.views import usage_time
+from cloudd.api.network.addresses import server_addresses
 from cloudd.compute import instances
+from cloudd.compute.instances import Instance
 
 
-async def _save_metadata(request: web.Request, row: dict[str, Any], metadata: dict[str, str]) \
+async def _save_metadata(request: web.Request, row: Instance, metadata: dict[str, str]) \
         -> dict[str, str]:
     if len(metadata) > DEFAULT_QUOTAS["metadata_items"]:
         raise Forbidden("Quota exceeded for metadata_items: maximum number of metadata items is "
                         f"{DEFAULT_QUOTAS['metadata_items']}.")
-    await instances.update(database(request), row["uuid"], {"metadata": metadata})
+    await instances.update(database(request), row.uuid, {"metadata": metadata})
     return metadata
 
 
 async def metadata_index(request: web.Request) -> web.Response:
     row = await load_server(request)
-    return web.json_response({"metadata": row["metadata"] or {}})
+    return web.json_response({"metadata": row.metadata})
 
 
 async def metadata_merge(request: web.Request) -> web.Response:
     row = await load_server_to_act(request)
     body = await parse_body(request, MetadataBody)
-    merged = await _save_metadata(request, row, {**(row["metadata"] or {}), **body.metadata})
+    merged = await _save_metadata(request, row, {**(row.metadata), **body.metadata})
     return web.json_response({"metadata": merged})
 
 
@@ -45,9 +47,9 @@ async def metadata_replace(request: web.Request) -> web.Response:
 async def metadata_show(request: web.Request) -> web.Response:
     row = await load_server(request)
     key = request.match_info["key"]
-    if key not in (row["metadata"] or {}):
+    if key not in (row.metadata):
         raise NotFound("Metadata item was not found")
-    return web.json_response({"meta": {key: row["metadata"][key]}})
+    return web.json_response({"meta": {key: row.metadata[key]}})
 
 
 async def metadata_put_item(request: web.Request) -> web.Response:
@@ -56,14 +58,14 @@ async def metadata_put_item(request: web.Request) -> web.Response:
     body = await parse_body(request, MetaItemBody)
     if len(body.meta) != 1 or key not in body.meta:
         raise BadRequest("Request body and URI mismatch")
-    await _save_metadata(request, row, {**(row["metadata"] or {}), key: body.meta[key]})
+    await _save_metadata(request, row, {**(row.metadata), key: body.meta[key]})
     return web.json_response({"meta": body.meta})
 
 
 async def metadata_delete(request: web.Request) -> web.Response:
     row = await load_server_to_act(request)
     key = request.match_info["key"]
-    metadata = dict(row["metadata"] or {})
+    metadata = dict(row.metadata)
     if key not in metadata:
         raise NotFound("Metadata item was not found")
     del metadata[key]
@@ -72,11 +74,9 @@ async def metadata_delete(request: web.Request) -> web.Response:
 
 
 async def _ips(request: web.Request) -> dict[str, Any]:
-    from cloudd.api.network.addresses import server_addresses
-
     row = await load_server(request)
-    found = await server_addresses(database(request), [row["uuid"]], detailed=False)
-    return found[row["uuid"]]
+    found = await server_addresses(database(request), [row.uuid], detailed=False)
+    return found[row.uuid]
 
 
 async def ips(request: web.Request) -> web.Response:
@@ -91,17 +91,17 @@ async def ips_network(request: web.Request) -> web.Response:
     return web.json_response({label: found[label]})
 
 
-def _action_view(request: web.Request, row: dict[str, Any]) -> dict[str, Any]:
-    view = {"action": row["action"], "instance_uuid": row["instance_uuid"],
-            "request_id": row["request_id"], "user_id": row["user_id"],
-            "project_id": row["project_id"], "start_time": usage_time(row["start_time"]),
-            "message": row["message"]}
+def _action_view(request: web.Request, action: instances.InstanceAction) -> dict[str, Any]:
+    view = {"action": action.action, "instance_uuid": action.instance_uuid,
+            "request_id": action.request_id, "user_id": action.user_id,
+            "project_id": action.project_id, "start_time": usage_time(action.start_time),
+            "message": action.message}
     if request_version(request).at_least("2.58"):
-        view["updated_at"] = usage_time(row["updated_at"])
+        view["updated_at"] = usage_time(action.updated_at)
     return view
 
 
-async def _server_for_actions(request: web.Request) -> dict[str, Any]:
+async def _server_for_actions(request: web.Request) -> Instance:
     server_id = request.match_info["server_id"]
     try:
         return await load_server(request)
@@ -117,9 +117,7 @@ async def _server_for_actions(request: web.Request) -> dict[str, Any]:
 
 async def actions_index(request: web.Request) -> web.Response:
     row = await _server_for_actions(request)
-    rows = await database(request).fetch(
-        "SELECT * FROM instance_actions WHERE instance_uuid = $1 ORDER BY start_time DESC, id DESC",
-        row["uuid"])
+    rows = await instances.actions_of(database(request), row.uuid)
     return web.json_response({"instanceActions": [_action_view(request, r) for r in rows]})
 
 
@@ -127,24 +125,21 @@ async def actions_show(request: web.Request) -> web.Response:
     row = await _server_for_actions(request)
     ctx = context(request)
     db = database(request)
-    action = await db.fetchrow(
-        "SELECT * FROM instance_actions WHERE instance_uuid = $1 AND request_id = $2"
-        " ORDER BY id DESC LIMIT 1", row["uuid"], request.match_info["request_id"])
+    action = await instances.action_of_request(db, row.uuid, request.match_info["request_id"])
     if action is None:
         raise NotFound(f"Action for request_id {request.match_info['request_id']} on instance "
-                       f"{row['uuid']} not found")
-    events = await db.fetch("SELECT * FROM instance_action_events WHERE action_id = $1 ORDER BY id",
-                            action["id"])
+                       f"{row.uuid} not found")
+    events = await instances.events_of(db, action.id)
     view = _action_view(request, action)
     view["events"] = [_event_view(e, ctx.is_admin) for e in events]
     return web.json_response({"instanceAction": view})
 
 
-def _event_view(event: dict[str, Any], is_admin: bool) -> dict[str, Any]:
-    view = {"event": event["event"], "start_time": usage_time(event["start_time"]),
-            "finish_time": usage_time(event["finish_time"]), "result": event["result"]}
+def _event_view(event: instances.InstanceActionEvent, is_admin: bool) -> dict[str, Any]:
+    view = {"event": event.event, "start_time": usage_time(event.start_time),
+            "finish_time": usage_time(event.finish_time), "result": event.result}
     if is_admin:
-        view["traceback"] = event["traceback"]
+        view["traceback"] = event.traceback
     return view
 
 

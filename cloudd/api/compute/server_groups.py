@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid as uuidlib
 from typing import Annotated, Any, Literal
@@ -14,7 +13,8 @@ from cloudd.api.compute.common import context, database, is_uuid, parse_limit
 from cloudd.api.compute.errors import BadRequest, Forbidden, NotFound, parse_body
 from cloudd.api.compute.microversion import APIVersion, request_version
 from cloudd.api.compute.server_models import Strict
-from cloudd.compute import quota
+from cloudd.compute import quota, server_groups
+from cloudd.compute.server_groups import ServerGroup
 from cloudd.db import Executor
 
 Policy = Literal["affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity"]
@@ -66,32 +66,20 @@ def _parse_create(version: APIVersion, body: Any) -> tuple[str, str, dict[str, i
     return name, policy, rules
 
 
-async def _members(db: Executor, group_id: int) -> list[str]:
-    rows = await db.fetch(
-        "SELECT m.instance_uuid FROM instance_group_members m JOIN instances i"
-        " ON i.uuid = m.instance_uuid AND i.deleted = 0 WHERE m.group_id = $1 ORDER BY m.id",
-        group_id)
-    return [r["instance_uuid"] for r in rows]
-
-
-async def _view(db: Executor, row: dict[str, Any], version: APIVersion) -> dict[str, Any]:
-    view: dict[str, Any] = {"id": row["uuid"], "name": row["name"]}
+async def _view(db: Executor, group: ServerGroup, version: APIVersion) -> dict[str, Any]:
+    view: dict[str, Any] = {"id": group.uuid, "name": group.name}
     if version.at_least(POLICY_SINCE):
-        view["policy"] = row["policy"]
-        view["rules"] = json.loads(row["rules"] or "{}")
+        view["policy"] = group.policy
+        view["rules"] = group.rules
     else:
-        view["policies"] = [row["policy"]]
-    view["members"] = await _members(db, row["id"])
+        view["policies"] = [group.policy]
+    view["members"] = await server_groups.live_members(db, group.id)
     if not version.at_least(POLICY_SINCE):
         view["metadata"] = {}
     if version.at_least("2.13"):
-        view["project_id"] = row["project_id"]
-        view["user_id"] = row["user_id"]
+        view["project_id"] = group.project_id
+        view["user_id"] = group.user_id
     return view
-
-
-_SELECT = ("SELECT g.*, p.policy, p.rules FROM instance_groups g"
-           " JOIN instance_group_policy p ON p.group_id = g.id")
 
 
 async def create(request: web.Request) -> web.Response:
@@ -101,7 +89,6 @@ async def create(request: web.Request) -> web.Response:
     model = GroupCreateBody if version.at_least(POLICY_SINCE) else GroupCreateLegacyBody
     name, policy, rules = _parse_create(version, await parse_body(request, model))
     project_id = str(ctx.project_id)
-    group_uuid = str(uuidlib.uuid4())
     db = database(request)
     async with db.transaction() as tx:
         await quota.lock_project(tx, project_id)
@@ -109,15 +96,10 @@ async def create(request: web.Request) -> web.Response:
             await quota.check(tx, project_id, {"server_groups": 1})
         except quota.QuotaExceeded:
             raise Forbidden("Quota exceeded, too many server groups.") from None
-        group_id = await tx.fetchval(
-            "INSERT INTO instance_groups (uuid, name, project_id, user_id, created_at)"
-            " VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            group_uuid, name, project_id, ctx.user_id, time.time())
-        await tx.execute("INSERT INTO instance_group_policy (group_id, policy, rules)"
-                         " VALUES ($1, $2, $3)", group_id, policy, json.dumps(rules))
-        row = await tx.fetchrow(f"{_SELECT} WHERE g.id = $1", group_id)
-        assert row is not None
-        view = await _view(tx, row, version)
+        group = await server_groups.create(
+            tx, uuid=str(uuidlib.uuid4()), name=name, project_id=project_id,
+            user_id=ctx.user_id, policy=policy, rules=rules, now=time.time())
+        view = await _view(tx, group, version)
     return web.json_response({"server_group": view})
 
 
@@ -142,50 +124,40 @@ async def index(request: web.Request) -> web.Response:
     limit, offset = parse_limit(request.query), _offset(request.query)
     db = database(request)
     if ctx.is_admin and _all_projects(request):
-        rows = await db.fetch(f"{_SELECT} ORDER BY g.id")
+        groups = await server_groups.list_all(db)
+    elif ctx.project_id is None:  # an unscoped admin without all_projects: no project's groups
+        groups = []
     else:
-        rows = await db.fetch(f"{_SELECT} WHERE g.project_id = $1 ORDER BY g.id", ctx.project_id)
+        groups = await server_groups.list_for_project(db, ctx.project_id)
     version = request_version(request)
-    page = rows[offset:offset + limit]
+    page = groups[offset:offset + limit]
     return web.json_response({"server_groups": [await _view(db, r, version) for r in page]})
 
 
-async def _load(request: web.Request) -> dict[str, Any]:
+async def _load(request: web.Request) -> ServerGroup:
     """The group if the caller may see it; 404 otherwise (Nova hides other projects' groups)."""
     ctx = context(request)
     group_id = request.match_info["group_id"]
-    row = None
+    group = None
     if is_uuid(group_id):
-        row = await database(request).fetchrow(f"{_SELECT} WHERE g.uuid = $1", group_id.lower())
-    if row is None or (not ctx.is_admin and row["project_id"] != ctx.project_id):
+        group = await server_groups.get(database(request), group_id.lower())
+    if group is None or (not ctx.is_admin and group.project_id != ctx.project_id):
         raise NotFound(f"Instance group {group_id} could not be found.")
-    return row
+    return group
 
 
 async def show(request: web.Request) -> web.Response:
-    row = await _load(request)
-    context(request).require_read(row["project_id"])
-    view = await _view(database(request), row, request_version(request))
+    group = await _load(request)
+    context(request).require_read(group.project_id)
+    view = await _view(database(request), group, request_version(request))
     return web.json_response({"server_group": view})
 
 
 async def delete(request: web.Request) -> web.Response:
-    row = await _load(request)
-    context(request).require_act(row["project_id"])
-    await database(request).execute("DELETE FROM instance_groups WHERE id = $1", row["id"])
+    group = await _load(request)
+    context(request).require_act(group.project_id)
+    await server_groups.delete(database(request), group.id)
     return web.Response(status=204)
-
-
-async def find_for_hint(db: Executor, hint: Any, project_id: str) -> str:
-    """The uuid of the server group a `group` scheduler hint names (400 when there is none)."""
-    if not isinstance(hint, str) or not is_uuid(hint):
-        raise BadRequest(f"Invalid input for field/attribute group. Value: {hint!r} is not a "
-                         "'uuid'")
-    found = await db.fetchval("SELECT uuid FROM instance_groups WHERE uuid = $1 AND project_id = $2",
-                              hint.lower(), project_id)
-    if found is None:
-        raise BadRequest(f"Instance group {hint} could not be found.")
-    return str(found)
 
 
 def add_routes(app: web.Application, prefix: str) -> None:

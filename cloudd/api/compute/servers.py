@@ -3,65 +3,45 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from cloudd.api.compute import flavor_access, server_groups, views
+from cloudd.api.compute import views
 from cloudd.api.compute.common import (
     compute_api,
     context,
     database,
-    is_uuid,
     load_server,
     load_server_to_act,
     parse_limit,
     parse_time,
     request_id,
 )
-from cloudd.api.compute.errors import BadRequest, Forbidden, parse_body
+from cloudd.api.compute.errors import BadRequest, parse_body
 from cloudd.api.compute.microversion import request_version
-from cloudd.api.compute.quotas import DEFAULT_QUOTAS
 from cloudd.api.compute.server_models import ServerCreate, ServerCreateBody, ServerUpdateBody
-from cloudd.api.image.for_compute import BootImageError, check_boot_image
+from cloudd.api.keys import HOST_KEY
 from cloudd.api.network import addresses as net_addresses
-from cloudd.api.network.for_compute import NetworkRequestRefused, requested_networks
 from cloudd.api.patterns import PatternError, name_filter
-from cloudd.api.service import HOST_KEY
-from cloudd.compute import instances, quota, states
-from cloudd.compute.api import BuildRequest, GroupNotFound
-from cloudd.db import Executor
+from cloudd.compute import hosts, instances, states
+from cloudd.compute.instances import Instance
+from cloudd.frontdoor.compute_create import ServerCreateRequest
+from cloudd.network.for_compute import NetworkRef, RequestedNetworks
 from cloudd.network.secgroups import SecurityGroupNotFound
 
 
-async def find_flavor(db: Executor, flavor_ref: str | int) -> dict[str, Any]:
-    """A flavor by id or by a link ending in the id (400 when unknown, as Nova)."""
-    flavorid = str(flavor_ref).rstrip("/").rsplit("/", 1)[-1]
-    row = await db.fetchrow("SELECT * FROM flavors WHERE flavorid = $1 AND deleted = 0", flavorid)
-    if row is None:
-        raise BadRequest(f"Flavor {flavor_ref} could not be found.")
-    return row
-
-
 def image_ref_of(server: ServerCreate) -> str:
-    """imageRef (an id or a link), else the boot-from-image block device's uuid."""
+    """imageRef (an id or a link), else the boot-from-image block device's uuid ("" if none:
+    ComputeAPI refuses that after the flavor, in Nova's order)."""
     ref = server.imageRef.rstrip("/").rsplit("/", 1)[-1] if server.imageRef else ""
     if not ref:
         for bdm in server.block_device_mapping_v2:
             if bdm.source_type == "image" and bdm.uuid and str(bdm.boot_index) in ("0", "None"):
                 ref = bdm.uuid
-    if not ref:
-        raise BadRequest("Missing imageRef attribute")
-    if not is_uuid(ref):
-        raise BadRequest(f"Invalid imageRef provided: {ref} is not a UUID.")
-    return ref.lower()
-
-
-def check_metadata_quota(metadata: dict[str, str]) -> None:
-    if len(metadata) > DEFAULT_QUOTAS["metadata_items"]:
-        raise Forbidden("Quota exceeded for metadata_items: maximum number of metadata items "
-                        f"is {DEFAULT_QUOTAS['metadata_items']}.")
+    return ref
 
 
 async def create(request: web.Request) -> web.Response:
@@ -77,67 +57,32 @@ async def create(request: web.Request) -> web.Response:
     max_count = server.max_count or server.min_count
     if max_count < server.min_count:
         raise BadRequest("min_count must be <= max_count")
-    db = database(request)
-    flavor = await find_flavor(db, server.flavorRef)
-    if not await flavor_access.may_use(db, flavor, ctx):
-        raise BadRequest(f"Flavor {server.flavorRef} could not be found.")
-    if flavor["disabled"]:
-        raise BadRequest(f"Flavor {flavor['flavorid']} is disabled.")
-    image_ref = image_ref_of(server)
-    try:
-        image = await check_boot_image(db, image_ref, ctx.project_id, ctx.is_admin, flavor)
-    except BootImageError as exc:
-        raise BadRequest(str(exc)) from None
-    key_data = None
-    if server.key_name is not None:
-        key = await db.fetchrow("SELECT public_key FROM key_pairs WHERE user_id = $1 AND name = $2",
-                                ctx.user_id, server.key_name)
-        if key is None:
-            raise BadRequest(f"Invalid key_name provided: {server.key_name}")
-        key_data = key["public_key"]
-    check_metadata_quota(server.metadata)
-    try:
-        networks = await requested_networks(db, str(ctx.project_id), server.networks)
-    except NetworkRequestRefused as exc:
-        raise BadRequest(str(exc)) from None
-    hints = dict(body.scheduler_hints or body.scheduler_hints_legacy)
-    if "group" in hints:
-        hints["group"] = await server_groups.find_for_hint(db, hints["group"], str(ctx.project_id))
-    rows = await _build(request, BuildRequest(
-        name=server.name, flavor=flavor, project_id=str(ctx.project_id), user_id=ctx.user_id,
-        image_ref=image_ref, image_properties=image["properties"],
-        min_count=server.min_count, max_count=max_count,
-        key_name=server.key_name, key_data=key_data, user_data=server.user_data,
-        metadata=server.metadata, availability_zone=server.availability_zone,
-        scheduler_hints=hints, description=server.description, networks=networks,
+    networks: RequestedNetworks = server.networks if isinstance(server.networks, str | None) \
+        else [NetworkRef(uuid=n.uuid, port=n.port, fixed_ip=n.fixed_ip) for n in server.networks]
+    req = ServerCreateRequest(
+        name=server.name, project_id=str(ctx.project_id), user_id=ctx.user_id,
+        is_admin=ctx.is_admin, flavor_ref=server.flavorRef, image_ref=image_ref_of(server),
+        key_name=server.key_name, networks=networks,
         security_groups=[group.name for group in server.security_groups],
-    ))
-    if server.accessIPv4 or server.accessIPv6:
-        for row in rows:
-            await instances.update(db, row["uuid"], {"access_ip_v4": server.accessIPv4,
-                                                     "access_ip_v6": server.accessIPv6})
+        access_ip_v4=server.accessIPv4, access_ip_v6=server.accessIPv6,
+        metadata=server.metadata, user_data=server.user_data, description=server.description,
+        availability_zone=server.availability_zone,
+        scheduler_hints=dict(body.scheduler_hints or body.scheduler_hints_legacy),
+        min_count=server.min_count, max_count=max_count)
+    try:  # a CreateRefused (400) or QuotaExceeded (403) leaves as it is
+        rows = await compute_api(request).create(req, request_id(request))
+    except SecurityGroupNotFound as exc:
+        raise BadRequest(f"{exc} for project {req.project_id}") from None
     if server.return_reservation_id:
-        return web.json_response({"reservation_id": rows[0]["reservation_id"]}, status=202)
+        return web.json_response({"reservation_id": rows[0].reservation_id}, status=202)
     first = rows[0]
-    server_links = views.links(request, "servers", first["uuid"])
-    view = {"id": first["uuid"], "links": server_links, "OS-DCF:diskConfig": "MANUAL",
+    server_links = views.links(request, "servers", first.uuid)
+    view = {"id": first.uuid, "links": server_links, "OS-DCF:diskConfig": "MANUAL",
             "security_groups": [{"name": g.name} for g in server.security_groups]
             or [{"name": "default"}],
             "adminPass": server.adminPass or secrets.token_urlsafe(9)}
     return web.json_response({"server": view}, status=202,
                              headers={"Location": server_links[0]["href"]})
-
-
-async def _build(request: web.Request, build: BuildRequest) -> list[dict[str, Any]]:
-    """ComputeAPI.create, its quota and group refusals as Nova's 403 and 400."""
-    try:
-        return await compute_api(request).create(build, request_id(request))
-    except quota.QuotaExceeded as exc:
-        raise Forbidden(exc.message) from None
-    except GroupNotFound as exc:
-        raise BadRequest(str(exc)) from None
-    except SecurityGroupNotFound as exc:
-        raise BadRequest(f"{exc} for project {build.project_id}") from None
 
 
 def _name_filter(query: Any) -> Callable[[str], bool] | None:
@@ -150,72 +95,67 @@ def _name_filter(query: Any) -> Callable[[str], bool] | None:
         raise BadRequest(f"Invalid name filter: {exc}") from None
 
 
-def _matches(row: dict[str, Any], query: Any, is_admin: bool,
+def _matches(row: Instance, query: Any, is_admin: bool,
              name_matches: Callable[[str], bool] | None) -> bool:
-    if name_matches is not None and not name_matches(row["name"] or ""):
+    if name_matches is not None and not name_matches(row.name or ""):
         return False
-    if "status" in query and states.api_status(row["vm_state"], row["task_state"]) != \
+    if "status" in query and states.api_status(row.vm_state, row.task_state) != \
             query["status"].upper():
         return False
-    if "flavor" in query and str(row["flavor"].get("flavorid")) != query["flavor"]:
+    if "flavor" in query and row.flavor.flavorid != query["flavor"]:
         return False
-    if "image" in query and row["image_ref"] != query["image"].rsplit("/", 1)[-1]:
+    if "image" in query and row.image_ref != query["image"].rsplit("/", 1)[-1]:
         return False
-    if is_admin and "host" in query and row["host"] != query["host"]:
+    if is_admin and "host" in query and row.host != query["host"]:
         return False
     return True
 
 
-async def _visible_servers(request: web.Request) -> list[dict[str, Any]]:
+async def _visible_servers(request: web.Request) -> list[Instance]:
     ctx = context(request)
     query = request.query
     if not ctx.is_admin:
         ctx.require_read(ctx.project_id)
     limit = parse_limit(query)
     since = parse_time(query["changes-since"], "changes-since") if "changes-since" in query else None
-    sql, args = "SELECT * FROM instances WHERE deleted = 0", list[Any]()
+    project_id, all_projects = ctx.project_id, False
     all_tenants = ctx.is_admin and "all_tenants" in query and query["all_tenants"].lower() not in (
         "0", "false", "off", "no")
-    if not all_tenants:
-        sql, args = sql + " AND project_id = $1", [ctx.project_id]
-    elif "tenant_id" in query or "project_id" in query:
-        sql, args = sql + " AND project_id = $1", [query.get("tenant_id") or query["project_id"]]
-    if since is not None:
-        sql, args = sql + f" AND updated_at >= ${len(args) + 1}", [*args, since]
+    if all_tenants and ("tenant_id" in query or "project_id" in query):
+        project_id = query.get("tenant_id") or query["project_id"]
+    elif all_tenants:
+        all_projects = True
+    db = database(request)
     python_filters = {"name", "status", "flavor", "image", "host"} & set(query)
     if not python_filters:
         # Paging in SQL: a page of a large list must not read the whole table.
+        after = None
         if "marker" in query:
-            mark = await database(request).fetchrow(
-                "SELECT created_at, id FROM instances WHERE uuid = $1", query["marker"])
-            if mark is None:
+            after = await instances.paging_mark(db, query["marker"])
+            if after is None:
                 raise BadRequest(f"marker [{query['marker']}] not found")
-            n = len(args)
-            sql += f" AND (created_at < ${n + 1} OR (created_at = ${n + 1} AND id < ${n + 2}))"
-            args += [mark["created_at"], mark["id"]]
-        sql += " ORDER BY created_at DESC, id DESC"
-        if "limit" in query:
-            sql += f" LIMIT {int(limit)}"
-        return [instances.decode(r) for r in await database(request).fetch(sql, *args)]
+        return await instances.live_rows(db, project_id=project_id, all_projects=all_projects,
+                                         changed_since=since, after=after,
+                                         limit=int(limit) if "limit" in query else None)
     name_matches = _name_filter(query)  # a bad pattern is a 400 before any row is read
-    rows = await database(request).fetch(sql + " ORDER BY created_at DESC, id DESC", *args)
-    servers = [s for s in (instances.decode(r) for r in rows)
-               if _matches(s, query, ctx.is_admin, name_matches)]
+    rows = await instances.live_rows(db, project_id=project_id, all_projects=all_projects,
+                                     changed_since=since)
+    servers = [s for s in rows if _matches(s, query, ctx.is_admin, name_matches)]
     if "marker" in query:
-        ids = [s["uuid"] for s in servers]
+        ids = [s.uuid for s in servers]
         if query["marker"] not in ids:
             raise BadRequest(f"marker [{query['marker']}] not found")
         servers = servers[ids.index(query["marker"]) + 1:]
     return servers[:limit] if "limit" in query else servers
 
 
-def _collection_links(request: web.Request, servers: list[dict[str, Any]], path: str) \
+def _collection_links(request: web.Request, servers: list[Instance], path: str) \
         -> list[dict[str, str]]:
     """Nova's next link: when the page is exactly `limit` long."""
     if "limit" not in request.query or not servers or len(servers) != parse_limit(request.query):
         return []
     params = {k: v for k, v in request.query.items() if k != "marker"}
-    params["marker"] = servers[-1]["uuid"]
+    params["marker"] = servers[-1].uuid
     query = "&".join(f"{k}={v}" for k, v in params.items())
     return [{"rel": "next", "href": f"{views.base_url(request)}/v2.1/{path}?{query}"}]
 
@@ -228,42 +168,37 @@ async def index(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-def _status_of(service: dict[str, Any] | None, down_time: float) -> str:
+def _status_of(service: hosts.Service | None, down_time: float) -> str:
     """Nova's host_status: UP, DOWN, MAINTENANCE (disabled), UNKNOWN (no such service)."""
     if service is None:
         return "UNKNOWN"
-    seen = service["last_seen_up"] or service["updated_at"] or service["created_at"]
-    if service["forced_down"] or seen is None or views.time.time() - seen > down_time:
+    seen = service.last_seen_up or service.updated_at or service.created_at
+    if service.forced_down or seen is None or time.time() - seen > down_time:
         return "DOWN"
-    return "MAINTENANCE" if service["disabled"] else "UP"
+    return "MAINTENANCE" if service.disabled else "UP"
 
 
 async def host_statuses(request: web.Request) -> dict[str, str]:
     """Every host's status in one query (a list of servers must not ask once per server)."""
-    rows = await database(request).fetch(
-        'SELECT host, disabled, forced_down, last_seen_up, updated_at, created_at FROM services')
+    rows = await hosts.services(database(request))
     down_time = request.config_dict[HOST_KEY].config.service.service_down_time
-    return {row["host"]: _status_of(row, down_time) for row in rows}
+    return {row.host: _status_of(row, down_time) for row in rows}
 
 
-async def latest_faults(request: web.Request, uuids: list[str]) -> dict[str, Any]:
+async def latest_faults(request: web.Request,
+                        uuids: list[str]) -> dict[str, instances.InstanceFault]:
     """The newest fault of each of `uuids`, in one query."""
-    if not uuids:
-        return {}
-    marks = ", ".join(f"${n}" for n in range(1, len(uuids) + 1))
-    rows = await database(request).fetch(
-        f"SELECT * FROM instance_faults WHERE instance_uuid IN ({marks}) ORDER BY id", *uuids)
-    return {row["instance_uuid"]: row for row in rows}  # later ids overwrite earlier ones
+    return await instances.latest_faults(database(request), uuids)
 
 
-async def detailed_view(request: web.Request, row: dict[str, Any]) -> dict[str, Any]:
+async def detailed_view(request: web.Request, row: Instance) -> dict[str, Any]:
     return (await detailed_views(request, [row]))[0]
 
 
-async def detailed_views(request: web.Request, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def detailed_views(request: web.Request, rows: list[Instance]) -> list[dict[str, Any]]:
     ctx = context(request)
     version = request_version(request)
-    faulty = [r["uuid"] for r in rows if r["vm_state"] in (states.ERROR, states.DELETED)]
+    faulty = [r.uuid for r in rows if r.vm_state in (states.ERROR, states.DELETED)]
     faults = await latest_faults(request, faulty)
     statuses: dict[str, str] | None = None
     if ctx.is_admin and version.at_least("2.16"):
@@ -274,11 +209,11 @@ async def detailed_views(request: web.Request, rows: list[dict[str, Any]]) -> li
             return None
         return statuses.get(host, "UNKNOWN") if host else ""
 
-    uuids = [r["uuid"] for r in rows]  # addresses and groups of the whole page in one query each
+    uuids = [r.uuid for r in rows]  # addresses and groups of the whole page in one query each
     addresses = await net_addresses.server_addresses(database(request), uuids)
     groups = await net_addresses.server_security_groups(database(request), uuids)
-    return [views.server_detail(request, r, version, ctx, faults.get(r["uuid"]),
-                                status_of(r["host"]), addresses[r["uuid"]], groups[r["uuid"]])
+    return [views.server_detail(request, r, version, ctx, faults.get(r.uuid),
+                                status_of(r.host), addresses[r.uuid], groups[r.uuid])
             for r in rows]
 
 
@@ -307,12 +242,12 @@ async def update(request: web.Request) -> web.Response:
                "description": "description"}
     values = {columns[k]: v for k, v in changes.items()}
     if values:
-        row = await instances.update(database(request), row["uuid"], values)
+        row = await instances.update(database(request), row.uuid, values)
     if version.at_least("2.75"):
         return web.json_response({"server": await detailed_view(request, row)})
-    basic = await net_addresses.server_addresses(database(request), [row["uuid"]], detailed=False)
+    basic = await net_addresses.server_addresses(database(request), [row.uuid], detailed=False)
     return web.json_response({"server": views.server_basic(request, row, version,
-                                                           basic[row["uuid"]])})
+                                                           basic[row.uuid])})
 
 
 async def delete(request: web.Request) -> web.Response:

@@ -17,7 +17,8 @@ from cloudd.api.compute import views
 from cloudd.api.compute.common import context, database, parse_limit, parse_time
 from cloudd.api.compute.errors import BadRequest
 from cloudd.api.compute.microversion import request_version
-from cloudd.compute.instances import decode_json
+from cloudd.compute import instances
+from cloudd.compute.instances import Instance
 
 PAGING_SINCE = "2.40"
 
@@ -42,18 +43,12 @@ def _truthy(value: str | None) -> bool:
 
 
 async def _instances(request: web.Request, start: float, end: float,
-                     project_id: str | None) -> list[dict[str, Any]]:
-    sql = ("SELECT * FROM instances WHERE launched_at IS NOT NULL AND launched_at < $1"
-           " AND (terminated_at IS NULL OR terminated_at > $2)")
-    args: list[Any] = [end, start]
-    if project_id is not None:
-        sql += " AND project_id = $3"
-        args.append(project_id)
-    rows = await database(request).fetch(sql + " ORDER BY id", *args)
+                     project_id: str | None) -> list[Instance]:
+    rows = await instances.launched_rows(database(request), start, end, project_id)
     query = request.query
     if request_version(request).at_least(PAGING_SINCE):
         if "marker" in query:
-            ids = [r["uuid"] for r in rows]
+            ids = [r.uuid for r in rows]
             if query["marker"] not in ids:
                 raise BadRequest(f"Marker {query['marker']} could not be found.")
             rows = rows[ids.index(query["marker"]) + 1:]
@@ -62,29 +57,29 @@ async def _instances(request: web.Request, start: float, end: float,
     return rows
 
 
-def _server_usage(row: dict[str, Any], start: float, end: float, now: float) -> dict[str, Any]:
-    launched, terminated = row["launched_at"], row["terminated_at"]
+def _server_usage(row: Instance, start: float, end: float, now: float) -> dict[str, Any]:
+    # launched_rows reads launched instances only: launched_at is set
+    launched, terminated = row.launched_at or 0.0, row.terminated_at
     overlap = min(terminated or end, end) - max(launched, start)
-    flavor = decode_json(row["flavor"])
-    state = "terminated" if terminated else row["vm_state"]
+    state = "terminated" if terminated else row.vm_state
     return {
-        "instance_id": row["uuid"], "name": row["name"], "hours": max(overlap, 0) / 3600.0,
-        "memory_mb": int(row["memory_mb"]), "local_gb": int(row["root_gb"] + row["ephemeral_gb"]),
-        "vcpus": int(row["vcpus"]), "tenant_id": row["project_id"],
-        "flavor": flavor.get("name", ""), "started_at": _stamp(launched),
+        "instance_id": row.uuid, "name": row.name, "hours": max(overlap, 0) / 3600.0,
+        "memory_mb": row.memory_mb, "local_gb": row.root_gb + row.ephemeral_gb,
+        "vcpus": row.vcpus, "tenant_id": row.project_id,
+        "flavor": row.flavor.name, "started_at": _stamp(launched),
         "ended_at": _stamp(terminated), "state": state,
         "uptime": int((terminated if terminated else now) - launched),
     }
 
 
-def _tenant_usages(rows: list[dict[str, Any]], start: float, end: float,
+def _tenant_usages(rows: list[Instance], start: float, end: float,
                    detailed: bool) -> dict[str, dict[str, Any]]:
     now = time.time()
     usages: dict[str, dict[str, Any]] = {}
     for row in rows:
         server = _server_usage(row, start, end, now)
-        usage = usages.setdefault(row["project_id"], {
-            "tenant_id": row["project_id"], "total_local_gb_usage": 0.0,
+        usage = usages.setdefault(row.project_id, {
+            "tenant_id": row.project_id, "total_local_gb_usage": 0.0,
             "total_vcpus_usage": 0.0, "total_memory_mb_usage": 0.0, "total_hours": 0.0,
             "start": _stamp(start), "stop": _stamp(end)})
         hours = server["hours"]
@@ -97,12 +92,12 @@ def _tenant_usages(rows: list[dict[str, Any]], start: float, end: float,
     return usages
 
 
-def _next_links(request: web.Request, rows: list[dict[str, Any]], path: str) -> list[dict[str, str]]:
+def _next_links(request: web.Request, rows: list[Instance], path: str) -> list[dict[str, str]]:
     if not request_version(request).at_least(PAGING_SINCE) or "limit" not in request.query \
             or not rows or len(rows) != parse_limit(request.query):
         return []
     params = {k: v for k, v in request.query.items() if k != "marker"}
-    params["marker"] = rows[-1]["uuid"]
+    params["marker"] = rows[-1].uuid
     query = "&".join(f"{k}={v}" for k, v in params.items())
     return [{"rel": "next", "href": f"{views.base_url(request)}/v2.1/{path}?{query}"}]
 

@@ -10,8 +10,11 @@ from aiohttp import web
 
 from cloudd.api.auth import RequestContext
 from cloudd.api.compute.microversion import APIVersion
-from cloudd.api.service import HOST_KEY
+from cloudd.api.keys import HOST_KEY
 from cloudd.compute import states
+from cloudd.compute.flavors import Flavor
+from cloudd.compute.instance_fields import guest_name
+from cloudd.compute.instances import Instance, InstanceFault
 
 PROGRESS_STATUSES = {"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"}
 
@@ -46,81 +49,79 @@ def host_id(project_id: str, host: str | None) -> str:
     return hashlib.sha224((project_id + host).encode()).hexdigest()
 
 
-def flavor_ref_view(request: web.Request, row: dict[str, Any], version: APIVersion) -> dict[str, Any]:
-    flavor = row["flavor"] if isinstance(row["flavor"], dict) else {}
+def flavor_ref_view(request: web.Request, row: Instance, version: APIVersion) -> dict[str, Any]:
+    flavor = row.flavor
     if version.at_least("2.47"):
-        return {"vcpus": flavor.get("vcpus", row["vcpus"]), "ram": flavor.get("memory_mb", 0),
-                "disk": flavor.get("root_gb", 0), "ephemeral": flavor.get("ephemeral_gb", 0),
-                "swap": flavor.get("swap", 0), "original_name": flavor.get("name", ""),
-                "extra_specs": flavor.get("extra_specs") or {}}
-    flavorid = str(flavor.get("flavorid", ""))
-    return {"id": flavorid, "links": links(request, "flavors", flavorid)[1:]}
+        return {"vcpus": flavor.vcpus, "ram": flavor.memory_mb, "disk": flavor.root_gb,
+                "ephemeral": flavor.ephemeral_gb, "swap": flavor.swap,
+                "original_name": flavor.name, "extra_specs": dict(flavor.extra_specs)}
+    return {"id": flavor.flavorid, "links": links(request, "flavors", flavor.flavorid)[1:]}
 
 
-def image_ref_view(request: web.Request, row: dict[str, Any]) -> dict[str, Any] | str:
-    if not row["image_ref"]:
+def image_ref_view(request: web.Request, row: Instance) -> dict[str, Any] | str:
+    if not row.image_ref:
         return ""
-    return {"id": row["image_ref"], "links": links(request, "images", row["image_ref"])[1:]}
+    return {"id": row.image_ref, "links": links(request, "images", row.image_ref)[1:]}
 
 
-def server_brief(request: web.Request, row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["uuid"], "name": row["name"], "links": links(request, "servers", row["uuid"])}
+def server_brief(request: web.Request, row: Instance) -> dict[str, Any]:
+    return {"id": row.uuid, "name": row.name, "links": links(request, "servers", row.uuid)}
 
 
-def server_basic(request: web.Request, row: dict[str, Any], version: APIVersion,
+def server_basic(request: web.Request, row: Instance, version: APIVersion,
                  addresses: dict[str, Any] | None = None) -> dict[str, Any]:
     """The keys every server view has (the whole view of PUT and rebuild below 2.75);
     ``addresses`` by network label (cloudd.api.network.addresses.server_addresses)."""
-    status = states.api_status(row["vm_state"], row["task_state"])
+    status = states.api_status(row.vm_state, row.task_state)
     view: dict[str, Any] = {
         **server_brief(request, row), "status": status,
         "image": image_ref_view(request, row), "flavor": flavor_ref_view(request, row, version),
-        "user_id": row["user_id"], "tenant_id": row["project_id"],
-        "created": isotime(row["created_at"]), "updated": isotime(row["updated_at"]),
-        "metadata": row["metadata"] or {}, "addresses": addresses or {},
-        "hostId": host_id(row["project_id"], row["host"]), "OS-DCF:diskConfig": "MANUAL",
-        "accessIPv4": row["access_ip_v4"] or "", "accessIPv6": row["access_ip_v6"] or "",
+        "user_id": row.user_id, "tenant_id": row.project_id,
+        "created": isotime(row.created_at), "updated": isotime(row.updated_at),
+        "metadata": dict(row.metadata), "addresses": addresses or {},
+        "hostId": host_id(row.project_id, row.host), "OS-DCF:diskConfig": "MANUAL",
+        "accessIPv4": row.access_ip_v4 or "", "accessIPv6": row.access_ip_v6 or "",
     }
     if status in PROGRESS_STATUSES:
-        view["progress"] = row["progress"] or 0
+        view["progress"] = row.progress
     if version.at_least("2.9"):
-        view["locked"] = bool(row["locked"])
+        view["locked"] = row.locked
     if version.at_least("2.19"):
-        view["description"] = row["description"]
+        view["description"] = row.description
     if version.at_least("2.26"):
         view["tags"] = []
     return view
 
 
-def server_detail(request: web.Request, row: dict[str, Any], version: APIVersion,
-                  ctx: RequestContext, fault: dict[str, Any] | None,
+def server_detail(request: web.Request, row: Instance, version: APIVersion,
+                  ctx: RequestContext, fault: InstanceFault | None,
                   host_status: str | None = None, addresses: dict[str, Any] | None = None,
                   security_groups: list[dict[str, str]] | None = None) -> dict[str, Any]:
     view = server_basic(request, row, version, addresses)
     view.update({
-        "key_name": row["key_name"], "security_groups": security_groups or [],
-        "OS-SRV-USG:launched_at": usage_time(row["launched_at"]),
-        "OS-SRV-USG:terminated_at": usage_time(row["terminated_at"]),
-        "OS-EXT-AZ:availability_zone": row["availability_zone"] or "nova",
-        "OS-EXT-STS:task_state": row["task_state"], "OS-EXT-STS:vm_state": row["vm_state"],
-        "OS-EXT-STS:power_state": row["power_state"],
-        "os-extended-volumes:volumes_attached": [], "config_drive": row["config_drive"] or "",
+        "key_name": row.key_name, "security_groups": security_groups or [],
+        "OS-SRV-USG:launched_at": usage_time(row.launched_at),
+        "OS-SRV-USG:terminated_at": usage_time(row.terminated_at),
+        "OS-EXT-AZ:availability_zone": row.availability_zone or "nova",
+        "OS-EXT-STS:task_state": row.task_state, "OS-EXT-STS:vm_state": row.vm_state,
+        "OS-EXT-STS:power_state": row.power_state,
+        "os-extended-volumes:volumes_attached": [], "config_drive": row.config_drive,
     })
     if ctx.is_admin:
         view.update({
-            "OS-EXT-SRV-ATTR:host": row["host"],
-            "OS-EXT-SRV-ATTR:instance_name": f"instance-{row['id']:08x}",
-            "OS-EXT-SRV-ATTR:hypervisor_hostname": row["node"],
+            "OS-EXT-SRV-ATTR:host": row.host,
+            "OS-EXT-SRV-ATTR:instance_name": guest_name(row),
+            "OS-EXT-SRV-ATTR:hypervisor_hostname": row.node,
         })
         if version.at_least("2.3"):
             view.update({
-                "OS-EXT-SRV-ATTR:reservation_id": row["reservation_id"],
-                "OS-EXT-SRV-ATTR:launch_index": row["launch_index"],
-                "OS-EXT-SRV-ATTR:hostname": row["hostname"],
-                "OS-EXT-SRV-ATTR:kernel_id": row["kernel_id"],
-                "OS-EXT-SRV-ATTR:ramdisk_id": row["ramdisk_id"],
+                "OS-EXT-SRV-ATTR:reservation_id": row.reservation_id,
+                "OS-EXT-SRV-ATTR:launch_index": row.launch_index,
+                "OS-EXT-SRV-ATTR:hostname": row.hostname,
+                "OS-EXT-SRV-ATTR:kernel_id": row.kernel_id,
+                "OS-EXT-SRV-ATTR:ramdisk_id": row.ramdisk_id,
                 "OS-EXT-SRV-ATTR:root_device_name": None,
-                "OS-EXT-SRV-ATTR:user_data": row["user_data"],
+                "OS-EXT-SRV-ATTR:user_data": row.user_data,
             })
         if version.at_least("2.16") and host_status is not None:
             view["host_status"] = host_status
@@ -129,33 +130,32 @@ def server_detail(request: web.Request, row: dict[str, Any], version: APIVersion
     return view
 
 
-def fault_view(fault: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-    view: dict[str, Any] = {"code": fault["code"], "message": fault["message"],
-                            "created": isotime(fault["created_at"])}
+def fault_view(fault: InstanceFault, ctx: RequestContext) -> dict[str, Any]:
+    view: dict[str, Any] = {"code": fault.code, "message": fault.message,
+                            "created": isotime(fault.created_at)}
     # Nova shows the details (a traceback) to admins, and to everyone for non-500 faults.
-    if fault.get("details") and (ctx.is_admin or fault["code"] != 500):
-        view["details"] = fault["details"]
+    if fault.details and (ctx.is_admin or fault.code != 500):
+        view["details"] = fault.details
     return view
 
 
-def flavor_view(request: web.Request, row: dict[str, Any], version: APIVersion,
+def flavor_view(request: web.Request, flavor: Flavor, version: APIVersion,
                 detail: bool) -> dict[str, Any]:
-    flavorid = str(row["flavorid"])
-    view: dict[str, Any] = {"id": flavorid, "name": row["name"],
+    flavorid = flavor.flavorid
+    view: dict[str, Any] = {"id": flavorid, "name": flavor.name,
                             "links": links(request, "flavors", flavorid)}
     if version.at_least("2.55"):
-        view["description"] = row["description"]
+        view["description"] = flavor.description
     if not detail:
         return view
-    swap: int | str = row["swap"] if row["swap"] or version.at_least("2.75") else ""
+    swap: int | str = flavor.swap if flavor.swap or version.at_least("2.75") else ""
     view.update({
-        "ram": row["memory_mb"], "vcpus": row["vcpus"], "disk": row["root_gb"], "swap": swap,
-        "OS-FLV-EXT-DATA:ephemeral": row["ephemeral_gb"],
-        "OS-FLV-DISABLED:disabled": bool(row["disabled"]),
-        "os-flavor-access:is_public": bool(row["is_public"]),
-        "rxtx_factor": float(row["rxtx_factor"]),
+        "ram": flavor.memory_mb, "vcpus": flavor.vcpus, "disk": flavor.root_gb, "swap": swap,
+        "OS-FLV-EXT-DATA:ephemeral": flavor.ephemeral_gb,
+        "OS-FLV-DISABLED:disabled": flavor.disabled,
+        "os-flavor-access:is_public": flavor.is_public,
+        "rxtx_factor": flavor.rxtx_factor,
     })
     if version.at_least("2.61"):
-        from cloudd.compute.instances import decode_json
-        view["extra_specs"] = decode_json(row["extra_specs"])
+        view["extra_specs"] = dict(flavor.extra_specs)
     return view

@@ -1,5 +1,6 @@
-"""Elastic IPs = Nova's floating IPs, through the network service (NetworkService's
-allocate/associate/disassociate/release, which also re-plumb the hosts)."""
+"""Elastic IPs = Nova's floating IPs, through the network front door (NetworkAPI's
+allocate/associate/disassociate/release, which also re-plumb the hosts); here EC2's parameters
+are read and its items and codes written."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from cloudd.api.ec2.instance_views import addresses_of
 from cloudd.api.ec2.instances import load
 from cloudd.api.ec2.xml import Ec2Error, missing
 from cloudd.network import floating
-from cloudd.network.ipam import NetworkError
+from cloudd.network.api import NetworkAPI
+from cloudd.network.errors import NetworkError
+from cloudd.network.floating import FloatingIp
+from cloudd.network.service import NetworkService
 
 
-def _network(req: Ec2Request) -> Any:
-    network = req.host.services.get("network")
-    if network is None:
+def _network(req: Ec2Request) -> NetworkAPI:
+    """The front door, once the process is known to run the network service."""
+    if req.host.find(NetworkService) is None:
         raise Ec2Error("UnsupportedOperation", "This cloud runs no network service")
-    return network
+    return NetworkAPI(req.host)
 
 
 def _not_found(address: str) -> Ec2Error:
@@ -32,23 +36,23 @@ def _address(req: Ec2Request) -> str:
     return address
 
 
-async def _item(req: Ec2Request, row: dict[str, Any]) -> dict[str, Any]:
+async def _item(req: Ec2Request, fip: FloatingIp) -> dict[str, Any]:
     instance = None
-    if row["instance_uuid"]:
-        instance = await ids.ec2_id(req.db, ids.INSTANCE, row["instance_uuid"])
-    return {"publicIp": row["address"], "allocationId": row["uuid"], "domain": "standard",
-            "instanceId": instance, "privateIpAddress": row["fixed_address"]}
+    if fip.instance_uuid:
+        instance = await ids.ec2_id(req.db, ids.INSTANCE, fip.instance_uuid)
+    return {"publicIp": fip.address, "allocationId": fip.uuid, "domain": "standard",
+            "instanceId": instance, "privateIpAddress": fip.fixed_address}
 
 
 async def allocate_address(req: Ec2Request) -> dict[str, Any]:
     req.require_act()
     try:
-        row = await _network(req).allocate_floating_ip(req.project_id)
+        fip = await _network(req).allocate_floating_ip(req.project_id)
     except floating.FloatingIpQuotaExceeded as exc:
         raise Ec2Error("AddressLimitExceeded", str(exc)) from None
     except floating.NoMoreFloatingIps as exc:
         raise Ec2Error("AddressLimitExceeded", str(exc)) from None
-    return {"publicIp": row["address"], "allocationId": row["uuid"], "domain": "standard"}
+    return {"publicIp": fip.address, "allocationId": fip.uuid, "domain": "standard"}
 
 
 async def associate_address(req: Ec2Request) -> dict[str, Any]:
@@ -56,18 +60,18 @@ async def associate_address(req: Ec2Request) -> dict[str, Any]:
     req.require_act()
     address = _address(req)
     instance = await load(req, req.params.required("InstanceId"))
-    fixed, _ = (await addresses_of(req.db, [instance["uuid"]])).get(instance["uuid"], (None, None))
+    fixed, _ = (await addresses_of(req.db, [instance.uuid])).get(instance.uuid, (None, None))
     if fixed is None:
         raise Ec2Error("InvalidInstanceID",
                        "The instance has no fixed IP address to associate with (yet)")
     network = _network(req)
     try:
-        row = await network.associate_floating_ip(address, fixed, req.project_id)
+        fip = await network.associate_floating_ip(address, fixed, req.project_id)
     except floating.FloatingIpNotFound:
         raise _not_found(address) from None
     except NetworkError as exc:
         raise Ec2Error("InvalidParameterValue", str(exc)) from None
-    return {"return": True, "associationId": f"eipassoc-{row['id']:08x}"}
+    return {"return": True, "associationId": f"eipassoc-{fip.id:08x}"}
 
 
 async def disassociate_address(req: Ec2Request) -> dict[str, Any]:
@@ -75,12 +79,12 @@ async def disassociate_address(req: Ec2Request) -> dict[str, Any]:
     address = req.params.get("PublicIp") or req.params.get("AssociationId")
     if not address:
         raise missing("PublicIp")
+    network = _network(req)
     if address.startswith("eipassoc-"):
         number = int(address.partition("-")[2] or "0", 16)
-        address = str(await req.db.fetchval("SELECT address FROM floating_ips WHERE id = $1"
-                                            " AND project_id = $2", number, req.project_id))
+        address = await network.floating_address_of_association(number, req.project_id)
     try:
-        await _network(req).disassociate_floating_ip(address, req.project_id)
+        await network.disassociate_floating_ip(address, req.project_id)
     except floating.FloatingIpNotFound:
         raise _not_found(address) from None
     return {"return": True}
@@ -100,16 +104,16 @@ async def release_address(req: Ec2Request) -> dict[str, Any]:
 
 async def describe_addresses(req: Ec2Request) -> dict[str, Any]:
     req.require_read()
-    rows = await floating.list_floating_ips(req.db, req.project_id)
+    fips = await NetworkAPI(req.host).floating_ips(req.project_id)
     wanted = set(req.params.strings("PublicIp")) | set(req.params.strings("AllocationId"))
-    known = {r["address"] for r in rows} | {r["uuid"] for r in rows}
+    known = {f.address for f in fips} | {f.uuid for f in fips}
     for address in wanted - known:
         raise _not_found(address)
     items = []
-    for row in rows:
-        if wanted and row["address"] not in wanted and row["uuid"] not in wanted:
+    for fip in fips:
+        if wanted and fip.address not in wanted and fip.uuid not in wanted:
             continue
-        item = await _item(req, row)
+        item = await _item(req, fip)
         fields = {"public-ip": item["publicIp"], "instance-id": item["instanceId"],
                   "allocation-id": item["allocationId"], "domain": "standard",
                   "private-ip-address": item["privateIpAddress"]}

@@ -1,8 +1,8 @@
 """Who sent an EC2 Query call: SigV4 (what boto3 sends) or SigV2 query/form signing (boto3's
 `signature_version="v2"`, euca2ools), checked against the Identity API's EC2 credentials.
 
-The SigV4 canonical request, signing key and signature check are the object store's
-(`cloudd.objectstore.sigv4`); EC2 differs only in the payload hash (SHA-256 of the form body:
+The SigV4 canonical request, signing key and signature check are shared with S3
+(`cloudd.awsauth.sigv4`); EC2 differs only in the payload hash (SHA-256 of the form body:
 boto3 sends no X-Amz-Content-SHA256 to EC2) and the service name in the scope (`ec2`).
 """
 
@@ -17,10 +17,11 @@ from aiohttp import web
 
 from cloudd.api.auth import RequestContext
 from cloudd.api.ec2.xml import Ec2Error
-from cloudd.api.identity.ec2 import credential_refusal, lookup_ec2_credential
+from cloudd.awsauth import sigv2, sigv4
+from cloudd.awsauth.errors import SignatureError
 from cloudd.db import Executor
-from cloudd.objectstore import sigv2, sigv4
-from cloudd.objectstore.errors import S3Error
+from cloudd.identity.credentials import credential_refusal, lookup_ec2_credential
+from cloudd.identity.records import CredentialGrant
 
 MAX_SKEW = 15 * 60  # seconds a signed request's date may differ from ours
 
@@ -51,7 +52,7 @@ def _parse_iso(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-async def _credential(db: Executor, access: str) -> dict[str, object]:
+async def _credential(db: Executor, access: str) -> CredentialGrant:
     cred = await lookup_ec2_credential(db, access)
     if cred is None:
         raise _auth_failure()
@@ -65,7 +66,7 @@ def _sigv4_params(request: web.Request) -> sigv4.SigV4Params | None:
             return sigv4.parse_authorization(header, request.headers)
         if "X-Amz-Algorithm" in request.query:
             return sigv4.parse_presigned(dict(request.query))
-    except S3Error as exc:
+    except SignatureError as exc:
         raise Ec2Error("IncompleteSignature", exc.message or exc.code) from None
     if header:
         raise Ec2Error("IncompleteSignature", "Unsupported Authorization Type")
@@ -73,7 +74,7 @@ def _sigv4_params(request: web.Request) -> sigv4.SigV4Params | None:
 
 
 async def _verify_sigv4(request: web.Request, db: Executor, body: bytes,
-                        params: sigv4.SigV4Params, now: float, region: str) -> dict[str, object]:
+                        params: sigv4.SigV4Params, now: float, region: str) -> CredentialGrant:
     cred = await _credential(db, params.access)
     if params.service != "ec2":
         raise Ec2Error("IncompleteSignature",
@@ -90,13 +91,13 @@ async def _verify_sigv4(request: web.Request, db: Executor, body: bytes,
         _check_time(moment, now)
     try:
         sigv4.check_scope(params, (region,), "ec2")
-    except S3Error as exc:
-        raise Ec2Error("IncompleteSignature", exc.message) from None
+    except SignatureError as exc:
+        raise Ec2Error("IncompleteSignature", exc.message or exc.code) from None
     path, _, query = request.raw_path.partition("?")
     try:
-        sigv4.verify(params, str(cred["secret"]), request.method, path, query, request.headers,
+        sigv4.verify(params, cred.secret, request.method, path, query, request.headers,
                      hashlib.sha256(body).hexdigest())
-    except S3Error:
+    except SignatureError:
         raise _signature_mismatch() from None
     return cred
 
@@ -109,7 +110,7 @@ def sigv2_string_to_sign(method: str, host: str, path: str, values: dict[str, st
 
 
 async def _verify_sigv2(request: web.Request, db: Executor, values: dict[str, str],
-                        now: float) -> dict[str, object]:
+                        now: float) -> CredentialGrant:
     if values.get("SignatureVersion") != "2":
         raise Ec2Error("AuthFailure", "Only SignatureVersion 2 and Signature Version 4 are "
                        "supported")
@@ -127,8 +128,8 @@ async def _verify_sigv2(request: web.Request, db: Executor, values: dict[str, st
     candidates = [sigv2_string_to_sign(request.method, request.host, p, values)
                   for p in dict.fromkeys([path, path.rstrip("/") or "/"])]
     try:
-        sigv2.verify(str(cred["secret"]), values.get("Signature", ""), candidates)
-    except S3Error:
+        sigv2.verify(cred.secret, values.get("Signature", ""), candidates)
+    except SignatureError:
         raise _signature_mismatch() from None
     return cred
 
@@ -146,8 +147,7 @@ async def authenticate(request: web.Request, db: Executor, body: bytes, values: 
         raise Ec2Error("AuthFailure", "Signature not provided")
     if refusal := credential_refusal(cred):  # checked on every call: roles change at once
         raise _auth_failure(refusal)
-    roles = frozenset(str(role) for role in cred["roles"])  # type: ignore[attr-defined]
-    return RequestContext(user_id=str(cred["user_id"]), user_name=str(cred["user_name"]),
-                          project_id=str(cred["project_id"]),
-                          project_name=str(cred["project_name"]), roles=roles,
+    roles = frozenset(cred.roles)
+    return RequestContext(user_id=cred.user_id, user_name=cred.user_name,
+                          project_id=cred.project_id, project_name=cred.project_name, roles=roles,
                           is_admin="admin" in roles, token_hash="", request_id=request_id)

@@ -9,10 +9,10 @@ from typing import Any
 
 from cloudd.api.auth import RequestContext
 from cloudd.api.ec2.xml import Ec2Error, invalid, missing
-from cloudd.api.inputs import INT64_MAX
 from cloudd.api.patterns import PatternError, wildcard_match
 from cloudd.core import ServiceHost
 from cloudd.db import Database
+from cloudd.web.inputs import INT64_MAX
 
 _INDEXED = re.compile(r"^(\d+)(?:\.(.*))?$")
 

@@ -1,5 +1,6 @@
 """DescribeImages, RegisterImage (bundles), DeregisterImage, CreateImage, Describe/Modify
-ImageAttribute: the Image API's records (cloudd.api.image.records) under ami-/aki-/ari- ids."""
+ImageAttribute: the image domain's front door (cloudd.image.api.ImageAPI) under ami-/aki-/ari-
+ids; the handlers translate EC2's parameters to its calls and its refusals to EC2's codes."""
 
 from __future__ import annotations
 
@@ -8,66 +9,59 @@ from typing import Any
 from cloudd.api.ec2 import ids
 from cloudd.api.ec2.context import Ec2Request, filter_matches
 from cloudd.api.ec2.instance_views import ROOT_DEVICE, image_ec2_ids
-from cloudd.api.ec2.instances import _engine, _not_locked, load
+from cloudd.api.ec2.instances import _not_locked, compute, load, refusals_mapped
 from cloudd.api.ec2.tags import tag_filter_ok, tag_set, tags_of
 from cloudd.api.ec2.xml import Ec2Error, invalid, missing, timestamp
-from cloudd.api.image import for_compute, records
-from cloudd.objectstore.bundles import BundleError, register_bundle
+from cloudd.ec2 import tags as tag_store
+from cloudd.image.api import ImageAPI
+from cloudd.image.bundles import BundleError
+from cloudd.image.records import Image
+from cloudd.image.rules import ImageForbidden, ImageNotVisible, ImagePatch, ImageProtected
 
 _TYPES = {"ami": "machine", "aki": "kernel", "ari": "ramdisk"}
-_HIDDEN_STATUSES = ("deleted", "pending_delete")
 
 
-def image_state(image: dict[str, Any]) -> tuple[str, dict[str, str] | None]:
+def images(req: Ec2Request) -> ImageAPI:
+    return ImageAPI(req.host)
+
+
+def image_state(image: Image) -> tuple[str, dict[str, str] | None]:
     """(imageState, stateReason): `available` once active; a bundle's `image_state` steps
     (downloading, decrypting, ...) are `pending`, and its `failed_*` states `failed`."""
-    step = str(image["properties"].get("image_state", ""))
-    if image["status"] == "active":
+    step = str(image.properties.get("image_state", ""))
+    if image.status == "active":
         return "available", None
-    if image["status"] == "killed" or step.startswith("failed"):
+    if image.status == "killed" or step.startswith("failed"):
         return "failed", {"code": step or "failed", "message": f"Image registration {step}"}
-    if image["status"] == "deactivated":
+    if image.status == "deactivated":
         return "disabled", None
     return "pending", None
 
 
-async def _visible(req: Ec2Request) -> list[dict[str, Any]]:
-    """The images this project may see (its own, public, community, shared with it)."""
-    rows = await req.db.fetch("SELECT * FROM images ORDER BY created_at, id")
-    result = []
-    for row in rows:
-        image = records.decode(row)
-        if image["status"] in _HIDDEN_STATUSES:
-            continue
-        if await records.is_visible(req.db, image, req.project_id, False):
-            result.append(image)
-    return result
-
-
-async def _items(req: Ec2Request, images: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def _items(req: Ec2Request, images: list[Image]) -> list[dict[str, Any]]:
     ec2_ids = await image_ec2_ids(req.db, [v for i in images for v in (
-        i["id"], i["properties"].get("kernel_id", ""), i["properties"].get("ramdisk_id", ""))])
-    tags = await tags_of(req.db, req.project_id, [i["id"] for i in images])
+        i.id, i.properties.get("kernel_id", ""), i.properties.get("ramdisk_id", ""))])
+    tags = await tags_of(req.db, req.project_id, [i.id for i in images])
     items = []
     for image in images:
-        props = image["properties"]
+        props = image.properties
         state, reason = image_state(image)
         prefix = ids.image_prefix(image)
         items.append({
-            "imageId": ec2_ids[image["id"]],
-            "imageLocation": props.get("image_location") or f"None ({image['name']})",
+            "imageId": ec2_ids[image.id],
+            "imageLocation": props.get("image_location") or f"None ({image.name})",
             "imageState": state, "stateReason": reason,
-            "imageOwnerId": image["owner"],
-            "creationDate": timestamp(image["created_at"]),
-            "isPublic": image["visibility"] == "public",
+            "imageOwnerId": image.owner,
+            "creationDate": timestamp(image.created_at),
+            "isPublic": image.visibility == "public",
             "architecture": props.get("architecture") or "x86_64",
             "imageType": _TYPES.get(prefix, "machine"),
-            "name": image["name"], "description": props.get("description"),
+            "name": image.name, "description": props.get("description"),
             "kernelId": ec2_ids.get(props.get("kernel_id", "")),
             "ramdiskId": ec2_ids.get(props.get("ramdisk_id", "")),
             "rootDeviceType": "instance-store", "rootDeviceName": ROOT_DEVICE,
             "blockDeviceMapping": [], "virtualizationType": "hvm",
-            "tagSet": tag_set(tags.get(image["id"], {})),
+            "tagSet": tag_set(tags.get(image.id, {})),
         })
     return items
 
@@ -95,31 +89,31 @@ def _matches(filters: dict[str, list[str]], item: dict[str, Any]) -> bool:
 
 async def describe_images(req: Ec2Request) -> dict[str, Any]:
     req.require_read()
-    images = await _visible(req)
+    found = await images(req).visible_to(req.project_id)
     if wanted := req.params.strings("ImageId"):
         uuids = [await ids.uuid_for(req.db, ids.IMAGE, ec2) for ec2 in wanted]
-        by_id = {i["id"]: i for i in images}
+        by_id = {i.id: i for i in found}
         for ec2, uuid in zip(wanted, uuids, strict=True):
             if uuid not in by_id:
                 raise ids.not_found(ids.IMAGE, ec2)
-        images = [by_id[u] for u in uuids]
+        found = [by_id[u] for u in uuids]
     owners = req.params.strings("Owner")
     if owners:
         allowed = {req.project_id if o == "self" else o for o in owners}
-        images = [i for i in images if i["owner"] in allowed]
+        found = [i for i in found if i.owner in allowed]
     filters = req.params.filters()
-    return {"imagesSet": [i for i in await _items(req, images) if _matches(filters, i)]}
+    return {"imagesSet": [i for i in await _items(req, found) if _matches(filters, i)]}
 
 
-async def _own_image(req: Ec2Request, ec2: str) -> dict[str, Any]:
+async def _own_image(req: Ec2Request, ec2: str) -> Image:
     """An image the project may change (owner's members, or admins)."""
     uuid = await ids.uuid_for(req.db, ids.IMAGE, ec2)
-    image = await records.find_visible(req.db, uuid, req.project_id, False)
-    if image is None or image["status"] in _HIDDEN_STATUSES:
-        raise ids.not_found(ids.IMAGE, ec2)
-    if image["owner"] != req.project_id and not req.context.is_admin:
-        raise Ec2Error("AuthFailure", f"Not authorized for image:{ec2}")
-    return image
+    try:
+        return await images(req).get_owned(req.context, req.project_id, uuid)
+    except ImageNotVisible:
+        raise ids.not_found(ids.IMAGE, ec2) from None
+    except ImageForbidden:
+        raise Ec2Error("AuthFailure", f"Not authorized for image:{ec2}") from None
 
 
 async def register_image(req: Ec2Request) -> dict[str, Any]:
@@ -127,30 +121,26 @@ async def register_image(req: Ec2Request) -> dict[str, Any]:
     location = req.params.get("ImageLocation")
     if not location:
         raise missing("ImageLocation")  # EBS snapshots (BlockDeviceMapping) do not exist here
-
-    async def resolve(ec2: str) -> str:
-        uuid = await ids.uuid_for(req.db, ids.IMAGE, ec2)
-        if await records.find_visible(req.db, uuid, req.project_id, False) is None:
-            raise ids.not_found(ids.IMAGE, ec2)
-        return uuid
-
     try:
-        image = await register_bundle(req.host, req.project_id, location,
-                                      name=req.params.get("Name"),
-                                      description=req.params.get("Description"),
-                                      resolve_image=resolve)
+        image = await images(req).register_bundle(
+            req.project_id, location, name=req.params.get("Name"),
+            description=req.params.get("Description"),
+            uuid_of=lambda ec2: ids.uuid_for(req.db, ids.IMAGE, ec2))
+    except ImageNotVisible as exc:  # the manifest's kernel or ramdisk
+        raise ids.not_found(ids.IMAGE, exc.image_id) from None
     except BundleError as exc:
         raise Ec2Error(exc.code, exc.message) from None
-    return {"imageId": await ids.ec2_id(req.db, ids.IMAGE, image["id"], ids.image_prefix(image))}
+    return {"imageId": await ids.ec2_id(req.db, ids.IMAGE, image.id, ids.image_prefix(image))}
 
 
 async def deregister_image(req: Ec2Request) -> dict[str, Any]:
     req.require_act()
     image = await _own_image(req, req.params.required("ImageId"))
-    if image["protected"]:
-        raise Ec2Error("OperationNotPermitted", "The image is protected")
-    await records.delete(req.db, records.image_store(req.host.config), image["id"])
-    await req.db.execute("DELETE FROM ec2_tags WHERE resource_uuid = $1", image["id"])
+    try:
+        await images(req).deregister(image)
+    except ImageProtected:
+        raise Ec2Error("OperationNotPermitted", "The image is protected") from None
+    await tag_store.remove_all(req.db, image.id)
     return {"return": True}
 
 
@@ -161,15 +151,9 @@ async def create_image(req: Ec2Request) -> dict[str, Any]:
     name = req.params.required("Name")
     _not_locked(req, row)
     metadata = {"description": d} if (d := req.params.get("Description")) else {}
-    image = await for_compute.create_snapshot_image(
-        req.db, row, name=name, metadata=metadata, user_id=req.context.user_id,
-        user_name=req.context.user_name, project_name=req.context.project_name)
-    try:
-        await _engine(req, row, "createImage", image_id=image["id"])
-    except BaseException:
-        await for_compute.discard_snapshot_image(req.db, image["id"])
-        raise
-    return {"imageId": await ids.ec2_id(req.db, ids.IMAGE, image["id"], ids.image_prefix(image))}
+    image = await refusals_mapped(compute(req).snapshot(row, name, metadata, req.request_id,
+                                                        req.context))
+    return {"imageId": await ids.ec2_id(req.db, ids.IMAGE, image.id, ids.image_prefix(image))}
 
 
 async def describe_image_attribute(req: Ec2Request) -> dict[str, Any]:
@@ -177,7 +161,7 @@ async def describe_image_attribute(req: Ec2Request) -> dict[str, Any]:
     ec2 = req.params.required("ImageId")
     attribute = req.params.required("Attribute")
     uuid = await ids.uuid_for(req.db, ids.IMAGE, ec2)
-    image = await records.find_visible(req.db, uuid, req.project_id, False)
+    image = await images(req).find_visible(req.project_id, uuid)
     if image is None:
         raise ids.not_found(ids.IMAGE, ec2)
     item = (await _items(req, [image]))[0]
@@ -220,18 +204,16 @@ async def modify_image_attribute(req: Ec2Request) -> dict[str, Any]:
     req.require_act()
     image = await _own_image(req, req.params.required("ImageId"))
     added, removed = _launch_permission_change(req)
-    changes: dict[str, Any] = {}
+    patch = ImagePatch(req.context, image)
     if added or removed:
-        visibility = "public" if added else "private"
-        # The Image API's policy (Glance's publicize_image): only admins publish to all.
-        if visibility == "public" and not req.context.is_admin:
-            raise Ec2Error("UnauthorizedOperation",
-                           "Only administrators may make an image public.")
-        changes["visibility"] = visibility
+        try:  # the Image API's policy (Glance's publicize_image): only admins publish to all
+            patch.set("visibility", "public" if added else "private")
+        except ImageForbidden as exc:
+            raise Ec2Error("UnauthorizedOperation", exc.message) from None
     description = req.params.get("Description.Value")
     if description is not None:
-        changes["properties"] = {**image["properties"], "description": description}
-    if not changes:
+        patch.set_description(description)
+    if not patch.changes:
         raise missing("LaunchPermission")
-    await records.update(req.db, image["id"], changes)
+    await images(req).update(image, patch.changes)
     return {"return": True}

@@ -10,18 +10,21 @@ from cloudd.api.ec2.context import Ec2Request, filter_matches
 from cloudd.api.ec2.tags import tag_filter_ok, tag_set, tags_of
 from cloudd.api.ec2.xml import invalid, timestamp
 from cloudd.compute import states
+from cloudd.compute.instances import Instance
 from cloudd.db import Executor
+from cloudd.image import records
+from cloudd.network import secgroups, store
 
 PENDING, RUNNING, SHUTTING_DOWN, TERMINATED, STOPPING, STOPPED = 0, 16, 32, 48, 64, 80
 ROOT_DEVICE = "/dev/sda1"
 TERMINATED_VISIBLE_FOR = 3600.0  # seconds a terminated instance still shows, as on AWS
 
 
-def ec2_state(row: dict[str, Any]) -> dict[str, Any]:
+def ec2_state(row: Instance) -> dict[str, Any]:
     """{code, name} (ec2-s3.md §5). A stopping or deleting instance is never `pending`: the
     boto3 waiters treat pending as "still coming up"."""
-    vm, task = row["vm_state"], row["task_state"]
-    if row.get("deleted") or vm in (states.DELETED, states.SOFT_DELETED):
+    vm, task = row.vm_state, row.task_state
+    if row.deleted or vm in (states.DELETED, states.SOFT_DELETED):
         return {"code": TERMINATED, "name": "terminated"}
     if task == states.DELETING:
         return {"code": SHUTTING_DOWN, "name": "shutting-down"}
@@ -40,42 +43,24 @@ def ec2_state(row: dict[str, Any]) -> dict[str, Any]:
     return {"code": PENDING, "name": "error"}
 
 
-def _marks(count: int, start: int = 1) -> str:
-    return ", ".join(f"${n}" for n in range(start, start + count))
-
-
 async def addresses_of(db: Executor, uuids: list[str]) -> dict[str, tuple[str | None, str | None]]:
     """uuid -> (first fixed IP, its floating IP) in one query."""
     result: dict[str, tuple[str | None, str | None]] = {}
-    if not uuids:
-        return result
-    rows = await db.fetch(
-        "SELECT f.instance_uuid, f.address, fl.address AS floating FROM fixed_ips f"
-        " LEFT JOIN floating_ips fl ON fl.fixed_ip_id = f.id"
-        f" WHERE f.instance_uuid IN ({_marks(len(uuids))}) AND f.allocated = 1 ORDER BY f.id",
-        *uuids)
-    for row in rows:
-        fixed, floating = result.get(row["instance_uuid"], (None, None))
-        result[row["instance_uuid"]] = (fixed or row["address"], floating or row["floating"])
+    for row in await store.allocated_addresses(db, uuids):
+        fixed, floating = result.get(row.instance_uuid, (None, None))
+        result[row.instance_uuid] = (fixed or row.address, floating or row.floating_address)
     return result
 
 
-async def groups_of(db: Executor, uuids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """uuid -> its security groups (rows), in one query."""
-    result: dict[str, list[dict[str, Any]]] = {uuid: [] for uuid in uuids}
-    if uuids:
-        rows = await db.fetch(
-            "SELECT a.instance_uuid, g.* FROM security_group_instance_association a JOIN"
-            " security_groups g ON g.id = a.security_group_id"
-            f" WHERE a.instance_uuid IN ({_marks(len(uuids))}) ORDER BY g.id", *uuids)
-        for row in rows:
-            result[row["instance_uuid"]].append(row)
-    return result
+async def groups_of(db: Executor, uuids: list[str]) -> dict[str, list[secgroups.SecurityGroup]]:
+    """uuid -> its security groups, in one query."""
+    return await secgroups.groups_of_instances(db, uuids)
 
 
-async def group_items(db: Executor, groups: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
-    return [{"groupId": await ids.ec2_id(db, ids.SECURITY_GROUP, g["uuid"]),
-             "groupName": g["name"]} for g in groups]
+async def group_items(db: Executor, groups: Iterable[secgroups.SecurityGroup]
+                      ) -> list[dict[str, str]]:
+    return [{"groupId": await ids.ec2_id(db, ids.SECURITY_GROUP, g.uuid),
+             "groupName": g.name} for g in groups]
 
 
 async def image_ec2_ids(db: Executor, uuids: Iterable[str]) -> dict[str, str]:
@@ -83,66 +68,64 @@ async def image_ec2_ids(db: Executor, uuids: Iterable[str]) -> dict[str, str]:
     wanted = sorted({u for u in uuids if u})
     if not wanted:
         return {}
-    rows = await db.fetch(f"SELECT id, container_format, disk_format FROM images"
-                          f" WHERE id IN ({_marks(len(wanted))})", *wanted)
-    prefixes = {r["id"]: ids.image_prefix(r) for r in rows}
+    formats = await records.formats_of(db, wanted)
+    prefixes = {uuid: ids.image_prefix(f) for uuid, f in formats.items()}
     numbers = await ids.many_ec2_ids(db, ids.IMAGE, wanted)
     return {u: f"{prefixes.get(u, 'ami')}-{numbers[u]:08x}" for u in wanted}
 
 
-async def instance_items(req: Ec2Request, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def instance_items(req: Ec2Request, rows: list[Instance]) -> list[dict[str, Any]]:
     """The `instancesSet` items of `rows`, with the lookups batched."""
     db = req.db
-    uuids = [r["uuid"] for r in rows]
+    uuids = [r.uuid for r in rows]
     numbers = await ids.many_ec2_ids(db, ids.INSTANCE, uuids)
     images = await image_ec2_ids(db, [v for r in rows for v in
-                                      (r["image_ref"], r["kernel_id"], r["ramdisk_id"])])
+                                      (r.image_ref, r.kernel_id, r.ramdisk_id)])
     addresses = await addresses_of(db, uuids)
     groups = await groups_of(db, uuids)
     tags = await tags_of(db, req.project_id, uuids)
     items = []
     for row in rows:
-        fixed, floating = addresses.get(row["uuid"], (None, None))
-        flavor = row["flavor"] or {}
+        fixed, floating = addresses.get(row.uuid, (None, None))
         items.append({
-            "instanceId": f"i-{numbers[row['uuid']]:08x}",
-            "imageId": images.get(row["image_ref"] or ""),
+            "instanceId": f"i-{numbers[row.uuid]:08x}",
+            "imageId": images.get(row.image_ref or ""),
             "instanceState": ec2_state(row),
-            "privateDnsName": row["hostname"] or None,
+            "privateDnsName": row.hostname or None,
             "dnsName": floating or fixed,
-            "keyName": row["key_name"],
-            "amiLaunchIndex": row["launch_index"] or 0,
+            "keyName": row.key_name,
+            "amiLaunchIndex": row.launch_index,
             "productCodes": [],
-            "instanceType": flavor.get("name"),
-            "launchTime": timestamp(row["launched_at"] or row["created_at"]),
-            "placement": {"availabilityZone": row["availability_zone"] or "nova",
+            "instanceType": row.flavor.name or None,
+            "launchTime": timestamp(row.launched_at or row.created_at),
+            "placement": {"availabilityZone": row.availability_zone or "nova",
                           "tenancy": "default"},
-            "kernelId": images.get(row["kernel_id"] or ""),
-            "ramdiskId": images.get(row["ramdisk_id"] or ""),
+            "kernelId": images.get(row.kernel_id or ""),
+            "ramdiskId": images.get(row.ramdisk_id or ""),
             "monitoring": {"state": "disabled"},
             "privateIpAddress": fixed,
             "ipAddress": floating or fixed,
-            "groupSet": await group_items(db, groups.get(row["uuid"], [])),
+            "groupSet": await group_items(db, groups.get(row.uuid, [])),
             "architecture": "x86_64",
             "rootDeviceType": "instance-store",
             "rootDeviceName": ROOT_DEVICE,
             "blockDeviceMapping": [],
             "virtualizationType": "hvm",
-            "tagSet": tag_set(tags.get(row["uuid"], {})),
+            "tagSet": tag_set(tags.get(row.uuid, {})),
         })
     return items
 
 
-async def reservations(req: Ec2Request, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def reservations(req: Ec2Request, rows: list[Instance]) -> list[dict[str, Any]]:
     """Rows grouped by reservation_id, in the order of their first instance."""
-    items = dict(zip((r["uuid"] for r in rows), await instance_items(req, rows), strict=True))
-    grouped: dict[str, list[dict[str, Any]]] = {}
+    items = dict(zip((r.uuid for r in rows), await instance_items(req, rows), strict=True))
+    grouped: dict[str, list[Instance]] = {}
     for row in rows:
-        grouped.setdefault(row["reservation_id"] or row["uuid"], []).append(row)
+        grouped.setdefault(row.reservation_id or row.uuid, []).append(row)
     result = []
     for reservation_id, members in grouped.items():
-        member_items = [items[r["uuid"]] for r in sorted(members, key=lambda r: r["launch_index"])]
-        result.append({"reservationId": reservation_id, "ownerId": members[0]["project_id"],
+        member_items = [items[r.uuid] for r in sorted(members, key=lambda r: r.launch_index)]
+        result.append({"reservationId": reservation_id, "ownerId": members[0].project_id,
                        "groupSet": member_items[0]["groupSet"], "instancesSet": member_items})
     return result
 
@@ -156,8 +139,8 @@ _FILTERS: dict[str, Any] = {
     "image-id": lambda i, r: i["imageId"],
     "instance-type": lambda i, r: i["instanceType"],
     "availability-zone": lambda i, r: i["placement"]["availabilityZone"],
-    "reservation-id": lambda i, r: r["reservation_id"],
-    "owner-id": lambda i, r: r["project_id"],
+    "reservation-id": lambda i, r: r.reservation_id,
+    "owner-id": lambda i, r: r.project_id,
     "private-ip-address": lambda i, r: i["privateIpAddress"],
     "ip-address": lambda i, r: i["ipAddress"],
     "private-dns-name": lambda i, r: i["privateDnsName"],
@@ -180,7 +163,7 @@ def check_filters(filters: dict[str, list[str]]) -> None:
             raise invalid(f"The filter '{name}' is invalid")
 
 
-def matches(filters: dict[str, list[str]], item: dict[str, Any], row: dict[str, Any]) -> bool:
+def matches(filters: dict[str, list[str]], item: dict[str, Any], row: Instance) -> bool:
     tags = {t["key"]: t["value"] for t in item["tagSet"] or []}
     if not tag_filter_ok(filters, tags):
         return False

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import base64
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from cloudd.api.ec2 import ids
 from cloudd.api.ec2.context import Ec2Request
@@ -22,43 +23,46 @@ from cloudd.api.ec2.instance_views import (
 from cloudd.api.ec2.launch import launch
 from cloudd.api.ec2.xml import Ec2Error, invalid, missing
 from cloudd.compute import instances, states
-from cloudd.compute.api import ComputeAPI
+from cloudd.compute.instances import Instance
 from cloudd.conductor.service import HostUnavailable
+from cloudd.frontdoor.compute import ComputeAPI
+
+T = TypeVar("T")
 
 
 def compute(req: Ec2Request) -> ComputeAPI:
     return ComputeAPI(req.host)
 
 
-async def load(req: Ec2Request, ec2: str, *, terminated_ok: bool = False) -> dict[str, Any]:
+async def load(req: Ec2Request, ec2: str, *, terminated_ok: bool = False) -> Instance:
     """The project's instance an EC2 id names (recently terminated ones too when asked)."""
     uuid = await ids.uuid_for(req.db, ids.INSTANCE, ec2)
     try:
         row = await instances.get(req.db, uuid, include_deleted=True)
     except instances.InstanceNotFound:
         raise ids.not_found(ids.INSTANCE, ec2) from None
-    if row["project_id"] != req.project_id:
+    if row.project_id != req.project_id:
         raise ids.not_found(ids.INSTANCE, ec2)
-    if row["deleted"] and not (terminated_ok and _recent(row)):
+    if row.deleted and not (terminated_ok and _recent(row)):
         raise ids.not_found(ids.INSTANCE, ec2)
     return row
 
 
-def _recent(row: dict[str, Any]) -> bool:
-    return (row["deleted_at"] or 0) > time.time() - TERMINATED_VISIBLE_FOR
+def _recent(row: Instance) -> bool:
+    return (row.deleted_at or 0) > time.time() - TERMINATED_VISIBLE_FOR
 
 
 async def load_many(req: Ec2Request, name: str = "InstanceId", *,
-                    terminated_ok: bool = False) -> list[tuple[str, dict[str, Any]]]:
+                    terminated_ok: bool = False) -> list[tuple[str, Instance]]:
     wanted = req.params.strings(name)
     if not wanted:
         raise missing(name)
     return [(ec2, await load(req, ec2, terminated_ok=terminated_ok)) for ec2 in wanted]
 
 
-def _not_locked(req: Ec2Request, row: dict[str, Any]) -> None:
-    if row["locked"] and not req.context.is_admin:
-        raise Ec2Error("OperationNotPermitted", f"Instance {row['uuid']} is locked")
+def _not_locked(req: Ec2Request, row: Instance) -> None:
+    if row.locked and not req.context.is_admin:
+        raise Ec2Error("OperationNotPermitted", f"Instance {row.uuid} is locked")
 
 
 async def run_instances(req: Ec2Request) -> dict[str, Any]:
@@ -75,18 +79,16 @@ async def describe_instances(req: Ec2Request) -> dict[str, Any]:
     if wanted := req.params.strings("InstanceId"):
         rows = [row for _, row in [(e, await load(req, e, terminated_ok=True)) for e in wanted]]
     else:
-        found = await req.db.fetch(
-            "SELECT * FROM instances WHERE project_id = $1 AND (deleted = 0 OR deleted_at > $2)"
-            " ORDER BY created_at, id", req.project_id, time.time() - TERMINATED_VISIBLE_FOR)
-        rows = [instances.decode(r) for r in found]
+        rows = await instances.project_rows(req.db, req.project_id,
+                                            time.time() - TERMINATED_VISIBLE_FOR)
     if filters:
         items = await instance_items(req, rows)
         rows = [row for row, item in zip(rows, items, strict=True) if matches(filters, item, row)]
     return {"reservationSet": await reservations(req, rows)}
 
 
-async def _state_change(req: Ec2Request, ec2: str, before: dict[str, Any]) -> dict[str, Any]:
-    after = await instances.get(req.db, before["uuid"], include_deleted=True)
+async def _state_change(req: Ec2Request, ec2: str, before: Instance) -> dict[str, Any]:
+    after = await instances.get(req.db, before.uuid, include_deleted=True)
     return {"instanceId": ec2, "currentState": ec2_state(after),
             "previousState": ec2_state(before)}
 
@@ -95,7 +97,7 @@ async def terminate_instances(req: Ec2Request) -> dict[str, Any]:
     req.require_act()
     changes = []
     for ec2, row in await load_many(req, terminated_ok=True):
-        if not row["deleted"]:
+        if not row.deleted:
             _not_locked(req, row)
             await compute(req).delete(row, req.request_id, req.context)
         changes.append(await _state_change(req, ec2, row))
@@ -108,18 +110,22 @@ async def _power(req: Ec2Request, action: str, done_state: str) -> dict[str, Any
     for ec2, row in await load_many(req):
         _not_locked(req, row)
         # Already there (or on the way): AWS answers with the state, not an error.
-        if row["vm_state"] != done_state and row["task_state"] not in (
+        if row.vm_state != done_state and row.task_state not in (
                 states.POWERING_OFF, states.POWERING_ON):
             await _engine(req, row, action)
         changes.append(await _state_change(req, ec2, row))
     return {"instancesSet": changes}
 
 
-async def _engine(req: Ec2Request, row: dict[str, Any], action: str, **extra: Any) -> None:
+async def _engine(req: Ec2Request, row: Instance, action: str, **extra: Any) -> None:
+    await refusals_mapped(compute(req).action(row, action, req.request_id, req.context, **extra))
+
+
+async def refusals_mapped(call: Awaitable[T]) -> T:
+    """A ComputeAPI call on an instance, an unreachable host as EC2's IncorrectInstanceState
+    with EC2's message (InvalidInstanceState: Ec2Error.from_kind)."""
     try:
-        await compute(req).action(row, action, req.request_id, req.context, **extra)
-    except states.InvalidInstanceState as exc:
-        raise Ec2Error("IncorrectInstanceState", str(exc)) from None
+        return await call
     except HostUnavailable as exc:
         raise Ec2Error("IncorrectInstanceState",
                        f"The instance's host {exc} cannot be reached") from None
@@ -148,8 +154,6 @@ async def get_console_output(req: Ec2Request) -> dict[str, Any]:
     row = await load(req, ec2)
     try:
         output = await compute(req).console_output(row, None)
-    except states.InvalidInstanceState as exc:
-        raise Ec2Error("IncorrectInstanceState", str(exc)) from None
     except HostUnavailable as exc:
         raise Ec2Error("IncorrectInstanceState", f"host {exc} cannot be reached") from None
     return {"instanceId": ec2, "timestamp": _now(),
@@ -169,8 +173,8 @@ async def describe_instance_attribute(req: Ec2Request) -> dict[str, Any]:
     simple: dict[str, Any] = {
         "instanceType": item["instanceType"], "kernel": item["kernelId"],
         "ramdisk": item["ramdiskId"], "rootDeviceName": item["rootDeviceName"],
-        "disableApiTermination": bool(row["locked"]),
-        "instanceInitiatedShutdownBehavior": "stop", "userData": row["user_data"],
+        "disableApiTermination": row.locked,
+        "instanceInitiatedShutdownBehavior": "stop", "userData": row.user_data,
         "sourceDestCheck": True, "ebsOptimized": False, "enaSupport": False,
     }
     body: dict[str, Any] = {"instanceId": ec2}
@@ -178,8 +182,8 @@ async def describe_instance_attribute(req: Ec2Request) -> dict[str, Any]:
         value = simple[attribute]
         body[attribute] = {"value": value} if value is not None else {}
     elif attribute == "groupSet":
-        body["groupSet"] = await group_items(req.db, (await groups_of(req.db, [row["uuid"]]))[
-            row["uuid"]])
+        body["groupSet"] = await group_items(req.db, (await groups_of(req.db, [row.uuid]))[
+            row.uuid])
     elif attribute == "blockDeviceMapping":
         body["blockDeviceMapping"] = []
     elif attribute == "productCodes":

@@ -16,7 +16,8 @@ from cloudd.api.compute import keypairs as compute_keypairs
 from cloudd.api.compute.errors import BadRequest
 from cloudd.api.ec2.context import Ec2Request, filter_matches
 from cloudd.api.ec2.xml import Ec2Error, invalid
-from cloudd.compute import quota
+from cloudd.compute import keypair_api, keypairs, quota
+from cloudd.compute.keypairs import KeyPair
 from cloudd.db import DuplicateError
 
 _NAME = re.compile(r"^[a-zA-Z0-9 _.-]{1,255}$")
@@ -40,23 +41,17 @@ def _generate_rsa() -> tuple[str, str]:
     return public + " Generated-by-cloudd", private
 
 
-async def _insert(req: Ec2Request, name: str, public_key: str) -> dict[str, Any]:
+async def _insert(req: Ec2Request, name: str, public_key: str) -> KeyPair:
     try:
-        async with req.db.transaction() as tx:
-            await quota.lock_project(tx, req.project_id)
-            await quota.check(tx, req.project_id, {"key_pairs": 1}, req.context.user_id)
-            row = await tx.fetchrow(
-                "INSERT INTO key_pairs (name, user_id, project_id, fingerprint, public_key, type,"
-                " created_at) VALUES ($1, $2, $3, $4, $5, 'ssh', $6) RETURNING *",
-                name, req.context.user_id, req.project_id,
-                compute_keypairs.fingerprint(public_key), public_key, time.time())
+        return await keypair_api.create(
+            req.db, name=name, user_id=req.context.user_id, project_id=req.project_id,
+            fingerprint=compute_keypairs.fingerprint(public_key), public_key=public_key,
+            key_type="ssh", now=time.time())
     except DuplicateError:
         raise Ec2Error("InvalidKeyPair.Duplicate",
                        f"The keypair '{name}' already exists.") from None
     except quota.QuotaExceeded:
         raise Ec2Error("ResourceLimitExceeded", "Quota exceeded, too many key pairs.") from None
-    assert row is not None
-    return row
 
 
 async def create_key_pair(req: Ec2Request) -> dict[str, Any]:
@@ -64,8 +59,8 @@ async def create_key_pair(req: Ec2Request) -> dict[str, Any]:
     name = _name(req)
     public_key, private_key = _generate_rsa()
     row = await _insert(req, name, public_key)
-    return {"keyName": name, "keyFingerprint": row["fingerprint"], "keyMaterial": private_key,
-            "keyPairId": f"key-{row['id']:08x}"}
+    return {"keyName": name, "keyFingerprint": row.fingerprint, "keyMaterial": private_key,
+            "keyPairId": f"key-{row.id:08x}"}
 
 
 async def import_key_pair(req: Ec2Request) -> dict[str, Any]:
@@ -82,16 +77,15 @@ async def import_key_pair(req: Ec2Request) -> dict[str, Any]:
         raise Ec2Error("InvalidKeyPair.Format", "Key is not in valid OpenSSH public key "
                        "format") from None
     row = await _insert(req, name, public_key)
-    return {"keyName": name, "keyFingerprint": row["fingerprint"],
-            "keyPairId": f"key-{row['id']:08x}"}
+    return {"keyName": name, "keyFingerprint": row.fingerprint,
+            "keyPairId": f"key-{row.id:08x}"}
 
 
 async def describe_key_pairs(req: Ec2Request) -> dict[str, Any]:
     req.require_read()
-    rows = await req.db.fetch("SELECT * FROM key_pairs WHERE user_id = $1 ORDER BY name",
-                              req.context.user_id)
+    rows = await keypairs.list_for_user(req.db, req.context.user_id)
     wanted = req.params.strings("KeyName")
-    by_name = {row["name"]: row for row in rows}
+    by_name = {row.name: row for row in rows}
     for name in wanted:
         if name not in by_name:
             raise Ec2Error("InvalidKeyPair.NotFound", f"The key pair '{name}' does not exist")
@@ -100,21 +94,20 @@ async def describe_key_pairs(req: Ec2Request) -> dict[str, Any]:
     filters = req.params.filters()
     items = []
     for row in rows:
-        fields = {"key-name": row["name"], "fingerprint": row["fingerprint"]}
+        fields = {"key-name": row.name, "fingerprint": row.fingerprint}
         if all(filter_matches(v, fields.get(k)) for k, v in filters.items()):
-            items.append({"keyPairId": f"key-{row['id']:08x}", "keyName": row["name"],
-                          "keyFingerprint": row["fingerprint"], "keyType": _key_type(row)})
+            items.append({"keyPairId": f"key-{row.id:08x}", "keyName": row.name,
+                          "keyFingerprint": row.fingerprint, "keyType": _key_type(row)})
     return {"keySet": items}
 
 
-def _key_type(row: dict[str, Any]) -> str:
-    return "ed25519" if str(row["public_key"]).startswith("ssh-ed25519") else "rsa"
+def _key_type(row: KeyPair) -> str:
+    return "ed25519" if row.public_key.startswith("ssh-ed25519") else "rsa"
 
 
 async def delete_key_pair(req: Ec2Request) -> dict[str, Any]:
     """True even when there is no such key (Nova and AWS both)."""
     req.require_act()
     name = req.params.required("KeyName")
-    await req.db.execute("DELETE FROM key_pairs WHERE user_id = $1 AND name = $2",
-                         req.context.user_id, name)
+    await keypairs.delete_by_name(req.db, req.context.user_id, name)
     return {"return": True}

@@ -6,7 +6,7 @@ from typing import Any
 
 from cloudd.api.ec2.context import Ec2Request, filter_matches
 from cloudd.api.ec2.xml import Ec2Error
-from cloudd.compute import quota
+from cloudd.compute import hosts, quota
 
 DEFAULT_ZONE = "nova"
 
@@ -14,9 +14,7 @@ DEFAULT_ZONE = "nova"
 async def describe_availability_zones(req: Ec2Request) -> dict[str, Any]:
     """The zones of the compute nodes (Nova's `nova` when there is none); `internal` hidden."""
     req.require_read()
-    rows = await req.db.fetch("SELECT DISTINCT availability_zone FROM compute_nodes"
-                              " ORDER BY availability_zone")
-    zones = [r["availability_zone"] for r in rows if r["availability_zone"] != "internal"]
+    zones = [z for z in await hosts.availability_zones(req.db) if z != "internal"]
     zones = zones or [DEFAULT_ZONE]
     wanted = req.params.strings("ZoneName")
     filters = req.params.filters()

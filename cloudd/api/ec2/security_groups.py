@@ -1,5 +1,6 @@
-"""Security groups through the network service's functions (cloudd.network.secgroups and
-NetworkService, which pushes rule changes to the hosts): Create (with a groupId), Delete,
+"""Security groups through the network front door (NetworkAPI, which pushes rule changes to the
+hosts); here EC2's parameters are parsed into rules and its items and codes written: Create
+(with a groupId), Delete,
 Describe, Authorize/Revoke ingress in both parameter styles (IpPermissions.N.* and the flat
 GroupName+IpProtocol+FromPort+ToPort+CidrIp/SourceSecurityGroupName of euca2ools)."""
 
@@ -12,13 +13,14 @@ from cloudd.api.ec2 import ids
 from cloudd.api.ec2.context import Ec2Request, Params, filter_matches
 from cloudd.api.ec2.xml import Ec2Error, invalid, missing
 from cloudd.network import rules, secgroups
-from cloudd.network.ipam import NetworkError
+from cloudd.network.api import NetworkAPI, SecurityGroupRuleExists, SecurityGroupRuleMissing
+from cloudd.network.errors import NetworkError
 
 _NAME = re.compile(r"^[\x20-\x7e]{1,255}$")
 
 
 async def _group(req: Ec2Request, name_param: str = "GroupName",
-                 id_param: str = "GroupId") -> dict[str, Any]:
+                 id_param: str = "GroupId") -> secgroups.SecurityGroup:
     if ec2 := req.params.get(id_param):
         uuid = await ids.uuid_for(req.db, ids.SECURITY_GROUP, ec2)
         key, shown = uuid, ec2
@@ -27,14 +29,14 @@ async def _group(req: Ec2Request, name_param: str = "GroupName",
     else:
         raise missing(id_param)
     try:
-        return await secgroups.get_group(req.db, key, req.project_id)
+        return await _network(req).security_group(key, req.project_id)
     except secgroups.SecurityGroupNotFound:
         raise Ec2Error("InvalidGroup.NotFound",
                        f"The security group '{shown}' does not exist") from None
 
 
-def _network(req: Ec2Request) -> Any:
-    return req.host.services.get("network")
+def _network(req: Ec2Request) -> NetworkAPI:
+    return NetworkAPI(req.host)
 
 
 async def create_security_group(req: Ec2Request) -> dict[str, Any]:
@@ -43,65 +45,66 @@ async def create_security_group(req: Ec2Request) -> dict[str, Any]:
     description = req.params.required("GroupDescription")
     if not _NAME.match(name) or name.lower().startswith("sg-"):
         raise invalid(f"Invalid value '{name}' for GroupName.")
-    await secgroups.ensure_default(req.db, req.project_id)
     try:
-        group = await secgroups.create_group(req.db, req.project_id, name, description[:255],
-                                             req.context.user_id)
+        group = await _network(req).create_security_group(req.project_id, name,
+                                                          description[:255], req.context.user_id)
     except secgroups.SecurityGroupExists:
         raise Ec2Error("InvalidGroup.Duplicate",
                        f"The security group '{name}' already exists") from None
     return {"return": True, "groupId": await ids.ec2_id(req.db, ids.SECURITY_GROUP,
-                                                        group["uuid"])}
+                                                        group.uuid)}
 
 
 async def delete_security_group(req: Ec2Request) -> dict[str, Any]:
     req.require_act()
     group = await _group(req)
-    if group["name"] == secgroups.DEFAULT_GROUP:
+    if group.name == secgroups.DEFAULT_GROUP:
         raise Ec2Error("CannotDelete", "The default security group cannot be deleted")
     try:
-        await secgroups.delete_group(req.db, group)
+        await _network(req).delete_security_group(group)
     except NetworkError as exc:
         raise Ec2Error("DependencyViolation", str(exc)) from None
     return {"return": True}
 
 
-async def _permission_items(req: Ec2Request, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def _permission_items(req: Ec2Request, rules: list[secgroups.StoredRule]
+                            ) -> list[dict[str, Any]]:
     items = []
+    sources = await _network(req).source_groups(rules)
     for rule in rules:
-        item: dict[str, Any] = {"ipProtocol": rule["protocol"] or "-1",
-                                "fromPort": rule["from_port"], "toPort": rule["to_port"],
+        item: dict[str, Any] = {"ipProtocol": rule.protocol or "-1",
+                                "fromPort": rule.from_port, "toPort": rule.to_port,
                                 "groups": [], "ipRanges": []}
-        if rule["group_id"] is not None:
-            source = await req.db.fetchrow("SELECT * FROM security_groups WHERE id = $1",
-                                           rule["group_id"])
+        if rule.group_id is not None:
+            source = sources.get(rule.group_id)
             if source is not None:
                 item["groups"] = [{"groupId": await ids.ec2_id(req.db, ids.SECURITY_GROUP,
-                                                               source["uuid"]),
-                                   "groupName": source["name"], "userId": source["project_id"]}]
-        elif rule["cidr"]:
-            item["ipRanges"] = [{"cidrIp": rule["cidr"]}]
+                                                               source.uuid),
+                                   "groupName": source.name, "userId": source.project_id}]
+        elif rule.cidr:
+            item["ipRanges"] = [{"cidrIp": rule.cidr}]
         items.append(item)
     return items
 
 
 async def describe_security_groups(req: Ec2Request) -> dict[str, Any]:
     req.require_read()
-    groups = await secgroups.list_groups(req.db, req.project_id)
+    network = _network(req)
+    groups = await network.security_groups(req.project_id)
     names, wanted_ids = req.params.strings("GroupName"), req.params.strings("GroupId")
     items = []
     for group in groups:
-        sg = await ids.ec2_id(req.db, ids.SECURITY_GROUP, group["uuid"])
-        if (names or wanted_ids) and group["name"] not in names and sg not in wanted_ids:
+        sg = await ids.ec2_id(req.db, ids.SECURITY_GROUP, group.uuid)
+        if (names or wanted_ids) and group.name not in names and sg not in wanted_ids:
             continue
-        fields = {"group-name": group["name"], "group-id": sg, "description": group["description"],
-                  "owner-id": group["project_id"]}
+        fields = {"group-name": group.name, "group-id": sg, "description": group.description,
+                  "owner-id": group.project_id}
         if not all(filter_matches(v, fields.get(k)) for k, v in req.params.filters().items()):
             continue
-        items.append({"ownerId": group["project_id"], "groupId": sg, "groupName": group["name"],
-                      "groupDescription": group["description"],
+        items.append({"ownerId": group.project_id, "groupId": sg, "groupName": group.name,
+                      "groupDescription": group.description,
                       "ipPermissions": await _permission_items(
-                          req, await secgroups.rules_of(req.db, [group["id"]])),
+                          req, await network.rules_of([group])),
                       "ipPermissionsEgress": []})
     found = {i["groupName"] for i in items} | {i["groupId"] for i in items}
     for wanted in names + wanted_ids:
@@ -141,11 +144,11 @@ async def _rules_of_permission(req: Ec2Request, perm: Params) -> list[rules.Secu
     for group_id, group_name in sources:
         key = await ids.uuid_for(req.db, ids.SECURITY_GROUP, group_id) if group_id else group_name
         try:
-            source = await secgroups.get_group(req.db, key or "", req.project_id)
+            source = await _network(req).security_group(key or "", req.project_id)
         except secgroups.SecurityGroupNotFound:
             raise Ec2Error("InvalidGroup.NotFound",
                            f"The security group '{group_id or group_name}' does not exist") from None
-        found.append(_parsed(protocol, from_port, to_port, None, int(source["id"])))
+        found.append(_parsed(protocol, from_port, to_port, None, source.id))
     if not found:  # Nova's default: a rule without a source opens to everyone
         found.append(_parsed(protocol, from_port, to_port, None, None))
     return found
@@ -163,43 +166,24 @@ async def _requested_rules(req: Ec2Request) -> list[rules.SecurityGroupRule]:
     return found
 
 
-def _same(rule: rules.SecurityGroupRule, row: dict[str, Any]) -> bool:
-    return (rule.protocol, rule.from_port, rule.to_port, rule.cidr, rule.group_id) == (
-        row["protocol"], row["from_port"], row["to_port"],
-        row["cidr"] if row["group_id"] is None else None, row["group_id"])
-
-
 async def authorize_ingress(req: Ec2Request) -> dict[str, Any]:
     req.require_act()
     group = await _group(req)
-    existing = await secgroups.rules_of(req.db, [group["id"]])
     requested = await _requested_rules(req)
-    for rule in requested:
-        if any(_same(rule, row) for row in existing):
-            raise Ec2Error("InvalidPermission.Duplicate",
-                           "the specified rule already exists in that group")
-    network = _network(req)
-    for rule in requested:
-        if network is not None:
-            await network.add_security_group_rule(group, rule)
-        else:
-            await secgroups.add_rule(req.db, group, rule)
+    try:
+        await _network(req).add_security_group_rules(group, requested)
+    except SecurityGroupRuleExists:
+        raise Ec2Error("InvalidPermission.Duplicate",
+                       "the specified rule already exists in that group") from None
     return {"return": True}
 
 
 async def revoke_ingress(req: Ec2Request) -> dict[str, Any]:
     req.require_act()
     group = await _group(req)
-    existing = await secgroups.rules_of(req.db, [group["id"]])
-    network = _network(req)
-    for rule in await _requested_rules(req):
-        matching = [row for row in existing if _same(rule, row)]
-        if not matching:
-            raise Ec2Error("InvalidPermission.NotFound",
-                           "The specified rule does not exist in this security group.")
-        for row in matching:
-            if network is not None:
-                await network.delete_security_group_rule(row)
-            else:
-                await secgroups.delete_rule(req.db, row)
+    requested = await _requested_rules(req)
+    try:
+        await _network(req).revoke_security_group_rules(group, requested)
+    except SecurityGroupRuleMissing as exc:
+        raise Ec2Error("InvalidPermission.NotFound", str(exc)) from None
     return {"return": True}

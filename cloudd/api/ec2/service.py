@@ -26,12 +26,13 @@ from cloudd.api.ec2 import (
 from cloudd.api.ec2.auth import authenticate
 from cloudd.api.ec2.context import Action, Ec2Request, Params
 from cloudd.api.ec2.xml import Ec2Error, error_response, response
-from cloudd.api.guards import PerClientLimit, TooManyRequests
-from cloudd.api.inputs import InputRefused, read_body, refuse_nul
 from cloudd.core import Service, ServiceHost
 from cloudd.db.service import DatabaseService
+from cloudd.errors import CloudError
 from cloudd.listener import Listener
 from cloudd.log import request_id_var
+from cloudd.web.guards import PerClientLimit, TooManyRequests
+from cloudd.web.inputs import read_body, refuse_nul
 
 LOG = logging.getLogger(__name__)
 PATHS = ("/", "/services/Cloud", "/services/Cloud/")
@@ -81,11 +82,8 @@ async def _read_params(request: web.Request) -> tuple[bytes, dict[str, str]]:
     """(raw body, parameters): the query string and, for a form POST, the body."""
     body = b""
     if request.method == "POST":
-        try:  # bounded before and while reading, as every API's body
-            body = await read_body(request, MAX_BODY)
-        except InputRefused as exc:
-            raise Ec2Error("RequestEntityTooLarge" if exc.status == 413 else "InvalidParameterValue",
-                           exc.message, exc.status) from None
+        # bounded before and while reading, as every API's body (Ec2Error.from_kind: its codes)
+        body = await read_body(request, MAX_BODY)
     values = dict(request.query)
     if body:
         try:
@@ -93,10 +91,7 @@ async def _read_params(request: web.Request) -> tuple[bytes, dict[str, str]]:
                                     strict_parsing=False))
         except UnicodeDecodeError:
             raise Ec2Error("InvalidParameterValue", "The request body is not UTF-8") from None
-    try:
-        refuse_nul(item for pair in values.items() for item in pair)
-    except InputRefused as exc:
-        raise Ec2Error("InvalidParameterValue", exc.message) from None
+    refuse_nul(item for pair in values.items() for item in pair)
     return body, values
 
 
@@ -116,7 +111,7 @@ async def handle(request: web.Request) -> web.Response:
                 raise Ec2Error("InvalidAction",
                                f"The action {action or '(none)'} is not valid for this web service.")
             call = Ec2Request(action, Params(values), context, host, db, f"req-{request_id}",
-                              str(getattr(host.services.get("ec2"), "public_url", "")))
+                              str(getattr(host.find(Ec2Service), "public_url", "")))
             return response(action, request_id, await handler(call))
     except TooManyRequests as exc:  # EC2's throttling answer, which clients back off from
         return error_response(Ec2Error("RequestLimitExceeded", exc.message, 503), request_id)
@@ -124,6 +119,8 @@ async def handle(request: web.Request) -> web.Response:
         if exc.status >= 500:
             LOG.error("EC2 %s failed: %s", request.method, exc.message)
         return error_response(exc, request_id)
+    except CloudError as exc:  # a domain refusal no handler translated
+        return error_response(Ec2Error.from_kind(exc), request_id)
     except web.HTTPException as exc:  # e.g. a body over client_max_size
         return error_response(Ec2Error("InvalidParameterValue", exc.reason), request_id)
     except Exception:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from cloudd.api.ec2 import ids
 from cloudd.api.ec2.context import Ec2Request, filter_matches
 from cloudd.api.ec2.xml import Ec2Error, invalid, missing
-from cloudd.api.image import records
+from cloudd.compute import instances
 from cloudd.db import Executor
+from cloudd.ec2 import tags as tag_store
+from cloudd.image import records
 
 MAX_TAGS = 50  # per resource, as AWS
 _KINDS = {"i": ids.INSTANCE, "ami": ids.IMAGE, "aki": ids.IMAGE, "ari": ids.IMAGE}
@@ -18,15 +19,7 @@ _TYPE_NAMES = {ids.INSTANCE: "instance", ids.IMAGE: "image"}
 
 async def tags_of(db: Executor, project_id: str, uuids: list[str]) -> dict[str, dict[str, str]]:
     """uuid -> {key: value} of the project's tags on those resources."""
-    result: dict[str, dict[str, str]] = {uuid: {} for uuid in uuids}
-    if not uuids:
-        return result
-    rows = await db.fetch("SELECT resource_uuid, tag_key, tag_value FROM ec2_tags"
-                          " WHERE project_id = $1 ORDER BY tag_key", project_id)
-    for row in rows:
-        if row["resource_uuid"] in result:
-            result[row["resource_uuid"]][row["tag_key"]] = row["tag_value"]
-    return result
+    return await tag_store.tags_of(db, project_id, uuids)
 
 
 def tag_set(tags: dict[str, str]) -> list[dict[str, str]] | None:
@@ -54,10 +47,9 @@ async def _resource(req: Ec2Request, ec2: str) -> tuple[str, str]:
         raise invalid(f"Tagging is not supported for resource {ec2}")
     uuid = await ids.uuid_for(req.db, kind, ec2)
     if kind == ids.INSTANCE:
-        owner = await req.db.fetchval("SELECT project_id FROM instances WHERE uuid = $1"
-                                      " AND deleted = 0", uuid)
+        owner = await instances.project_of(req.db, uuid, include_deleted=False)
     else:
-        owner = await req.db.fetchval("SELECT owner FROM images WHERE id = $1", uuid)
+        owner = await records.owner_of(req.db, uuid)
     if owner != req.project_id:
         raise ids.not_found(kind, ec2)
     return kind, uuid
@@ -85,15 +77,8 @@ async def create_tags(req: Ec2Request) -> dict[str, Any]:
     async with req.db.transaction() as tx:
         for kind, uuid in targets:
             for key, value in pairs:
-                await tx.execute("DELETE FROM ec2_tags WHERE resource_uuid = $1 AND tag_key = $2",
-                                 uuid, key)
-                await tx.execute(
-                    "INSERT INTO ec2_tags (resource_uuid, resource_kind, project_id, tag_key,"
-                    " tag_value, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                    uuid, kind, req.project_id, key, value or "", time.time())
-            count = await tx.fetchval("SELECT count(*) FROM ec2_tags WHERE resource_uuid = $1",
-                                      uuid)
-            if int(count or 0) > MAX_TAGS:
+                await tag_store.put(tx, uuid, kind, req.project_id, key, value or "")
+            if await tag_store.count_on(tx, uuid) > MAX_TAGS:
                 raise Ec2Error("TagLimitExceeded", f"A resource may have at most {MAX_TAGS} tags")
     return {"return": True}
 
@@ -107,36 +92,27 @@ async def delete_tags(req: Ec2Request) -> dict[str, Any]:
     for ec2 in resources:
         _, uuid = await _resource(req, ec2)
         if not pairs:
-            await req.db.execute("DELETE FROM ec2_tags WHERE resource_uuid = $1", uuid)
+            await tag_store.remove_all(req.db, uuid)
         for key, value in pairs:
             # With a value, only a tag holding that value goes (AWS's rule).
-            if value is None:
-                await req.db.execute("DELETE FROM ec2_tags WHERE resource_uuid = $1"
-                                     " AND tag_key = $2", uuid, key)
-            else:
-                await req.db.execute("DELETE FROM ec2_tags WHERE resource_uuid = $1"
-                                     " AND tag_key = $2 AND tag_value = $3", uuid, key, value)
+            await tag_store.remove(req.db, uuid, key, value)
     return {"return": True}
 
 
 async def describe_tags(req: Ec2Request) -> dict[str, Any]:
     req.require_read()
     filters = req.params.filters()
-    rows = await req.db.fetch(
-        "SELECT t.*, m.id AS number FROM ec2_tags t JOIN ec2_id_mappings m"
-        " ON m.uuid = t.resource_uuid AND m.kind = t.resource_kind WHERE t.project_id = $1"
-        " ORDER BY m.id, t.tag_key", req.project_id)
     items = []
-    for row in rows:
+    for tag in await tag_store.of_project(req.db, req.project_id):
         prefix = "i"
-        if row["resource_kind"] == ids.IMAGE:
+        if tag.resource_kind == ids.IMAGE:
             try:
-                prefix = ids.image_prefix(await records.get(req.db, row["resource_uuid"]))
+                prefix = ids.image_prefix(await records.get(req.db, tag.resource_uuid))
             except records.ImageNotFound:
                 continue
-        item = {"resourceId": f"{prefix}-{int(row['number']):08x}",
-                "resourceType": _TYPE_NAMES[row["resource_kind"]],
-                "key": row["tag_key"], "value": row["tag_value"]}
+        item = {"resourceId": f"{prefix}-{tag.number:08x}",
+                "resourceType": _TYPE_NAMES[tag.resource_kind],
+                "key": tag.key, "value": tag.value}
         checks = {"resource-id": item["resourceId"], "resource-type": item["resourceType"],
                   "key": item["key"], "value": item["value"]}
         if all(filter_matches(wanted, checks[name]) for name, wanted in filters.items()

@@ -13,6 +13,11 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from cloudd import errors
+from cloudd.compute.states import InvalidInstanceState
+from cloudd.conductor.service import HostUnavailable
+from cloudd.web.inputs import InputRefused
+
 NAMESPACE = "http://ec2.amazonaws.com/doc/2016-11-15/"
 
 # EC2 error code -> HTTP status (any non-2xx with the Errors body becomes a ClientError).
@@ -20,14 +25,40 @@ _STATUS = {"AuthFailure": 401, "SignatureDoesNotMatch": 403, "UnauthorizedOperat
            "OptInRequired": 403, "InternalError": 500, "Unavailable": 503}
 
 
-class Ec2Error(Exception):
+class Ec2Error(errors.CloudError):
     """An EC2 error reply: `code` is what boto3's ClientError reports as Error.Code."""
 
     def __init__(self, code: str, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.code = code
-        self.message = message
         self.status = status or _STATUS.get(code, 400)
+
+    @classmethod
+    def from_kind(cls, error: errors.CloudError) -> Ec2Error:
+        """Any other `CloudError` (a domain refusal no handler translated): the code EC2 has for
+        its class, with that code's status; else the nearest generic EC2 code, with the kind's
+        status."""
+        if isinstance(error, InputRefused):  # the shared body parser: too large, or malformed
+            code = "RequestEntityTooLarge" if error.status == 413 else "InvalidParameterValue"
+            return cls(code, error.message, error.status)
+        own = next((code for cls_, code in _CLASS_CODES if isinstance(error, cls_)), None)
+        if own is not None:
+            return cls(own, error.message)
+        code = next((code for kind, code in _KIND_CODES if isinstance(error, kind)), "InternalError")
+        return cls(code, error.message, error.status)
+
+
+# Domain refusals EC2 has its own code for (checked before the kinds).
+_CLASS_CODES: list[tuple[type[errors.CloudError], str]] = [
+    (InvalidInstanceState, "IncorrectInstanceState"), (HostUnavailable, "IncorrectInstanceState")]
+
+# The error base's kinds -> EC2's generic codes (EC2 has resource-specific NotFound codes only:
+# a not-found reference is an invalid parameter value).
+_KIND_CODES: list[tuple[type[errors.CloudError], str]] = [
+    (errors.Unauthorized, "AuthFailure"), (errors.QuotaExceeded, "ResourceLimitExceeded"),
+    (errors.Forbidden, "UnauthorizedOperation"), (errors.BadRequest, "InvalidParameterValue"),
+    (errors.NotFound, "InvalidParameterValue"), (errors.Conflict, "IncorrectState"),
+    (errors.Unavailable, "Unavailable")]
 
 
 def missing(name: str) -> Ec2Error:

@@ -7,15 +7,16 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.api import inputs
 from cloudd.api.auth import auth_middleware, public_url, request_id_middleware
-from cloudd.api.guards import PerClientLimit, per_client_middleware
 from cloudd.api.identity import auth_tokens, ec2, projects, roles, users
+from cloudd.api.identity.auth_tokens import THROTTLE_KEY
 from cloudd.api.identity.errors import error_middleware
-from cloudd.api.identity.lockout import THROTTLE_KEY, LoginThrottle
-from cloudd.api.identity.tokens import purge_expired
 from cloudd.core import ServiceHost
 from cloudd.db.service import DatabaseService
+from cloudd.identity.lockout import LoginThrottle
+from cloudd.identity.tokens import purge_expired
+from cloudd.web import inputs
+from cloudd.web.guards import PerClientLimit, per_client_middleware
 
 LOG = logging.getLogger(__name__)
 PREFIX = "/identity"

@@ -19,21 +19,20 @@ from cloudd.api.auth import (
 )
 from cloudd.api.identity.catalog import build_catalog
 from cloudd.api.identity.errors import BadRequest, NotFound, Unauthorized, parse_body
-from cloudd.api.identity.lockout import THROTTLE_KEY
-from cloudd.api.identity.passwords import hash_password, verify_password
-from cloudd.api.identity.tokens import (
-    TokenData,
-    issue_token,
-    revoke_token,
-    token_body,
-)
 from cloudd.api.identity.views import list_user_projects
-from cloudd.api.service import HOST_KEY
+from cloudd.api.keys import HOST_KEY
 from cloudd.config.models import IdentitySection
-from cloudd.db import Executor, Row
+from cloudd.db import Executor
+from cloudd.identity import scoping
+from cloudd.identity.lockout import LoginThrottle
+from cloudd.identity.passwords import hash_password, verify_password
+from cloudd.identity.records import Project, TokenData, User
+from cloudd.identity.tokens import issue_token, revoke_token, token_body
 
 LOG = logging.getLogger(__name__)
 AUTH_FAILED = "The request you have made requires authentication."
+# One per identity application (so per controller process, and fresh for each test cloud).
+THROTTLE_KEY = web.AppKey("identity_login_throttle", LoginThrottle)
 LOCKED = ("This account or client address is temporarily locked out after too many failed "
           "authentication attempts.")
 
@@ -108,22 +107,20 @@ async def _dummy_hash() -> str:
 _DUMMY_HASH: str | None = None
 
 
-def _throttle_limits(request: web.Request, ref: UserRef, user: Row | None,
+def _throttle_limits(request: web.Request, ref: UserRef, user: User | None,
                      cfg: IdentitySection) -> dict[str, int]:
     """The throttle's keys for this attempt and their lockout thresholds: the user (by id once
     found, so its name and id share one count) and the client address."""
-    who = f"id:{user['id']}" if user else f"id:{ref.id}" if ref.id else f"name:{ref.name}"
+    who = f"id:{user.id}" if user else f"id:{ref.id}" if ref.id else f"name:{ref.name}"
     return {"user " + who: cfg.lockout_failure_attempts,
             f"address {request.remote or 'unknown'}": cfg.lockout_failure_attempts_per_address}
 
 
-async def _password_user(request: web.Request, db: Executor, ref: UserRef) -> Row:
+async def _password_user(request: web.Request, db: Executor, ref: UserRef) -> User:
     if ref.id:
-        user = await db.fetchrow("SELECT * FROM users WHERE id = $1", ref.id)
+        user = await scoping.find_user(db, ref.id)
     elif ref.name:
-        domain_id = resolve_domain(ref.domain)
-        user = await db.fetchrow("SELECT * FROM users WHERE name = $1 AND domain_id = $2",
-                                 ref.name, domain_id)
+        user = await scoping.find_user(db, None, ref.name, resolve_domain(ref.domain))
     else:
         raise BadRequest("password.user needs an id or a name.")
     cfg, throttle = request.config_dict[HOST_KEY].config.identity, request.app[THROTTLE_KEY]
@@ -132,7 +129,7 @@ async def _password_user(request: web.Request, db: Executor, ref: UserRef) -> Ro
         raise Unauthorized(f"{LOCKED} Try again in {math.ceil(left)} seconds.")
     # Same answer, and the same scrypt work (~50 ms of CPU, off the event loop), for an unknown
     # user and a wrong password: neither the body nor the time tells whether the user exists.
-    stored = str(user["password_hash"]) if user is not None else await _dummy_hash()
+    stored = user.password_hash if user is not None else await _dummy_hash()
     matches = await asyncio.to_thread(verify_password, ref.password, stored)
     if user is None or not matches:
         LOG.info("password authentication failed for user %s from %s", ref.id or ref.name,
@@ -140,42 +137,26 @@ async def _password_user(request: web.Request, db: Executor, ref: UserRef) -> Ro
         await asyncio.sleep(throttle.failed(limits, cfg))  # the loop keeps serving
         raise Unauthorized(AUTH_FAILED)
     throttle.succeeded(next(iter(limits)))
-    if not user["enabled"]:
-        raise Unauthorized(f"User {user['id']} is disabled.")
+    if not user.enabled:
+        raise Unauthorized(f"User {user.id} is disabled.")
     return user
 
 
-async def _scope_project(db: Executor, user: Row, scope: Scope | str | None) -> Row | None:
+async def _scope_project(db: Executor, user: User,
+                         scope: Scope | str | None) -> Project | None:
     """The project the token is for: as asked, else the user's default project, else none."""
     if scope == "unscoped":
         return None
     if isinstance(scope, Scope) and scope.project is not None:
         ref = scope.project
         if ref.id:
-            project = await db.fetchrow("SELECT * FROM projects WHERE id = $1", ref.id)
+            project = await scoping.find_project(db, ref.id)
         elif ref.name:
-            project = await db.fetchrow("SELECT * FROM projects WHERE name = $1 AND domain_id = $2",
-                                        ref.name, resolve_domain(ref.domain))
+            project = await scoping.find_project(db, None, ref.name, resolve_domain(ref.domain))
         else:
             raise BadRequest("scope.project needs an id or a name.")
-        if project is None or not project["enabled"]:
-            raise Unauthorized(f"Unable to find or use project {ref.id or ref.name}.")
-        if not await _has_role(db, user["id"], project["id"]):
-            raise Unauthorized(f"User {user['id']} has no access to project {project['id']}.")
-        return project
-    # Keystone scopes to the default project when no scope is asked and the user may use it.
-    default = user.get("default_project_id")
-    if default:
-        project = await db.fetchrow("SELECT * FROM projects WHERE id = $1 AND enabled = 1", default)
-        if project is not None and await _has_role(db, user["id"], project["id"]):
-            return project
-    return None
-
-
-async def _has_role(db: Executor, user_id: str, project_id: str) -> bool:
-    return bool(await db.fetchval(
-        "SELECT count(*) FROM role_assignments WHERE user_id = $1 AND project_id = $2",
-        user_id, project_id))
+        return await scoping.check_scope(db, user, project, str(ref.id or ref.name))
+    return await scoping.default_scope(db, user)
 
 
 async def create_token(request: web.Request) -> web.Response:
@@ -190,7 +171,7 @@ async def create_token(request: web.Request) -> web.Response:
         parent = await validate_token(db, identity.token.id)
         if parent is None:
             raise Unauthorized(AUTH_FAILED)
-        found = await db.fetchrow("SELECT * FROM users WHERE id = $1", parent.user["id"])
+        found = await scoping.find_user(db, parent.user.id)
         if found is None:
             raise Unauthorized(AUTH_FAILED)
         user, methods = found, list(parent.methods)
@@ -212,7 +193,7 @@ async def _subject(request: web.Request) -> TokenData:
         raise BadRequest("X-Subject-Token header is required.")
     context = get_context(request)
     data = await validate_token(request_database(request), subject)
-    if data is None or not (context.is_admin or data.user["id"] == context.user_id):
+    if data is None or not (context.is_admin or data.user.id == context.user_id):
         raise NotFound("Could not find token.")
     return data
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from cloudd.core import ServiceHost
+from cloudd.api.ec2.service import Ec2Service
+from cloudd.api.service import ApiService
+from cloudd.core import Service, ServiceHost
+from cloudd.objectstore.service import ObjectstoreService
 
 REGION = "RegionOne"
 
@@ -17,19 +20,16 @@ CORE_SERVICES: list[tuple[str, str, str]] = [
     ("network", "neutron", "/network"),
 ]
 
-# (ServiceHost service name, type, name, path): listed only when that service runs in the host.
-# Owners of optional services append their entry here.
-OPTIONAL_SERVICES: list[tuple[str, str, str, str]] = [
-    ("objectstore", "object-store", "s3", ""),  # its own port: ObjectstoreService.public_url
-    ("ec2", "ec2", "ec2", ""),  # its own port: Ec2Service.public_url
+# (service class, type, name, path): listed only when that service runs in the host.
+OPTIONAL_SERVICES: list[tuple[type[Service], str, str, str]] = [
+    (ObjectstoreService, "object-store", "s3", ""),  # its own port: its public_url
+    (Ec2Service, "ec2", "ec2", ""),  # its own port: its public_url
 ]
 
 
 def _mounted(host: ServiceHost, path: str) -> bool:
     """Only APIs that really answer go in the catalog: clients treat a listed but dead
     endpoint as an error (`server list` fails on an image endpoint that does not answer)."""
-    from cloudd.api.service import ApiService
-
     api = host.find(ApiService)
     prefix = "/" + path.strip("/").split("/")[0]
     return api is None or any(mounted == prefix for mounted, _ in api.subapps)
@@ -41,9 +41,10 @@ def catalog_entries(host: ServiceHost) -> list[tuple[str, str, str]]:
     entries = [(kind, name, base + path) for kind, name, path in CORE_SERVICES
                if _mounted(host, path)]
     for service, kind, name, path in OPTIONAL_SERVICES:
-        if service in host.services:
+        running = host.find(service)
+        if running is not None:
             # A service on its own port publishes its absolute URL ("" while it serves nothing).
-            own_url = getattr(host.services[service], "public_url", None)
+            own_url = getattr(running, "public_url", None)
             if own_url is None or own_url:
                 entries.append((kind, name, own_url or base + path))
     return entries

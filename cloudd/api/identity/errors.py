@@ -8,40 +8,38 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from cloudd.api import inputs
+from cloudd import errors
 from cloudd.api.auth import Handler, keystone_error_body, public_url
 from cloudd.db import DuplicateError
+from cloudd.web import inputs
 
 LOG = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 
-class IdentityError(Exception):
-    status = 500
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class IdentityError(errors.CloudError):
+    """The Identity API's own errors; the renderer (error_middleware) takes any `CloudError`,
+    the identity rules' refusals (cloudd.identity.errors) included, by its status."""
 
 
-class BadRequest(IdentityError):
-    status = 400
+class BadRequest(IdentityError, errors.BadRequest):
+    pass
 
 
-class Unauthorized(IdentityError):
-    status = 401
+class Unauthorized(IdentityError, errors.Unauthorized):
+    pass
 
 
-class Forbidden(IdentityError):
-    status = 403
+class Forbidden(IdentityError, errors.Forbidden):
+    pass
 
 
-class NotFound(IdentityError):
-    status = 404
+class NotFound(IdentityError, errors.NotFound):
+    pass
 
 
-class Conflict(IdentityError):
-    status = 409
+class Conflict(IdentityError, errors.Conflict):
+    pass
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) \
@@ -54,10 +52,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Every failure leaves as a Keystone error document."""
     try:
         return await handler(request)
-    except Unauthorized as exc:
+    except errors.Unauthorized as exc:
         challenge = f'Keystone uri="{public_url(request)}/identity"'
         return error_response(401, exc.message, {"WWW-Authenticate": challenge})
-    except (IdentityError, inputs.InputRefused) as exc:
+    except errors.CloudError as exc:  # any kind, the shared body parser's InputRefused too
         return error_response(exc.status, exc.message)
     except DuplicateError:
         return error_response(409, "Conflict occurred attempting to store the entity: "

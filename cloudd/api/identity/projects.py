@@ -1,22 +1,16 @@
-"""/v3/projects and /v3/domains: admins manage projects, members see their own."""
+"""/v3/projects and /v3/domains: admins manage projects, members see their own.
+
+The rules and the SQL are cloudd.identity.projects'; here: policy, bodies and views."""
 
 from __future__ import annotations
-
-import time
-import uuid
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from cloudd.api.auth import TOKEN_CACHE, get_context, request_database
-from cloudd.api.identity.errors import BadRequest, Conflict, NotFound, parse_body
-from cloudd.api.identity.views import (
-    collection_links,
-    domain_view,
-    get_row,
-    project_view,
-)
-from cloudd.db import DuplicateError
+from cloudd.api.identity.errors import NotFound, parse_body
+from cloudd.api.identity.views import collection_links, domain_view, project_view
+from cloudd.identity import projects
 
 NAME = Field(min_length=1, max_length=64)
 
@@ -45,20 +39,12 @@ class ProjectUpdateBody(BaseModel):
     project: ProjectUpdate
 
 
-def check_domain(domain_id: str | None) -> None:
-    if domain_id not in (None, "default"):
-        raise BadRequest(f"Domain {domain_id} does not exist: only 'default' is supported.")
-
-
 async def list_projects(request: web.Request) -> web.Response:
     get_context(request).require_admin()
-    sql, args = "SELECT * FROM projects", []
-    if "name" in request.query:
-        sql, args = sql + " WHERE name = $1", [request.query["name"]]
-    rows = await request_database(request).fetch(sql + " ORDER BY name", *args)
+    found = await projects.list_projects(request_database(request), request.query.get("name"))
     if request.query.get("domain_id", "default") != "default":
-        rows = []
-    return web.json_response({"projects": [project_view(request, row) for row in rows],
+        found = []
+    return web.json_response({"projects": [project_view(request, p) for p in found],
                               "links": collection_links(request)})
 
 
@@ -67,58 +53,33 @@ async def get_project(request: web.Request) -> web.Response:
     context = get_context(request)
     if not (context.is_admin or context.project_id == project_id):
         context.require_admin()
-    row = await get_row(request_database(request), "projects", project_id, "project")
-    return web.json_response({"project": project_view(request, row)})
+    project = await projects.get_project(request_database(request), project_id)
+    return web.json_response({"project": project_view(request, project)})
 
 
 async def create_project(request: web.Request) -> web.Response:
     get_context(request).require_admin()
     project = (await parse_body(request, ProjectBody)).project
-    check_domain(project.domain_id)
-    if project.parent_id not in (None, "default"):
-        raise BadRequest("Nested projects are not supported.")
-    project_id = uuid.uuid4().hex
-    db = request_database(request)
-    try:
-        await db.execute(
-            "INSERT INTO projects (id, name, description, enabled, created_at)"
-            " VALUES ($1, $2, $3, $4, $5)",
-            project_id, project.name, project.description or "", int(project.enabled), time.time())
-    except DuplicateError:
-        raise Conflict(f"Conflict occurred attempting to store project - duplicate name "
-                       f"{project.name}.") from None
-    row = await get_row(db, "projects", project_id, "project")
-    return web.json_response({"project": project_view(request, row)}, status=201)
+    created = await projects.create_project(
+        request_database(request), project.name, project.description or "", project.enabled,
+        project.domain_id, project.parent_id)
+    return web.json_response({"project": project_view(request, created)}, status=201)
 
 
 async def update_project(request: web.Request) -> web.Response:
     get_context(request).require_admin()
     project_id = request.match_info["project_id"]
     update = (await parse_body(request, ProjectUpdateBody)).project
-    db = request_database(request)
-    row = await get_row(db, "projects", project_id, "project")
-    try:
-        await db.execute(
-            "UPDATE projects SET name = $1, description = $2, enabled = $3 WHERE id = $4",
-            update.name if update.name is not None else row["name"],
-            update.description if update.description is not None else row["description"],
-            int(update.enabled) if update.enabled is not None else row["enabled"], project_id)
-    except DuplicateError:
-        raise Conflict(f"Conflict occurred attempting to store project - duplicate name "
-                       f"{update.name}.") from None
+    updated = await projects.update_project(request_database(request), project_id, update.name,
+                                            update.description, update.enabled)
     if update.enabled is False:
         TOKEN_CACHE.clear()  # tokens scoped to it stop working now, not in a few seconds
-    row = await get_row(db, "projects", project_id, "project")
-    return web.json_response({"project": project_view(request, row)})
+    return web.json_response({"project": project_view(request, updated)})
 
 
 async def delete_project(request: web.Request) -> web.Response:
     get_context(request).require_admin()
-    project_id = request.match_info["project_id"]
-    deleted = await request_database(request).execute("DELETE FROM projects WHERE id = $1",
-                                                      project_id)
-    if not deleted:
-        raise NotFound(f"Could not find project: {project_id}.")
+    await projects.delete_project(request_database(request), request.match_info["project_id"])
     TOKEN_CACHE.clear()
     return web.Response(status=204)
 

@@ -1,4 +1,6 @@
-"""/v3/roles and role assignments of users on projects (admin only, as Keystone's defaults)."""
+"""/v3/roles and role assignments of users on projects (admin only, as Keystone's defaults).
+
+The rules and the SQL are cloudd.identity.roles'; here: policy and views."""
 
 from __future__ import annotations
 
@@ -7,93 +9,71 @@ from typing import Any
 from aiohttp import web
 
 from cloudd.api.auth import TOKEN_CACHE, get_context, public_url, request_database
-from cloudd.api.identity.errors import NotFound
-from cloudd.api.identity.tokens import revoke_user_tokens
-from cloudd.api.identity.views import collection_links, get_row, role_view
-from cloudd.db import Executor, Row
+from cloudd.api.identity.views import collection_links, role_view
+from cloudd.db import Executor
+from cloudd.identity import roles
+from cloudd.identity.records import RoleAssignment
 
 
 async def list_roles(request: web.Request) -> web.Response:
     get_context(request).require_admin()
-    sql, args = "SELECT * FROM roles", []
-    if "name" in request.query:
-        sql, args = sql + " WHERE name = $1", [request.query["name"]]
-    rows = await request_database(request).fetch(sql + " ORDER BY name", *args)
-    return web.json_response({"roles": [role_view(request, row) for row in rows],
+    found = await roles.list_roles(request_database(request), request.query.get("name"))
+    return web.json_response({"roles": [role_view(request, role) for role in found],
                               "links": collection_links(request)})
 
 
 async def get_role(request: web.Request) -> web.Response:
     get_context(request).require_admin()
-    row = await get_row(request_database(request), "roles", request.match_info["role_id"], "role")
-    return web.json_response({"role": role_view(request, row)})
+    role = await roles.get_role(request_database(request), request.match_info["role_id"])
+    return web.json_response({"role": role_view(request, role)})
 
 
-async def _assignment_rows(request: web.Request) -> tuple[Executor, Row, Row]:
-    """Check the admin policy and that project and user exist; return (db, project, user)."""
+def _assignment(request: web.Request) -> tuple[Executor, str, str, str]:
+    """Check the admin policy; return (db, project id, user id, role id) from the path."""
     get_context(request).require_admin()
-    db = request_database(request)
-    project = await get_row(db, "projects", request.match_info["project_id"], "project")
-    user = await get_row(db, "users", request.match_info["user_id"], "user")
-    return db, project, user
+    match = request.match_info
+    return (request_database(request), match["project_id"], match["user_id"],
+            match.get("role_id", ""))
 
 
 async def grant_role(request: web.Request) -> web.Response:
-    db, project, user = await _assignment_rows(request)
-    role = await get_row(db, "roles", request.match_info["role_id"], "role")
-    await db.execute(
-        "INSERT INTO role_assignments (user_id, project_id, role_id) VALUES ($1, $2, $3)"
-        " ON CONFLICT DO NOTHING", user["id"], project["id"], role["id"])
+    await roles.grant_role(*_assignment(request))
     return web.Response(status=204)
 
 
 async def revoke_role(request: web.Request) -> web.Response:
-    db, project, user = await _assignment_rows(request)
-    deleted = await db.execute(
-        "DELETE FROM role_assignments WHERE user_id = $1 AND project_id = $2 AND role_id = $3",
-        user["id"], project["id"], request.match_info["role_id"])
-    if not deleted:
-        raise NotFound(f"Could not find role assignment with role: "
-                       f"{request.match_info['role_id']}, user or group: {user['id']}, "
-                       f"project, domain, or system: {project['id']}.")
-    # Tokens carry roles as issued: the user's tokens on that project must stop working.
-    await revoke_user_tokens(db, user["id"], project["id"])
-    TOKEN_CACHE.forget_user(user["id"])
+    db, project_id, user_id, role_id = _assignment(request)
+    await roles.revoke_role(db, project_id, user_id, role_id)
+    TOKEN_CACHE.forget_user(user_id)  # its tokens on the project were revoked
     return web.Response(status=204)
 
 
 async def check_role(request: web.Request) -> web.Response:
-    db, project, user = await _assignment_rows(request)
-    found = await db.fetchval(
-        "SELECT count(*) FROM role_assignments WHERE user_id = $1 AND project_id = $2"
-        " AND role_id = $3", user["id"], project["id"], request.match_info["role_id"])
-    if not found:
-        raise NotFound("Could not find role assignment.")
+    await roles.check_role(*_assignment(request))
     return web.Response(status=204)
 
 
 async def list_user_roles(request: web.Request) -> web.Response:
-    db, project, user = await _assignment_rows(request)
-    rows = await db.fetch(
-        "SELECT r.* FROM roles r JOIN role_assignments a ON a.role_id = r.id"
-        " WHERE a.user_id = $1 AND a.project_id = $2 ORDER BY r.name", user["id"], project["id"])
-    return web.json_response({"roles": [role_view(request, row) for row in rows],
+    db, project_id, user_id, _ = _assignment(request)
+    found = await roles.user_roles(db, project_id, user_id)
+    return web.json_response({"roles": [role_view(request, role) for role in found],
                               "links": collection_links(request)})
 
 
-def _assignment_view(request: web.Request, row: Row, names: bool) -> dict[str, Any]:
+def _assignment_view(request: web.Request, assignment: RoleAssignment,
+                     names: bool) -> dict[str, Any]:
     base = public_url(request) + "/identity/v3"
-    role: dict[str, Any] = {"id": row["role_id"]}
-    user: dict[str, Any] = {"id": row["user_id"]}
-    project: dict[str, Any] = {"id": row["project_id"]}
+    role: dict[str, Any] = {"id": assignment.role_id}
+    user: dict[str, Any] = {"id": assignment.user_id}
+    project: dict[str, Any] = {"id": assignment.project_id}
     if names:
         domain = {"id": "default", "name": "Default"}
-        role["name"] = row["role_name"]
-        user.update(name=row["user_name"], domain=domain)
-        project.update(name=row["project_name"], domain=domain)
+        role["name"] = assignment.role_name
+        user.update(name=assignment.user_name, domain=domain)
+        project.update(name=assignment.project_name, domain=domain)
     return {"role": role, "user": user, "scope": {"project": project}, "links": {
-        "assignment": f"{base}/projects/{row['project_id']}/users/{row['user_id']}"
-                      f"/roles/{row['role_id']}"}}
+        "assignment": f"{base}/projects/{assignment.project_id}/users/{assignment.user_id}"
+                      f"/roles/{assignment.role_id}"}}
 
 
 async def list_role_assignments(request: web.Request) -> web.Response:
@@ -102,22 +82,12 @@ async def list_role_assignments(request: web.Request) -> web.Response:
     query = request.query
     if query.get("user.id") != context.user_id:
         context.require_admin()
-    filters = {"a.user_id": query.get("user.id"), "a.project_id": query.get("scope.project.id"),
-               "a.role_id": query.get("role.id")}
-    terms, args = [], []
-    for column, value in filters.items():
-        if value is not None:
-            args.append(value)
-            terms.append(f"{column} = ${len(args)}")
-    where = (" WHERE " + " AND ".join(terms)) if terms else ""
-    rows = await request_database(request).fetch(
-        "SELECT a.*, r.name AS role_name, u.name AS user_name, p.name AS project_name"
-        " FROM role_assignments a JOIN roles r ON r.id = a.role_id"
-        " JOIN users u ON u.id = a.user_id JOIN projects p ON p.id = a.project_id"
-        + where + " ORDER BY p.name, u.name, r.name", *args)
+    found = await roles.list_role_assignments(
+        request_database(request), query.get("user.id"), query.get("scope.project.id"),
+        query.get("role.id"))
     names = query.get("include_names", "false").lower() in ("", "1", "true")  # "?include_names"
     return web.json_response({
-        "role_assignments": [_assignment_view(request, row, names) for row in rows],
+        "role_assignments": [_assignment_view(request, a, names) for a in found],
         "links": collection_links(request)})
 
 

@@ -1,4 +1,4 @@
-"""Keystone's JSON views of projects, users, roles and domains, and the shared lookups."""
+"""Keystone's JSON views of projects, users, roles and domains."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from cloudd.api.auth import public_url, request_database
-from cloudd.api.identity.errors import NotFound
-from cloudd.db import Executor, Row
+from cloudd.identity.projects import user_projects
+from cloudd.identity.records import Project, Role, User
 
 
 def _link(request: web.Request, collection: str, item_id: str) -> dict[str, str]:
@@ -20,27 +20,27 @@ def collection_links(request: web.Request) -> dict[str, Any]:
             "previous": None}
 
 
-def project_view(request: web.Request, row: Row) -> dict[str, Any]:
-    return {"id": row["id"], "name": row["name"], "description": row["description"],
-            "domain_id": row["domain_id"], "enabled": bool(row["enabled"]), "is_domain": False,
-            "parent_id": row["domain_id"], "tags": [], "options": {},
-            "links": _link(request, "projects", row["id"])}
+def project_view(request: web.Request, project: Project) -> dict[str, Any]:
+    return {"id": project.id, "name": project.name, "description": project.description,
+            "domain_id": project.domain_id, "enabled": project.enabled, "is_domain": False,
+            "parent_id": project.domain_id, "tags": [], "options": {},
+            "links": _link(request, "projects", project.id)}
 
 
-def user_view(request: web.Request, row: Row) -> dict[str, Any]:
-    view = {"id": row["id"], "name": row["name"], "domain_id": row["domain_id"],
-            "enabled": bool(row["enabled"]), "password_expires_at": None, "options": {},
-            "links": _link(request, "users", row["id"])}
-    if row.get("default_project_id"):
-        view["default_project_id"] = row["default_project_id"]
-    if row.get("email"):
-        view["email"] = row["email"]
+def user_view(request: web.Request, user: User) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": user.id, "name": user.name, "domain_id": user.domain_id, "enabled": user.enabled,
+        "password_expires_at": None, "options": {}, "links": _link(request, "users", user.id)}
+    if user.default_project_id:
+        view["default_project_id"] = user.default_project_id
+    if user.email:
+        view["email"] = user.email
     return view
 
 
-def role_view(request: web.Request, row: Row) -> dict[str, Any]:
-    return {"id": row["id"], "name": row["name"], "domain_id": None, "description": None,
-            "options": {}, "links": _link(request, "roles", row["id"])}
+def role_view(request: web.Request, role: Role) -> dict[str, Any]:
+    return {"id": role.id, "name": role.name, "domain_id": None, "description": None,
+            "options": {}, "links": _link(request, "roles", role.id)}
 
 
 def domain_view(request: web.Request) -> dict[str, Any]:
@@ -49,18 +49,7 @@ def domain_view(request: web.Request) -> dict[str, Any]:
             "links": _link(request, "domains", "default")}
 
 
-async def get_row(db: Executor, table: str, item_id: str, kind: str) -> Row:
-    """The row of `table` with that id, or Keystone's 404."""
-    # `table` is always one of our literal names, never client input.
-    row = await db.fetchrow(f"SELECT * FROM {table} WHERE id = $1", item_id)
-    if row is None:
-        raise NotFound(f"Could not find {kind}: {item_id}.")
-    return row
-
-
 async def list_user_projects(request: web.Request, user_id: str) -> dict[str, Any]:
-    rows = await request_database(request).fetch(
-        "SELECT * FROM projects WHERE id IN"
-        " (SELECT project_id FROM role_assignments WHERE user_id = $1) ORDER BY name", user_id)
-    return {"projects": [project_view(request, row) for row in rows],
+    found = await user_projects(request_database(request), user_id)
+    return {"projects": [project_view(request, project) for project in found],
             "links": collection_links(request)}

@@ -1,6 +1,3 @@
-"""Image v2 (Glance-compatible) API; see app.py. `import_image` is for `cloudd manage`."""
+"""Image v2 (Glance-compatible) API: handlers, request models and views; see app.py.
 
-from cloudd.api.image.data import import_image
-from cloudd.api.image.records import image_store
-
-__all__ = ["image_store", "import_image"]
+The image domain (records, data, transfer) is cloudd.image."""

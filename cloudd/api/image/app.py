@@ -6,11 +6,11 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.api import inputs
 from cloudd.api.auth import auth_middleware, public_url, request_id_middleware
 from cloudd.api.image import data, images, patch, quota
 from cloudd.api.image.errors import error_middleware, glance_error_body
 from cloudd.core import ServiceHost
+from cloudd.web import inputs
 
 MOUNT = "/image"
 # Version discovery never needs a token.

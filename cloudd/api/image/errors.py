@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloudd import errors
 from cloudd.api.errors import error_middleware_for
 
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -16,46 +17,43 @@ def glance_error_body(status: int, message: str) -> dict[str, Any]:
     return {"code": status, "title": _TITLES.get(status, "Error"), "message": message}
 
 
-class ImageApiError(Exception):
-    status = 500
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class ImageApiError(errors.CloudError):
+    """The Image API's own errors; its renderer takes any `CloudError`, a domain refusal
+    included, by its status."""
 
 
-class BadRequest(ImageApiError):
-    status = 400
+class BadRequest(ImageApiError, errors.BadRequest):
+    pass
 
 
-class Forbidden(ImageApiError):
-    status = 403
+class Forbidden(ImageApiError, errors.Forbidden):
+    pass
 
 
-class NotFound(ImageApiError):
-    status = 404
+class NotFound(ImageApiError, errors.NotFound):
+    pass
 
 
-class Conflict(ImageApiError):
-    status = 409
+class Conflict(ImageApiError, errors.Conflict):
+    pass
 
 
-class Gone(ImageApiError):
-    status = 410
+class Gone(ImageApiError, errors.Gone):
+    pass
 
 
-class TooLarge(ImageApiError):
-    status = 413
+class TooLarge(ImageApiError, errors.OverLimit):
+    pass
 
 
 class UnsupportedMediaType(ImageApiError):
     status = 415
 
 
-class Unavailable(ImageApiError):
-    status = 503
+class Unavailable(ImageApiError, errors.Unavailable):
+    pass
 
 
-# ImageApiError -> its status; aiohttp's own 404/405 in the same body format.
+# Any CloudError -> its status; aiohttp's own 404/405 in the same body format.
 error_middleware = error_middleware_for(
-    ImageApiError, lambda status, message, _exc: glance_error_body(status, message))
+    errors.CloudError, lambda status, message, _exc: glance_error_body(status, message))

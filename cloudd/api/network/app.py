@@ -6,11 +6,11 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.api import inputs
 from cloudd.api.auth import auth_middleware, public_url, request_id_middleware
 from cloudd.api.network import floatingips, misc, networks, security_groups
 from cloudd.api.network.errors import error_middleware, neutron_error_body
 from cloudd.core import ServiceHost
+from cloudd.web import inputs
 
 MOUNT = "/network"
 PREFIX = "/v2.0"

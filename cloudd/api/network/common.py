@@ -1,4 +1,4 @@
-"""What every Network API handler uses: the caller, the database, the NetworkService, list
+"""What every Network API handler uses: the caller, the database, the NetworkAPI, list
 filters and ``fields=`` selection, and the stable ids of objects nova-network has no row for
 (a subnet per network, a network per floating IP pool)."""
 
@@ -11,10 +11,10 @@ from typing import Any
 from aiohttp import web
 
 from cloudd.api.auth import RequestContext, get_context, request_database
+from cloudd.api.keys import HOST_KEY
 from cloudd.api.network.errors import NotFound
-from cloudd.api.service import HOST_KEY
 from cloudd.db import Database
-from cloudd.network.service import NetworkService
+from cloudd.network.api import NetworkAPI
 
 # Query parameters that are paging/sorting, never attribute filters.
 NOT_FILTERS = {"fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse", "verbose"}
@@ -29,8 +29,8 @@ def database(request: web.Request) -> Database:
     return request_database(request)
 
 
-def network_service(request: web.Request) -> NetworkService:
-    return request.config_dict[HOST_KEY].get(NetworkService)
+def network_api(request: web.Request) -> NetworkAPI:
+    return NetworkAPI(request.config_dict[HOST_KEY])
 
 
 def reader_project(request: web.Request) -> str | None:

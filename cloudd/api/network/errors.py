@@ -6,8 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.api import inputs
+from cloudd import errors
 from cloudd.api.errors import error_middleware_for
+from cloudd.web import inputs
 
 _TYPES = {400: "HTTPBadRequest", 401: "HTTPUnauthorized", 403: "PolicyNotAuthorized",
           404: "HTTPNotFound", 405: "HTTPMethodNotAllowed", 409: "Conflict",
@@ -19,30 +20,30 @@ def neutron_error_body(status: int, message: str, kind: str | None = None) -> di
                              "message": message, "detail": ""}}
 
 
-class NeutronError(Exception):
-    status = 500
+class NeutronError(errors.CloudError):
+    """The Networking API's own errors, `kind` naming Neutron's exception type; its renderer
+    takes any `CloudError`, a domain refusal included, by its status."""
 
     def __init__(self, message: str, kind: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.kind = kind
 
 
-class BadRequest(NeutronError):
-    status = 400
+class BadRequest(NeutronError, errors.BadRequest):
+    pass
 
 
-class NotFound(NeutronError):
-    status = 404
+class NotFound(NeutronError, errors.NotFound):
+    pass
 
 
-class Conflict(NeutronError):
-    status = 409
+class Conflict(NeutronError, errors.Conflict):
+    pass
 
 
-# NeutronError -> its status; the router's own 404/405 in the same body format.
+# Any CloudError -> its status; the router's own 404/405 in the same body format.
 error_middleware = error_middleware_for(
-    NeutronError,
+    errors.CloudError,
     lambda status, message, exc: neutron_error_body(status, message, getattr(exc, "kind", None)))
 
 

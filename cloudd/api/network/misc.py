@@ -6,10 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.api.network.common import context, database, list_response, network_service
+from cloudd.api.network.common import context, list_response, network_api
 from cloudd.api.network.errors import NotFound
 from cloudd.compute.quota import DEFAULT_QUOTAS
-from cloudd.network import secgroups
 
 UPDATED = "2013-02-03T10:00:00-00:00"
 # (alias, name, description): only what this facade really serves.
@@ -48,26 +47,18 @@ async def availability_zones(request: web.Request) -> web.Response:
 
 
 def _limits(request: web.Request) -> dict[str, int]:
-    floating = network_service(request).host.config.network.quota_floating_ips
+    floating = network_api(request).floating_ip_quota
     return {"floatingip": floating, "network": -1, "subnet": -1, "port": -1, "router": 0,
             "rbac_policy": -1, "security_group": DEFAULT_QUOTAS["security_groups"],
             "security_group_rule": DEFAULT_QUOTAS["security_group_rules"]}
 
 
 async def _usage(request: web.Request, project_id: str) -> dict[str, int]:
-    db = database(request)
-    groups = await secgroups.list_groups(db, project_id)
-    rules = await secgroups.rules_of(db, [g["id"] for g in groups])
+    usage = await network_api(request).usage(project_id)
     return {
-        "floatingip": int(await db.fetchval(
-            "SELECT count(*) FROM floating_ips WHERE project_id = $1", project_id) or 0),
-        "network": int(await db.fetchval(
-            "SELECT count(*) FROM networks WHERE deleted = 0 AND project_id = $1", project_id)
-            or 0),
-        "port": int(await db.fetchval(
-            "SELECT count(*) FROM virtual_interfaces v JOIN instances i ON i.uuid ="
-            " v.instance_uuid WHERE i.project_id = $1", project_id) or 0),
-        "security_group": len(groups), "security_group_rule": len(rules),
+        "floatingip": usage.counts.floating_ips, "network": usage.counts.networks,
+        "port": usage.counts.ports, "security_group": usage.security_groups,
+        "security_group_rule": usage.security_group_rules,
     }
 
 

@@ -8,20 +8,19 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.api.network import addresses
 from cloudd.api.network.common import (
-    database,
     find,
     isotime,
     item_response,
     list_response,
-    network_service,
+    network_api,
     pool_network_id,
     reader_project,
     subnet_id,
 )
-from cloudd.db import Executor
-from cloudd.network import floating, ipam, secgroups
+from cloudd.network import ipam, store
+from cloudd.network.api import NetworkAPI
+from cloudd.network.store.networks import Network
 
 AZ = "nova"
 
@@ -32,14 +31,14 @@ def _common(item_id: str, name: str, project_id: str, created_at: float | None) 
             "updated_at": isotime(created_at), "revision_number": 1}
 
 
-def network_view(row: dict[str, Any], manager: str) -> dict[str, Any]:
-    kind = "vlan" if row["vlan"] is not None else "flat"
-    return {**_common(row["uuid"], row["label"], row["project_id"] or "", row["created_at"]),
-            "status": "ACTIVE", "admin_state_up": True, "shared": row["project_id"] is None,
-            "router:external": False, "subnets": [subnet_id(row["uuid"])], "mtu": 1500,
+def network_view(net: Network, manager: str) -> dict[str, Any]:
+    kind = "vlan" if net.vlan is not None else "flat"
+    return {**_common(net.uuid, net.label, net.project_id or "", net.created_at),
+            "status": "ACTIVE", "admin_state_up": True, "shared": net.project_id is None,
+            "router:external": False, "subnets": [subnet_id(net.uuid)], "mtu": 1500,
             "availability_zones": [AZ], "availability_zone_hints": [],
             "port_security_enabled": True, "provider:network_type": kind,
-            "provider:physical_network": None, "provider:segmentation_id": row["vlan"],
+            "provider:physical_network": None, "provider:segmentation_id": net.vlan,
             "ipv4_address_scope": None, "ipv6_address_scope": None, "is_default": False}
 
 
@@ -54,32 +53,26 @@ def pool_view(pool: str) -> dict[str, Any]:
             "ipv6_address_scope": None, "is_default": True}
 
 
-def subnet_view(row: dict[str, Any], manager: str) -> dict[str, Any]:
-    net = ipaddress.ip_network(row["cidr"])
-    last = net.broadcast_address - 1
-    return {**_common(subnet_id(row["uuid"]), f"{row['label']}-subnet", row["project_id"] or "",
-                      row["created_at"]),
-            "network_id": row["uuid"], "ip_version": 4, "cidr": row["cidr"],
-            "gateway_ip": row["gateway"], "enable_dhcp": manager != ipam.FLAT,
-            "allocation_pools": [{"start": row["dhcp_start"], "end": str(last)}],
-            "dns_nameservers": [d for d in (row["dns1"], row["dns2"]) if d], "host_routes": [],
+def subnet_view(net: Network, manager: str) -> dict[str, Any]:
+    last = ipaddress.ip_network(net.cidr).broadcast_address - 1
+    return {**_common(subnet_id(net.uuid), f"{net.label}-subnet", net.project_id or "",
+                      net.created_at),
+            "network_id": net.uuid, "ip_version": 4, "cidr": net.cidr,
+            "gateway_ip": net.gateway, "enable_dhcp": manager != ipam.FLAT,
+            "allocation_pools": [{"start": net.dhcp_start, "end": str(last)}],
+            "dns_nameservers": [d for d in (net.dns1, net.dns2) if d], "host_routes": [],
             "subnetpool_id": None, "ipv6_address_mode": None, "ipv6_ra_mode": None,
             "service_types": [], "segment_id": None}
 
 
-async def visible_networks(db: Executor, project_id: str | None) -> list[dict[str, Any]]:
-    """The networks a project may plug servers into (admins: all of them)."""
-    return await ipam.list_networks(db, project_id)
-
-
-async def pool_networks(db: Executor) -> list[dict[str, Any]]:
-    return [pool_view(pool) for pool in await floating.list_pools(db)]
+async def pool_networks(api: NetworkAPI) -> list[dict[str, Any]]:
+    return [pool_view(pool) for pool in await api.floating_pools()]
 
 
 async def _network_items(request: web.Request) -> list[dict[str, Any]]:
-    manager = network_service(request).manager_name
-    rows = await visible_networks(database(request), reader_project(request))
-    return [network_view(r, manager) for r in rows] + await pool_networks(database(request))
+    api = network_api(request)
+    nets = await api.networks(reader_project(request))
+    return [network_view(n, api.manager_name) for n in nets] + await pool_networks(api)
 
 
 async def list_networks(request: web.Request) -> web.Response:
@@ -93,9 +86,9 @@ async def show_network(request: web.Request) -> web.Response:
 
 
 async def _subnet_items(request: web.Request) -> list[dict[str, Any]]:
-    manager = network_service(request).manager_name
-    rows = await visible_networks(database(request), reader_project(request))
-    return [subnet_view(r, manager) for r in rows]
+    api = network_api(request)
+    nets = await api.networks(reader_project(request))
+    return [subnet_view(n, api.manager_name) for n in nets]
 
 
 async def list_subnets(request: web.Request) -> web.Response:
@@ -107,37 +100,32 @@ async def show_subnet(request: web.Request) -> web.Response:
     return item_response(request, "subnet", item)
 
 
-def port_view(nic: dict[str, Any], group_ids: list[str]) -> dict[str, Any]:
-    fixed = [{"subnet_id": subnet_id(nic["network_uuid"]), "ip_address": nic["fixed_address"]}]
-    return {**_common(nic["vif_id"], "", nic["project_id"], nic["created_at"]),
-            "network_id": nic["network_uuid"], "device_id": nic["instance_uuid"],
-            "device_owner": "compute:nova", "mac_address": nic["mac"],
-            "fixed_ips": fixed if nic["fixed_address"] else [], "status": "ACTIVE",
+def port_view(nic: store.Nic, group_ids: list[str]) -> dict[str, Any]:
+    fixed = [{"subnet_id": subnet_id(nic.network_uuid), "ip_address": nic.fixed_address}]
+    return {**_common(nic.vif_id, "", nic.project_id, nic.created_at),
+            "network_id": nic.network_uuid, "device_id": nic.instance_uuid,
+            "device_owner": "compute:nova", "mac_address": nic.mac,
+            "fixed_ips": fixed if nic.fixed_address else [], "status": "ACTIVE",
             "admin_state_up": True, "security_groups": group_ids, "allowed_address_pairs": [],
-            "binding:host_id": nic["host"] or "", "binding:vnic_type": "normal",
+            "binding:host_id": nic.host or "", "binding:vnic_type": "normal",
             "port_security_enabled": True, "extra_dhcp_opts": []}
 
 
-async def port_items(db: Executor, project_id: str | None,
+async def port_items(api: NetworkAPI, project_id: str | None,
                      instance_uuids: list[str] | None = None) -> list[dict[str, Any]]:
-    nics = await addresses.nics(db, instance_uuids, project_id)
-    groups: dict[str, list[str]] = {}
-    for nic in nics:
-        uuid = nic["instance_uuid"]
-        if uuid not in groups:
-            groups[uuid] = [g["uuid"] for g in await secgroups.groups_of_instance(db, uuid)]
-    return [port_view(nic, groups[nic["instance_uuid"]]) for nic in nics]
+    return [port_view(p.nic, p.security_group_ids)
+            for p in await api.ports(project_id, instance_uuids)]
 
 
 async def list_ports(request: web.Request) -> web.Response:
     # ?device_id= is the common query (server add floating ip): narrow it in SQL.
     device_ids = request.query.getall("device_id", []) or None
-    items = await port_items(database(request), reader_project(request), device_ids)
+    items = await port_items(network_api(request), reader_project(request), device_ids)
     return list_response(request, "ports", items)
 
 
 async def show_port(request: web.Request) -> web.Response:
-    items = await port_items(database(request), reader_project(request))
+    items = await port_items(network_api(request), reader_project(request))
     return item_response(request, "port", find(items, request.match_info["id"], "PortNotFound",
                                                "Port"))
 

@@ -1,6 +1,7 @@
 """/v2.0/security-groups and /security-group-rules over nova-network's groups (ingress rules:
-a protocol and port range open to a CIDR or to the members of another group). Rule changes go
-through NetworkService so the hosts' firewalls follow, as EC2's do."""
+a protocol and port range open to a CIDR or to the members of another group). The operations
+are NetworkAPI's (rule changes reach the hosts' firewalls, as EC2's do); here Neutron's body is
+read and checked, its refusals named and the records rendered."""
 
 from __future__ import annotations
 
@@ -11,70 +12,66 @@ from aiohttp import web
 from cloudd.api.network.common import (
     actor_project,
     context,
-    database,
     isotime,
     item_response,
     list_response,
-    network_service,
+    network_api,
     reader_project,
 )
 from cloudd.api.network.errors import BadRequest, Conflict, NotFound, read_resource
-from cloudd.db import Executor
 from cloudd.network import rules, secgroups
-from cloudd.network.ipam import NetworkError
+from cloudd.network.api import NetworkAPI, SecurityGroupRuleExists
+from cloudd.network.errors import NetworkError
 
 
-def rule_view(rule: dict[str, Any]) -> dict[str, Any]:
-    icmp_any = rule["protocol"] == "icmp"
-    low, high = rule["from_port"], rule["to_port"]
+def rule_view(rule: secgroups.StoredRule) -> dict[str, Any]:
+    icmp_any = rule.protocol == "icmp"
+    low, high = rule.from_port, rule.to_port
     if icmp_any:  # nova-network's -1 is Neutron's "any type/code"
         low, high = (None if low == -1 else low), (None if high == -1 else high)
-    return {"id": rule["uuid"], "direction": "ingress", "ethertype": "IPv4",
-            "protocol": rule["protocol"], "port_range_min": low, "port_range_max": high,
-            "remote_ip_prefix": rule["cidr"] if rule["group_id"] is None else None,
-            "remote_group_id": rule["group_uuid"], "remote_address_group_id": None,
-            "security_group_id": rule["parent_uuid"], "project_id": rule["project_id"],
-            "tenant_id": rule["project_id"], "description": "", "tags": [],
-            "created_at": isotime(rule["created_at"]), "updated_at": isotime(rule["created_at"]),
+    return {"id": rule.uuid, "direction": "ingress", "ethertype": "IPv4",
+            "protocol": rule.protocol, "port_range_min": low, "port_range_max": high,
+            "remote_ip_prefix": rule.cidr if rule.group_id is None else None,
+            "remote_group_id": rule.group_uuid, "remote_address_group_id": None,
+            "security_group_id": rule.parent_uuid, "project_id": rule.project_id,
+            "tenant_id": rule.project_id, "description": "", "tags": [],
+            "created_at": isotime(rule.created_at), "updated_at": isotime(rule.created_at),
             "revision_number": 1, "belongs_to_default_sg": None, "normalized_cidr":
-            rule["cidr"] if rule["group_id"] is None else None}
+            rule.cidr if rule.group_id is None else None}
 
 
-def group_view(group: dict[str, Any], rules: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"id": group["uuid"], "name": group["name"], "description": group["description"],
-            "project_id": group["project_id"], "tenant_id": group["project_id"],
-            "security_group_rules": [rule_view(r) for r in rules if r["parent_group_id"] ==
-                                     group["id"]],
+def group_view(group: secgroups.SecurityGroup, rules: list[secgroups.StoredRule]
+               ) -> dict[str, Any]:
+    return {"id": group.uuid, "name": group.name, "description": group.description,
+            "project_id": group.project_id, "tenant_id": group.project_id,
+            "security_group_rules": [rule_view(r) for r in rules if r.parent_group_id ==
+                                     group.id],
             "stateful": True, "shared": False, "tags": [], "revision_number": 1,
-            "created_at": isotime(group["created_at"]), "updated_at": isotime(group["created_at"])}
+            "created_at": isotime(group.created_at), "updated_at": isotime(group.created_at)}
 
 
-async def _group_views(db: Executor, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rules = await secgroups.rules_of(db, [g["id"] for g in groups])  # one query for all
+async def _group_views(api: NetworkAPI, groups: list[secgroups.SecurityGroup]
+                       ) -> list[dict[str, Any]]:
+    rules = await api.rules_of(groups)  # one query for all
     return [group_view(g, rules) for g in groups]
 
 
-async def _load_group(request: web.Request, project_id: str | None) -> dict[str, Any]:
-    key = request.match_info["id"]
-    group = await database(request).fetchrow("SELECT * FROM security_groups WHERE uuid = $1", key)
-    if group is None or (project_id is not None and group["project_id"] != project_id):
-        raise NotFound(f"Security group {key} does not exist", "SecurityGroupNotFound")
-    return group
+async def _load_group(request: web.Request, project_id: str | None) -> secgroups.SecurityGroup:
+    return await _group_by_uuid(network_api(request), request.match_info["id"], project_id)
 
 
 async def list_groups(request: web.Request) -> web.Response:
-    db = database(request)
+    api = network_api(request)
     project_id = reader_project(request)
-    if project_id is None:  # an admin's own project has its default group too
-        await secgroups.ensure_default(db, str(context(request).project_id))
-    groups = await secgroups.list_groups(db, project_id)
-    return list_response(request, "security_groups", await _group_views(db, groups))
+    # an admin's own project has its default group too
+    groups = await api.security_groups(project_id, own_project=str(context(request).project_id))
+    return list_response(request, "security_groups", await _group_views(api, groups))
 
 
 async def show_group(request: web.Request) -> web.Response:
     group = await _load_group(request, reader_project(request))
     return item_response(request, "security_group",
-                         (await _group_views(database(request), [group]))[0])
+                         (await _group_views(network_api(request), [group]))[0])
 
 
 async def create_group(request: web.Request) -> web.Response:
@@ -89,33 +86,28 @@ async def create_group(request: web.Request) -> web.Response:
         raise BadRequest("name must be a non-empty string of at most 255 characters.")
     if name == secgroups.DEFAULT_GROUP:
         raise Conflict("Default security group already exists.", "SecurityGroupDefaultAlreadyExists")
-    db = database(request)
-    await secgroups.ensure_default(db, owner)
+    api = network_api(request)
     try:
-        group = await secgroups.create_group(db, owner, name, str(body.get("description") or ""),
-                                             ctx.user_id)
+        group = await api.create_security_group(owner, name, str(body.get("description") or ""),
+                                                ctx.user_id)
     except secgroups.SecurityGroupExists as exc:
         raise Conflict(str(exc)) from None
-    return item_response(request, "security_group", (await _group_views(db, [group]))[0], 201)
+    return item_response(request, "security_group", (await _group_views(api, [group]))[0], 201)
 
 
 async def delete_group(request: web.Request) -> web.Response:
-    group = await _load_group(request, actor_project(request))
+    project_id = actor_project(request)
+    group = await _load_group(request, project_id)
     try:
-        await secgroups.delete_group(database(request), group)
+        await network_api(request).delete_security_group(group, allow_default=project_id is None)
     except NetworkError as exc:
         raise Conflict(str(exc), "SecurityGroupInUse") from None
     return web.Response(status=204)
 
 
 async def _visible_rules(request: web.Request) -> list[dict[str, Any]]:
-    db = database(request)
     project_id = reader_project(request)
-    if project_id is None:
-        groups = await db.fetch("SELECT id FROM security_groups ORDER BY id")
-    else:
-        groups = await secgroups.list_groups(db, project_id)
-    return [rule_view(r) for r in await secgroups.rules_of(db, [g["id"] for g in groups])]
+    return [rule_view(r) for r in await network_api(request).visible_rules(project_id)]
 
 
 async def list_rules(request: web.Request) -> web.Response:
@@ -156,41 +148,39 @@ def _rule_fields(body: dict[str, Any], source_id: int | None) -> rules.SecurityG
 async def create_rule(request: web.Request) -> web.Response:
     body = await read_resource(request, "security_group_rule")
     project_id = actor_project(request)
-    db = database(request)
-    group = await _group_by_uuid(db, body.get("security_group_id"), project_id)
+    api = network_api(request)
+    group = await _group_by_uuid(api, body.get("security_group_id"), project_id)
     source_id = None
     if body.get("remote_group_id"):
         if body.get("remote_ip_prefix") is not None:
             raise BadRequest("Only remote_ip_prefix or remote_group_id may be given.")
-        source_id = int((await _group_by_uuid(db, body["remote_group_id"], project_id))["id"])
+        source_id = (await _group_by_uuid(api, body["remote_group_id"], project_id)).id
     parsed = _rule_fields(body, source_id)
-    same = [r for r in await secgroups.rules_of(db, [group["id"]])
-            if (r["protocol"], r["from_port"], r["to_port"], r["group_id"]) == (
-                parsed.protocol, parsed.from_port, parsed.to_port, source_id)
-            and (source_id is not None or r["cidr"] == parsed.cidr)]
-    if same:
-        raise Conflict(f"Security group rule already exists. Rule id is {same[0]['uuid']}.",
-                       "SecurityGroupRuleExists")
-    rule = await network_service(request).add_security_group_rule(group, parsed)
+    try:
+        (rule,) = await api.add_security_group_rules(group, [parsed])
+    except SecurityGroupRuleExists as exc:
+        raise Conflict(str(exc), "SecurityGroupRuleExists") from None
     return item_response(request, "security_group_rule", rule_view(rule), 201)
 
 
-async def _group_by_uuid(db: Executor, key: Any, project_id: str | None) -> dict[str, Any]:
-    group = await db.fetchrow("SELECT * FROM security_groups WHERE uuid = $1", str(key or ""))
-    if group is None or (project_id is not None and group["project_id"] != project_id):
-        raise NotFound(f"Security group {key} does not exist", "SecurityGroupNotFound")
-    return group
+async def _group_by_uuid(api: NetworkAPI, key: Any, project_id: str | None
+                         ) -> secgroups.SecurityGroup:
+    try:
+        return await api.security_group_by_uuid(str(key or ""), project_id)
+    except secgroups.SecurityGroupNotFound:
+        raise NotFound(f"Security group {key} does not exist", "SecurityGroupNotFound") from None
 
 
 async def delete_rule(request: web.Request) -> web.Response:
     key = request.match_info["id"]
     project_id = actor_project(request)
+    api = network_api(request)
     try:
-        rule = await secgroups.get_rule(database(request), key, project_id)
+        rule = await api.security_group_rule(key, project_id)
     except secgroups.SecurityGroupNotFound:
         raise NotFound(f"Security group rule {key} does not exist",
                        "SecurityGroupRuleNotFound") from None
-    await network_service(request).delete_security_group_rule(rule)
+    await api.delete_security_group_rule(rule)
     return web.Response(status=204)
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.api import ApiCloud as Cloud
+from harness.clients import OPENSTACK
 
-from cloudd.api.identity.bootstrap import ensure_project, ensure_role
-from cloudd.api.identity.passwords import hash_password
+from cloudd.identity.bootstrap import ensure_project, ensure_role
+from cloudd.identity.passwords import hash_password
 
-from .conftest import Cloud
-from .test_lifecycle import OPENSTACK
 from .test_quotas import boot_image
 
 novaclient = pytest.importorskip("novaclient.client")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .conftest import Cloud
+from harness.api import ApiCloud as Cloud
+
 from .test_quotas import server_request
 
 F = "/compute/v2.1/flavors"
@@ -62,6 +63,7 @@ async def test_public_flavors_have_no_access_list(cloud: Cloud) -> None:
     code, body, _ = await cloud.call("POST", f"{F}/1/action",
                                      json={"addTenantAccess": {"tenant": "p"}})
     assert code == 409
+    bad: object
     for bad in ({"addTenantAccess": {}}, {"addTenantAccess": {"tenant": 5}}, {"nope": {}},
                 {"addTenantAccess": {"tenant": "p"}, "removeTenantAccess": {"tenant": "p"}}, []):
         code, body, _ = await cloud.call("POST", f"{F}/1/action", json=bad)

@@ -13,13 +13,13 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from harness.api import ApiCloud as Cloud
+from harness.api import wait_status
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloudd.api.compute.errors import _FAULT_NAMES
 
-from .conftest import Cloud
-from .test_lifecycle import wait_status
 from .test_quotas import server_request
 
 FAULTS = {*_FAULT_NAMES.values(), "computeFault"}

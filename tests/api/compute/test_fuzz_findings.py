@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from .conftest import running_cloud
+from harness.api import running_cloud
 
 FLAVOR = {"name": "big", "ram": 512, "vcpus": 1, "disk": 1}
 

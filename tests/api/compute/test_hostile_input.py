@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+from harness.api import BOOT_IMAGE
+from harness.api import ApiCloud as Cloud
 from responsiveness import healthz_while
-
-from .conftest import BOOT_IMAGE, Cloud
 
 MIB = 1024 * 1024
 # The loop's budget the issue names: nothing may hold it longer than this.

@@ -3,38 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from .conftest import BOOT_IMAGE, Cloud
-
-
-async def wait_status(cloud: Cloud, server_id: str, status: str, limit: float = 20) -> dict[str, Any]:
-    deadline = time.monotonic() + limit
-    body: Any = None
-    while time.monotonic() < deadline:
-        code, body, _ = await cloud.call("GET", f"/compute/v2.1/servers/{server_id}")
-        if code == 404 and status == "DELETED":
-            return {}
-        if code == 200 and body["server"]["status"] == status:
-            return dict(body["server"])
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{server_id} never reached {status}: {body}")
-
-
-async def action(cloud: Cloud, server_id: str, body: dict[str, Any], expect: int = 202) -> Any:
-    code, resp, headers = await cloud.call("POST", f"/compute/v2.1/servers/{server_id}/action",
-                                           json=body)
-    assert code == expect, (body, code, resp)
-    return resp, headers
+from harness.api import BOOT_IMAGE, action, wait_status
+from harness.api import ApiCloud as Cloud
+from harness.clients import OPENSTACK
+from harness.clients import openstack_cli as cli_runner
 
 
 async def test_server_lifecycle_through_the_api(cloud: Cloud) -> None:
@@ -81,28 +58,6 @@ async def test_server_lifecycle_through_the_api(cloud: Cloud) -> None:
     code, _, _ = await cloud.call("DELETE", f"/compute/v2.1/servers/{server_id}")
     assert code == 204
     await wait_status(cloud, server_id, "DELETED")
-
-
-# The CLI installed beside this Python (the project's venv), else one on PATH.
-_VENV_CLI = Path(sys.executable).parent / "openstack"
-OPENSTACK = str(_VENV_CLI) if _VENV_CLI.exists() else shutil.which("openstack")
-
-
-def cli_runner(cloud: Cloud, tmp_path: Path) -> Any:
-    """`run(*args)` runs the unmodified openstack CLI as admin; JSON output parsed when asked."""
-    password = (tmp_path / "admin-password").read_text().strip()
-    env = {**os.environ, "OS_AUTH_URL": cloud.base + "/identity", "OS_USERNAME": "admin",
-           "OS_PASSWORD": password, "OS_PROJECT_NAME": "admin", "OS_USER_DOMAIN_NAME": "Default",
-           "OS_PROJECT_DOMAIN_NAME": "Default", "OS_IDENTITY_API_VERSION": "3",
-           "OS_REGION_NAME": "RegionOne", "OS_INTERFACE": "public"}
-
-    def run(*args: str, json_out: bool = True) -> Any:
-        command = [str(OPENSTACK), *args, *(["-f", "json"] if json_out else [])]
-        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
-        assert proc.returncode == 0, (args, proc.stderr)
-        return json.loads(proc.stdout) if json_out else proc.stdout
-
-    return run
 
 
 @pytest.mark.skipif(OPENSTACK is None, reason="python-openstackclient is not installed")

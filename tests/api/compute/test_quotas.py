@@ -9,19 +9,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
+from harness.api import ApiCloud as Cloud
+from harness.api import running_cloud, wait_status
 
-from cloudd.agent.service import build_agent
-from cloudd.api.identity.bootstrap import bootstrap
-from cloudd.api.service import ApiService
-from cloudd.config import resolve_paths, validate
-from cloudd.controller import build_controller
 from cloudd.core import ServiceHost
-from cloudd.db.service import DatabaseService
-
-from .conftest import Cloud
-from .test_lifecycle import wait_status
 
 S = "/compute/v2.1/servers"
 Q = "/compute/v2.1/os-quota-sets"
@@ -32,27 +24,10 @@ PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7n8M+yJ1fyoq8AuP0+lqgnQ6hEW7sYdw
 async def start_cloud(db_url: str, tmp_path: Path,
                       **api: str) -> AsyncIterator[tuple[Cloud, ServiceHost]]:
     """The conftest's cloud (controller + agent "ctl") on any backend, with its ServiceHost."""
-    cfg = resolve_paths(validate({
-        "default": {"state_dir": str(tmp_path), "host": "ctl"},
-        "database": {"connection": db_url},
-        "api": {"listen": "127.0.0.1", "port": "0", **api},
-        "rpc": {"listen": "127.0.0.1", "port": "0"},
-        "service": {"report_interval": "0.5"},
-        "compute": {"compute_driver": "fake"},
-    }))
-    host = build_controller(cfg)
-    build_agent(cfg, host)
-    await host.start()
-    try:
-        db = host.get(DatabaseService).db
-        creds = await bootstrap(db, tmp_path)
-        async with aiohttp.ClientSession() as session:
-            cloud = Cloud(f"http://127.0.0.1:{host.get(ApiService).port}", session, "",
-                          creds["project_id"], db)
-            cloud.admin_token = await cloud.token("admin", creds["password"], "admin")
-            yield cloud, host
-    finally:
-        await host.stop()
+    async with running_cloud(tmp_path, boot_image=False, database={"connection": db_url},
+                             api=api) as cloud:
+        assert cloud.host is not None
+        yield cloud, cloud.host
 
 
 @pytest.fixture

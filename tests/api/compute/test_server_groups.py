@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from loopback import enroll_agent
+from harness.api import ApiCloud as Cloud
+from harness.api import wait_status
+from harness.config import enroll_agent
 
 from cloudd.agent.service import build_agent
 from cloudd.config import resolve_paths, validate
 
-from .conftest import Cloud
-from .test_lifecycle import wait_status
 from .test_quotas import server_request, start_cloud
 
 G = "/compute/v2.1/os-server-groups"

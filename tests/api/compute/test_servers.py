@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from typing import Any as Cloud
 
 IMAGE = "8a3c1d2e-0000-4000-8000-000000000001"
@@ -17,9 +18,10 @@ ALLOWED_21 = REQUIRED_21 | {
     "OS-EXT-SRV-ATTR:hypervisor_hostname", "os-extended-volumes:volumes_attached", "config_drive"}
 
 
-async def create(cloud: Cloud, token: str | None = None, **server: object) -> tuple[int, dict, dict]:
+async def create(cloud: Cloud, token: str | None = None, **server: object) -> tuple[int, Any, Any]:
     body = {"name": "vm1", "imageRef": IMAGE, "flavorRef": "1", **server}
-    return await cloud.call("POST", S, token=token, json={"server": body})
+    code, created, headers = await cloud.call("POST", S, token=token, json={"server": body})
+    return code, created, headers
 
 
 async def test_create_show_list_delete(cloud: Cloud) -> None:

@@ -6,8 +6,9 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
-from .conftest import Cloud
-from .test_lifecycle import wait_status
+from harness.api import ApiCloud as Cloud
+from harness.api import wait_status
+
 from .test_quotas import server_request
 
 U = "/compute/v2.1/os-simple-tenant-usage"

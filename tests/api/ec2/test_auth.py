@@ -15,8 +15,8 @@ from urllib.parse import quote, urlsplit
 import botocore.auth
 import pytest
 from botocore.exceptions import ClientError
-
-from .conftest import Ec2Cloud, Keys, run
+from harness.aws import Ec2Cloud, run
+from harness.users import Keys
 
 
 async def test_boto3_sigv4_and_sigv2(ec2cloud: Ec2Cloud) -> None:

@@ -19,8 +19,9 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.asymmetric import padding as rsa_padding
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from harness.aws import Ec2Cloud, run
+from harness.users import Keys
 
-from .conftest import Ec2Cloud, Keys, run
 from .test_lifecycle import FAST
 
 PART_SIZE = 64 * 1024

@@ -11,11 +11,11 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 from botocore.exceptions import ClientError
+from harness.aws import Ec2Cloud, run
 from responsiveness import healthz_while
 
-from cloudd.api.image import image_store, import_image
-
-from .conftest import Ec2Cloud, run
+from cloudd.image.data import import_image
+from cloudd.image.records import image_store
 
 LOOP_BUDGET = 0.1  # what the issue allows any request to hold the event loop
 

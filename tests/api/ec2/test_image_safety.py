@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 from crafted_images import make_image
+from harness.aws import Ec2Cloud, run
 
 from cloudd.api.ec2 import ids
-from cloudd.api.image import image_store, records
+from cloudd.image import records
+from cloudd.image.records import image_store
 
-from .conftest import Ec2Cloud, run
 from .test_bundles import bundle, ca_certificate, settled, tarball, upload
 
 
@@ -30,7 +31,7 @@ async def test_bundle_whose_disk_names_a_host_file_fails(ec2cloud: Ec2Cloud, tmp
     assert image["State"] == "failed"
     uuid = await ids.uuid_for(ec2cloud.db, ids.IMAGE, image_id)
     record = await records.get(ec2cloud.db, uuid)
-    assert (record["status"], record["size"]) == ("killed", None)
+    assert (record.status, record.size) == ("killed", None)
     assert not await image_store(ec2cloud.host.config).exists(records.BUCKET, uuid)
     with pytest.raises(ClientError) as refused:
         await run(ec2.run_instances, ImageId=image_id, MinCount=1, MaxCount=1,
@@ -43,8 +44,8 @@ async def _image(cloud: Ec2Cloud, owner: str, disk_format: str, **properties: st
                                  disk_format=disk_format, container_format=disk_format
                                  if disk_format in ("aki", "ari") else "bare",
                                  properties=properties)
-    await records.update(cloud.db, image["id"], {"status": "active", "size": 0})
-    return str(image["id"])
+    await records.update(cloud.db, image.id, {"status": "active", "size": 0})
+    return str(image.id)
 
 
 async def test_run_instances_refuses_unusable_boot_files(ec2cloud: Ec2Cloud) -> None:

@@ -18,10 +18,9 @@ import pytest
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from harness.aws import Ec2Cloud, run
 
 from cloudd.compute import quota
-
-from .conftest import Ec2Cloud, run
 
 OPENSTACK = Path(os.environ.get("VIRTUAL_ENV", Path(__file__).parents[3] / ".venv")) / \
     "bin" / "openstack"

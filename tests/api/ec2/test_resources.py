@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from harness.aws import Ec2Cloud, run
 
 from cloudd.api.ec2 import ids
 from cloudd.api.ec2.xml import Ec2Error, render_body
 
-from .conftest import Ec2Cloud, run
 from .test_lifecycle import FAST, boot_image_id
 
 

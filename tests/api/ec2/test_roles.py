@@ -4,25 +4,18 @@ this cloud's region and the signed headers the host."""
 
 from __future__ import annotations
 
-import uuid
-
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from harness.aws import Ec2Cloud, run
+from harness.users import Keys, member_keys
 
-from .conftest import Ec2Cloud, Keys, run
 from .test_auth import _code_of
 
 
 async def second_user(cloud: Ec2Cloud, project_id: str, role: str) -> Keys:
-    user_id = (await cloud.identity("POST", "/users", {"user": {
-        "name": f"u-{uuid.uuid4().hex[:8]}", "password": "pw-secret"}}))["user"]["id"]
-    role_id = (await cloud.identity("GET", f"/roles?name={role}"))["roles"][0]["id"]
-    await cloud.identity("PUT", f"/projects/{project_id}/users/{user_id}/roles/{role_id}")
-    cred = (await cloud.identity("POST", f"/users/{user_id}/credentials/OS-EC2",
-                                 {"tenant_id": project_id}))["credential"]
-    return Keys(cred["access"], cred["secret"], project_id, user_id)
+    return await member_keys(cloud.identity, project_id, role)
 
 
 async def test_reader_describes_member_acts(ec2cloud: Ec2Cloud) -> None:

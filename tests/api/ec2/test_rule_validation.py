@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
-from .conftest import Ec2Cloud, run
+from harness.aws import Ec2Cloud, run
 
 BAD_PERMISSIONS = [
     ({"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .conftest import Cloud
+from harness.identity import IdentityCloud as Cloud
+
 from .test_tokens import make_user
 
 
@@ -36,6 +37,7 @@ async def test_project_crud_and_duplicate(cloud: Cloud) -> None:
 
 async def test_bad_bodies_are_400(cloud: Cloud) -> None:
     admin = await cloud.admin_token()
+    body: object
     for body in ({"project": {}}, {"project": {"name": ""}}, {"nothing": 1}, [1]):
         resp = await cloud.call("POST", "/v3/projects", admin, body)
         assert resp.status == 400, body

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from harness.identity import IdentityCloud as Cloud
 
 from cloudd.api.auth import (
     auth_middleware,
@@ -18,7 +19,6 @@ from cloudd.api.auth import (
 from cloudd.api.service import ApiService
 from cloudd.core import ServiceHost
 
-from .conftest import Cloud
 from .test_tokens import make_user
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from cloudd.api.identity.ec2 import lookup_ec2_credential
+from harness.identity import IdentityCloud as Cloud
 
-from .conftest import Cloud
+from cloudd.identity.credentials import lookup_ec2_credential
+
 from .test_tokens import make_user
 
 
@@ -30,8 +31,8 @@ async def test_ec2_credentials_create_list_delete(cloud: Cloud) -> None:
 
     found = await lookup_ec2_credential(cloud.db, cred["access"])
     assert found is not None
-    assert (found["secret"], found["project_id"]) == (cred["secret"], project_id)
-    assert sorted(found["roles"]) == ["member", "reader"]
+    assert (found.secret, found.project_id) == (cred["secret"], project_id)
+    assert sorted(found.roles) == ["member", "reader"]
     assert await lookup_ec2_credential(cloud.db, "nope") is None
 
     assert (await cloud.call("DELETE", f"{base}/{cred['access']}", token)).status == 204

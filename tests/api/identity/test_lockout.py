@@ -8,10 +8,12 @@ import asyncio
 from typing import Any
 
 import pytest
+from harness.identity import IdentityCloud as Cloud
+from harness.users import password_auth
 
 from cloudd.api.identity import auth_tokens
+from cloudd.identity.passwords import verify_password
 
-from .conftest import Cloud, password_auth
 from .test_tokens import make_user
 
 LOCKED = "temporarily locked out"
@@ -95,7 +97,7 @@ async def test_unknown_user_costs_a_full_password_verification(
         cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
     """Not timed: the unknown-user path must run the same scrypt check a wrong password runs,
     against a hash with the parameters of stored ones."""
-    real_verify = auth_tokens.verify_password
+    real_verify = verify_password  # the function auth_tokens calls, patched below
     verified: list[tuple[str, bool]] = []
 
     def spy(password: str, stored: str) -> bool:

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from .conftest import Cloud
+from harness.identity import IdentityCloud as Cloud
 
 # Prefer the client installed next to the interpreter running the tests (the project venv).
 OPENSTACK = str(Path(sys.executable).with_name("openstack"))

@@ -6,9 +6,10 @@ import asyncio
 import re
 import uuid
 
-from cloudd.api.identity.tokens import purge_expired
+from harness.identity import IdentityCloud as Cloud
+from harness.users import password_auth
 
-from .conftest import Cloud, password_auth
+from cloudd.identity.tokens import purge_expired
 
 TIME_FORMAT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 

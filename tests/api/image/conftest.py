@@ -1,13 +1,3 @@
 """The compute tests' in-process cloud (controller + one fake-driver agent, admin token)."""
 
-from __future__ import annotations
-
-from typing import Any
-
-from ..compute.conftest import Cloud, cloud
-
-__all__ = ["Cloud", "cloud", "patch_headers"]
-
-
-def patch_headers() -> dict[str, Any]:
-    return {"Content-Type": "application/openstack-images-v2.1-json-patch"}
+from harness.api import cloud  # noqa: F401 - the fixture

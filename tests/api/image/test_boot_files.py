@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..compute.test_lifecycle import wait_status
-from .conftest import Cloud
+from harness.api import ApiCloud as Cloud
+from harness.api import wait_status
+
 from .test_images import create, upload
 from .test_servers_and_snapshots import boot
 

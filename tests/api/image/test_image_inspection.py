@@ -5,22 +5,23 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from crafted_images import CRAFTED, make_image
+from harness.api import ApiCloud as Cloud
+from harness.api import wait_status
 
-from cloudd.api.image import import_image
-from cloudd.api.image.records import BUCKET
+from cloudd.image.data import import_image
 from cloudd.image.inspector import ImageUnacceptable
+from cloudd.image.records import BUCKET
 
-from ..compute.test_lifecycle import wait_status
-from .conftest import Cloud
 from .test_images import IMAGES, create, download, store_of, upload
 from .test_servers_and_snapshots import boot
 
 
 async def _tenant_uploads(cloud: Cloud, tmp_path: Path, kind: str, disk_format: str) \
-        -> tuple[int, dict[str, object], str]:
+        -> tuple[int, dict[str, Any], str]:
     token, _ = await cloud.user_token("tenant", ("member",))
     path = await asyncio.to_thread(make_image, kind, tmp_path)
     image = await create(cloud, token=token, name=kind, disk_format=disk_format,

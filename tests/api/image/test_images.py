@@ -8,12 +8,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cloudd.api.image import image_store, import_image
-from cloudd.api.image.records import BUCKET, IMAGE_SIZE_CAP
-from cloudd.config import resolve_paths, validate
-from cloudd.objectstore.storage import ObjectStore
+from harness.api import ApiCloud as Cloud
+from harness.api import patch_headers
 
-from .conftest import Cloud, patch_headers
+from cloudd.config import resolve_paths, validate
+from cloudd.image.data import import_image
+from cloudd.image.records import BUCKET, IMAGE_SIZE_CAP, image_store
+from cloudd.objectstore.storage import ObjectStore
 
 IMAGES = "/image/v2/images"
 
@@ -51,8 +52,9 @@ async def test_discovery_needs_no_token(cloud: Cloud) -> None:
 
 
 async def test_create_upload_download_patch_delete(cloud: Cloud, tmp_path: Path) -> None:
+    properties: dict[str, Any] = {"owner_specified.openstack.md5": "", "hw_rng_model": "virtio"}
     image = await create(cloud, name="disk", disk_format="raw", container_format="bare",
-                         **{"owner_specified.openstack.md5": "", "hw_rng_model": "virtio"})
+                         **properties)
     assert image["status"] == "queued" and image["visibility"] == "shared"
     assert image["hw_rng_model"] == "virtio" and image["size"] is None
     assert image["owner"] == cloud.admin_project and image["self"] == f"/v2/images/{image['id']}"
@@ -154,11 +156,12 @@ async def test_visibility_and_roles(cloud: Cloud) -> None:
     assert sorted(i["name"] for i in listed["images"]) == ["cirros", "public-img"]  # both public
     code, body, _ = await download(cloud, public["id"], token=reader)
     assert (code, body) == (200, b"public bytes")
-    for method, path, kwargs in [
+    refused: list[tuple[str, str, dict[str, Any]]] = [
         ("DELETE", f"{IMAGES}/{public['id']}", {}),
         ("PATCH", f"{IMAGES}/{public['id']}",
          {"json": [{"op": "add", "path": "/x", "value": "y"}], "headers": patch_headers()}),
-    ]:
+    ]
+    for method, path, kwargs in refused:
         code, _, _ = await cloud.call(method, path, token=other, **kwargs)
         assert code == 403
     assert await upload(cloud, private["id"], b"x", token=other) == 404
@@ -227,8 +230,8 @@ async def test_import_image_for_the_manage_cli(cloud: Cloud, tmp_path: Path) -> 
     image = await import_image(cloud.db, store_of(tmp_path), path, "cirros",
                                disk_format="raw", public=True,
                                progress=lambda done, total: progress.append((done, total)))
-    assert image["status"] == "active" and image["checksum"] == hashlib.md5(data).hexdigest()
+    assert image.status == "active" and image.checksum == hashlib.md5(data).hexdigest()
     assert progress[-1] == (len(data), len(data))
     member, _ = await cloud.user_token("someone", ("member",))
-    code, body, _ = await download(cloud, image["id"], token=member)
+    code, body, _ = await download(cloud, image.id, token=member)
     assert (code, body) == (200, data)

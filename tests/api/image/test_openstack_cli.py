@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from ..compute.test_lifecycle import OPENSTACK
-from .conftest import Cloud
+from harness.api import ApiCloud as Cloud
+from harness.clients import OPENSTACK
 
 
 @pytest.mark.slow

@@ -5,10 +5,12 @@ limits and usage as Glance does."""
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+
+from harness.api import ApiCloud as Cloud
 
 from cloudd.compute import quota
 
-from .conftest import Cloud
 from .test_images import IMAGES, create, upload
 
 KIB = 1024
@@ -24,7 +26,7 @@ async def test_image_quotas_refuse_with_413(cloud: Cloud) -> None:
     # Declared larger than what is left: refused before the body is read...
     assert await upload(cloud, second["id"], b"2" * 400 * KIB, token) == 413
     # ...and streamed without a length: cut off where the quota ends.
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(40):
             yield b"s" * 10 * KIB
 

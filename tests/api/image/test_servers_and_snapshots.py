@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from typing import Any
 
-from ..compute.test_lifecycle import action, wait_status
-from .conftest import Cloud
+from harness.api import ApiCloud as Cloud
+from harness.api import action, wait_status
+
 from .test_images import IMAGES, create, download, upload
 
 S = "/compute/v2.1/servers"
 
 
 async def boot(cloud: Cloud, image_ref: str, flavor: str = "1", token: str | None = None) \
-        -> tuple[int, dict]:
+        -> tuple[int, dict[str, Any]]:
     code, body, _ = await cloud.call("POST", S, token=token, json={"server": {
         "name": "vm", "imageRef": image_ref, "flavorRef": flavor}})
     return code, body
@@ -98,7 +100,7 @@ async def _wait_task_done(cloud: Cloud, server_id: str) -> None:
     raise AssertionError(f"server {server_id} is still busy")
 
 
-async def _wait_active(cloud: Cloud, image_id: str) -> dict:
+async def _wait_active(cloud: Cloud, image_id: str) -> dict[str, Any]:
     for _ in range(200):
         code, image, _ = await cloud.call("GET", f"{IMAGES}/{image_id}")
         assert code == 200

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from .conftest import OPENSTACK, Cloud, cli
+from harness.api import ApiCloud as Cloud
+from harness.clients import OPENSTACK
+from harness.clients import openstack_cli as cli
 
 pytestmark = pytest.mark.skipif(OPENSTACK is None, reason="python-openstackclient is not installed")
 

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from .conftest import Cloud
+from harness.api import ApiCloud as Cloud
 
 openstack = pytest.importorskip("openstack")
 
@@ -100,7 +99,8 @@ async def test_network_api_refuses_bad_rules(netcloud: Cloud, tmp_path: Path) ->
 async def test_network_api_error_types(netcloud: Cloud) -> None:
     code, body, _ = await netcloud.call("GET", "/network/v2.0/security-groups")
     group = body["security_groups"][0]["id"]
-    cases = [({"protocol": "tcp", "port_range_min": 70000, "port_range_max": 70000},
+    cases: list[tuple[dict[str, object], str]] = [
+             ({"protocol": "tcp", "port_range_min": 70000, "port_range_max": 70000},
               "SecurityGroupInvalidPortValue"),
              ({"protocol": "tcp", "port_range_min": 90, "port_range_max": 80},
               "SecurityGroupInvalidPortRange"),
@@ -111,3 +111,26 @@ async def test_network_api_error_types(netcloud: Cloud) -> None:
         code, body, _ = await netcloud.call("POST", "/network/v2.0/security-group-rules", json={
             "security_group_rule": {"security_group_id": group, "direction": "ingress", **extra}})
         assert (code, body["NeutronError"]["type"]) == (400, kind), body
+
+
+async def test_only_an_admin_deletes_a_default_group(netcloud: Cloud) -> None:
+    """Neutron's rule (tempest's credential clean-up relies on it): a project's member cannot
+    delete its default group, an admin can (as when the project is torn down)."""
+    token, project_id = await netcloud.user_token("tenant-sg", ("member",))
+    code, body, _ = await netcloud.call("GET", "/network/v2.0/security-groups", token=token)
+    assert code == 200
+    (group,) = [g for g in body["security_groups"] if g["name"] == "default"]
+    code, body, _ = await netcloud.call("DELETE", f"/network/v2.0/security-groups/{group['id']}",
+                                        token=token)
+    assert code == 409 and "default security group" in body["NeutronError"]["message"], body
+    code, _, _ = await netcloud.call("DELETE", f"/network/v2.0/security-groups/{group['id']}")
+    assert code == 204
+    assert not await netcloud.db.fetchval(
+        "SELECT count(*) FROM security_groups WHERE uuid = $1", group["id"])
+    # The legacy Compute API keeps nova-network's rule: never, not even for an admin.
+    code, body, _ = await netcloud.call("GET", "/compute/v2.1/os-security-groups", version="2.1",
+                                        token=token)
+    (legacy,) = body["security_groups"]  # listing made the project a new default group
+    code, _, _ = await netcloud.call("DELETE", f"/compute/v2.1/os-security-groups/{legacy['id']}",
+                                     version="2.1")
+    assert code == 400, project_id

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from .conftest import BOOT_IMAGE, Cloud
+from harness.api import BOOT_IMAGE
+from harness.api import ApiCloud as Cloud
 
 openstack = pytest.importorskip("openstack")
 

@@ -1,0 +1,388 @@
+"""The compute manager: the agent's handlers of ``compute.*`` casts and calls (Nova's
+``nova/compute/manager.py``).
+
+The controller sets the starting task_state before it casts (task_state ``powering-off`` for a
+stop, ...). The manager does the driver work, then moves the row on through the conductor with
+``expected_task_state`` checks, so an action that lost a race (most often: the instance was
+deleted meanwhile) stops quietly instead of overwriting the winner. Every action records Nova's
+instance action events (``compute_<method>``, start and finish) under the request id it came with.
+
+Host start-up reconciliation and power-state sync live in ``manager_init``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+from cloudd.agent.compute import manager_init
+from cloudd.agent.compute.drivers.base import InstanceNotFound, InvalidState, LifecycleEvent
+from cloudd.agent.compute.manager_base import Abandoned, ManagerBase
+from cloudd.agent.compute.manager_utils import guest_spec, tail_lines
+from cloudd.agent.image_transfer import upload_snapshot
+from cloudd.compute import power_state, states
+from cloudd.compute.instance_fields import flavor_columns
+from cloudd.rpc import RpcContext, RpcError, rpc_method
+from cloudd.rpc.contracts.compute import (
+    BuildInstance,
+    ConsoleOutput,
+    ConsoleOutputRequest,
+    GuestList,
+    HostDomain,
+    HostQuery,
+    HostResources,
+    InstanceAction,
+    RebootInstance,
+    RebuildInstance,
+    ResizeInstance,
+    SnapshotInstance,
+    VncConsole,
+)
+from cloudd.rpc.contracts.conductor import (
+    BuildFailedReport,
+    InstanceNotFoundError,
+)
+from cloudd.rpc.contracts.instance import FlavorSnapshot, Instance
+
+LOG = logging.getLogger(__name__)
+RESIZE_KEYS = ("old_flavor", "new_flavor", "old_vm_state")
+
+
+class ComputeManager(ManagerBase):
+    # The controller link's URL (set by the agent); snapshots are uploaded over it.
+    controller_url: Callable[[], str] | None = None
+    # The agent's TLS client context for that listener (mutual TLS: it admits enrolled hosts).
+    transfer_tls: Callable[[], ssl.SSLContext] | None = None
+    # The agent's network manager (plugs nothing itself: frees a deleted guest's addresses).
+    network: Any = None
+    # What to do with this cloud's guests whose instance is gone (Nova's option of that name).
+    running_deleted_instance_action: str = "reap"
+    # Other clouds' and programs' domains found by the last check (reported, never touched).
+    unknown_domains: tuple[HostDomain, ...] = ()
+
+    # ----- host ---------------------------------------------------------------------------
+
+    async def init_driver(self) -> None:
+        """Connect the driver (once) and subscribe to its lifecycle events."""
+        if not self._driver_started:
+            await self.driver.init_host(self.host)
+            self._driver_started = True
+        await self.driver.set_event_callback(self.handle_lifecycle_event)
+
+    async def init_host(self, relink: bool = False) -> None:
+        """``init_driver``, then Nova's ``_init_instance`` for each instance of this host.
+
+        Also run on every reconnection (``relink``): work that ended while the controller was
+        unreachable could not report (a finished spawn left in ``spawning``), and is settled
+        here, while instances with an action still in flight are left to it."""
+        await self.init_driver()
+        with self.reconciling():
+            await manager_init.reconcile_host(self, relink=relink)
+
+    async def cleanup_host(self) -> None:
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._driver_started:
+            await self.driver.cleanup_host()
+            self._driver_started = False
+
+    async def node_resources(self) -> list[HostResources]:
+        nodes = await self.driver.get_available_nodes()
+        return [await self.driver.get_available_resource(node) for node in nodes]
+
+    async def update_available_resource(self) -> None:
+        """Periodic resource report: one ``node_update`` per driver node."""
+        for node in await self.node_resources():
+            await self.conductor.node_update(self.host, node)
+
+    async def sync_power_states(self) -> None:
+        await manager_init.sync_power_states(self)
+
+    async def set_cloud_id(self, cloud_id: str) -> None:
+        """The cloud the agent registered with: the driver's guests are marked with it."""
+        await self.driver.set_cloud_id(cloud_id)
+
+    async def check_host_domains(self) -> None:
+        """The periodic check of the host's domains (reconciliation does it at start)."""
+        await manager_init.check_host_domains(self)
+
+    def handle_lifecycle_event(self, event: LifecycleEvent) -> None:
+        LOG.info("lifecycle event for %s: %s (%s)", event.uuid,
+                 power_state.name(event.power_state), event.reason)
+        self.run_in_background(manager_init.sync_instance_power_state(self, event.uuid),
+                               f"power sync {event.uuid}")
+
+    def run_in_background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            LOG.error("%s failed", task.get_name(), exc_info=task.exception())
+
+    # ----- build and delete ---------------------------------------------------------------
+
+    @rpc_method
+    async def build_instance(self, ctx: RpcContext, args: BuildInstance) -> None:
+        # action() counts it in flight at once: a build that arrived while init_host reconciles
+        # is not an interrupted one.
+        async with self.action(args.instance.uuid, args.request_id, "build_instance"):
+            await self._build(args)
+
+    async def _build(self, args: BuildInstance) -> None:
+        instance, uuid = args.instance, args.instance.uuid
+        await self.update(uuid, {"task_state": states.SPAWNING}, [states.SCHEDULING])
+        spec = guest_spec(instance, image=args.image, kernel=args.kernel, ramdisk=args.ramdisk)
+        spec.network_info = args.network_info
+        try:
+            if self.network is not None:  # never plug a guest in whose port this host cannot guard
+                self.network.check_ports_protected(spec.network_info)
+            await self.driver.spawn(spec, args.node)
+        except InstanceNotFound:
+            raise Abandoned(f"instance {uuid} was deleted during its build") from None
+        except Exception as exc:
+            await self._reschedule(args, exc)
+        values = {
+            "vm_state": states.ACTIVE, "task_state": None,
+            "power_state": await self.guest_power(uuid),
+            "launched_at": time.time(), "launched_on": self.host,
+        }
+        try:
+            await self.update(uuid, values, [states.SPAWNING])
+        except Abandoned:
+            # Deleted while spawning: the guest must not outlive its row.
+            await self.driver.destroy(uuid)
+            raise
+
+    async def _reschedule(self, args: BuildInstance, exc: Exception) -> NoReturn:
+        uuid = args.instance.uuid
+        details = "".join(traceback.format_exception(exc))
+        LOG.warning("build of %s on %s failed, handing it back: %s", uuid, args.node, exc)
+        try:
+            await self.driver.destroy(uuid)
+        except Exception:
+            LOG.exception("cannot clean up the failed build of %s", uuid)
+        await self.conductor.build_failed(BuildFailedReport(
+            uuid=uuid, host=self.host, node=args.node, reason=str(exc) or type(exc).__name__,
+            request_id=args.request_id or None,
+        ))
+        raise Abandoned(f"build failed on {self.host}: {exc}", details) from exc
+
+    @rpc_method
+    async def terminate_instance(self, ctx: RpcContext, args: InstanceAction) -> None:
+        async with self.action(args.uuid, args.request_id, "terminate_instance"):
+            await self.delete_instance(args.uuid)
+
+    async def delete_instance(self, uuid: str) -> None:
+        """Destroy the guest and tell the conductor; from any state, any number of times."""
+        try:
+            await self.driver.destroy(uuid)
+        except Exception as exc:
+            await self.record_fault(uuid, exc)
+            await self.update_quietly(uuid, {"vm_state": states.ERROR, "task_state": None})
+            raise
+        if self.network is not None:
+            try:
+                await self.network.deallocate_for_instance(uuid)
+            except Exception:  # the controller's sweep frees them later
+                LOG.exception("cannot release the addresses of %s", uuid)
+        try:
+            await self.conductor.instance_destroyed(uuid, self.host)
+        except InstanceNotFoundError:
+            LOG.info("instance %s was already deleted", uuid)
+
+    # ----- power actions ------------------------------------------------------------------
+
+    @rpc_method
+    async def stop_instance(self, ctx: RpcContext, args: InstanceAction) -> None:
+        await self.stop(args.uuid, args.request_id)
+
+    async def stop(self, uuid: str, request_id: str) -> None:
+        async def work(instance: Instance) -> dict[str, Any]:
+            try:
+                await self.driver.power_off(uuid)
+            except InstanceNotFound:  # as Nova's libvirt _destroy: a guest that is gone is off
+                LOG.warning("stopping %s: no guest on %s, it is already off", uuid, self.host)
+            return {"vm_state": states.STOPPED}
+
+        await self.run_action(uuid, request_id, "stop_instance", [states.POWERING_OFF], work)
+
+    @rpc_method
+    async def start_instance(self, ctx: RpcContext, args: InstanceAction) -> None:
+        await self.start(args.uuid, args.request_id)
+
+    async def start(self, uuid: str, request_id: str) -> None:
+        async def work(instance: Instance) -> dict[str, Any]:
+            await self.driver.power_on(uuid)
+            return {"vm_state": states.ACTIVE}
+
+        await self.run_action(uuid, request_id, "start_instance", [states.POWERING_ON], work)
+
+    @rpc_method
+    async def reboot_instance(self, ctx: RpcContext, args: RebootInstance) -> None:
+        await self.reboot(args.uuid, args.request_id, args.hard)
+
+    async def reboot(self, uuid: str, request_id: str, hard: bool) -> None:
+        async def work(instance: Instance) -> dict[str, Any]:
+            await self.driver.reboot(uuid, hard)
+            return {"vm_state": states.ACTIVE}
+
+        # A hard reboot may replace a soft one still in progress, so both are expected.
+        expected: list[str | None] = [states.REBOOTING, states.REBOOTING_HARD]
+        await self.run_action(uuid, request_id, "reboot_instance", expected, work)
+
+    def _simple(self, method: str, task_state: str, driver_call: Callable[[str], Awaitable[None]],
+                final_vm_state: str, args: InstanceAction) -> Awaitable[None]:
+        async def work(instance: Instance) -> dict[str, Any]:
+            await driver_call(args.uuid)
+            return {"vm_state": final_vm_state}
+
+        return self.run_action(args.uuid, args.request_id, method, [task_state], work)
+
+    @rpc_method
+    async def pause_instance(self, ctx: RpcContext, args: InstanceAction) -> None:
+        await self._simple("pause_instance", states.PAUSING, self.driver.pause, states.PAUSED, args)
+
+    @rpc_method
+    async def unpause_instance(self, ctx: RpcContext, args: InstanceAction) -> None:
+        await self._simple("unpause_instance", states.UNPAUSING, self.driver.unpause,
+                           states.ACTIVE, args)
+
+    @rpc_method
+    async def suspend_instance(self, ctx: RpcContext, args: InstanceAction) -> None:
+        await self._simple("suspend_instance", states.SUSPENDING, self.driver.suspend,
+                           states.SUSPENDED, args)
+
+    @rpc_method
+    async def resume_instance(self, ctx: RpcContext, args: InstanceAction) -> None:
+        await self._simple("resume_instance", states.RESUMING, self.driver.resume,
+                           states.ACTIVE, args)
+
+    # ----- rebuild, resize, snapshot ------------------------------------------------------
+
+    @rpc_method
+    async def rebuild_instance(self, ctx: RpcContext, args: RebuildInstance) -> None:
+        async def work(instance: Instance) -> dict[str, Any]:
+            await self.driver.rebuild(guest_spec(instance, image=args.image))
+            # image_ref is the API's to record (it did, with the rebuild request).
+            values: dict[str, Any] = {"vm_state": states.ACTIVE, "launched_at": time.time()}
+            if instance.vm_state == states.STOPPED:  # a stopped server stays stopped
+                await self.driver.power_off(args.uuid)
+                values["vm_state"] = states.STOPPED
+            return values
+
+        await self.run_action(args.uuid, args.request_id, "rebuild_instance",
+                              [states.REBUILDING], work, intermediate=states.REBUILD_SPAWNING)
+
+    @rpc_method
+    async def resize_instance(self, ctx: RpcContext, args: ResizeInstance) -> None:
+        """Cold resize on this host; the instance waits in ``resized`` for confirm or revert."""
+
+        async def work(instance: Instance) -> dict[str, Any]:
+            old_flavor = instance.current_flavor()
+            was_stopped = instance.vm_state == states.STOPPED
+            spec = guest_spec(instance, flavor=args.new_flavor)
+            await self.driver.resize(args.uuid, spec, power_on=not was_stopped)
+            system_metadata = {**instance.system_metadata, "old_flavor": old_flavor.stored(),
+                               "new_flavor": args.new_flavor.stored(),
+                               "old_vm_state": instance.vm_state}
+            return {"vm_state": states.RESIZED, "system_metadata": system_metadata,
+                    **flavor_columns(args.new_flavor)}
+
+        await self.run_action(args.uuid, args.request_id, "resize_instance",
+                              [states.RESIZE_PREP], work, intermediate=states.RESIZE_MIGRATING)
+
+    @rpc_method
+    async def confirm_resize(self, ctx: RpcContext, args: InstanceAction) -> None:
+        async def work(instance: Instance) -> dict[str, Any]:
+            await self.driver.confirm_resize(args.uuid)
+            system_metadata = dict(instance.system_metadata)
+            old_vm_state = system_metadata.get("old_vm_state")
+            for key in RESIZE_KEYS:
+                system_metadata.pop(key, None)
+            vm_state = states.STOPPED if old_vm_state == states.STOPPED else states.ACTIVE
+            return {"vm_state": vm_state, "system_metadata": system_metadata}
+
+        expected: list[str | None] = [None, states.RESIZE_CONFIRMING]
+        await self.run_action(args.uuid, args.request_id, "confirm_resize", expected, work)
+
+    @rpc_method
+    async def revert_resize(self, ctx: RpcContext, args: InstanceAction) -> None:
+        await self.revert(args.uuid, args.request_id)
+
+    async def revert(self, uuid: str, request_id: str) -> None:
+        async def work(instance: Instance) -> dict[str, Any]:
+            system_metadata = dict(instance.system_metadata)
+            was_stopped = system_metadata.get("old_vm_state") == states.STOPPED
+            await self.driver.revert_resize(uuid, power_on=not was_stopped)
+            old_flavor = system_metadata.get("old_flavor")
+            for key in RESIZE_KEYS:
+                system_metadata.pop(key, None)
+            values = {"vm_state": states.STOPPED if was_stopped else states.ACTIVE,
+                      "system_metadata": system_metadata}
+            if isinstance(old_flavor, dict):
+                values.update(flavor_columns(FlavorSnapshot.model_validate(old_flavor)))
+            return values
+
+        await self.run_action(uuid, request_id, "revert_resize", [states.RESIZE_REVERTING], work)
+
+    @rpc_method
+    async def snapshot_instance(self, ctx: RpcContext, args: SnapshotInstance) -> None:
+        """Write the root disk to ``<instances_path>/snapshots/<image_id>``, then (task_state
+        image_uploading) stream it into the image the API created, on the controller."""
+
+        async def work(instance: Instance) -> dict[str, Any]:
+            dest = self.instances_path / "snapshots" / args.image_id
+            await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
+            await self.driver.snapshot(args.uuid, str(dest))
+            if self.controller_url is not None and self.transfer_tls is not None:
+                await self.update(args.uuid, {"task_state": states.IMAGE_UPLOADING},
+                                  [states.IMAGE_SNAPSHOT])
+                await upload_snapshot(self.controller_url(), args.image_id, dest,
+                                      self.transfer_tls())
+                await asyncio.to_thread(dest.unlink)
+            return {}
+
+        await self.run_action(args.uuid, args.request_id, "snapshot_instance",
+                              list(states.SNAPSHOT_TASKS), work)
+
+    # ----- consoles (calls: errors go back to the API) ------------------------------------
+
+    @rpc_method
+    async def get_console_output(self, ctx: RpcContext, args: ConsoleOutputRequest) -> ConsoleOutput:
+        with _driver_errors_as_rpc(args.uuid):
+            output = await self.driver.get_console_output(args.uuid)
+        return ConsoleOutput(output=tail_lines(output, args.length))
+
+    @rpc_method
+    async def list_guests(self, ctx: RpcContext, args: HostQuery) -> GuestList:
+        """What the hypervisor holds (read-only): lets the controller find guests it does not
+        know, and instances whose guest is gone."""
+        return GuestList(uuids=sorted(await self.driver.list_instances()))
+
+    @rpc_method
+    async def get_vnc_console(self, ctx: RpcContext, args: InstanceAction) -> VncConsole:
+        with _driver_errors_as_rpc(args.uuid):
+            address = await self.driver.get_vnc_console(args.uuid)
+        return VncConsole(host=address.host, port=address.port)
+
+
+@contextmanager
+def _driver_errors_as_rpc(uuid: str) -> Iterator[None]:
+    """A driver's not-found / wrong-state errors as RPC errors the API maps to 404 / 409."""
+    try:
+        yield
+    except InstanceNotFound as exc:
+        raise InstanceNotFoundError(str(exc), {"uuid": uuid}) from exc
+    except InvalidState as exc:
+        raise RpcError(str(exc), {"uuid": uuid}, code="instance_invalid_state") from exc

@@ -1,0 +1,27 @@
+"""Pure readings of an `Instance` that both processes make: the flavor columns of a flavor,
+the instance's hypervisor label. The controller (compute API, conductor, views) and the agent's
+compute manager use them; they import nothing of either side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloudd.compute.instance_name import instance_name
+from cloudd.rpc.contracts.instance import FlavorSnapshot, Instance
+
+# The flavor fields copied into instance columns on resize (Nova's ``_set_instance_info``).
+FLAVOR_SIZE_COLUMNS = ("vcpus", "memory_mb", "root_gb", "ephemeral_gb")
+
+
+def guest_name(instance: Instance) -> str:
+    """The hypervisor label the controller fixed at create (``cloudd.compute.instance_name``)."""
+    return instance_name({"id": instance.id}, instance.system_metadata)
+
+
+def flavor_columns(flavor: FlavorSnapshot) -> dict[str, Any]:
+    """Instance column values for running with ``flavor`` (the flavor column keeps it whole)."""
+    values: dict[str, Any] = {column: getattr(flavor, column) for column in FLAVOR_SIZE_COLUMNS}
+    values["flavor"] = flavor
+    if flavor.id is not None:
+        values["instance_type_id"] = flavor.id
+    return values

@@ -1,0 +1,239 @@
+"""The controller's compute API (Nova's compute/api.py): what the REST and EC2 front ends call.
+
+Each action checks the instance's state (Nova's check_instance_state), moves it to the action's
+task_state with a compare-and-swap (so two racing requests cannot both start), records an
+instance action under the request id, and casts to the host's agent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, Protocol
+
+from cloudd.compute import instances, quota, states
+from cloudd.compute.instances import FlavorSnapshot, Instance
+from cloudd.conductor.authz import check_console_target
+from cloudd.conductor.manager import mark_deleted
+from cloudd.conductor.service import ConductorService, HostUnavailable
+from cloudd.core import ServiceHost
+from cloudd.db import Database
+from cloudd.db.service import DatabaseService
+from cloudd.frontdoor import compute_create as create
+from cloudd.frontdoor.compute_create import (
+    BuildRequest,
+    CreateRefused,
+    GroupNotFound,
+    ServerCreateRequest,
+)
+from cloudd.image.for_compute import create_snapshot_image, discard_snapshot_image
+from cloudd.image.records import Image, image_info
+from cloudd.rpc.contracts import compute as c
+from cloudd.rpc.contracts.compute import ComputeClient
+
+LOG = logging.getLogger(__name__)
+# The create's request models and its refusal, for callers of ComputeAPI.create.
+__all__ = ["BuildRequest", "ComputeAPI", "CreateRefused", "GroupNotFound", "ServerCreateRequest",
+           "resize_record"]
+
+
+# What an action sends to the host's agent, its message bound: a ComputeClient cast.
+Send = Callable[[ComputeClient], Awaitable[None]]
+
+
+class _Cast(Protocol):
+    """An unbound ComputeClient cast that takes a plain InstanceAction."""
+
+    def __call__(self, client: ComputeClient, /, args: c.InstanceAction) -> Awaitable[None]: ...
+
+
+# action name -> (state-table entry, task_state set before the cast, ComputeClient cast)
+_ACTIONS: dict[str, tuple[str, str | None, _Cast]] = {
+    "stop": ("stop", states.POWERING_OFF, ComputeClient.stop_instance),
+    "start": ("start", states.POWERING_ON, ComputeClient.start_instance),
+    "pause": ("pause", states.PAUSING, ComputeClient.pause_instance),
+    "unpause": ("unpause", states.UNPAUSING, ComputeClient.unpause_instance),
+    "suspend": ("suspend", states.SUSPENDING, ComputeClient.suspend_instance),
+    "resume": ("resume", states.RESUMING, ComputeClient.resume_instance),
+    "confirmResize": ("confirm_resize", states.RESIZE_CONFIRMING, ComputeClient.confirm_resize),
+    "revertResize": ("revert_resize", states.RESIZE_REVERTING, ComputeClient.revert_resize),
+}
+
+
+class ComputeAPI:
+    def __init__(self, host: ServiceHost) -> None:
+        self.host = host
+
+    @property
+    def db(self) -> Database:
+        return self.host.get(DatabaseService).db
+
+    @property
+    def conductor(self) -> ConductorService:
+        return self.host.get(ConductorService)
+
+    # ----- create ---------------------------------------------------------------------------
+    async def resolve(self, req: ServerCreateRequest) -> BuildRequest:
+        """The flavor, image, key pair, networks and server group `req` names (CreateRefused,
+        QuotaExceeded for the metadata)."""
+        return await create.resolve(self.db, req)
+
+    async def create(self, req: ServerCreateRequest | BuildRequest,
+                     request_id: str) -> list[Instance]:
+        """Resolve `req` (a BuildRequest is taken as resolved), insert the rows (BUILD/
+        scheduling) with their actions and security groups, start the build; return the rows.
+        Refusals: CreateRefused, QuotaExceeded, SecurityGroupNotFound."""
+        build = await self.resolve(req) if isinstance(req, ServerCreateRequest) else req
+        template = self.host.config.default.instance_name_template
+        return await create.build(self.db, self.conductor, template, build, request_id)
+
+    # ----- references of the other actions -----------------------------------------------------
+    async def rebuild_image(self, row: Instance, image_ref: str,
+                            is_admin: bool) -> Image:
+        """The image a rebuild of `row` boots: the same checks as a create's (ImageRefused)."""
+        return await create.boot_image(self.db, image_ref, row.project_id, is_admin,
+                                       row.current_flavor())
+
+    async def resize_flavor(self, row: Instance, flavor_ref: str | int,
+                            project_id: str | None, is_admin: bool) -> FlavorSnapshot:
+        """The flavor a resize of `row` goes to, as `action("resize", new_flavor=...)` takes it
+        (FlavorNotFound; CreateRefused when it is the server's flavor)."""
+        flavor = await create.usable_flavor(self.db, flavor_ref, project_id, is_admin)
+        if flavor.flavorid == row.flavor.flavorid:
+            raise CreateRefused("When resizing, instances must change flavor!")
+        return flavor.snapshot().model_copy(update={"id": flavor.id})
+
+    # ----- snapshot -------------------------------------------------------------------------
+    async def snapshot(self, row: Instance, name: str, metadata: dict[str, str],
+                       request_id: str, ctx: Any) -> Image:
+        """createImage: the queued image the host's upload will fill (Nova's create_image),
+        then the action; the image goes away again if the action cannot start. The action's
+        refusals are `action`'s (InvalidInstanceState, HostUnavailable)."""
+        image = await create_snapshot_image(
+            self.db, row, name=name, metadata=metadata, user_id=ctx.user_id,
+            user_name=ctx.user_name, project_name=ctx.project_name)
+        try:
+            await self.action(row, "createImage", request_id, ctx, image_id=image.id)
+        except BaseException:
+            await discard_snapshot_image(self.db, image.id)
+            raise
+        return image
+
+    # ----- delete ---------------------------------------------------------------------------
+    async def delete(self, row: Instance, request_id: str, ctx: Any = None) -> None:
+        """Delete from any state; idempotent. Without a reachable host, delete locally."""
+        uuid = row.uuid
+        await instances.start_action(self.db, uuid, "delete", request_id,
+                                     getattr(ctx, "user_id", None), row.project_id)
+        try:
+            row = await instances.update(self.db, uuid, {"task_state": states.DELETING})
+        except instances.InstanceNotFound:
+            return
+        if not row.host:
+            await mark_deleted(self.host, uuid)
+            return
+        try:
+            compute = await self.conductor.compute_client(row.host)
+            await compute.terminate_instance(c.InstanceAction(uuid=uuid, request_id=request_id))
+        except (HostUnavailable, Exception) as exc:
+            # Nova's "local delete": the host is down; its agent destroys the guest when it
+            # comes back and finds an instance the database no longer has.
+            LOG.warning("host %s unreachable (%s); deleting %s locally", row.host, exc, uuid)
+            await mark_deleted(self.host, uuid)
+
+    # ----- actions --------------------------------------------------------------------------
+    async def action(self, row: Instance, action: str, request_id: str, ctx: Any = None,
+                     **extra: Any) -> None:
+        """stop, start, pause, unpause, suspend, resume, reboot, rebuild, resize, confirm/revert."""
+        send: Send
+        changes: dict[str, Any] = {}
+        uuid = row.uuid
+        base = {"uuid": uuid, "request_id": request_id}
+        if action == "reboot":
+            hard = bool(extra.get("hard"))
+            check, task = ("reboot_hard", states.REBOOTING_HARD) if hard else (
+                "reboot_soft", states.REBOOTING)
+            send = partial(ComputeClient.reboot_instance, args=c.RebootInstance(**base, hard=hard))
+        elif action == "rebuild":
+            check, task = "rebuild", states.REBUILDING
+            # `image`: the record the API checked (None: the same image again); recorded with the
+            # task state, as Nova's API does, so the host may fetch it for its own instance.
+            image: Image | None = extra.get("image")
+            info = None if image is None else image_info(image)
+            if image is not None:
+                changes["image_ref"] = image.id
+            send = partial(ComputeClient.rebuild_instance, args=c.RebuildInstance(**base, image=info))
+        elif action == "resize":
+            check, task = "resize", states.RESIZE_PREP
+            # `extra` is untyped: the flavor (resize_flavor's answer) is checked here
+            new_flavor = FlavorSnapshot.model_validate(extra["new_flavor"])
+            send = partial(ComputeClient.resize_instance,
+                           args=c.ResizeInstance(**base, new_flavor=new_flavor))
+            await self._check_resize_quota(row, new_flavor)
+            changes["system_metadata"] = resize_record(row, new_flavor)
+        elif action == "createImage":
+            check, task = "snapshot", states.IMAGE_SNAPSHOT
+            send = partial(ComputeClient.snapshot_instance,
+                           args=c.SnapshotInstance(**base, image_id=extra["image_id"]))
+        else:
+            check, task_opt, method = _ACTIONS[action]
+            task = task_opt or ""
+            send = partial(method, args=c.InstanceAction(**base))
+        states.check_state(check, row)
+        allowed_tasks = list(states.ALLOWED[check][1])
+        try:
+            await instances.update(self.db, uuid, {**changes, "task_state": task},
+                                   expected_task_state=allowed_tasks,
+                                   expected_vm_state=list(states.ALLOWED[check][0]))
+        except instances.UnexpectedState:
+            fresh = await instances.get(self.db, uuid)
+            raise states.InvalidInstanceState(check.split("_")[0], uuid, fresh.vm_state,
+                                              fresh.task_state) from None
+        await instances.start_action(self.db, uuid, _ACTION_NAMES.get(action, action), request_id,
+                                     getattr(ctx, "user_id", None), row.project_id)
+        await self._cast(row, send, task)
+
+    async def _check_resize_quota(self, row: Instance, new_flavor: FlavorSnapshot) -> None:
+        """An upsize needs room for the cores/ram delta (QuotaExceeded otherwise)."""
+        deltas = {"cores": new_flavor.vcpus - row.vcpus,
+                  "ram": new_flavor.memory_mb - row.memory_mb}
+        async with self.db.transaction() as tx:
+            await quota.lock_project(tx, row.project_id)
+            await quota.check(tx, row.project_id, deltas)
+
+    async def _cast(self, row: Instance, send: Send, task: str) -> None:
+        try:
+            await send(await self.conductor.compute_client(row.host or ""))
+        except Exception as exc:
+            # Undo the task_state so the server is not stuck; the caller sees a 409.
+            await instances.update(self.db, row.uuid, {"task_state": None},
+                                   expected_task_state=[task])
+            raise HostUnavailable(row.host or "(none)") from exc
+
+    async def console_output(self, row: Instance, length: int | None) -> str:
+        states.check_state("console_output", row)
+        compute = await self.conductor.compute_client(row.host or "")
+        out = await compute.get_console_output(
+            c.ConsoleOutputRequest(uuid=row.uuid, length=length))
+        return out.output
+
+    async def vnc_console(self, row: Instance) -> c.VncConsole:
+        states.check_state("console", row)
+        compute = await self.conductor.compute_client(row.host or "")
+        target = await compute.get_vnc_console(c.InstanceAction(uuid=row.uuid))
+        check_console_target(self.host.config.vnc, row.host or "", compute.link.remote_address,
+                             target)
+        return target
+
+
+def resize_record(row: Instance, new_flavor: FlavorSnapshot) -> dict[str, Any]:
+    """system_metadata as a resize starts: the flavors it goes between and the vm_state to
+    return to (Nova's instance.old_flavor/new_flavor). The conductor lets the host write the
+    flavor columns only to exactly these flavors, so a host cannot shrink a quota's usage."""
+    return {**row.system_metadata, "old_flavor": row.current_flavor().stored(),
+            "new_flavor": new_flavor.stored(), "old_vm_state": row.vm_state}
+
+
+_ACTION_NAMES = {"confirmResize": "confirmResize", "revertResize": "revertResize",
+                 "createImage": "createImage"}

@@ -1,0 +1,33 @@
+"""The `quotas` table: each project's hard limits set over the defaults, compute and storage
+resources alike (`cloudd manage quota set`, PUT /os-quota-sets). Every statement on it lives
+here; the rules (defaults, counted usage, the checks) stay with their domains,
+`cloudd.compute.quota` and `cloudd.storage_quota`, which both read these overrides. A leaf
+module (nothing of cloudd but the database) so that both can import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from cloudd.db import Executor
+
+
+async def overrides(db: Executor, project_id: str) -> dict[str, int]:
+    """resource -> hard limit (-1: unlimited) for the resources the project has a row for."""
+    rows = await db.fetch("SELECT resource, hard_limit FROM quotas WHERE project_id = $1", project_id)
+    return {str(row["resource"]): int(row["hard_limit"]) for row in rows}
+
+
+async def set_overrides(db: Executor, project_id: str, values: Mapping[str, int], now: float) -> None:
+    """Replace the project's rows for these resources (call in a transaction to change them
+    together)."""
+    for resource, limit in values.items():
+        await db.execute("DELETE FROM quotas WHERE project_id = $1 AND resource = $2",
+                         project_id, resource)
+        await db.execute("INSERT INTO quotas (project_id, resource, hard_limit, updated_at)"
+                         " VALUES ($1, $2, $3, $4)", project_id, resource, limit, now)
+
+
+async def reset(db: Executor, project_id: str) -> None:
+    """Back to the defaults: forget every override of the project."""
+    await db.execute("DELETE FROM quotas WHERE project_id = $1", project_id)

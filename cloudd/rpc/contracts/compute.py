@@ -1,0 +1,212 @@
+"""The compute manager's RPC contract: what the controller asks of a host's agent.
+
+Called as ``compute.<name>`` on the agent that owns ``instance.host``. Long actions are casts
+(the API answers 202 at once, as Nova does); the agent reports progress through the conductor.
+Reads that the API must answer (console output, VNC address) are calls. The host's own reports
+travel in the types below too: ``HostResources`` (registration and the periodic resource report,
+``cloudd.rpc.contracts.conductor``), ``HostDomain`` (the host health ``cloudd manage status``
+reads) and ``ImageInfo`` (what a build or rebuild carries of its images).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from cloudd.rpc.contracts.instance import FlavorSnapshot, Instance
+from cloudd.rpc.link import RpcLink
+
+PREFIX = "compute."
+# What `cloudd manage status` asks each agent (served by cloudd.agent.health).
+HOST_HEALTH_METHOD = PREFIX + "host_health"
+
+
+class HostResources(BaseModel):
+    """What one node offers (a row of ``compute_nodes``); usage is the resource tracker's job."""
+
+    hypervisor_hostname: str
+    hypervisor_type: str
+    hypervisor_version: int
+    vcpus: int
+    memory_mb: int
+    local_gb: int
+    cpu_info: dict[str, Any] = Field(default_factory=dict)
+    # (architecture, hypervisor type, vm mode), e.g. ("x86_64", "qemu", "hvm")
+    supported_instances: list[tuple[str, str, str]] = Field(default_factory=list)
+    host_ip: str | None = None
+
+
+class ImageInfo(BaseModel):
+    """A Glance image as the driver needs it; ``path`` is where the manager put the file locally."""
+
+    id: str
+    disk_format: str | None = None
+    container_format: str | None = None
+    size: int = 0
+    properties: dict[str, Any] = Field(default_factory=dict)
+    path: str | None = None
+
+
+class HostDomain(BaseModel):
+    """A domain on the host that is not this cloud's: reported, never touched."""
+
+    name: str
+    uuid: str
+    active: bool
+    cloud_id: str | None = None  # the other cloud's id; None: no cloud id in its metadata
+    instances_path: str | None = None  # None (with cloud_id None): no cloudd metadata at all
+
+    def owner(self) -> str:
+        if self.cloud_id:
+            return f"cloud {self.cloud_id}"
+        if self.instances_path:
+            return f"a cloudd of instances_path {self.instances_path} (from before cloud ids)"
+        return "no cloudd metadata (not a cloudd domain)"
+
+
+class BuildInstance(BaseModel):
+    """Build one guest on ``node``. ``instance`` is the row as the controller has it."""
+
+    instance: Instance
+    node: str
+    image: ImageInfo | None = None
+    kernel: ImageInfo | None = None
+    ramdisk: ImageInfo | None = None
+    request_id: str
+    # One entry per NIC ({"bridge", "mac", "ip", ...}), allocated by the controller.
+    network_info: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class InstanceAction(BaseModel):
+    """An action on one guest; ``request_id`` names the instance action it belongs to."""
+
+    uuid: str
+    request_id: str = ""
+
+
+class RebootInstance(InstanceAction):
+    hard: bool = False
+
+
+class RebuildInstance(InstanceAction):
+    image: ImageInfo | None = None
+
+
+class ResizeInstance(InstanceAction):
+    new_flavor: FlavorSnapshot
+
+
+class SnapshotInstance(InstanceAction):
+    image_id: str
+
+
+class ConsoleOutputRequest(InstanceAction):
+    length: int | None = None
+
+
+class ConsoleOutput(BaseModel):
+    output: str
+
+
+class VncConsole(BaseModel):
+    host: str
+    port: int
+
+
+class HostQuery(BaseModel):
+    """A read-only question about the host itself (no instance)."""
+
+
+class GuestList(BaseModel):
+    uuids: list[str]
+
+
+class DhcpServer(BaseModel):
+    """The dnsmasq of one network on this host."""
+
+    network: str  # the network's label
+    bridge: str
+    pid: int | None  # None: not running
+    log: str = ""  # dnsmasq's log file, where the reason is when it died
+
+
+class HostHealthReport(BaseModel):
+    host: str
+    driver: str
+    libvirt_uri: str = ""
+    libvirt_reachable: bool | None = None  # None: not a libvirt host
+    libvirt_error: str = ""
+    guests: int | None = None  # None: the driver could not list them
+    dhcp: list[DhcpServer] = Field(default_factory=list)
+    # Why the host's last security-group rule set was refused (its guests are cut off), or "".
+    firewall_error: str = ""
+    antispoof_error: str = ""
+    # What the agent's start checks would refuse now (cloudd.agent.hostcheck), one line each.
+    host_problems: list[str] = Field(default_factory=list)
+    # Domains of other clouds and of other programs on this host (never touched).
+    unknown_domains: list[HostDomain] = Field(default_factory=list)
+
+
+class ComputeClient:
+    """The controller's typed handle on one host's agent: one method per ``compute.*`` method
+    the agent serves (``cloudd.agent.compute.manager.ComputeManager``, and ``host_health`` from
+    ``cloudd.agent.health``). The long actions are casts; the reads are calls. Errors are the
+    agent's or the link's (``RpcConnectionLost``, ``RpcTimeout``)."""
+
+    def __init__(self, link: RpcLink) -> None:
+        self.link = link
+
+    async def build_instance(self, args: BuildInstance) -> None:
+        await self.link.cast(PREFIX + "build_instance", args)
+
+    async def terminate_instance(self, args: InstanceAction) -> None:
+        await self.link.cast(PREFIX + "terminate_instance", args)
+
+    async def stop_instance(self, args: InstanceAction) -> None:
+        await self.link.cast(PREFIX + "stop_instance", args)
+
+    async def start_instance(self, args: InstanceAction) -> None:
+        await self.link.cast(PREFIX + "start_instance", args)
+
+    async def reboot_instance(self, args: RebootInstance) -> None:
+        await self.link.cast(PREFIX + "reboot_instance", args)
+
+    async def pause_instance(self, args: InstanceAction) -> None:
+        await self.link.cast(PREFIX + "pause_instance", args)
+
+    async def unpause_instance(self, args: InstanceAction) -> None:
+        await self.link.cast(PREFIX + "unpause_instance", args)
+
+    async def suspend_instance(self, args: InstanceAction) -> None:
+        await self.link.cast(PREFIX + "suspend_instance", args)
+
+    async def resume_instance(self, args: InstanceAction) -> None:
+        await self.link.cast(PREFIX + "resume_instance", args)
+
+    async def rebuild_instance(self, args: RebuildInstance) -> None:
+        await self.link.cast(PREFIX + "rebuild_instance", args)
+
+    async def resize_instance(self, args: ResizeInstance) -> None:
+        await self.link.cast(PREFIX + "resize_instance", args)
+
+    async def confirm_resize(self, args: InstanceAction) -> None:
+        await self.link.cast(PREFIX + "confirm_resize", args)
+
+    async def revert_resize(self, args: InstanceAction) -> None:
+        await self.link.cast(PREFIX + "revert_resize", args)
+
+    async def snapshot_instance(self, args: SnapshotInstance) -> None:
+        await self.link.cast(PREFIX + "snapshot_instance", args)
+
+    async def get_console_output(self, args: ConsoleOutputRequest) -> ConsoleOutput:
+        return await self.link.call(PREFIX + "get_console_output", args, ConsoleOutput)
+
+    async def get_vnc_console(self, args: InstanceAction) -> VncConsole:
+        return await self.link.call(PREFIX + "get_vnc_console", args, VncConsole)
+
+    async def list_guests(self, args: HostQuery) -> GuestList:
+        return await self.link.call(PREFIX + "list_guests", args, GuestList)
+
+    async def host_health(self, args: HostQuery, timeout: float | None = None) -> HostHealthReport:  # noqa: ASYNC109
+        return await self.link.call(HOST_HEALTH_METHOD, args, HostHealthReport, timeout=timeout)
