@@ -21,7 +21,6 @@ from cloudd.cert.common import CertError
 from cloudd.compute.instances import InstanceNotFound
 from cloudd.compute.instances.records import UnexpectedState
 from cloudd.compute.quota import QuotaExceeded
-from cloudd.compute.states import InvalidInstanceState
 from cloudd.conductor.service import HostUnavailable
 from cloudd.consoleauth.tokens import TokenRefused
 from cloudd.frontdoor.compute_create import CreateRefused, FlavorNotFound
@@ -31,7 +30,6 @@ from cloudd.image.for_compute import BootImageError
 from cloudd.image.inspector import ImageUnacceptable
 from cloudd.image.records import ImageNotFound, ImageStateConflict
 from cloudd.network.defaults import RangeOverlap
-from cloudd.network.errors import NetworkError
 from cloudd.network.floating import (
     FloatingIpAssociated,
     FloatingIpNotFound,
@@ -40,7 +38,6 @@ from cloudd.network.floating import (
 )
 from cloudd.network.for_compute import NetworkRequestRefused
 from cloudd.network.ipam import NoMoreFixedIps, NoNetworkAvailable
-from cloudd.network.rules import RuleError
 from cloudd.network.secgroups import SecurityGroupExists, SecurityGroupNotFound
 from cloudd.objectstore.errors import S3Error
 from cloudd.objectstore.storage import (
@@ -53,6 +50,9 @@ from cloudd.objectstore.storage import (
     StorageError,
     StorageFull,
 )
+from cloudd.vocab.network_errors import NetworkError
+from cloudd.vocab.secgroup_rules import RuleError
+from cloudd.vocab.states import InvalidInstanceState
 from cloudd.web import inputs
 from cloudd.web.inputs import InputRefused
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloudd.compute.instance_name import instance_name
 from cloudd.rpc.contracts.instance import FlavorSnapshot, Instance
+from cloudd.vocab.instance_name import instance_name
 
 # The flavor fields copied into instance columns on resize (Nova's ``_set_instance_info``).
 FLAVOR_SIZE_COLUMNS = ("vcpus", "memory_mb", "root_gb", "ephemeral_gb")
 
 
 def guest_name(instance: Instance) -> str:
-    """The hypervisor label the controller fixed at create (``cloudd.compute.instance_name``)."""
+    """The hypervisor label the controller fixed at create (``cloudd.vocab.instance_name``)."""
     return instance_name({"id": instance.id}, instance.system_metadata)
 
 

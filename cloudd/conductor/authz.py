@@ -12,12 +12,13 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
-from cloudd.compute import instances, states
+from cloudd.compute import instances
 from cloudd.compute.instance_fields import flavor_columns
 from cloudd.db import Executor
 from cloudd.rpc import RpcContext, RpcError
 from cloudd.rpc.contracts.conductor import InstanceNotFoundError, InstanceNotOnHost
 from cloudd.rpc.contracts.instance import FlavorSnapshot, Instance
+from cloudd.vocab import states
 
 if TYPE_CHECKING:
     from cloudd.config.models import VncSection

@@ -12,9 +12,8 @@ import asyncio
 import logging
 from typing import Any
 
-from cloudd.compute import instances, states
+from cloudd.compute import instances
 from cloudd.compute.instances import Instance, SavedRequest
-from cloudd.compute.states import BUILD_TASKS
 from cloudd.conductor.cluster import AgentLinks
 from cloudd.core import Service, ServiceHost
 from cloudd.db import Database, DatabaseError
@@ -27,6 +26,8 @@ from cloudd.scheduler.exceptions import NoValidHost
 from cloudd.scheduler.host_state import HostState
 from cloudd.scheduler.request import FlavorSpec, RequestSpec
 from cloudd.scheduler.service import SchedulerService
+from cloudd.vocab import states
+from cloudd.vocab.states import BUILD_TASKS
 
 LOG = logging.getLogger(__name__)
 

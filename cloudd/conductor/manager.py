@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from cloudd.compute import hosts, instances, states
+from cloudd.compute import hosts, instances
 from cloudd.conductor import authz
 from cloudd.conductor.build import Builder
 from cloudd.conductor.cluster import AgentLinks
@@ -19,6 +19,7 @@ from cloudd.rpc.contracts import conductor as m
 from cloudd.rpc.contracts.compute import HostResources
 from cloudd.scheduler.request import FlavorSpec
 from cloudd.scheduler.service import SchedulerService
+from cloudd.vocab import states
 
 LOG = logging.getLogger(__name__)
 

@@ -55,7 +55,7 @@ class DefaultSection(Section):
     @field_validator("instance_name_template")
     @classmethod
     def _renders(cls, value: str) -> str:
-        from cloudd.compute.instance_name import check_template
+        from cloudd.vocab.instance_name import check_template
 
         return check_template(value)
 

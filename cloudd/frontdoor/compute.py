@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Protocol
 
-from cloudd.compute import instances, quota, states
+from cloudd.compute import instances, quota
 from cloudd.compute.instances import FlavorSnapshot, Instance
 from cloudd.conductor.authz import check_console_target
 from cloudd.conductor.manager import mark_deleted
@@ -31,6 +31,7 @@ from cloudd.image.for_compute import create_snapshot_image, discard_snapshot_ima
 from cloudd.image.records import Image, image_info
 from cloudd.rpc.contracts import compute as c
 from cloudd.rpc.contracts.compute import ComputeClient
+from cloudd.vocab import states
 
 LOG = logging.getLogger(__name__)
 # The create's request models and its refusal, for callers of ComputeAPI.create.

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cloudd import errors
-from cloudd.compute import flavors, instances, keypairs, quota, server_groups, states
-from cloudd.compute.instance_name import SYSTEM_METADATA_KEY, render_instance_name
+from cloudd.compute import flavors, instances, keypairs, quota, server_groups
 from cloudd.compute.instances import FlavorSnapshot, Instance
 from cloudd.db import Database, Executor
 from cloudd.image.for_compute import BootImageError, check_boot_files, check_boot_image
@@ -31,6 +30,8 @@ from cloudd.scheduler.request import (
     RequestSpec,
     SchedulerHints,
 )
+from cloudd.vocab import states
+from cloudd.vocab.instance_name import SYSTEM_METADATA_KEY, render_instance_name
 
 
 # ----- domain errors (the API layers map them to their wire errors) ----------------------------

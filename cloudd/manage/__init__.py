@@ -51,7 +51,7 @@ async def _bootstrap(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int
 async def _bootstrap_network(db: Any, cfg: CloudConfig, admin_project_id: str) -> int:
     """The default network and floating pool, once ([network] default_network)."""
     from cloudd.network import defaults
-    from cloudd.network.errors import NetworkError
+    from cloudd.vocab.network_errors import NetworkError
 
     try:
         done = await defaults.ensure_default_network(db, cfg.network, admin_project_id)

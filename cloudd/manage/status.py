@@ -96,7 +96,7 @@ async def check_rules(db: Any) -> list[Finding]:
     """Security-group rules stored before rule values were checked: never applied (the hosts
     leave them out and log it), but their owners think a port is open."""
     from cloudd.network import secgroups
-    from cloudd.network.rules import RuleError, stored_rule
+    from cloudd.vocab.secgroup_rules import RuleError, stored_rule
 
     findings = []
     for rule in await secgroups.all_rules(db):

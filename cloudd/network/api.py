@@ -27,11 +27,11 @@ from cloudd.db import Database
 from cloudd.db.service import DatabaseService
 from cloudd.network import floating, secgroups, store
 from cloudd.network.floating import FloatingIp
-from cloudd.network.rules import SecurityGroupRule
 from cloudd.network.secgroups import SecurityGroup, StoredRule
 from cloudd.network.service import NetworkService
 from cloudd.network.store import networks as network_store
 from cloudd.network.store.networks import Network
+from cloudd.vocab.secgroup_rules import SecurityGroupRule
 
 
 class NetworkUnavailable(errors.Unavailable):

@@ -22,7 +22,7 @@ from cloudd import errors
 from cloudd.config.models import NetworkSection
 from cloudd.db import Database, DuplicateError
 from cloudd.network import floating, ipam, store
-from cloudd.network.errors import NetworkError
+from cloudd.vocab.network_errors import NetworkError
 
 DEFAULT_LABEL = "private"  # what DevStack called it, and what servers' addresses show
 

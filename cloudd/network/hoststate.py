@@ -15,7 +15,6 @@ from cloudd.network import secgroups, store
 from cloudd.network.ipam import FLAT
 from cloudd.network.metadata import shared_secret
 from cloudd.network.metadata_signing import host_key
-from cloudd.network.rules import ANY_CIDR, RuleError, SecurityGroupRule, stored_rule
 from cloudd.network.store import secgroups as sg_store
 from cloudd.rpc.contracts.network import (
     DhcpHost,
@@ -27,6 +26,7 @@ from cloudd.rpc.contracts.network import (
     NetworkSpec,
     device_name,
 )
+from cloudd.vocab.secgroup_rules import ANY_CIDR, RuleError, SecurityGroupRule, stored_rule
 
 LOG = logging.getLogger(__name__)
 

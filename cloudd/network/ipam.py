@@ -20,7 +20,6 @@ from typing import Any
 from cloudd import errors
 from cloudd.db import Database, DuplicateError, Executor
 from cloudd.network import store
-from cloudd.network.errors import NetworkError as NetworkError
 from cloudd.network.store import allocation
 from cloudd.network.store import secgroups as secgroup_store
 from cloudd.rpc.contracts.instance import Instance
@@ -28,6 +27,7 @@ from cloudd.rpc.contracts.network import FLAT as FLAT
 from cloudd.rpc.contracts.network import FLAT_DHCP as FLAT_DHCP
 from cloudd.rpc.contracts.network import VLAN as VLAN
 from cloudd.rpc.contracts.network import device_name
+from cloudd.vocab.network_errors import NetworkError as NetworkError
 
 
 class NoMoreFixedIps(errors.Conflict, NetworkError):

@@ -10,11 +10,11 @@ from __future__ import annotations
 from cloudd import errors
 from cloudd.db import Database, DuplicateError, Executor
 from cloudd.network.ipam import NetworkError
-from cloudd.network.rules import SecurityGroupRule
 from cloudd.network.store import secgroups as store
 from cloudd.network.store.secgroups import SecurityGroup as SecurityGroup
 from cloudd.network.store.secgroups import StoredRule as StoredRule
 from cloudd.rpc.contracts.instance import Instance
+from cloudd.vocab.secgroup_rules import SecurityGroupRule
 
 DEFAULT_GROUP = "default"
 
@@ -104,7 +104,7 @@ async def all_rules(db: Executor) -> list[StoredRule]:
 
 
 async def add_rule(db: Executor, group: SecurityGroup, rule: SecurityGroupRule) -> StoredRule:
-    """Store a rule already parsed by ``cloudd.network.rules`` (the one place rules are checked)."""
+    """Store a rule already parsed by ``cloudd.vocab.secgroup_rules`` (the one place rules are checked)."""
     return await store.insert_rule(db, group.id, rule)
 
 

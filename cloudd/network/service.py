@@ -21,12 +21,12 @@ from cloudd.core import ServiceHost
 from cloudd.db import Database
 from cloudd.db.service import DatabaseService
 from cloudd.network import defaults, floating, hoststate, ipam, secgroups, store
-from cloudd.network.errors import NetworkError
 from cloudd.network.metadata import MetadataServer
-from cloudd.network.rules import SecurityGroupRule
 from cloudd.rpc import RpcContext, RpcError, rpc_method
 from cloudd.rpc.contracts import network as m
 from cloudd.rpc.contracts.instance import Instance
+from cloudd.vocab.network_errors import NetworkError
+from cloudd.vocab.secgroup_rules import SecurityGroupRule
 
 LOG = logging.getLogger(__name__)
 SWEEP_INTERVAL = 60.0

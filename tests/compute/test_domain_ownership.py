@@ -13,8 +13,8 @@ from cloudd.agent.compute.drivers.fake import FakeDriver
 from cloudd.agent.compute.drivers.libvirt_xml import DomainLayout, domain_owner, domain_xml
 from cloudd.agent.compute.manager import ComputeManager
 from cloudd.agent.compute.manager_init import check_host_domains
-from cloudd.compute.instance_name import InstanceNameError, instance_name, render_instance_name
 from cloudd.config import ConfigError, validate
+from cloudd.vocab.instance_name import InstanceNameError, instance_name, render_instance_name
 
 from .test_manager import build
 

@@ -20,8 +20,8 @@ from cloudd.agent.compute.drivers import (
     load_driver,
 )
 from cloudd.agent.compute.drivers.fake import FakeDriver
-from cloudd.compute import power_state
 from cloudd.rpc.contracts.compute import ImageInfo
+from cloudd.vocab import power_state
 
 HOST = "compute1"
 

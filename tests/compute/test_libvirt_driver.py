@@ -24,8 +24,8 @@ from harness.libvirt_host import (  # noqa: F401 - fixtures
 )
 
 from cloudd.agent.compute.drivers.base import GuestSpec, InvalidState, LifecycleEvent
-from cloudd.compute import power_state
 from cloudd.rpc.contracts.compute import ImageInfo
+from cloudd.vocab import power_state
 
 if TYPE_CHECKING:
     from cloudd.agent.compute.drivers.libvirt import LibvirtDriver

@@ -16,7 +16,6 @@ from harness.fake_conductor import FakeConductor
 from cloudd.agent.compute.drivers.base import DriverError, InvalidState
 from cloudd.agent.compute.drivers.fake import FakeDriver
 from cloudd.agent.compute.manager import ComputeManager
-from cloudd.compute import power_state, states
 from cloudd.rpc import RpcContext, RpcPeer
 from cloudd.rpc.contracts.compute import (
     BuildInstance,
@@ -30,6 +29,7 @@ from cloudd.rpc.contracts.compute import (
 from cloudd.rpc.contracts.conductor import (
     InstanceNotFoundError,
 )
+from cloudd.vocab import power_state, states
 
 FLAVOR_TINY = {"id": 1, "flavorid": "1", "name": "m1.tiny", "vcpus": 1, "memory_mb": 512,
                "root_gb": 1, "ephemeral_gb": 0, "swap": 0}

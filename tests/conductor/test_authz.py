@@ -12,9 +12,9 @@ from harness.cloud import Cloud
 from harness.rows import Row
 
 from cloudd.agent.compute.drivers.fake import FakeDriver
-from cloudd.compute import states
 from cloudd.network import ipam
 from cloudd.rpc import RpcError
+from cloudd.vocab import states
 
 from .hostile import HostileLink, hostile_link, node
 

@@ -15,10 +15,10 @@ from harness.cloud import Cloud, start_cloud, start_controller, wait_for
 from harness.config import enroll_agent, make_config
 
 from cloudd.agent.compute.drivers.fake import FakeDriver
-from cloudd.compute import power_state, states
 from cloudd.frontdoor.compute import ComputeAPI
 from cloudd.image import records as images
 from cloudd.image.for_compute import create_snapshot_image
+from cloudd.vocab import power_state, states
 
 
 async def events_of(cloud: Cloud, uuid: str, request_id: str) -> list[tuple[str, str | None]]:

@@ -10,8 +10,8 @@ from harness.cloud import Cloud, RowsComputeAPI, start_controller, wait_for
 from harness.config import enroll_agent, free_port, make_config
 
 from cloudd.agent.service import build_agent
-from cloudd.compute import states
 from cloudd.config import CloudConfig
+from cloudd.vocab import states
 
 
 def second_controller(cfg: CloudConfig) -> CloudConfig:

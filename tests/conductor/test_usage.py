@@ -10,10 +10,10 @@ import pytest
 from harness.cloud import Cloud
 from harness.rows import Row
 
-from cloudd.compute import states
 from cloudd.conductor.manager import mark_deleted
 from cloudd.scheduler.request import FlavorSpec
 from cloudd.scheduler.service import SchedulerService
+from cloudd.vocab import states
 
 
 async def usage(cloud: Cloud) -> tuple[int, int]:

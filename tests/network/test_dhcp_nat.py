@@ -15,9 +15,9 @@ from harness.netlab import Lab, ash, network_cloud, ping, serve_tcp, tcp_ok, tea
 
 from cloudd.agent.service import build_agent
 from cloudd.network import ipam
-from cloudd.network.rules import parse_rule
 from cloudd.network.service import NetworkService
 from cloudd.rpc.contracts.network import device_name
+from cloudd.vocab.secgroup_rules import parse_rule
 
 pytestmark = pytest.mark.slow
 

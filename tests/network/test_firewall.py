@@ -17,10 +17,10 @@ from cloudd.api.hosthealth import ask_host
 from cloudd.conductor.service import ConductorService
 from cloudd.manage.status import check_rules, host_findings
 from cloudd.network import hoststate, ipam, secgroups
-from cloudd.network.rules import parse_rule
 from cloudd.network.service import NetworkService
 from cloudd.rpc import RpcError
 from cloudd.rpc.contracts.network import FirewallRule, HostNetworkState
+from cloudd.vocab.secgroup_rules import parse_rule
 
 from .test_dhcp_nat import vif
 

@@ -26,7 +26,6 @@ from cloudd.agent.compute.drivers.base import InstanceNotFound, InvalidState, Li
 from cloudd.agent.compute.manager_base import Abandoned, ManagerBase
 from cloudd.agent.compute.manager_utils import guest_spec, tail_lines
 from cloudd.agent.image_transfer import upload_snapshot
-from cloudd.compute import power_state, states
 from cloudd.compute.instance_fields import flavor_columns
 from cloudd.rpc import RpcContext, RpcError, rpc_method
 from cloudd.rpc.contracts.compute import (
@@ -49,6 +48,7 @@ from cloudd.rpc.contracts.conductor import (
     InstanceNotFoundError,
 )
 from cloudd.rpc.contracts.instance import FlavorSnapshot, Instance
+from cloudd.vocab import power_state, states
 
 LOG = logging.getLogger(__name__)
 RESIZE_KEYS = ("old_flavor", "new_flavor", "old_vm_state")

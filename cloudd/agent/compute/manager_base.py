@@ -20,7 +20,6 @@ from typing import Any
 from cloudd.agent.compute.drivers.base import ComputeDriver, InstanceNotFound
 from cloudd.agent.compute.manager_utils import vm_state_after_failure
 from cloudd.agent.conductor_client import ConductorAPI
-from cloudd.compute import power_state
 from cloudd.rpc import RemoteError
 from cloudd.rpc.contracts.conductor import (
     ActionEvent,
@@ -30,6 +29,7 @@ from cloudd.rpc.contracts.conductor import (
     UnexpectedVMState,
 )
 from cloudd.rpc.contracts.instance import Instance
+from cloudd.vocab import power_state
 
 LOG = logging.getLogger(__name__)
 # Pauses between tries of an instance update while the controller's database is unreachable.

@@ -14,10 +14,10 @@ from typing import Any, Protocol
 from cloudd.agent.compute.drivers.base import ComputeDriver, InvalidState
 from cloudd.agent.compute.manager_base import Abandoned
 from cloudd.agent.conductor_client import ConductorAPI
-from cloudd.compute import power_state, states
 from cloudd.rpc.contracts.compute import HostDomain
 from cloudd.rpc.contracts.conductor import InstanceNotFoundError
 from cloudd.rpc.contracts.instance import Instance
+from cloudd.vocab import power_state, states
 
 LOG = logging.getLogger(__name__)
 

@@ -4,10 +4,10 @@ the controller shares are in ``cloudd.compute.instance_fields``)."""
 from __future__ import annotations
 
 from cloudd.agent.compute.drivers.base import GuestSpec
-from cloudd.compute import power_state, states
 from cloudd.compute.instance_fields import guest_name
 from cloudd.rpc.contracts.compute import ImageInfo
 from cloudd.rpc.contracts.instance import FlavorSnapshot, Instance
+from cloudd.vocab import power_state, states
 
 # Power states a guest may be in while its row shows this vm_state; after a failed action a
 # guest outside this set is in a state nobody asked for, so the instance goes to ERROR.

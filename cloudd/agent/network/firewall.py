@@ -21,8 +21,8 @@ import ipaddress
 import logging
 import re
 
-from cloudd.network.rules import ANY_CIDR
 from cloudd.rpc.contracts.network import FirewallRule, HostNetworkState
+from cloudd.vocab.secgroup_rules import ANY_CIDR
 
 LOG = logging.getLogger(__name__)
 METADATA_IP = "169.254.169.254"
@@ -62,7 +62,7 @@ def render_nat(state: HostNetworkState) -> list[str]:
 
 def _rule_match(rule: FirewallRule) -> str:
     """iptables match options from a parsed rule: each value is an int, a member of a fixed
-    protocol set or a canonical CIDR (cloudd.network.rules), never text from a user."""
+    protocol set or a canonical CIDR (cloudd.vocab.secgroup_rules), never text from a user."""
     parts = []
     if rule.cidr != ANY_CIDR:
         parts.append(f"-s {rule.cidr}")

@@ -17,9 +17,9 @@ from cloudd.api.compute.microversion import request_version
 from cloudd.api.compute.network_proxies_common import _legacy, _network, _owner
 from cloudd.network import floating
 from cloudd.network.api import FloatingIpNotAssociated, NoFixedIp
-from cloudd.network.errors import NetworkError
 from cloudd.network.floating import FloatingIp
 from cloudd.network.store.networks import Network
+from cloudd.vocab.network_errors import NetworkError
 
 
 # ----- floating IPs ---------------------------------------------------------------------------

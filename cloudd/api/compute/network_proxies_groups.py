@@ -12,9 +12,10 @@ from cloudd.api.compute import server_actions
 from cloudd.api.compute.common import context, load_server, load_server_to_act
 from cloudd.api.compute.errors import BadRequest, Conflict, NotFound
 from cloudd.api.compute.network_proxies_common import _body, _legacy, _network, _owner
-from cloudd.network import rules, secgroups
+from cloudd.network import secgroups
 from cloudd.network.api import MembershipUnchanged, NetworkAPI
-from cloudd.network.errors import NetworkError
+from cloudd.vocab import secgroup_rules
+from cloudd.vocab.network_errors import NetworkError
 
 
 def rule_view(rule: secgroups.StoredRule,
@@ -89,9 +90,9 @@ async def create_rule(request: web.Request) -> web.Response:
     if body.get("group_id"):
         source = (await _group(request, str(body["group_id"]), project_id)).id
     try:  # Nova's messages: "Invalid cidr ...", "Invalid port range ...", "Invalid IP protocol ..."
-        parsed = rules.parse_rule(body.get("ip_protocol"), body.get("from_port"),
+        parsed = secgroup_rules.parse_rule(body.get("ip_protocol"), body.get("from_port"),
                                   body.get("to_port"), None if source else body.get("cidr"), source)
-    except rules.RuleError as exc:
+    except secgroup_rules.RuleError as exc:
         raise BadRequest(exc.message) from None
     api = _network(request)
     # this API has always stored a rule the group has again (Neutron's and EC2's refuse it)

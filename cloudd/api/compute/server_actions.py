@@ -27,9 +27,10 @@ from cloudd.api.compute.errors import (
 )
 from cloudd.api.compute.microversion import request_version
 from cloudd.api.compute.server_models import Metadata, Name, Strict
-from cloudd.compute import instances, states
+from cloudd.compute import instances
 from cloudd.compute.instances import Instance
 from cloudd.conductor.service import HostUnavailable
+from cloudd.vocab import states
 
 T = TypeVar("T")
 ActionHandler = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]

@@ -26,11 +26,12 @@ from cloudd.api.compute.server_models import ServerCreate, ServerCreateBody, Ser
 from cloudd.api.keys import HOST_KEY
 from cloudd.api.network import addresses as net_addresses
 from cloudd.api.patterns import PatternError, name_filter
-from cloudd.compute import hosts, instances, states
+from cloudd.compute import hosts, instances
 from cloudd.compute.instances import Instance
 from cloudd.frontdoor.compute_create import ServerCreateRequest
 from cloudd.network.for_compute import NetworkRef, RequestedNetworks
 from cloudd.network.secgroups import SecurityGroupNotFound
+from cloudd.vocab import states
 
 
 def image_ref_of(server: ServerCreate) -> str:

@@ -13,9 +13,9 @@ from cloudd.api.ec2.instances import load
 from cloudd.api.ec2.xml import Ec2Error, missing
 from cloudd.network import floating
 from cloudd.network.api import NetworkAPI
-from cloudd.network.errors import NetworkError
 from cloudd.network.floating import FloatingIp
 from cloudd.network.service import NetworkService
+from cloudd.vocab.network_errors import NetworkError
 
 
 def _network(req: Ec2Request) -> NetworkAPI:

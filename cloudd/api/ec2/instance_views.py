@@ -9,11 +9,11 @@ from cloudd.api.ec2 import ids
 from cloudd.api.ec2.context import Ec2Request, filter_matches
 from cloudd.api.ec2.tags import tag_filter_ok, tag_set, tags_of
 from cloudd.api.ec2.xml import invalid, timestamp
-from cloudd.compute import states
 from cloudd.compute.instances import Instance
 from cloudd.db import Executor
 from cloudd.image import records
 from cloudd.network import secgroups, store
+from cloudd.vocab import states
 
 PENDING, RUNNING, SHUTTING_DOWN, TERMINATED, STOPPING, STOPPED = 0, 16, 32, 48, 64, 80
 ROOT_DEVICE = "/dev/sda1"

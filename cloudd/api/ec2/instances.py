@@ -22,10 +22,11 @@ from cloudd.api.ec2.instance_views import (
 )
 from cloudd.api.ec2.launch import launch
 from cloudd.api.ec2.xml import Ec2Error, invalid, missing
-from cloudd.compute import instances, states
+from cloudd.compute import instances
 from cloudd.compute.instances import Instance
 from cloudd.conductor.service import HostUnavailable
 from cloudd.frontdoor.compute import ComputeAPI
+from cloudd.vocab import states
 
 T = TypeVar("T")
 

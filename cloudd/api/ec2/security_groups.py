@@ -12,9 +12,10 @@ from typing import Any
 from cloudd.api.ec2 import ids
 from cloudd.api.ec2.context import Ec2Request, Params, filter_matches
 from cloudd.api.ec2.xml import Ec2Error, invalid, missing
-from cloudd.network import rules, secgroups
+from cloudd.network import secgroups
 from cloudd.network.api import NetworkAPI, SecurityGroupRuleExists, SecurityGroupRuleMissing
-from cloudd.network.errors import NetworkError
+from cloudd.vocab import secgroup_rules
+from cloudd.vocab.network_errors import NetworkError
 
 _NAME = re.compile(r"^[\x20-\x7e]{1,255}$")
 
@@ -114,21 +115,21 @@ async def describe_security_groups(req: Ec2Request) -> dict[str, Any]:
 
 
 def _parsed(protocol: Any, from_port: Any, to_port: Any, cidr: str | None,
-            source: int | None) -> rules.SecurityGroupRule:
+            source: int | None) -> secgroup_rules.SecurityGroupRule:
     try:
-        return rules.parse_rule(protocol, from_port, to_port, cidr, source)
-    except rules.RuleError as exc:
+        return secgroup_rules.parse_rule(protocol, from_port, to_port, cidr, source)
+    except secgroup_rules.RuleError as exc:
         raise invalid(exc.message) from None
 
 
-async def _rules_of_permission(req: Ec2Request, perm: Params) -> list[rules.SecurityGroupRule]:
+async def _rules_of_permission(req: Ec2Request, perm: Params) -> list[secgroup_rules.SecurityGroupRule]:
     """One permission's rules (one per CIDR and per source group), each parsed by the model
     every API shares; a bad value is InvalidParameterValue and nothing is stored."""
     protocol = perm.required("IpProtocol")
     from_port, to_port = perm.get("FromPort"), perm.get("ToPort")
     try:
-        kind = rules.parse_protocol(protocol)
-    except rules.RuleError as exc:
+        kind = secgroup_rules.parse_protocol(protocol)
+    except secgroup_rules.RuleError as exc:
         raise invalid(exc.message) from None
     if kind is None:
         from_port = to_port = None  # all protocols: AWS sends -1 ports with them
@@ -154,13 +155,13 @@ async def _rules_of_permission(req: Ec2Request, perm: Params) -> list[rules.Secu
     return found
 
 
-async def _requested_rules(req: Ec2Request) -> list[rules.SecurityGroupRule]:
+async def _requested_rules(req: Ec2Request) -> list[secgroup_rules.SecurityGroupRule]:
     permissions = req.params.members("IpPermissions")
     if not permissions:
         if "IpProtocol" not in req.params:
             raise missing("IpPermissions")
         permissions = [req.params]  # the flat, pre-2009 style euca2ools sends
-    found: list[rules.SecurityGroupRule] = []
+    found: list[secgroup_rules.SecurityGroupRule] = []
     for perm in permissions:
         found += await _rules_of_permission(req, perm)
     return found

@@ -14,8 +14,8 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 
 from cloudd import errors
-from cloudd.compute.states import InvalidInstanceState
 from cloudd.conductor.service import HostUnavailable
+from cloudd.vocab.states import InvalidInstanceState
 from cloudd.web.inputs import InputRefused
 
 NAMESPACE = "http://ec2.amazonaws.com/doc/2016-11-15/"

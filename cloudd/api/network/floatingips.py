@@ -21,8 +21,8 @@ from cloudd.api.network.common import (
 from cloudd.api.network.errors import BadRequest, Conflict, NotFound, read_resource
 from cloudd.network import floating
 from cloudd.network.api import NetworkAPI, PortNotFound
-from cloudd.network.errors import NetworkError
 from cloudd.network.floating import FloatingIp
+from cloudd.vocab.network_errors import NetworkError
 
 
 def floating_view(fip: FloatingIp) -> dict[str, Any]:

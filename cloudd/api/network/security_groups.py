@@ -19,9 +19,10 @@ from cloudd.api.network.common import (
     reader_project,
 )
 from cloudd.api.network.errors import BadRequest, Conflict, NotFound, read_resource
-from cloudd.network import rules, secgroups
+from cloudd.network import secgroups
 from cloudd.network.api import NetworkAPI, SecurityGroupRuleExists
-from cloudd.network.errors import NetworkError
+from cloudd.vocab import secgroup_rules
+from cloudd.vocab.network_errors import NetworkError
 
 
 def rule_view(rule: secgroups.StoredRule) -> dict[str, Any]:
@@ -131,16 +132,16 @@ _ATTRIBUTES = {"protocol": "protocol", "port": "port_range_min/port_range_max",
                "cidr": "remote_ip_prefix"}
 
 
-def _rule_fields(body: dict[str, Any], source_id: int | None) -> rules.SecurityGroupRule:
+def _rule_fields(body: dict[str, Any], source_id: int | None) -> secgroup_rules.SecurityGroupRule:
     if body.get("direction", "ingress") != "ingress":
         raise BadRequest("Only ingress rules are filtered: all egress traffic is allowed.",
                          "SecurityGroupRuleInvalidDirection")
     if body.get("ethertype", "IPv4") != "IPv4":
         raise BadRequest("Only IPv4 rules are supported.", "SecurityGroupRuleInvalidEtherType")
     try:  # a single port_range_min is one port, as in Neutron
-        return rules.parse_rule(body.get("protocol"), body.get("port_range_min"),
+        return secgroup_rules.parse_rule(body.get("protocol"), body.get("port_range_min"),
                                 body.get("port_range_max"), body.get("remote_ip_prefix"), source_id)
-    except rules.RuleError as exc:
+    except secgroup_rules.RuleError as exc:
         raise BadRequest(f"Invalid input for {_ATTRIBUTES[exc.field]}. Reason: {exc.message}",
                          _RULE_ERRORS[exc.field]) from None
 

@@ -1,7 +1,7 @@
 """The security group family's repository (issue 17, item 2): every statement on
 ``security_groups``, ``security_group_rules`` and ``security_group_instance_association``,
 returning typed records. The rules (the ``default`` group, what may be deleted, a rule's
-values) stay in ``cloudd.network.secgroups`` and ``cloudd.network.rules``.
+values) stay in ``cloudd.network.secgroups`` and ``cloudd.vocab.secgroup_rules``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudd.db import Executor
-from cloudd.network.rules import SecurityGroupRule
+from cloudd.vocab.secgroup_rules import SecurityGroupRule
 
 # ----- records ------------------------------------------------------------------------------
 
@@ -31,7 +31,7 @@ class SecurityGroup:
 @dataclass(frozen=True)
 class StoredRule:
     """A ``security_group_rules`` row (Nova's SecurityGroupRule; the request model of that name
-    is ``cloudd.network.rules.SecurityGroupRule``) with its group's uuid, name and project and
+    is ``cloudd.vocab.secgroup_rules.SecurityGroupRule``) with its group's uuid, name and project and
     its source group's uuid. The values are as stored: rows written before the rules were
     checked may hold any value of the column's type (an unknown protocol, a port out of range,
     text that is no CIDR), so whatever applies one re-parses it (``rules.stored_rule``)."""

@@ -13,6 +13,6 @@ exchange over the agent websocket, and the method prefixes they are called under
 
 They live here, in neither side's package, so that each side imports the contract and not the
 other side's internals: these modules import only ``cloudd.rpc`` and the pure rules of the
-domains (``cloudd.compute.states``, ``power_state``, ``cloudd.network.rules``), never
+domains (``cloudd.vocab.states``, ``power_state``, ``cloudd.vocab.secgroup_rules``), never
 ``cloudd.db``, ``cloudd.api``, a controller service or the agent tree.
 """

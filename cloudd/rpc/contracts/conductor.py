@@ -12,10 +12,10 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from cloudd.compute import power_state, states
 from cloudd.rpc.contracts.compute import HostResources
 from cloudd.rpc.contracts.instance import FlavorSnapshot, Instance
 from cloudd.rpc.errors import RpcError
+from cloudd.vocab import power_state, states
 
 PREFIX = "conductor."
 

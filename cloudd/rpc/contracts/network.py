@@ -14,11 +14,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from cloudd.network.rules import Cidr, IPv4Text
+from cloudd.rpc.link import RpcLink
+from cloudd.vocab.secgroup_rules import Cidr, IPv4Text
 
 # FirewallRule is part of this contract; it is defined with the APIs' rule model.
-from cloudd.network.rules import FirewallRule as FirewallRule
-from cloudd.rpc.link import RpcLink
+from cloudd.vocab.secgroup_rules import FirewallRule as FirewallRule
 
 PREFIX = "network."
 CONDUCTOR_PREFIX = "network_conductor."

@@ -61,7 +61,7 @@ class GuestSpec(BaseModel):
     """Everything needed to build one guest: the instance, its flavor, image and network."""
 
     uuid: str
-    name: str  # hypervisor label (domain name), fixed at create: cloudd.compute.instance_name
+    name: str  # hypervisor label (domain name), fixed at create: cloudd.vocab.instance_name
     vcpus: int
     memory_mb: int
     root_gb: int

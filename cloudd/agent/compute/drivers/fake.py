@@ -31,8 +31,8 @@ from cloudd.agent.compute.drivers.base import (
     LifecycleEvent,
     VncAddress,
 )
-from cloudd.compute import power_state
 from cloudd.rpc.contracts.compute import HostResources
+from cloudd.vocab import power_state
 
 # Names accepted as keys of ``delays`` and ``fail``: the driver methods that do guest work.
 OPERATIONS = frozenset(

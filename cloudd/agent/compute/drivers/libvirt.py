@@ -37,8 +37,8 @@ from cloudd.agent.compute.drivers.libvirt_host import Host, lifecycle_event, tra
 from cloudd.agent.compute.drivers.libvirt_resources import host_resources
 from cloudd.agent.compute.drivers.libvirt_xml import DiskSpec, DomainLayout, domain_xml
 from cloudd.agent.compute.drivers.libvirt_xml import vnc_port as xml_vnc_port
-from cloudd.compute import power_state
 from cloudd.rpc.contracts.compute import HostDomain, HostResources
+from cloudd.vocab import power_state
 
 LOG = logging.getLogger(__name__)
 GiB = 1 << 30

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import libvirt
 
 from cloudd.agent.compute.drivers.base import DriverError, InstanceNotFound, LifecycleEvent
-from cloudd.compute import power_state
+from cloudd.vocab import power_state
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -3,12 +3,9 @@ states each action may start from (``check_instance_state``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from cloudd import errors
-
-if TYPE_CHECKING:
-    from cloudd.rpc.contracts.instance import Instance
 
 # vm_state
 ACTIVE = "active"
@@ -106,7 +103,19 @@ class InvalidInstanceState(errors.Conflict):
         )
 
 
-def check_state(action: str, instance: Instance) -> None:
+class HasStates(Protocol):
+    """What the state check reads of an instance (the contracts' `Instance` has it; a
+    protocol, so this vocabulary imports nothing of the contracts that speak it)."""
+
+    @property
+    def uuid(self) -> str: ...
+    @property
+    def vm_state(self) -> str: ...
+    @property
+    def task_state(self) -> str | None: ...
+
+
+def check_state(action: str, instance: HasStates) -> None:
     vm_states, task_states = ALLOWED[action]
     if instance.vm_state not in vm_states or instance.task_state not in task_states:
         raise InvalidInstanceState(

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictInt, model_validator
 
 from cloudd import errors
-from cloudd.network.errors import NetworkError
+from cloudd.vocab.network_errors import NetworkError
 
 Protocol = Literal["tcp", "udp", "icmp"]
 # What the APIs accept for a protocol; None means every protocol. Neutron and EC2 also name them
