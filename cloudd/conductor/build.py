@@ -22,6 +22,7 @@ from cloudd.image import records as image_records
 from cloudd.image.for_compute import BOOT_FILE_FORMATS, BootImageError, check_boot_files
 from cloudd.rpc import RpcError
 from cloudd.rpc.contracts.compute import BuildInstance, ImageInfo
+from cloudd.rpc.contracts.network import Vif
 from cloudd.scheduler.exceptions import NoValidHost
 from cloudd.scheduler.host_state import HostState
 from cloudd.scheduler.request import FlavorSpec, RequestSpec
@@ -50,7 +51,7 @@ class NetworkAllocator(Service):
     async def allocate_for_instance(self, instance: Instance, host: str,
                                     requested: list[str] | None = None,
                                     security_groups: list[str] | None = None,
-                                    ) -> list[dict[str, Any]]:
+                                    ) -> list[Vif]:
         raise NotImplementedError
 
 
@@ -140,7 +141,7 @@ class Builder:
                     await self._give_up(uuid, str(exc), request_id)
                 return
             compute = await self.conductor.compute_client(host, wait=AGENT_WAIT)
-            network_info: list[dict[str, Any]] = []
+            network_info: list[Vif] = []
             network = self.host.find(NetworkAllocator)
             requested = row.request_spec.networks  # None: all, []: none
             if network is not None and requested != []:  # fixed IPs + MACs, bridge/DHCP ready

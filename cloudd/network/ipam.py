@@ -26,7 +26,7 @@ from cloudd.rpc.contracts.instance import Instance
 from cloudd.rpc.contracts.network import FLAT as FLAT
 from cloudd.rpc.contracts.network import FLAT_DHCP as FLAT_DHCP
 from cloudd.rpc.contracts.network import VLAN as VLAN
-from cloudd.rpc.contracts.network import device_name
+from cloudd.rpc.contracts.network import Vif, device_name
 from cloudd.vocab.network_errors import NetworkError as NetworkError
 
 
@@ -137,7 +137,7 @@ def random_mac() -> str:
 
 
 async def allocate_for_instance(db: Database, manager: str, instance: Instance, host: str,
-                                requested: list[str] | None = None) -> list[dict[str, Any]]:
+                                requested: list[str] | None = None) -> list[Vif]:
     """A MAC and a fixed IP on each of the instance's networks; returns its network_info."""
     if await allocation.has_interfaces(db, instance.uuid):
         return await network_info(db, instance.uuid)  # a rescheduled build keeps its addresses
@@ -169,7 +169,7 @@ async def _allocate_on(tx: Executor, net: dict[str, Any], instance_uuid: str, ho
         await allocation.set_gateway_host(tx, net["id"], host)
 
 
-async def deallocate_for_instance(db: Database, instance_uuid: str) -> list[dict[str, Any]]:
+async def deallocate_for_instance(db: Database, instance_uuid: str) -> list[Vif]:
     """Instance deleted: addresses stop being allocated (and are disassociated at once when no
     lease holds them), floating IPs are unlinked, VIFs go. Returns the network_info it had."""
     info = await network_info(db, instance_uuid)
@@ -195,17 +195,14 @@ async def disassociate_stale(db: Executor, older_than: float) -> int:
     return await allocation.disassociate_unleased_before(db, time.time() - older_than)
 
 
-async def network_info(db: Executor, instance_uuid: str) -> list[dict[str, Any]]:
-    """One entry per NIC, what drivers plug and the API shows: bridge, MAC, fixed and floating IPs."""
-    info = []
-    for vif in await allocation.interfaces(db, instance_uuid):
-        entry: dict[str, Any] = {
-            "vif_id": vif.vif_id, "mac": vif.mac, "ip": vif.ip, "network_id": vif.network_id,
-            "label": vif.label, "bridge": vif.bridge, "cidr": vif.cidr, "gateway": vif.gateway,
-            "netmask": vif.netmask, "vlan": vif.vlan}
-        entry["prefixlen"] = ipaddress.ip_network(vif.cidr).prefixlen
-        entry["dns"] = [d for d in (vif.dns1, vif.dns2) if d]
-        entry["floating_ips"] = await allocation.floating_addresses_of(db, vif.ip)
-        entry["devname"] = device_name(vif.vif_id)  # the tap the host's anti-spoofing rules name
-        info.append(entry)
-    return info
+async def network_info(db: Executor, instance_uuid: str) -> list[Vif]:
+    """One entry per NIC, what a build hands the agent's driver: bridge, MAC, tap, fixed and
+    floating IPs."""
+    return [Vif(vif_id=vif.vif_id, mac=vif.mac, ip=vif.ip, network_id=vif.network_id,
+                label=vif.label, bridge=vif.bridge, cidr=vif.cidr, gateway=vif.gateway,
+                netmask=vif.netmask, vlan=vif.vlan,
+                prefixlen=ipaddress.ip_network(vif.cidr).prefixlen,
+                dns=[d for d in (vif.dns1, vif.dns2) if d],
+                floating_ips=await allocation.floating_addresses_of(db, vif.ip),
+                devname=device_name(vif.vif_id))  # the tap the host's anti-spoofing rules name
+            for vif in await allocation.interfaces(db, instance_uuid)]

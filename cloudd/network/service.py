@@ -70,7 +70,7 @@ class NetworkService(NetworkAllocator):
 
     async def allocate_for_instance(self, instance: Instance, host: str,
                                     requested: list[str] | None = None,
-                                    security_groups: list[str] | None = None) -> list[dict[str, Any]]:
+                                    security_groups: list[str] | None = None) -> list[m.Vif]:
         """Fixed IP + MAC per network, the default (or requested) security groups, and the
         host told about them before the guest is spawned."""
         if requested is None:  # "auto": a project with no network gets its own now
@@ -90,10 +90,10 @@ class NetworkService(NetworkAllocator):
         return info
 
     async def _auto_assign_floating(self, instance: Instance,
-                                    info: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                                    info: list[m.Vif]) -> list[m.Vif]:
         """Nova's auto_assign_floating_ip: one from the default pool on the first NIC, given
         back when the server goes; a pool or quota without one leaves the server without."""
-        if any(vif["floating_ips"] for vif in info):
+        if any(vif.floating_ips for vif in info):
             return info  # a rescheduled build keeps the one it had
         try:
             fip = await self.allocate_floating_ip(instance.project_id)
@@ -101,10 +101,10 @@ class NetworkService(NetworkAllocator):
             LOG.warning("instance %s: no floating IP auto-assigned: %s", instance.uuid, exc)
             return info
         await store.mark_auto_assigned(self.db, fip.id)
-        await floating.associate(self.db, fip, str(info[0]["ip"]), None)
+        await floating.associate(self.db, fip, str(info[0].ip), None)
         return await ipam.network_info(self.db, instance.uuid)
 
-    async def deallocate_for_instance(self, uuid: str, host: str | None) -> list[dict[str, Any]]:
+    async def deallocate_for_instance(self, uuid: str, host: str | None) -> list[m.Vif]:
         project_id = await instances.project_of(self.db, uuid)
         info = await ipam.deallocate_for_instance(self.db, uuid)
         if info:

@@ -154,20 +154,20 @@ async def test_a_host_reports_leases_only_of_its_own_guests(cloud: Cloud) -> Non
     manager = cloud.host.config.network.network_manager
     await ipam.create_networks(cloud.db, manager, "private", "10.77.0.0/24", bridge="br77")
     (nic,) = await ipam.allocate_for_instance(cloud.db, manager, victim, "agent1")
-    lease = {"action": "add", "mac": nic["mac"], "ip": nic["ip"]}
+    lease = {"action": "add", "mac": nic.mac, "ip": nic.ip}
     async with hostile_link(cloud, register_as="evil") as link:
         await refused(link, "network_conductor.dhcp_event", "forbidden", **lease)
         await refused(link, "network_conductor.dhcp_event", "forbidden", **{**lease, "action": "del"})
         leased = "SELECT leased, instance_uuid FROM fixed_ips WHERE address = $1"
-        assert dict(await cloud.db.fetchrow(leased, nic["ip"]) or {}) == {
+        assert dict(await cloud.db.fetchrow(leased, nic.ip) or {}) == {
             "leased": 0, "instance_uuid": victim["uuid"]}
         await own_link(cloud).call("network_conductor.dhcp_event", **lease)  # its own guest
-        assert (await cloud.db.fetchrow(leased, nic["ip"]) or {})["leased"] == 1
+        assert (await cloud.db.fetchrow(leased, nic.ip) or {})["leased"] == 1
         # FlatDHCP single-host: the gateway host's dnsmasq serves guests on every host.
         await cloud.db.execute("UPDATE networks SET host = 'evil' WHERE id = (SELECT network_id"
-                               " FROM fixed_ips WHERE address = $1)", nic["ip"])
+                               " FROM fixed_ips WHERE address = $1)", nic.ip)
         await link.call("network_conductor.dhcp_event", **{**lease, "action": "del"})
-        assert (await cloud.db.fetchrow(leased, nic["ip"]) or {})["leased"] == 0
+        assert (await cloud.db.fetchrow(leased, nic.ip) or {})["leased"] == 0
 
 
 async def test_console_targets_are_the_hosts_own_vnc_ports(cloud: Cloud) -> None:

@@ -31,6 +31,7 @@ from cloudd.rpc.contracts.network import (
     LeaseEvent,
     NetworkConductorClient,
     NetworkSpec,
+    Vif,
 )
 
 LOG = logging.getLogger(__name__)
@@ -210,11 +211,10 @@ class NetworkManager:
 
     # ----- what the compute manager calls -------------------------------------------------
 
-    def check_ports_protected(self, network_info: list[dict[str, Any]]) -> None:
+    def check_ports_protected(self, network_info: list[Vif]) -> None:
         """Before a guest is plugged in: its ports' anti-spoofing rules must be loaded, or the
         build fails here (and goes to another host) rather than run a guest unprotected."""
-        missing = [str(vif["devname"]) for vif in network_info
-                   if vif.get("devname") and vif["devname"] not in self.protected_ports]
+        missing = [vif.devname for vif in network_info if vif.devname not in self.protected_ports]
         if missing:
             raise PortsUnprotected(f"no anti-spoofing rules loaded for {', '.join(missing)}")
 

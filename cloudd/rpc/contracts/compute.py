@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from cloudd.rpc.contracts.instance import FlavorSnapshot, Instance
+from cloudd.rpc.contracts.network import Vif
 from cloudd.rpc.link import RpcLink
 
 PREFIX = "compute."
@@ -31,6 +32,8 @@ class HostResources(BaseModel):
     vcpus: int
     memory_mb: int
     local_gb: int
+    # Nova's cpu_info JSON (arch, model, vendor, topology, features): stored and shown as is,
+    # and walked by key by the scheduler's capabilities filter, so it stays a free-form mapping.
     cpu_info: dict[str, Any] = Field(default_factory=dict)
     # (architecture, hypervisor type, vm mode), e.g. ("x86_64", "qemu", "hvm")
     supported_instances: list[tuple[str, str, str]] = Field(default_factory=list)
@@ -44,7 +47,7 @@ class ImageInfo(BaseModel):
     disk_format: str | None = None
     container_format: str | None = None
     size: int = 0
-    properties: dict[str, Any] = Field(default_factory=dict)
+    properties: dict[str, str] = Field(default_factory=dict)  # Glance's: strings by key
     path: str | None = None
 
 
@@ -74,8 +77,8 @@ class BuildInstance(BaseModel):
     kernel: ImageInfo | None = None
     ramdisk: ImageInfo | None = None
     request_id: str
-    # One entry per NIC ({"bridge", "mac", "ip", ...}), allocated by the controller.
-    network_info: list[dict[str, Any]] = Field(default_factory=list)
+    # One entry per NIC, allocated by the controller.
+    network_info: list[Vif] = Field(default_factory=list)
 
 
 class InstanceAction(BaseModel):

@@ -10,7 +10,7 @@ events, the host's state after a (re)connection, and the release of a deleted gu
 from __future__ import annotations
 
 from ipaddress import IPv4Address
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -33,6 +33,28 @@ def device_name(vif_uuid: str) -> str:
     The controller names a guest's port with it (``GuestPort.device``), the agent's driver
     creates the tap and the anti-spoofing rules match it."""
     return PORT_PREFIX + vif_uuid[:11]
+
+
+class Vif(BaseModel):
+    """One NIC of a server as the controller allocated it (Nova's VIF, flattened): what the
+    agent's driver plugs (``bridge``, ``mac``, the tap ``devname``) and what a guest's network
+    is (its fixed IP, subnet, gateway and DNS, the floating IPs on that fixed IP). Built by
+    ``cloudd.network.ipam.network_info``; one per entry of ``BuildInstance.network_info``."""
+
+    vif_id: str  # the virtual interface's uuid
+    mac: str
+    ip: str | None  # None: the interface holds no fixed IP
+    network_id: str  # the network's uuid
+    label: str  # the network's label
+    bridge: str
+    cidr: str
+    gateway: str
+    netmask: str
+    prefixlen: int
+    devname: str  # the tap the host's anti-spoofing rules name (``device_name(vif_id)``)
+    vlan: int | None = None
+    dns: list[str] = Field(default_factory=list)
+    floating_ips: list[str] = Field(default_factory=list)
 
 
 class DhcpHost(BaseModel):
@@ -130,7 +152,7 @@ class InstanceNetworkRef(BaseModel):
 
 
 class NetworkInfo(BaseModel):
-    network_info: list[dict[str, Any]] = Field(default_factory=list)
+    network_info: list[Vif] = Field(default_factory=list)
 
 
 class NetworkClient:

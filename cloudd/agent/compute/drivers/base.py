@@ -35,6 +35,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from cloudd.rpc.contracts.compute import HostDomain, HostResources, ImageInfo
+from cloudd.rpc.contracts.network import Vif
 
 
 class DriverError(Exception):
@@ -70,7 +71,7 @@ class GuestSpec(BaseModel):
     image: ImageInfo | None = None
     kernel: ImageInfo | None = None
     ramdisk: ImageInfo | None = None
-    network_info: list[dict[str, Any]] = Field(default_factory=list)
+    network_info: list[Vif] = Field(default_factory=list)
     user_data: str | None = None
     key_data: str | None = None
     hostname: str = ""

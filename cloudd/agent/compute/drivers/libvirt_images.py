@@ -94,7 +94,7 @@ def with_boot_images(spec: GuestSpec) -> GuestSpec:
     update: dict[str, ImageInfo] = {}
     for key, kind, disk_format in (("kernel_id", "kernel", "aki"), ("ramdisk_id", "ramdisk", "ari")):
         if getattr(spec, kind) is None and properties.get(key):
-            update[kind] = ImageInfo(id=str(properties[key]), disk_format=disk_format)
+            update[kind] = ImageInfo(id=properties[key], disk_format=disk_format)
     return spec.model_copy(update=update) if update else spec
 
 

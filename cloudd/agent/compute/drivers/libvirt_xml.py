@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from typing import Any
+
+from cloudd.rpc.contracts.network import Vif
 
 METADATA_NS = "https://cloudd.example/xmlns/libvirt/instance/1"
 # Kernel command line for direct kernel boot: both consoles; the last one gets /dev/console.
@@ -39,7 +40,7 @@ class DomainLayout:
     ramdisk: str | None = None
     cmdline: str = DEFAULT_CMDLINE
     vnc_listen: str | None = "127.0.0.1"
-    network_info: list[dict[str, Any]] = field(default_factory=list)
+    network_info: list[Vif] = field(default_factory=list)
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -102,21 +103,15 @@ def _add_disk(devices: ET.Element, disk: DiskSpec) -> None:
     _sub(element, "target", dev=disk.target, bus="virtio")
 
 
-def _add_interface(devices: ET.Element, vif: dict[str, Any]) -> None:
-    """A virtio NIC on the network's bridge (``network_info`` entries as Nova's VIFs give them:
-    ``address`` is the MAC, ``network.bridge`` or ``bridge`` the host bridge)."""
-    network = vif.get("network") or {}
-    bridge = vif.get("bridge") or network.get("bridge")
-    if not bridge:
+def _add_interface(devices: ET.Element, vif: Vif) -> None:
+    """A virtio NIC on the network's bridge, with the VIF's MAC and tap name."""
+    if not vif.bridge:
         raise ValueError(f"network_info entry without a bridge: {vif!r}")
     element = _sub(devices, "interface", type="bridge")
-    _sub(element, "source", bridge=str(bridge))
-    mac = vif.get("address") or vif.get("mac")  # cloudd's network_info says "mac"
-    if mac:
-        _sub(element, "mac", address=str(mac))
+    _sub(element, "source", bridge=vif.bridge)
+    _sub(element, "mac", address=vif.mac)
     _sub(element, "model", type="virtio")
-    if vif.get("devname"):
-        _sub(element, "target", dev=str(vif["devname"]))
+    _sub(element, "target", dev=vif.devname)
 
 
 def _add_console(devices: ET.Element, log_path: str) -> None:
