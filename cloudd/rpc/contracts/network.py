@@ -151,10 +151,6 @@ class InstanceNetworkRef(BaseModel):
     host: str | None = None
 
 
-class NetworkInfo(BaseModel):
-    network_info: list[Vif] = Field(default_factory=list)
-
-
 class NetworkClient:
     """The controller's typed handle on one host's network agent: one method per ``network.*``
     method the agent serves (``cloudd.agent.network.manager.NetworkManager``)."""
