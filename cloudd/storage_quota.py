@@ -3,7 +3,8 @@ image_size_total / image_count_total) and of S3 objects (object_size_total /
 object_count_total). Sizes are in MiB, as Glance counts image_size_total.
 
 Limits are the defaults below, overridden by rows of the `quotas` table (`cloudd manage quota
-set`, the same table as the compute quotas); usage is counted from the rows themselves. An
+set`, the same table as the compute quotas); usage is counted from the rows themselves, by the
+image and object store repositories, and handed to the rules here by their callers. An
 upload is metered as it streams: it stops as soon as the project's stored bytes plus the bytes
 of this process's uploads in flight for the project pass the limit, so concurrent uploads
 cannot each take the whole remaining room. (Room is read once per upload: an upload that
@@ -29,6 +30,16 @@ STORAGE_QUOTAS: dict[str, int] = {
 
 
 @dataclass(frozen=True)
+class Usage:
+    """What a project stores of one kind, as the kind's own repository counts it
+    (cloudd.image.records.usage, cloudd.objectstore.meta.usage): this module runs no SQL on
+    their tables, since both packages import it to meter their uploads."""
+
+    total_bytes: int
+    count: int
+
+
+@dataclass(frozen=True)
 class Room:
     """What a project may still store of one kind: bytes (None: unlimited) and whether one
     more item fits."""
@@ -51,46 +62,28 @@ async def storage_limits(db: Executor, project_id: str) -> dict[str, int]:
     return limits
 
 
-async def image_usage(db: Executor, project_id: str) -> tuple[int, int]:
-    """(bytes, count) of the project's images, queued ones included in the count."""
-    row = await db.fetchrow("SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM images"
-                            " WHERE owner = $1", project_id)
-    assert row is not None
-    return int(row["bytes"]), int(row["n"])
+def in_units(kind: str, used: Usage) -> dict[str, int]:
+    """`used` of `kind` ("image" or "object") in the units of STORAGE_QUOTAS (size rounded up
+    to whole MiB)."""
+    return {f"{kind}_size_total": -(-used.total_bytes // MIB), f"{kind}_count_total": used.count}
 
 
-async def object_usage(db: Executor, project_id: str) -> tuple[int, int]:
-    """(bytes, count) of the project's S3 objects; the parts of unfinished multipart uploads
-    count in the bytes (they take the disk as much)."""
-    row = await db.fetchrow(
-        "SELECT COUNT(*) AS n, COALESCE(SUM(o.size), 0) AS bytes FROM bucket_objects o"
-        " JOIN buckets b ON b.name = o.bucket WHERE b.project_id = $1", project_id)
-    parts = await db.fetchval(
-        "SELECT COALESCE(SUM(p.size), 0) FROM multipart_parts p JOIN multipart_uploads u"
-        " ON u.upload_id = p.upload_id WHERE u.project_id = $1", project_id)
-    assert row is not None
-    return int(row["bytes"]) + int(parts or 0), int(row["n"])
+def storage_usage(images: Usage, objects: Usage) -> dict[str, int]:
+    """Both kinds' usage in the units of STORAGE_QUOTAS."""
+    return in_units("image", images) | in_units("object", objects)
 
 
-async def storage_usage(db: Executor, project_id: str) -> dict[str, int]:
-    """Usage in the units of STORAGE_QUOTAS (sizes rounded up to whole MiB)."""
-    image_bytes, images = await image_usage(db, project_id)
-    object_bytes, objects = await object_usage(db, project_id)
-    return {"image_size_total": -(-image_bytes // MIB), "image_count_total": images,
-            "object_size_total": -(-object_bytes // MIB), "object_count_total": objects}
-
-
-async def room(db: Executor, project_id: str, kind: str, freed_bytes: int = 0,
+async def room(db: Executor, project_id: str, kind: str, used: Usage, freed_bytes: int = 0,
                new_item: bool = True) -> Room:
-    """The room for one more upload of `kind` ("image" or "object"); `freed_bytes` are bytes
-    the upload replaces (an overwritten object), `new_item` whether it adds to the count."""
+    """The room for one more upload of `kind` ("image" or "object") given what the project
+    `used` of it; `freed_bytes` are bytes the upload replaces (an overwritten object),
+    `new_item` whether it adds to the count."""
     limits = await storage_limits(db, project_id)
-    used, count = await (image_usage if kind == "image" else object_usage)(db, project_id)
     size_limit, count_limit = limits[f"{kind}_size_total"], limits[f"{kind}_count_total"]
     return Room(f"{kind}_size_total",
                 None if size_limit == UNLIMITED else size_limit * MIB,
-                max(0, used - freed_bytes),
-                not new_item or count_limit == UNLIMITED or count < count_limit)
+                max(0, used.total_bytes - freed_bytes),
+                not new_item or count_limit == UNLIMITED or used.count < count_limit)
 
 
 _IN_FLIGHT: dict[tuple[str, str], int] = {}  # (kind, project) -> bytes received, not yet stored

@@ -90,15 +90,7 @@ FAMILIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 # (file, family) pairs still holding SQL outside the family's repository, each with why it is
 # left for now. An entry that no longer matches fails too, so the list only shrinks.
-PENDING: dict[tuple[str, str], str] = {
-    ("cloudd/storage_quota.py", "images"):
-        "image usage for the storage quotas: cloudd.image imports storage_quota (bundles), so"
-        " storage_quota cannot call cloudd.image.records (a circle); the domains would count"
-        " their own usage and hand it to the storage quota's rules",
-    ("cloudd/storage_quota.py", "objectstore"):
-        "S3 usage for the storage quotas: cloudd.objectstore imports storage_quota (uploads),"
-        " so storage_quota cannot call cloudd.objectstore.meta (a circle); as for images",
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 
 # Tables of cloudd/db/migrations/*.sql that are in no family: the db layer's own, for good

@@ -1,4 +1,5 @@
-"""The database as a service of the controller: connected and migrated before anything else."""
+"""The database as a service of the controller: connected and migrated before anything else;
+and `OnHost`, what the domains' front doors that read through it are made of."""
 
 from __future__ import annotations
 
@@ -40,3 +41,16 @@ class DatabaseService(Service):
         if self._db is not None:
             info["dialect"] = self._db.dialect
         return info
+
+
+class OnHost:
+    """A domain's front door (ComputeAPI, NetworkAPI, ImageAPI): made for one request on the
+    controller's host, it reads the database service's connection when used (the service
+    connects when it starts, which may be after the object is made)."""
+
+    def __init__(self, host: ServiceHost) -> None:
+        self.host = host
+
+    @property
+    def db(self) -> dbmod.Database:
+        return self.host.get(DatabaseService).db

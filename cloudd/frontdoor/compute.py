@@ -17,9 +17,7 @@ from cloudd.compute.instances import FlavorSnapshot, Instance
 from cloudd.conductor.authz import check_console_target
 from cloudd.conductor.manager import mark_deleted
 from cloudd.conductor.service import ConductorService, HostUnavailable
-from cloudd.core import ServiceHost
-from cloudd.db import Database
-from cloudd.db.service import DatabaseService
+from cloudd.db.service import OnHost
 from cloudd.frontdoor import compute_create as create
 from cloudd.frontdoor.compute_create import (
     BuildRequest,
@@ -62,14 +60,7 @@ _ACTIONS: dict[str, tuple[str, str | None, _Cast]] = {
 }
 
 
-class ComputeAPI:
-    def __init__(self, host: ServiceHost) -> None:
-        self.host = host
-
-    @property
-    def db(self) -> Database:
-        return self.host.get(DatabaseService).db
-
+class ComputeAPI(OnHost):
     @property
     def conductor(self) -> ConductorService:
         return self.host.get(ConductorService)

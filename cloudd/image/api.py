@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from multidict import MultiMapping
 
 from cloudd.core import ServiceHost
-from cloudd.db import Database, DuplicateError, IntegrityError
-from cloudd.db.service import DatabaseService
+from cloudd.db import DuplicateError, IntegrityError
+from cloudd.db.service import OnHost
 from cloudd.image import bundles, filters, listing, quota, records, transfer
 from cloudd.image.inspector import ImageUnacceptable
 from cloudd.image.quota import ImageQuotaUsage
@@ -77,14 +77,10 @@ def require_create(caller: Caller) -> None:
         raise ImageForbidden("You are not authorized to create images.")
 
 
-class ImageAPI:
+class ImageAPI(OnHost):
     def __init__(self, host: ServiceHost, size_cap: int = records.IMAGE_SIZE_CAP) -> None:
-        self.host = host
+        super().__init__(host)
         self.size_cap = size_cap  # Glance's image_size_cap
-
-    @property
-    def db(self) -> Database:
-        return self.host.get(DatabaseService).db
 
     @property
     def store(self) -> ObjectStore:

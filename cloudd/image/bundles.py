@@ -33,7 +33,7 @@ from cloudd.cert.service import CertService
 from cloudd.core import ServiceHost
 from cloudd.db import Database
 from cloudd.db.service import DatabaseService
-from cloudd.image import records
+from cloudd.image import quota, records
 from cloudd.image.chunks import file_chunks
 from cloudd.objectstore import meta
 from cloudd.objectstore.service import ObjectstoreService
@@ -150,7 +150,7 @@ async def register_bundle(host: ServiceHost, project_id: str, location: str, *,
         properties["ramdisk_id"] = await resolve_image(manifest.ramdisk_id)
     if description:
         properties["description"] = description
-    if not (await storage_quota.room(db, project_id, "image")).count_fits:
+    if not (await quota.room(db, project_id)).count_fits:
         raise BundleError("ResourceLimitExceeded", "The project has reached its "
                           "image_count_total quota.")
     image = await records.create(
@@ -190,7 +190,7 @@ async def _fill(host: ServiceHost, image: records.Image, manifest: Manifest,
         await _set_state(db, image, "untarring")
         # The unpacked image is bounded by what is left of the project's image quota before
         # anything is written: a small gzip can unpack to a huge file.
-        space = await storage_quota.room(db, project_id, "image", new_item=False)
+        space = await quota.room(db, project_id, new_item=False)
         raw = await _to_thread(_untar_first, tarball, work / "image", space.bytes_left)
         tarball.unlink()
         step = "upload"

@@ -1,5 +1,6 @@
 """Glance's per-project image quotas (unified limits image_size_total in MiB and
-image_count_total, counted by cloudd.storage_quota): the refusals past them (ImageTooLarge,
+image_count_total, whose rules are cloudd.storage_quota's; the usage is counted by
+cloudd.image.records): the refusals past them (ImageTooLarge,
 Glance's 413) and the usage GET /v2/info/usage shows."""
 
 from __future__ import annotations
@@ -29,11 +30,17 @@ class ImageQuotaUsage:
     image_count_uploading: LimitUsage
 
 
+async def room(db: Executor, owner: str, new_item: bool = True) -> storage_quota.Room:
+    """The owner's room for one more image (`new_item`) or for the data of one it has."""
+    return await storage_quota.room(db, owner, "image", await records.usage(db, owner),
+                                    new_item=new_item)
+
+
 async def check_image_count(db: Executor, owner: str | None) -> None:
     """Before an image record is made for `owner` (None: nobody's, never limited)."""
     if owner is None:
         return
-    space = await storage_quota.room(db, owner, "image")
+    space = await room(db, owner)
     if not space.count_fits:
         raise ImageTooLarge("Quota exceeded: the project has reached its image_count_total "
                             "limit.")
@@ -45,7 +52,7 @@ async def bounded_upload(db: Executor, image: records.Image, size_cap: int,
     smaller of Glance's image_size_cap and what is left of the owner's image_size_total."""
     if image.owner is None:
         return size_cap, chunks
-    space = await storage_quota.room(db, image.owner, "image", new_item=False)
+    space = await room(db, image.owner, new_item=False)
     cap = size_cap if space.bytes_left is None else min(size_cap, space.bytes_left)
     return cap, storage_quota.metered(chunks, image.owner, space, lambda: ImageTooLarge(
         "Image exceeds the storage quota: the project's image_size_total would be exceeded."))
@@ -53,7 +60,7 @@ async def bounded_upload(db: Executor, image: records.Image, size_cap: int,
 
 async def usage(db: Executor, project_id: str) -> ImageQuotaUsage:
     limits = await storage_quota.storage_limits(db, project_id)
-    used = await storage_quota.storage_usage(db, project_id)
+    used = storage_quota.in_units("image", await records.usage(db, project_id))
     uploading = await records.count_saving(db, project_id)
     return ImageQuotaUsage(
         LimitUsage(limits["image_size_total"], used["image_size_total"]),

@@ -26,6 +26,7 @@ from cloudd.db import Executor, Row, conditional_update, insert
 from cloudd.image import inspector
 from cloudd.objectstore.storage import ObjectStore, StoredObject
 from cloudd.rpc.contracts.compute import ImageInfo
+from cloudd.storage_quota import Usage
 
 BUCKET = "images"
 # Glance's default image_size_cap: 1 TiB.
@@ -142,6 +143,15 @@ async def count_saving(db: Executor, owner: str) -> int:
     """How many of the owner's images are being uploaded (status `saving`)."""
     return int(await db.fetchval("SELECT COUNT(*) FROM images WHERE owner = $1 AND"
                                  " status = 'saving'", owner) or 0)
+
+
+async def usage(db: Executor, owner: str) -> Usage:
+    """Bytes and count of the owner's images (queued ones in the count): the storage quota's
+    image usage."""
+    row = await db.fetchrow("SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM images"
+                            " WHERE owner = $1", owner)
+    assert row is not None
+    return Usage(int(row["bytes"]), int(row["n"]))
 
 
 async def delete_if_queued(db: Executor, image_id: str) -> None:

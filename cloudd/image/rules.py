@@ -14,7 +14,16 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import StrictBool, StrictInt, StringConstraints, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 
 from cloudd import errors
 from cloudd.image.records import Image, ImageNotFound
@@ -142,22 +151,25 @@ def check_property(key: str, value: Any) -> str:
 
 
 # ----- what a create and an update carry --------------------------------------------------------
-@dataclass
-class NewImage:
-    """A create as the client asked for it (values already of their types)."""
+class NewImage(BaseModel):
+    """A create as the client asked for it: the core attributes in the vocabulary's types
+    (strictly: the Image API's request model is this one, refusing unknown keys) and the
+    custom properties."""
+
+    model_config = ConfigDict(frozen=True)
 
     id: str | None = None
-    name: str | None = None
-    visibility: str = "shared"
-    protected: bool = False
-    os_hidden: bool = False
-    disk_format: str | None = None
-    container_format: str | None = None
-    min_disk: int = 0
-    min_ram: int = 0
-    tags: list[str] = field(default_factory=list)
-    owner: str | None = None
-    properties: dict[str, str] = field(default_factory=dict)
+    name: Name | None = None
+    visibility: Visibility = "shared"
+    protected: StrictBool = False
+    os_hidden: StrictBool = False
+    disk_format: DiskFormat | None = None
+    container_format: ContainerFormat | None = None
+    min_disk: StrictInt = Field(0, ge=0, le=2**31 - 1)
+    min_ram: StrictInt = Field(0, ge=0, le=2**31 - 1)
+    tags: list[Tag] = Field(default_factory=list, max_length=128)
+    owner: Annotated[str, StringConstraints(max_length=255)] | None = None
+    properties: dict[str, str] = Field(default_factory=dict)
 
 
 @dataclass

@@ -15,7 +15,9 @@ from cloudd.compute import quota as compute_quota
 from cloudd.compute.quota import DEFAULT_QUOTAS
 from cloudd.config import CloudConfig
 from cloudd.identity import projects as identity_projects
+from cloudd.image import records as image_records
 from cloudd.manage.common import ManageError, print_table, with_db
+from cloudd.objectstore import meta as object_meta
 
 
 # ----- flavors --------------------------------------------------------------------------------
@@ -64,7 +66,8 @@ async def quota_show(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int
     project_id = await _project_id(db, args.project)
     limits = await compute_quota.limits(db, project_id) | await storage_quota.storage_limits(
         db, project_id)
-    usage = await compute_quota.usage(db, project_id) | await storage_quota.storage_usage(db, project_id)
+    usage = await compute_quota.usage(db, project_id) | storage_quota.storage_usage(
+        await image_records.usage(db, project_id), await object_meta.usage(db, project_id))
     defaults = DEFAULT_QUOTAS | storage_quota.STORAGE_QUOTAS
     print_table(("Resource", "Limit", "In Use", "Source"), [
         (key, limit, usage.get(key, ""), "default" if limit == defaults[key] else "project")

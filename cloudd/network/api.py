@@ -22,9 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cloudd import errors
-from cloudd.core import ServiceHost
-from cloudd.db import Database
-from cloudd.db.service import DatabaseService
+from cloudd.db.service import OnHost
 from cloudd.network import floating, secgroups, store
 from cloudd.network.floating import FloatingIp
 from cloudd.network.secgroups import SecurityGroup, StoredRule
@@ -88,14 +86,7 @@ class Port:
     security_group_ids: list[str]
 
 
-class NetworkAPI:
-    def __init__(self, host: ServiceHost) -> None:
-        self.host = host
-
-    @property
-    def db(self) -> Database:
-        return self.host.get(DatabaseService).db
-
+class NetworkAPI(OnHost):
     @property
     def service(self) -> NetworkService:
         service = self.host.find(NetworkService)

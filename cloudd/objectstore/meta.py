@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from cloudd.db import Database, DuplicateError, Executor, IntegrityError, Row
+from cloudd.storage_quota import Usage
 
 # After a common prefix, listing resumes past every key that starts with it: no key that
 # starts with the prefix sorts after prefix + the highest code point (in UTF-8 byte order).
@@ -140,6 +141,19 @@ async def stored_totals(db: Executor) -> tuple[int, int]:
         "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS total FROM bucket_objects")
     assert row is not None
     return int(row["n"]), int(row["total"])
+
+
+async def usage(db: Executor, project_id: str) -> Usage:
+    """Bytes and count of the project's objects, the storage quota's object usage: the parts of
+    unfinished multipart uploads count in the bytes (they take the disk as much)."""
+    row = await db.fetchrow(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(o.size), 0) AS bytes FROM bucket_objects o"
+        " JOIN buckets b ON b.name = o.bucket WHERE b.project_id = $1", project_id)
+    parts = await db.fetchval(
+        "SELECT COALESCE(SUM(p.size), 0) FROM multipart_parts p JOIN multipart_uploads u"
+        " ON u.upload_id = p.upload_id WHERE u.project_id = $1", project_id)
+    assert row is not None
+    return Usage(int(row["bytes"]) + int(parts or 0), int(row["n"]))
 
 
 async def set_object_public(db: Executor, bucket: str, key: str, public_read: bool) -> None:

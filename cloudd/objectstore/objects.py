@@ -61,6 +61,7 @@ async def store_stream(ctx: S3Request, bucket: str, chunks: AsyncIterator[bytes]
     project_id = ctx.require_principal().project_id
     replaced = await meta.get_object(ctx.db, bucket, key) if key is not None else None
     space = await storage_quota.room(ctx.db, project_id, "object",
+                                     await meta.usage(ctx.db, project_id),
                                      replaced.size if replaced else 0,
                                      new_item=key is not None and replaced is None)
     if not space.count_fits:

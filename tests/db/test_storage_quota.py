@@ -8,6 +8,8 @@ import time
 from cloudd import storage_quota
 from cloudd.compute import quota
 from cloudd.db import Database
+from cloudd.image import records
+from cloudd.objectstore import meta
 
 MIB = 1024**2
 
@@ -34,14 +36,18 @@ async def test_usage_and_room_count_objects_parts_and_images(db: Database) -> No
                          " updated_at) VALUES ($1, 'p1', 'active', 'private', $2, $3, $3)",
                          image_id, image_size, now)
 
-    assert await storage_quota.storage_usage(db, "p1") == {
+    assert storage_quota.storage_usage(await records.usage(db, "p1"),
+                                       await meta.usage(db, "p1")) == {
         "image_size_total": 5, "image_count_total": 2,
         "object_size_total": 5, "object_count_total": 2}  # 4 MiB + 1 byte, rounded up
     await quota.set_limits(db, "p1", {"object_size_total": 5, "object_count_total": 2}, now)
-    room = await storage_quota.room(db, "p1", "object")
+    objects = await meta.usage(db, "p1")
+    room = await storage_quota.room(db, "p1", "object", objects)
     assert room.bytes_left == MIB - 1 and not room.count_fits
-    replacing = await storage_quota.room(db, "p1", "object", freed_bytes=3 * MIB, new_item=False)
+    replacing = await storage_quota.room(db, "p1", "object", objects, freed_bytes=3 * MIB,
+                                         new_item=False)
     assert replacing.bytes_left == 4 * MIB - 1 and replacing.count_fits
-    assert (await storage_quota.room(db, "p2", "image")).bytes_left == 100 * 1024 * MIB
+    images = await records.usage(db, "p2")
+    assert (await storage_quota.room(db, "p2", "image", images)).bytes_left == 100 * 1024 * MIB
     await quota.set_limits(db, "p2", {"image_size_total": -1}, now)
-    assert (await storage_quota.room(db, "p2", "image")).bytes_left is None
+    assert (await storage_quota.room(db, "p2", "image", images)).bytes_left is None

@@ -13,6 +13,8 @@ from cloudd import storage_quota
 from cloudd.compute import quota
 from cloudd.db import Database
 from cloudd.db.service import DatabaseService
+from cloudd.image import records
+from cloudd.objectstore import meta
 from cloudd.objectstore.service import ObjectstoreService, expire_uploads
 
 from .test_boto3 import code
@@ -53,7 +55,8 @@ async def test_object_bytes_and_count_quota(s3cloud: S3Cloud) -> None:
         (403, "QuotaExceeded")
     listed = await run(s3.list_objects_v2, Bucket="small")
     assert sorted(o["Key"] for o in listed["Contents"]) == ["a", "b", "c"]
-    assert await storage_quota.storage_usage(db, keys.project_id) == {
+    assert storage_quota.storage_usage(await records.usage(db, keys.project_id),
+                                       await meta.usage(db, keys.project_id)) == {
         "image_size_total": 0, "image_count_total": 0, "object_size_total": 1,
         "object_count_total": 3}
     # Other projects are not affected by this one's quota.

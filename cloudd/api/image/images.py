@@ -3,12 +3,12 @@ cloudd.image.api's ImageAPI (the rules are the domain's)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 from multidict import MultiDict
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import ConfigDict
 
 from cloudd.api.image.common import context, image_api, read_json, validate
 from cloudd.api.image.errors import BadRequest
@@ -19,13 +19,8 @@ from cloudd.image.filters import VISIBILITY_FILTERS
 from cloudd.image.rules import (
     CORE,
     READ_ONLY,
-    ContainerFormat,
-    DiskFormat,
     ImageForbidden,
-    Name,
     NewImage,
-    Tag,
-    Visibility,
     check_property,
 )
 
@@ -35,20 +30,11 @@ SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "id", 
              "updated_at", "visibility", "owner", "min_disk", "min_ram")
 
 
-class ImageCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ImageCreate(NewImage):
+    """POST /v2/images' body: the domain's new image, refusing keys it does not know (the
+    custom properties are split off the flat body first, and checked)."""
 
-    id: str | None = None
-    name: Name | None = None
-    visibility: Visibility = "shared"
-    protected: StrictBool = False
-    os_hidden: StrictBool = False
-    disk_format: DiskFormat | None = None
-    container_format: ContainerFormat | None = None
-    min_disk: StrictInt = Field(0, ge=0, le=2**31 - 1)
-    min_ram: StrictInt = Field(0, ge=0, le=2**31 - 1)
-    tags: list[Tag] = Field(default_factory=list, max_length=128)
-    owner: Annotated[str, StringConstraints(max_length=255)] | None = None
+    model_config = ConfigDict(extra="forbid")
 
 
 def split_properties(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -73,9 +59,8 @@ async def create(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.")
     core, properties = split_properties(body)
-    fields = validate(ImageCreate, core)
-    image = await image_api(request).create(ctx, NewImage(**fields.model_dump(),
-                                                          properties=properties))
+    new: ImageCreate = validate(ImageCreate, {**core, "properties": properties})
+    image = await image_api(request).create(ctx, new)
     view = image_view(image)
     return web.json_response(view, status=201, headers={"Location": f"/v2/images/{image.id}"})
 
