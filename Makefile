@@ -26,6 +26,8 @@ lint: install
 	$(VENV)/bin/ruff check cloudd tests scripts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports  # package boundaries: [tool.importlinter] in pyproject.toml
+	# SQL only in db/ and each table family's repository; the agent loads no controller code
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/test_sql_boundaries.py tests/agent/test_agent_imports.py
 
 unit: install
 	$(VENV)/bin/pytest -q -p no:cacheprovider
