@@ -10,7 +10,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from cloudd import errors
-from cloudd.api.auth import PolicyForbidden
 from cloudd.api.compute import errors as compute_errors
 from cloudd.api.ec2.xml import Ec2Error
 from cloudd.api.identity import errors as identity_errors
@@ -25,6 +24,7 @@ from cloudd.conductor.service import HostUnavailable
 from cloudd.consoleauth.tokens import TokenRefused
 from cloudd.frontdoor.compute_create import CreateRefused, FlavorNotFound
 from cloudd.identity import errors as refusals
+from cloudd.identity.policy import PolicyForbidden
 from cloudd.image.bundles import BundleError
 from cloudd.image.for_compute import BootImageError
 from cloudd.image.inspector import ImageUnacceptable

@@ -1,31 +1,28 @@
-"""Who is calling: request ids, X-Auth-Token validation and the policy checks every API uses.
+"""Who is calling, over HTTP: request ids and X-Auth-Token validation for every API.
 
 Any sub-application (identity, compute, image, network) adds, in this order:
 
     middlewares=[request_id_middleware(), auth_middleware(unauthenticated_paths=..., error_body=...)]
 
-and then reads `request[CONTEXT_KEY]` (a `RequestContext`) in its handlers. Policy follows Nova's
-modern defaults: `reader` reads its project, `member` acts on its project, `admin` does everything.
+and then reads `request[CONTEXT_KEY]` (a `RequestContext`) in its handlers. The caller and its
+policy checks are the identity domain's (cloudd.identity.policy), as is the token cache.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from cloudd import errors
 from cloudd.api.keys import HOST_KEY
 from cloudd.db import Database
 from cloudd.db.service import DatabaseService
-from cloudd.identity.records import TokenData
-from cloudd.identity.tokens import hash_token, load_token
+from cloudd.identity.policy import PolicyForbidden, RequestContext
+from cloudd.identity.token_cache import validate_token
 from cloudd.log import request_id_var
 
 LOG = logging.getLogger(__name__)
@@ -45,61 +42,6 @@ def keystone_error_body(status: int, message: str) -> dict[str, Any]:
 
 
 REQUEST_ID_KEY = web.RequestKey("cloudd_request_id", str)
-
-
-class PolicyForbidden(errors.Forbidden):
-    """A policy check failed; auth_middleware turns it into a 403 in the sub-app's error format."""
-
-    def __init__(self, message: str = "You are not authorized to perform the requested action.")\
-            -> None:
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass(frozen=True)
-class RequestContext:
-    user_id: str
-    user_name: str
-    project_id: str | None
-    project_name: str | None
-    roles: frozenset[str]
-    is_admin: bool
-    token_hash: str
-    request_id: str
-
-    @classmethod
-    def from_token(cls, token: TokenData, request_id: str) -> RequestContext:
-        roles = frozenset(role.name for role in token.roles)
-        project = token.project
-        return cls(user_id=token.user.id, user_name=token.user.name,
-                   project_id=project.id if project else None,
-                   project_name=project.name if project else None,
-                   roles=roles, is_admin="admin" in roles, token_hash=token.id_hash,
-                   request_id=request_id)
-
-    def can_read(self, project_id: str | None) -> bool:
-        """Nova's PROJECT_READER_OR_ADMIN."""
-        return self.is_admin or (project_id == self.project_id and "reader" in self.roles)
-
-    def can_act(self, project_id: str | None) -> bool:
-        """Nova's PROJECT_MEMBER_OR_ADMIN."""
-        return self.is_admin or (project_id == self.project_id and "member" in self.roles)
-
-    def require_role(self, role: str) -> None:
-        if not (self.is_admin or role in self.roles):
-            raise PolicyForbidden()
-
-    def require_admin(self) -> None:
-        if not self.is_admin:
-            raise PolicyForbidden()
-
-    def require_read(self, project_id: str | None) -> None:
-        if not self.can_read(project_id):
-            raise PolicyForbidden()
-
-    def require_act(self, project_id: str | None) -> None:
-        if not self.can_act(project_id):
-            raise PolicyForbidden()
 
 
 CONTEXT_KEY = web.RequestKey("cloudd_context", RequestContext)
@@ -126,66 +68,12 @@ def require_role(role: str) -> Callable[[Handler], Handler]:
     return decorate
 
 
-# ----- the token cache -----------------------------------------------------------------------
-class TokenCache:
-    """Validated tokens for a few seconds, so every API call is not a database round trip.
-
-    One per process (module level below) so that a revocation through the identity API clears
-    the entry every sub-app would otherwise keep using.
-    """
-
-    def __init__(self, ttl: float = 5.0) -> None:
-        self.ttl = ttl
-        self._entries: dict[str, tuple[float, TokenData]] = {}
-
-    def get(self, id_hash: str) -> TokenData | None:
-        entry = self._entries.get(id_hash)
-        if entry is None:
-            return None
-        cached_until, token = entry
-        if time.monotonic() > cached_until or time.time() >= token.expires_at:
-            self._entries.pop(id_hash, None)
-            return None
-        return token
-
-    def put(self, token: TokenData) -> None:
-        if len(self._entries) > 10000:  # bound memory under a flood of distinct tokens
-            self._entries.clear()
-        self._entries[token.id_hash] = (time.monotonic() + self.ttl, token)
-
-    def forget(self, id_hash: str) -> None:
-        self._entries.pop(id_hash, None)
-
-    def forget_user(self, user_id: str) -> None:
-        for id_hash, (_, token) in list(self._entries.items()):
-            if token.user.id == user_id:
-                del self._entries[id_hash]
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-
-TOKEN_CACHE = TokenCache()
-
-
 def request_database(request: web.Request) -> Database:
     return request.config_dict[HOST_KEY].get(DatabaseService).db
 
 
 def public_url(request: web.Request) -> str:
     return str(request.config_dict[HOST_KEY].config.api.public_url).rstrip("/")
-
-
-async def validate_token(db: Database, token: str) -> TokenData | None:
-    """The token's data if it is valid now (cached briefly), else None."""
-    id_hash = hash_token(token)
-    cached = TOKEN_CACHE.get(id_hash)
-    if cached is not None:
-        return cached
-    data = await load_token(db, id_hash)
-    if data is not None:
-        TOKEN_CACHE.put(data)
-    return data
 
 
 # ----- middlewares ---------------------------------------------------------------------------

@@ -13,11 +13,11 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.api.auth import validate_token
 from cloudd.api.keys import HOST_KEY
 from cloudd.compute import hosts
 from cloudd.conductor.service import ConductorService, HostUnavailable
 from cloudd.db.service import DatabaseService
+from cloudd.identity.token_cache import validate_token
 from cloudd.rpc import RpcError
 from cloudd.rpc.contracts.compute import HostQuery
 

@@ -12,7 +12,6 @@ from typing import Any
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from cloudd.api.auth import TOKEN_CACHE
 from cloudd.api.identity.app import identity_app
 from cloudd.api.service import ApiService
 from cloudd.config import resolve_paths
@@ -21,6 +20,7 @@ from cloudd.core import ServiceHost
 from cloudd.db import Database
 from cloudd.db.service import DatabaseService
 from cloudd.identity.bootstrap import bootstrap
+from cloudd.identity.token_cache import TOKEN_CACHE
 
 from .users import password_auth
 

@@ -8,13 +8,14 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.api.auth import REQUEST_ID_KEY, RequestContext, get_context, request_database
+from cloudd.api.auth import REQUEST_ID_KEY, get_context, request_database
 from cloudd.api.compute.errors import BadRequest, Conflict, NotFound
 from cloudd.api.keys import HOST_KEY
 from cloudd.api.paging import parse_limit_text
 from cloudd.compute import instances
 from cloudd.db import Database
 from cloudd.frontdoor.compute import ComputeAPI
+from cloudd.identity.policy import RequestContext
 
 
 def context(request: web.Request) -> RequestContext:

@@ -8,12 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.api.auth import RequestContext
 from cloudd.api.compute.microversion import APIVersion
 from cloudd.api.keys import HOST_KEY
 from cloudd.compute.flavors import Flavor
 from cloudd.compute.instance_fields import guest_name
 from cloudd.compute.instances import Instance, InstanceFault
+from cloudd.identity.policy import RequestContext
 from cloudd.vocab import states
 
 PROGRESS_STATUSES = {"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"}

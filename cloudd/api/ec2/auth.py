@@ -15,12 +15,12 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from cloudd.api.auth import RequestContext
 from cloudd.api.ec2.xml import Ec2Error
 from cloudd.awsauth import sigv2, sigv4
 from cloudd.awsauth.errors import SignatureError
 from cloudd.db import Executor
 from cloudd.identity.credentials import credential_refusal, lookup_ec2_credential
+from cloudd.identity.policy import RequestContext
 from cloudd.identity.records import CredentialGrant
 
 MAX_SKEW = 15 * 60  # seconds a signed request's date may differ from ours

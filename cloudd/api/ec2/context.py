@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cloudd.api.auth import RequestContext
 from cloudd.api.ec2.xml import Ec2Error, invalid, missing
 from cloudd.api.patterns import PatternError, wildcard_match
 from cloudd.core import ServiceHost
 from cloudd.db import Database
+from cloudd.identity.policy import RequestContext
 from cloudd.web.inputs import INT64_MAX
 
 _INDEXED = re.compile(r"^(\d+)(?:\.(.*))?$")

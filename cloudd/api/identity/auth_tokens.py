@@ -11,12 +11,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
-from cloudd.api.auth import (
-    TOKEN_CACHE,
-    get_context,
-    request_database,
-    validate_token,
-)
+from cloudd.api.auth import get_context, request_database
 from cloudd.api.identity.catalog import build_catalog
 from cloudd.api.identity.errors import BadRequest, NotFound, Unauthorized, parse_body
 from cloudd.api.identity.views import list_user_projects
@@ -27,6 +22,7 @@ from cloudd.identity import scoping
 from cloudd.identity.lockout import LoginThrottle
 from cloudd.identity.passwords import hash_password, verify_password
 from cloudd.identity.records import Project, TokenData, User
+from cloudd.identity.token_cache import TOKEN_CACHE, validate_token
 from cloudd.identity.tokens import issue_token, revoke_token, token_body
 
 LOG = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloudd.api.auth import RequestContext, get_context, public_url, request_database
+from cloudd.api.auth import get_context, public_url, request_database
 from cloudd.api.identity.errors import Forbidden, NotFound, parse_body
 from cloudd.api.identity.views import collection_links
 from cloudd.identity.credentials import (
@@ -20,6 +20,7 @@ from cloudd.identity.credentials import (
     get_user_ec2_credential,
     list_ec2_credentials,
 )
+from cloudd.identity.policy import RequestContext
 from cloudd.identity.projects import get_project
 from cloudd.identity.records import Ec2Credential
 from cloudd.identity.tokens import effective_roles

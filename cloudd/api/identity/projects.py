@@ -7,10 +7,11 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from cloudd.api.auth import TOKEN_CACHE, get_context, request_database
+from cloudd.api.auth import get_context, request_database
 from cloudd.api.identity.errors import NotFound, parse_body
 from cloudd.api.identity.views import collection_links, domain_view, project_view
 from cloudd.identity import projects
+from cloudd.identity.token_cache import TOKEN_CACHE
 
 NAME = Field(min_length=1, max_length=64)
 

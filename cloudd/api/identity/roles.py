@@ -8,11 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.api.auth import TOKEN_CACHE, get_context, public_url, request_database
+from cloudd.api.auth import get_context, public_url, request_database
 from cloudd.api.identity.views import collection_links, role_view
 from cloudd.db import Executor
 from cloudd.identity import roles
 from cloudd.identity.records import RoleAssignment
+from cloudd.identity.token_cache import TOKEN_CACHE
 
 
 async def list_roles(request: web.Request) -> web.Response:

@@ -7,10 +7,12 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from cloudd.api.auth import TOKEN_CACHE, RequestContext, get_context, request_database
+from cloudd.api.auth import get_context, request_database
 from cloudd.api.identity.errors import parse_body
 from cloudd.api.identity.views import collection_links, list_user_projects, user_view
 from cloudd.identity import users
+from cloudd.identity.policy import RequestContext
+from cloudd.identity.token_cache import TOKEN_CACHE
 
 
 class UserCreate(BaseModel):

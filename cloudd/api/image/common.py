@@ -7,9 +7,10 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from cloudd.api.auth import RequestContext, get_context
+from cloudd.api.auth import get_context
 from cloudd.api.image.errors import BadRequest
 from cloudd.api.keys import HOST_KEY
+from cloudd.identity.policy import RequestContext
 from cloudd.image import records
 from cloudd.image.api import ImageAPI
 from cloudd.web import inputs

@@ -10,10 +10,11 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.api.auth import RequestContext, get_context, request_database
+from cloudd.api.auth import get_context, request_database
 from cloudd.api.keys import HOST_KEY
 from cloudd.api.network.errors import NotFound
 from cloudd.db import Database
+from cloudd.identity.policy import RequestContext
 from cloudd.network.api import NetworkAPI
 
 # Query parameters that are paging/sorting, never attribute filters.
