@@ -13,7 +13,9 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, TypeVar
+from typing import Literal, Required, TypedDict, TypeVar
+
+from pydantic import BaseModel, SerializeAsAny
 
 from cloudd.config import CloudConfig
 
@@ -21,6 +23,36 @@ LOG = logging.getLogger(__name__)
 
 ServiceState = Literal["stopped", "starting", "running", "stopping", "failed"]
 S = TypeVar("S", bound="Service")
+
+
+class ServiceHealth(BaseModel):
+    """One service's part of /healthz. A service with more to say reports a subclass of this
+    (its own fields after these). Only the fields given are reported (``exclude_unset``): the
+    error only when there is one, an optional detail only when it is known."""
+
+    state: ServiceState
+    error: str | None = None
+
+
+class ServiceStateFields(TypedDict, total=False):
+    """``state`` and (when there is one) ``error``, to start a ``ServiceHealth`` with."""
+
+    state: Required[ServiceState]
+    error: str
+
+
+class HealthReport(BaseModel):
+    """The process's /healthz: ``status`` ok only when every service is running."""
+
+    status: Literal["ok", "degraded"]
+    name: str
+    uptime: float
+    # SerializeAsAny: each service's own subclass is reported whole, not cut to ServiceHealth.
+    services: dict[str, SerializeAsAny[ServiceHealth]]
+
+    def as_json(self) -> dict[str, object]:
+        """The /healthz body: the fields each report was given, nothing else."""
+        return self.model_dump(mode="json", exclude_unset=True)
 
 
 class StartupRefused(Exception):
@@ -45,11 +77,14 @@ class Service:
     async def stop(self) -> None:
         """Release everything start() acquired. Supervised tasks are cancelled by the host."""
 
-    def health(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"state": self.state}
+    def health(self) -> ServiceHealth:
+        return ServiceHealth(**self.state_fields())
+
+    def state_fields(self) -> ServiceStateFields:
+        fields = ServiceStateFields(state=self.state)
         if self.error:
-            info["error"] = self.error
-        return info
+            fields["error"] = self.error
+        return fields
 
 
 class ServiceHost:
@@ -243,12 +278,12 @@ class ServiceHost:
         LOG.info("received %s, shutting down", sig.name)
         self.request_stop()
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> HealthReport:
         services = {s.name: s.health() for s in self.services.values()}
-        healthy = all(s["state"] == "running" for s in services.values())
-        return {
-            "status": "ok" if healthy else "degraded",
-            "name": self.name,
-            "uptime": round(time.time() - self.started_at, 3),
-            "services": services,
-        }
+        healthy = all(s.state == "running" for s in services.values())
+        return HealthReport(
+            status="ok" if healthy else "degraded",
+            name=self.name,
+            uptime=round(time.time() - self.started_at, 3),
+            services=services,
+        )

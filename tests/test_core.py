@@ -37,10 +37,35 @@ async def test_start_in_dependency_order_stop_in_reverse() -> None:
     host.add(Recorder(host, "database", (), log))
     await host.start()
     assert log == ["start database", "start conductor", "start api"]
-    assert host.health()["status"] == "ok"
+    assert host.health().status == "ok"
     await host.stop()
     assert log[3:] == ["stop api", "stop conductor", "stop database"]
     assert all(s.state == "stopped" for s in host.services.values())
+
+
+async def test_healthz_reports_each_services_given_fields_only() -> None:
+    """The /healthz body: an error only when there is one, a detail only once it is known
+    (the database's dialect), one given as None still there (the agent's first heartbeat)."""
+    from cloudd.agent.service import AgentHealth
+    from cloudd.db.service import DatabaseService
+
+    host = make_host()
+    host.add(Recorder(host, "conductor", (), []))
+    database = DatabaseService(host)
+    database.state, database.error = "failed", "cannot connect"
+    host.add(database)
+    host.services["conductor"].state = "running"
+    report = host.health()
+    report.services["agent"] = AgentHealth(state="running", host="a1", connected=False,
+                                           controller_url="wss://c:8776", last_heartbeat=None)
+    body = report.as_json()
+    assert isinstance(body["uptime"], float)
+    assert {**body, "uptime": 0} == {
+        "status": "degraded", "name": "cloudd", "uptime": 0, "services": {
+            "conductor": {"state": "running"},
+            "database": {"state": "failed", "error": "cannot connect"},
+            "agent": {"state": "running", "host": "a1", "connected": False,
+                      "controller_url": "wss://c:8776", "last_heartbeat": None}}}
 
 
 async def test_circular_and_missing_dependencies_are_refused() -> None:

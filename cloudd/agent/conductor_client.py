@@ -7,13 +7,14 @@ in-memory double. ``ConductorClient`` implements it over an ``RpcPeer``; the age
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from cloudd.rpc import RpcConnectionLost, RpcPeer
 from cloudd.rpc.contracts.compute import HostResources
 from cloudd.rpc.contracts.conductor import (
     PREFIX,
     ActionEvent,
+    AgentInstanceValues,
     BuildFailedReport,
     FaultCreate,
     Heartbeat,
@@ -42,7 +43,7 @@ class ConductorAPI(Protocol):
     async def instance_update(
         self,
         uuid: str,
-        values: dict[str, Any],
+        values: AgentInstanceValues,
         expected_task_state: list[str | None] | None = None,
         expected_vm_state: list[str] | None = None,
     ) -> Instance: ...
@@ -91,7 +92,7 @@ class ConductorClient:
     async def instance_update(
         self,
         uuid: str,
-        values: dict[str, Any],
+        values: AgentInstanceValues,
         expected_task_state: list[str | None] | None = None,
         expected_vm_state: list[str] | None = None,
     ) -> Instance:

@@ -29,7 +29,7 @@ from cloudd.agent.network.manager import NetworkManager, networks_path
 from cloudd.agent.tls import agent_ssl_context
 from cloudd.cert.common import CertError
 from cloudd.config import CloudConfig
-from cloudd.core import Service, ServiceHost, StartupRefused
+from cloudd.core import Service, ServiceHealth, ServiceHost, StartupRefused
 from cloudd.rpc import RpcConnectionLost, RpcDispatcher, RpcError, RpcPeer
 from cloudd.rpc.contracts.compute import PREFIX as COMPUTE_PREFIX
 from cloudd.rpc.contracts.conductor import Heartbeat, Registered, RegisterHost
@@ -77,6 +77,13 @@ def _parse_delays(text: str) -> dict[str, float]:
     """'spawn=2, reboot=0.5' -> {"spawn": 2.0, "reboot": 0.5} (the config pattern checked it)."""
     pairs = (item.split("=") for item in text.split(",") if item.strip())
     return {name.strip(): float(value) for name, value in pairs}
+
+
+class AgentHealth(ServiceHealth):
+    host: str
+    connected: bool
+    controller_url: str
+    last_heartbeat: float | None  # None until the first heartbeat
 
 
 class AgentService(Service):
@@ -168,11 +175,9 @@ class AgentService(Service):
         await self.manager.cleanup_host()
         await self.network.stop()
 
-    def health(self) -> dict[str, Any]:
-        info = super().health()
-        info.update(host=self.host_name, connected=self.connected,
-                    controller_url=self._url(), last_heartbeat=self.last_heartbeat)
-        return info
+    def health(self) -> AgentHealth:
+        return AgentHealth(**self.state_fields(), host=self.host_name, connected=self.connected,
+                           controller_url=self._url(), last_heartbeat=self.last_heartbeat)
 
     # ----- the link -----------------------------------------------------------------------
 

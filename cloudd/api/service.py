@@ -28,8 +28,8 @@ SubAppFactory = Callable[[ServiceHost], web.Application]
 async def healthz(request: web.Request) -> web.Response:
     host = request.app[HOST_KEY]
     report = host.health()
-    status = 200 if report["status"] == "ok" else 503
-    return web.json_response(report, status=status)
+    status = 200 if report.status == "ok" else 503
+    return web.json_response(report.as_json(), status=status)
 
 
 class ApiService(Service):

@@ -4,8 +4,7 @@ compute manager use them; they import nothing of either side."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from cloudd.rpc.contracts.conductor import AgentInstanceValues
 from cloudd.rpc.contracts.instance import FlavorSnapshot, Instance
 from cloudd.vocab.instance_name import instance_name
 
@@ -18,10 +17,12 @@ def guest_name(instance: Instance) -> str:
     return instance_name({"id": instance.id}, instance.system_metadata)
 
 
-def flavor_columns(flavor: FlavorSnapshot) -> dict[str, Any]:
-    """Instance column values for running with ``flavor`` (the flavor column keeps it whole)."""
-    values: dict[str, Any] = {column: getattr(flavor, column) for column in FLAVOR_SIZE_COLUMNS}
-    values["flavor"] = flavor
+def flavor_columns(flavor: FlavorSnapshot) -> AgentInstanceValues:
+    """Instance column values for running with ``flavor`` (the flavor column keeps it whole;
+    instance_type_id only when the flavor's row id is known)."""
+    sizes = {column: getattr(flavor, column) for column in FLAVOR_SIZE_COLUMNS}
     if flavor.id is not None:
-        values["instance_type_id"] = flavor.id
-    return values
+        sizes["instance_type_id"] = flavor.id
+    # Not validated again: the controller compares an agent's update with these columns as the
+    # flavor has them (cloudd.conductor.authz), and the agent's update validates them when sent.
+    return AgentInstanceValues.model_construct(**sizes, flavor=flavor)

@@ -16,7 +16,11 @@ from cloudd.compute import instances
 from cloudd.compute.instance_fields import flavor_columns
 from cloudd.db import Executor
 from cloudd.rpc import RpcContext, RpcError
-from cloudd.rpc.contracts.conductor import InstanceNotFoundError, InstanceNotOnHost
+from cloudd.rpc.contracts.conductor import (
+    AgentInstanceValues,
+    InstanceNotFoundError,
+    InstanceNotOnHost,
+)
 from cloudd.rpc.contracts.instance import FlavorSnapshot, Instance
 from cloudd.vocab import states
 
@@ -78,21 +82,22 @@ async def finishes_own_event(db: Executor, uuid: str, request_id: str, event: st
     return await instances.event_open_on(db, uuid, request_id, event, caller)
 
 
-def check_update(row: Instance, values: dict[str, Any], caller: str,
+def check_update(row: Instance, values: AgentInstanceValues, caller: str,
                  expected_task_state: list[str | None] | None) -> None:
-    """The columns an agent may write (typed in ``AgentInstanceValues``) checked against the
+    """The columns an agent may write (the ones it gave in ``values``) checked against the
     row: launched_on is the caller, and flavor columns and system_metadata change only as the
-    resize the controller recorded allows."""
-    if "launched_on" in values and values["launched_on"] != caller:
+    resize the controller recorded allows. A column given as None is checked like any value."""
+    given = values.model_fields_set
+    if "launched_on" in given and values.launched_on != caller:
         raise forbidden(f"launched_on must be the calling host {caller}")
     expected = set(expected_task_state) if expected_task_state is not None else None
-    if any(key in values for key in FLAVOR_KEYS):
+    if any(key in given for key in FLAVOR_KEYS):
         _check_flavor_change(row, values, expected)
-    if "system_metadata" in values:
-        _check_system_metadata(row, values["system_metadata"], expected)
+    if "system_metadata" in given:
+        _check_system_metadata(row, values.system_metadata, expected)
 
 
-def _check_flavor_change(row: Instance, values: dict[str, Any],
+def _check_flavor_change(row: Instance, values: AgentInstanceValues,
                          expected: set[str | None] | None) -> None:
     """Only the flavor the controller recorded for the resize (or the revert) in progress;
     the update must be conditional on that task, so it cannot apply at any other time."""
@@ -104,7 +109,8 @@ def _check_flavor_change(row: Instance, values: dict[str, Any],
                         " resize (the update must expect task_state resize_migrating or"
                         " resize_reverting)")
     allowed = flavor_columns(FlavorSnapshot.model_validate(recorded))
-    wrong = sorted(k for k in FLAVOR_KEYS if k in values and values[k] != allowed.get(k))
+    wrong = sorted(k for k in FLAVOR_KEYS
+                   if k in values.model_fields_set and getattr(values, k) != getattr(allowed, k))
     if wrong:
         raise forbidden(f"flavor columns {', '.join(wrong)} differ from the flavor recorded"
                         f" for this {'resize' if key == 'new_flavor' else 'revert'}")

@@ -123,7 +123,7 @@ class ConductorManager:
         try:
             # Conditional on the host too: the row cannot move away between check and write.
             row = await instances.update(
-                self.db, args.uuid, args.values, args.expected_task_state, args.expected_vm_state,
+                self.db, args.uuid, args.values.columns(), args.expected_task_state, args.expected_vm_state,
                 host=row.host,
             )
         except instances.InstanceNotFound as exc:

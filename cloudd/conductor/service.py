@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -25,7 +24,7 @@ from cloudd.cert.enrolment_listener import start_enrolment_listener
 from cloudd.cert.service import CertService
 from cloudd.conductor.cluster import AgentLinks, Cluster, RemoteLink
 from cloudd.conductor.manager import ConductorManager
-from cloudd.core import ServiceHost
+from cloudd.core import ServiceHealth, ServiceHost
 from cloudd.db.service import DatabaseService
 from cloudd.listener import Listener
 from cloudd.rpc import RpcDispatcher, RpcError, RpcPeer
@@ -44,6 +43,10 @@ class HostUnavailable(errors.Conflict):
     def __init__(self, host: str) -> None:
         self.host = host
         super().__init__(f"compute host {host} is not connected")
+
+
+class ConductorHealth(ServiceHealth):
+    agents: list[str]  # the hosts whose agents are linked (cloudd manage status lists them)
 
 
 class ConductorService(AgentLinks):
@@ -185,7 +188,5 @@ class ConductorService(AgentLinks):
         """Schedule and build the new instances in the background (the API answers 202)."""
         self.manager.builder.schedule(uuids, spec, request_id)
 
-    def health(self) -> dict[str, Any]:
-        info = super().health()
-        info["agents"] = sorted(self.agents)
-        return info
+    def health(self) -> ConductorHealth:
+        return ConductorHealth(**self.state_fields(), agents=sorted(self.agents))

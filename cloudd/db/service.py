@@ -4,10 +4,13 @@ and `OnHost`, what the domains' front doors that read through it are made of."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from cloudd import db as dbmod
-from cloudd.core import Service, ServiceHost
+from cloudd.core import Service, ServiceHealth, ServiceHost
+
+
+class DatabaseHealth(ServiceHealth):
+    dialect: str | None = None
 
 
 class DatabaseService(Service):
@@ -36,11 +39,11 @@ class DatabaseService(Service):
             await self._db.close()
             self._db = None
 
-    def health(self) -> dict[str, Any]:
-        info = super().health()
-        if self._db is not None:
-            info["dialect"] = self._db.dialect
-        return info
+    def health(self) -> DatabaseHealth:
+        report = DatabaseHealth(**self.state_fields())
+        if self._db is not None:  # once connected
+            report.dialect = self._db.dialect
+        return report
 
 
 class OnHost:

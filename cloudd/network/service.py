@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from cloudd.compute import instances
 from cloudd.conductor import authz
 from cloudd.conductor.build import NetworkAllocator
 from cloudd.conductor.service import ConductorService, HostUnavailable
-from cloudd.core import ServiceHost
+from cloudd.core import ServiceHealth, ServiceHost
 from cloudd.db import Database
 from cloudd.db.service import DatabaseService
 from cloudd.network import defaults, floating, hoststate, ipam, secgroups, store
@@ -30,6 +29,11 @@ from cloudd.vocab.secgroup_rules import SecurityGroupRule
 
 LOG = logging.getLogger(__name__)
 SWEEP_INTERVAL = 60.0
+
+
+class NetworkHealth(ServiceHealth):
+    manager: str
+    metadata_port: int | None  # None while the metadata listener is not bound
 
 
 class NetworkService(NetworkAllocator):
@@ -61,10 +65,9 @@ class NetworkService(NetworkAllocator):
     async def stop(self) -> None:
         await self.metadata.stop()
 
-    def health(self) -> dict[str, Any]:
-        info = super().health()
-        info.update(manager=self.manager_name, metadata_port=self.metadata.port)
-        return info
+    def health(self) -> NetworkHealth:
+        return NetworkHealth(**self.state_fields(), manager=self.manager_name,
+                             metadata_port=self.metadata.port)
 
     # ----- what the builder and the APIs call ---------------------------------------------
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from typing import Any
 
-from cloudd.core import Service, ServiceHost
+from cloudd.core import Service, ServiceHealth, ServiceHost
 from cloudd.db import Database
 from cloudd.db.service import DatabaseService
 from cloudd.listener import Listener
@@ -53,6 +52,10 @@ async def expire_uploads(db: Database, store: ObjectStore, max_age: float) -> in
                 LOG.warning("could not delete part %s of bucket %s", blob, upload.bucket)
         LOG.info("multipart upload %s in bucket %s expired", upload.upload_id, upload.bucket)
     return len(uploads)
+
+
+class ObjectstoreHealth(ServiceHealth):
+    url: str | None = None
 
 
 class ObjectstoreService(Service):
@@ -107,8 +110,8 @@ class ObjectstoreService(Service):
     async def stop(self) -> None:
         await self.listener.stop()
 
-    def health(self) -> dict[str, Any]:
-        info = super().health()
-        if self.public_url:
-            info["url"] = self.public_url
-        return info
+    def health(self) -> ObjectstoreHealth:
+        report = ObjectstoreHealth(**self.state_fields())
+        if self.public_url:  # once the port is bound
+            report.url = self.public_url
+        return report

@@ -12,10 +12,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from cloudd.compute import hosts, instances
-from cloudd.core import Service, ServiceHost
+from cloudd.core import Service, ServiceHealth, ServiceHost
 from cloudd.db import Database, DatabaseError, Executor
 from cloudd.db.service import DatabaseService
 from cloudd.metrics import observe_scheduling
@@ -40,6 +39,11 @@ async def claim(db: Executor, node: str, flavor: FlavorSpec) -> bool:
 
 async def release(db: Executor, node: str, flavor: FlavorSpec) -> None:
     await hosts.release(db, node, *flavor_usage(flavor))
+
+
+class SchedulerHealth(ServiceHealth):
+    decisions: int
+    no_valid_host: int
 
 
 class SchedulerService(Service):
@@ -224,7 +228,6 @@ class SchedulerService(Service):
                     state.release(RequestSpec(flavor=flavor))
                     break
 
-    def health(self) -> dict[str, Any]:
-        info = super().health()
-        info.update(decisions=self.decisions, no_valid_host=self.no_valid_host)
-        return info
+    def health(self) -> SchedulerHealth:
+        return SchedulerHealth(**self.state_fields(), decisions=self.decisions,
+                               no_valid_host=self.no_valid_host)

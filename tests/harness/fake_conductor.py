@@ -10,6 +10,7 @@ from typing import Any
 from cloudd.rpc.contracts.compute import HostResources
 from cloudd.rpc.contracts.conductor import (
     ActionEvent,
+    AgentInstanceValues,
     BuildFailedReport,
     FaultCreate,
     Heartbeat,
@@ -71,13 +72,15 @@ class FakeConductor:
         return [r for r in self.instances.values() if r.host == host]
 
     async def instance_update(
-        self, uuid: str, values: dict[str, Any],
+        self, uuid: str, values: AgentInstanceValues,
         expected_task_state: list[str | None] | None = None,
         expected_vm_state: list[str] | None = None,
     ) -> Instance:
         await asyncio.sleep(0)  # a round trip: lets other tasks run, as the real RPC would
-        # Only the columns the real conductor accepts from an agent (it refuses the rest).
-        values = InstanceUpdate(uuid=uuid, values=values).values
+        # What the real conductor receives: the update as sent, validated again on arrival (it
+        # refuses the columns an agent may not write).
+        sent = InstanceUpdate(uuid=uuid, values=values).model_dump(mode="json")
+        columns = InstanceUpdate.model_validate(sent).values.columns()
         row = self._get(uuid)
         if expected_task_state is not None and row.task_state not in expected_task_state:
             raise UnexpectedTaskState(
@@ -86,7 +89,7 @@ class FakeConductor:
         if expected_vm_state is not None and row.vm_state not in expected_vm_state:
             raise UnexpectedVMState(f"vm_state is {row.vm_state}")
         # validated again, as the conductor's write and read-back would type it
-        updated = Instance.model_validate({**row.model_dump(), **values})
+        updated = Instance.model_validate({**row.model_dump(), **columns})
         self.instances[uuid] = updated
         return updated
 

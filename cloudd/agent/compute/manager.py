@@ -44,6 +44,7 @@ from cloudd.rpc.contracts.compute import (
     VncConsole,
 )
 from cloudd.rpc.contracts.conductor import (
+    AgentInstanceValues,
     BuildFailedReport,
     InstanceNotFoundError,
 )
@@ -141,7 +142,7 @@ class ComputeManager(ManagerBase):
 
     async def _build(self, args: BuildInstance) -> None:
         instance, uuid = args.instance, args.instance.uuid
-        await self.update(uuid, {"task_state": states.SPAWNING}, [states.SCHEDULING])
+        await self.update(uuid, AgentInstanceValues(task_state=states.SPAWNING), [states.SCHEDULING])
         spec = guest_spec(instance, image=args.image, kernel=args.kernel, ramdisk=args.ramdisk)
         spec.network_info = args.network_info
         try:
@@ -152,11 +153,10 @@ class ComputeManager(ManagerBase):
             raise Abandoned(f"instance {uuid} was deleted during its build") from None
         except Exception as exc:
             await self._reschedule(args, exc)
-        values = {
-            "vm_state": states.ACTIVE, "task_state": None,
-            "power_state": await self.guest_power(uuid),
-            "launched_at": time.time(), "launched_on": self.host,
-        }
+        values = AgentInstanceValues(
+            vm_state=states.ACTIVE, task_state=None, power_state=await self.guest_power(uuid),
+            launched_at=time.time(), launched_on=self.host,
+        )
         try:
             await self.update(uuid, values, [states.SPAWNING])
         except Abandoned:
@@ -189,7 +189,7 @@ class ComputeManager(ManagerBase):
             await self.driver.destroy(uuid)
         except Exception as exc:
             await self.record_fault(uuid, exc)
-            await self.update_quietly(uuid, {"vm_state": states.ERROR, "task_state": None})
+            await self.update_quietly(uuid, AgentInstanceValues(vm_state=states.ERROR, task_state=None))
             raise
         if self.network is not None:
             try:
@@ -208,12 +208,12 @@ class ComputeManager(ManagerBase):
         await self.stop(args.uuid, args.request_id)
 
     async def stop(self, uuid: str, request_id: str) -> None:
-        async def work(instance: Instance) -> dict[str, Any]:
+        async def work(instance: Instance) -> AgentInstanceValues:
             try:
                 await self.driver.power_off(uuid)
             except InstanceNotFound:  # as Nova's libvirt _destroy: a guest that is gone is off
                 LOG.warning("stopping %s: no guest on %s, it is already off", uuid, self.host)
-            return {"vm_state": states.STOPPED}
+            return AgentInstanceValues(vm_state=states.STOPPED)
 
         await self.run_action(uuid, request_id, "stop_instance", [states.POWERING_OFF], work)
 
@@ -222,9 +222,9 @@ class ComputeManager(ManagerBase):
         await self.start(args.uuid, args.request_id)
 
     async def start(self, uuid: str, request_id: str) -> None:
-        async def work(instance: Instance) -> dict[str, Any]:
+        async def work(instance: Instance) -> AgentInstanceValues:
             await self.driver.power_on(uuid)
-            return {"vm_state": states.ACTIVE}
+            return AgentInstanceValues(vm_state=states.ACTIVE)
 
         await self.run_action(uuid, request_id, "start_instance", [states.POWERING_ON], work)
 
@@ -233,9 +233,9 @@ class ComputeManager(ManagerBase):
         await self.reboot(args.uuid, args.request_id, args.hard)
 
     async def reboot(self, uuid: str, request_id: str, hard: bool) -> None:
-        async def work(instance: Instance) -> dict[str, Any]:
+        async def work(instance: Instance) -> AgentInstanceValues:
             await self.driver.reboot(uuid, hard)
-            return {"vm_state": states.ACTIVE}
+            return AgentInstanceValues(vm_state=states.ACTIVE)
 
         # A hard reboot may replace a soft one still in progress, so both are expected.
         expected: list[str | None] = [states.REBOOTING, states.REBOOTING_HARD]
@@ -243,9 +243,9 @@ class ComputeManager(ManagerBase):
 
     def _simple(self, method: str, task_state: str, driver_call: Callable[[str], Awaitable[None]],
                 final_vm_state: str, args: InstanceAction) -> Awaitable[None]:
-        async def work(instance: Instance) -> dict[str, Any]:
+        async def work(instance: Instance) -> AgentInstanceValues:
             await driver_call(args.uuid)
-            return {"vm_state": final_vm_state}
+            return AgentInstanceValues(vm_state=final_vm_state)
 
         return self.run_action(args.uuid, args.request_id, method, [task_state], work)
 
@@ -272,14 +272,14 @@ class ComputeManager(ManagerBase):
 
     @rpc_method
     async def rebuild_instance(self, ctx: RpcContext, args: RebuildInstance) -> None:
-        async def work(instance: Instance) -> dict[str, Any]:
+        async def work(instance: Instance) -> AgentInstanceValues:
             await self.driver.rebuild(guest_spec(instance, image=args.image))
             # image_ref is the API's to record (it did, with the rebuild request).
-            values: dict[str, Any] = {"vm_state": states.ACTIVE, "launched_at": time.time()}
+            launched_at, vm_state = time.time(), states.ACTIVE
             if instance.vm_state == states.STOPPED:  # a stopped server stays stopped
                 await self.driver.power_off(args.uuid)
-                values["vm_state"] = states.STOPPED
-            return values
+                vm_state = states.STOPPED
+            return AgentInstanceValues(vm_state=vm_state, launched_at=launched_at)
 
         await self.run_action(args.uuid, args.request_id, "rebuild_instance",
                               [states.REBUILDING], work, intermediate=states.REBUILD_SPAWNING)
@@ -288,7 +288,7 @@ class ComputeManager(ManagerBase):
     async def resize_instance(self, ctx: RpcContext, args: ResizeInstance) -> None:
         """Cold resize on this host; the instance waits in ``resized`` for confirm or revert."""
 
-        async def work(instance: Instance) -> dict[str, Any]:
+        async def work(instance: Instance) -> AgentInstanceValues:
             old_flavor = instance.current_flavor()
             was_stopped = instance.vm_state == states.STOPPED
             spec = guest_spec(instance, flavor=args.new_flavor)
@@ -296,22 +296,22 @@ class ComputeManager(ManagerBase):
             system_metadata = {**instance.system_metadata, "old_flavor": old_flavor.stored(),
                                "new_flavor": args.new_flavor.stored(),
                                "old_vm_state": instance.vm_state}
-            return {"vm_state": states.RESIZED, "system_metadata": system_metadata,
-                    **flavor_columns(args.new_flavor)}
+            resized = AgentInstanceValues(vm_state=states.RESIZED, system_metadata=system_metadata)
+            return resized.merged(flavor_columns(args.new_flavor))
 
         await self.run_action(args.uuid, args.request_id, "resize_instance",
                               [states.RESIZE_PREP], work, intermediate=states.RESIZE_MIGRATING)
 
     @rpc_method
     async def confirm_resize(self, ctx: RpcContext, args: InstanceAction) -> None:
-        async def work(instance: Instance) -> dict[str, Any]:
+        async def work(instance: Instance) -> AgentInstanceValues:
             await self.driver.confirm_resize(args.uuid)
             system_metadata = dict(instance.system_metadata)
             old_vm_state = system_metadata.get("old_vm_state")
             for key in RESIZE_KEYS:
                 system_metadata.pop(key, None)
             vm_state = states.STOPPED if old_vm_state == states.STOPPED else states.ACTIVE
-            return {"vm_state": vm_state, "system_metadata": system_metadata}
+            return AgentInstanceValues(vm_state=vm_state, system_metadata=system_metadata)
 
         expected: list[str | None] = [None, states.RESIZE_CONFIRMING]
         await self.run_action(args.uuid, args.request_id, "confirm_resize", expected, work)
@@ -321,17 +321,17 @@ class ComputeManager(ManagerBase):
         await self.revert(args.uuid, args.request_id)
 
     async def revert(self, uuid: str, request_id: str) -> None:
-        async def work(instance: Instance) -> dict[str, Any]:
+        async def work(instance: Instance) -> AgentInstanceValues:
             system_metadata = dict(instance.system_metadata)
             was_stopped = system_metadata.get("old_vm_state") == states.STOPPED
             await self.driver.revert_resize(uuid, power_on=not was_stopped)
             old_flavor = system_metadata.get("old_flavor")
             for key in RESIZE_KEYS:
                 system_metadata.pop(key, None)
-            values = {"vm_state": states.STOPPED if was_stopped else states.ACTIVE,
-                      "system_metadata": system_metadata}
+            values = AgentInstanceValues(vm_state=states.STOPPED if was_stopped else states.ACTIVE,
+                                         system_metadata=system_metadata)
             if isinstance(old_flavor, dict):
-                values.update(flavor_columns(FlavorSnapshot.model_validate(old_flavor)))
+                values = values.merged(flavor_columns(FlavorSnapshot.model_validate(old_flavor)))
             return values
 
         await self.run_action(uuid, request_id, "revert_resize", [states.RESIZE_REVERTING], work)
@@ -341,17 +341,17 @@ class ComputeManager(ManagerBase):
         """Write the root disk to ``<instances_path>/snapshots/<image_id>``, then (task_state
         image_uploading) stream it into the image the API created, on the controller."""
 
-        async def work(instance: Instance) -> dict[str, Any]:
+        async def work(instance: Instance) -> AgentInstanceValues:
             dest = self.instances_path / "snapshots" / args.image_id
             await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
             await self.driver.snapshot(args.uuid, str(dest))
             if self.controller_url is not None and self.transfer_tls is not None:
-                await self.update(args.uuid, {"task_state": states.IMAGE_UPLOADING},
+                await self.update(args.uuid, AgentInstanceValues(task_state=states.IMAGE_UPLOADING),
                                   [states.IMAGE_SNAPSHOT])
                 await upload_snapshot(self.controller_url(), args.image_id, dest,
                                       self.transfer_tls())
                 await asyncio.to_thread(dest.unlink)
-            return {}
+            return AgentInstanceValues()
 
         await self.run_action(args.uuid, args.request_id, "snapshot_instance",
                               list(states.SNAPSHOT_TASKS), work)

@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
 
 from cloudd.agent.compute.drivers.base import ComputeDriver, InstanceNotFound
 from cloudd.agent.compute.manager_utils import vm_state_after_failure
@@ -23,6 +22,7 @@ from cloudd.agent.conductor_client import ConductorAPI
 from cloudd.rpc import RemoteError
 from cloudd.rpc.contracts.conductor import (
     ActionEvent,
+    AgentInstanceValues,
     FaultCreate,
     InstanceNotFoundError,
     UnexpectedTaskState,
@@ -40,7 +40,8 @@ LOST_RACE = (UnexpectedTaskState, UnexpectedVMState, InstanceNotFoundError)
 # only comes at the end of the reconciliation.
 _reconciling: contextvars.ContextVar[bool] = contextvars.ContextVar("reconciling", default=False)
 
-Work = Callable[[Instance], Awaitable[dict[str, Any]]]
+# An action's driver work: what it did, as the columns to save with the action's end.
+Work = Callable[[Instance], Awaitable[AgentInstanceValues]]
 
 
 class Abandoned(Exception):
@@ -98,7 +99,7 @@ class ManagerBase:
                 raise Abandoned(f"{method}: task_state is {instance.task_state!r}, "
                                 f"expected one of {expected}")
             if intermediate is not None:
-                await self.update(uuid, {"task_state": intermediate}, expected)
+                await self.update(uuid, AgentInstanceValues(task_state=intermediate), expected)
                 expected = [intermediate]
             try:
                 values = await work(instance)
@@ -107,8 +108,8 @@ class ManagerBase:
             except Exception as exc:
                 await self.revert_after_failure(instance, exc, expected)
                 raise
-            await self.update(uuid, {**values, "task_state": None,
-                                     "power_state": await self.guest_power(uuid)}, expected)
+            done = AgentInstanceValues(task_state=None, power_state=await self.guest_power(uuid))
+            await self.update(uuid, values.merged(done), expected)
 
     @asynccontextmanager
     async def action(self, uuid: str, request_id: str, method: str) -> AsyncIterator[None]:
@@ -152,7 +153,7 @@ class ManagerBase:
         except InstanceNotFoundError:
             raise Abandoned(f"instance {uuid} no longer exists") from None
 
-    async def update(self, uuid: str, values: dict[str, Any],
+    async def update(self, uuid: str, values: AgentInstanceValues,
                      expected_task_state: list[str | None] | None = None) -> Instance:
         """``instance_update``; a lost race (deleted, or another task) becomes ``Abandoned``.
 
@@ -177,14 +178,16 @@ class ManagerBase:
                 retried = True
         raise AssertionError("unreachable")
 
-    async def _saved_already(self, uuid: str, values: dict[str, Any]) -> Instance | None:
+    async def _saved_already(self, uuid: str, values: AgentInstanceValues) -> Instance | None:
+        """The row, if it holds every column ``values`` gives (the update was applied)."""
         try:
             row = await self.conductor.instance_get(uuid)
         except InstanceNotFoundError:
             return None
-        return row if all(getattr(row, key) == value for key, value in values.items()) else None
+        saved = all(getattr(row, column) == value for column, value in values.columns().items())
+        return row if saved else None
 
-    async def update_quietly(self, uuid: str, values: dict[str, Any],
+    async def update_quietly(self, uuid: str, values: AgentInstanceValues,
                              expected_task_state: list[str | None] | None = None) -> None:
         try:
             await self.update(uuid, values, expected_task_state)
@@ -218,6 +221,6 @@ class ManagerBase:
         except Exception:
             LOG.exception("cannot read the state of %s after a failure", uuid)
             guest = None
-        values = {"vm_state": vm_state_after_failure(instance.vm_state, guest),
-                  "task_state": None, "power_state": guest or power_state.NOSTATE}
+        values = AgentInstanceValues(vm_state=vm_state_after_failure(instance.vm_state, guest),
+                                     task_state=None, power_state=guest or power_state.NOSTATE)
         await self.update_quietly(uuid, values, expected)

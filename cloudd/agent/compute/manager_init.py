@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Any, Protocol
+from typing import Protocol
 
 from cloudd.agent.compute.drivers.base import ComputeDriver, InvalidState
 from cloudd.agent.compute.manager_base import Abandoned
 from cloudd.agent.conductor_client import ConductorAPI
 from cloudd.rpc.contracts.compute import HostDomain
-from cloudd.rpc.contracts.conductor import InstanceNotFoundError
+from cloudd.rpc.contracts.conductor import AgentInstanceValues, InstanceNotFoundError
 from cloudd.rpc.contracts.instance import Instance
 from cloudd.vocab import power_state, states
 
@@ -32,10 +32,10 @@ class ReconciledManager(Protocol):
     running_deleted_instance_action: str
     unknown_domains: tuple[HostDomain, ...]
 
-    async def update(self, uuid: str, values: dict[str, Any],
+    async def update(self, uuid: str, values: AgentInstanceValues,
                      expected_task_state: list[str | None] | None = None) -> Instance: ...
 
-    async def update_quietly(self, uuid: str, values: dict[str, Any],
+    async def update_quietly(self, uuid: str, values: AgentInstanceValues,
                              expected_task_state: list[str | None] | None = None) -> None: ...
 
     async def guest_power(self, uuid: str) -> int: ...
@@ -133,13 +133,13 @@ async def init_instance(manager: ReconciledManager, instance: Instance) -> None:
         await _fail_interrupted_build(manager, uuid, task_state)
     elif task_state in states.REBUILD_TASKS:
         try:  # only if the row did not move on since it was read
-            await manager.update(uuid, {"vm_state": states.ERROR, "task_state": None},
+            await manager.update(uuid, AgentInstanceValues(vm_state=states.ERROR, task_state=None),
                                  [task_state])
         except Abandoned:
             return
         await manager.record_fault(uuid, InterruptedBuild("Instance rebuild was interrupted"))
     elif task_state in (*states.SNAPSHOT_TASKS, states.RESIZE_PREP):
-        await manager.update_quietly(uuid, {"task_state": None}, [task_state])
+        await manager.update_quietly(uuid, AgentInstanceValues(task_state=None), [task_state])
     elif task_state == states.RESIZE_MIGRATING:
         await _undo_resize(manager, instance)
     elif task_state == states.RESIZE_REVERTING:
@@ -159,8 +159,8 @@ async def _fail_interrupted_build(manager: ReconciledManager, uuid: str,
     # The conditional update comes first: a build that finished (and reported) since the row
     # was read keeps its guest.
     try:
-        await manager.update(uuid, {"vm_state": states.ERROR, "task_state": None,
-                                    "power_state": power_state.NOSTATE}, [task_state])
+        await manager.update(uuid, AgentInstanceValues(
+            vm_state=states.ERROR, task_state=None, power_state=power_state.NOSTATE), [task_state])
     except Abandoned:
         return
     LOG.warning("instance %s: build interrupted (agent restart or lost link), set to ERROR", uuid)
@@ -181,15 +181,14 @@ async def _undo_resize(manager: ReconciledManager, instance: Instance) -> None:
     except InvalidState:
         pass  # the driver never got as far as resizing
     await manager.update_quietly(
-        uuid, {"task_state": None, "power_state": await manager.guest_power(uuid)},
+        uuid, AgentInstanceValues(task_state=None, power_state=await manager.guest_power(uuid)),
         [states.RESIZE_MIGRATING])
 
 
 async def _finish_reboot(manager: ReconciledManager, uuid: str, task_state: str) -> None:
     if await manager.guest_power(uuid) == power_state.RUNNING:
-        await manager.update_quietly(
-            uuid, {"vm_state": states.ACTIVE, "task_state": None,
-                   "power_state": power_state.RUNNING}, [task_state])
+        await manager.update_quietly(uuid, AgentInstanceValues(
+            vm_state=states.ACTIVE, task_state=None, power_state=power_state.RUNNING), [task_state])
         return
     # A soft reboot that already shut the guest down can only finish as a hard one.
     await manager.reboot(uuid, "", hard=True)
@@ -199,8 +198,8 @@ async def _settle_to_guest(manager: ReconciledManager, uuid: str, task_state: st
     """pausing/unpausing/suspending/resuming: the guest's state says how far it got."""
     guest = await manager.guest_power(uuid)
     vm_state = _POWER_TO_VM_STATE.get(guest, states.ERROR)
-    await manager.update_quietly(
-        uuid, {"vm_state": vm_state, "task_state": None, "power_state": guest}, [task_state])
+    await manager.update_quietly(uuid, AgentInstanceValues(
+        vm_state=vm_state, task_state=None, power_state=guest), [task_state])
 
 
 # ----- power-state sync ---------------------------------------------------------------------
@@ -230,7 +229,7 @@ async def sync_instance_power_state(
     vm_state = instance.vm_state
     if guest != instance.power_state:
         try:
-            await manager.update(uuid, {"power_state": guest}, [None])
+            await manager.update(uuid, AgentInstanceValues(power_state=guest), [None])
         except Abandoned:
             return
     if vm_state == states.ACTIVE and guest in (
@@ -254,7 +253,7 @@ async def sync_instance_power_state(
 async def _stop_behind_back(manager: ReconciledManager, uuid: str) -> None:
     """What Nova's stop API does: take the task (unless an action got there first), stop."""
     try:
-        await manager.update(uuid, {"task_state": states.POWERING_OFF}, [None])
+        await manager.update(uuid, AgentInstanceValues(task_state=states.POWERING_OFF), [None])
     except Abandoned:
         return
     await manager.stop(uuid, "")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -26,7 +25,7 @@ from cloudd.api.ec2 import (
 from cloudd.api.ec2.auth import authenticate
 from cloudd.api.ec2.context import Action, Ec2Request, Params
 from cloudd.api.ec2.xml import Ec2Error, error_response, response
-from cloudd.core import Service, ServiceHost
+from cloudd.core import Service, ServiceHealth, ServiceHost
 from cloudd.db.service import DatabaseService
 from cloudd.errors import CloudError
 from cloudd.listener import Listener
@@ -141,6 +140,10 @@ def ec2_app(host: ServiceHost) -> web.Application:
     return app
 
 
+class Ec2Health(ServiceHealth):
+    url: str | None = None
+
+
 class Ec2Service(Service):
     name = "ec2"
     depends = ("database", "conductor", "cert", "objectstore")
@@ -166,8 +169,8 @@ class Ec2Service(Service):
     async def stop(self) -> None:
         await self.listener.stop()
 
-    def health(self) -> dict[str, Any]:
-        info = super().health()
-        if self.public_url:
-            info["url"] = self.public_url
-        return info
+    def health(self) -> Ec2Health:
+        report = Ec2Health(**self.state_fields())
+        if self.public_url:  # once the port is bound
+            report.url = self.public_url
+        return report

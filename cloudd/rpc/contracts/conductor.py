@@ -8,9 +8,16 @@ called as ``conductor.<name>`` over the agent's websocket. Instance rows travel 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from cloudd.rpc.contracts.compute import HostResources
 from cloudd.rpc.contracts.instance import FlavorSnapshot, Instance
@@ -73,9 +80,13 @@ class AgentInstanceValues(BaseModel):
     writes (grep ``update(`` in cloudd/agent/compute). Ownership (project_id, user_id, host, node),
     user data, keys and deletion are not here, so a call naming them fails validation and
     nothing is written. The flavor columns and system_metadata are further checked against
-    what the controller recorded for a resize (cloudd.conductor.authz)."""
+    what the controller recorded for a resize (cloudd.conductor.authz).
 
-    model_config = ConfigDict(extra="forbid")
+    A record holds only the columns it was given (``model_fields_set``): a column left out is
+    not written, while one given as None is written NULL. Its dump (the wire format) is those
+    columns only, and it is frozen so that nothing sets a column behind that record's back."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     vm_state: str | None = None
     task_state: str | None = None
@@ -118,12 +129,21 @@ class AgentInstanceValues(BaseModel):
             raise ValueError("launched_at must be a time (seconds since the epoch)")
         return value
 
+    @model_serializer(mode="wrap")
+    def _given_columns_only(self, dump: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The columns left out must not travel as None: the controller would write them NULL.
+        dumped: dict[str, Any] = dump(self)
+        return {column: value for column, value in dumped.items()
+                if column in self.model_fields_set}
 
-def _agent_values(values: dict[str, Any]) -> dict[str, Any]:
-    """Only the columns the agent named, each validated and typed as ``AgentInstanceValues``
-    types it (None stays None where allowed; a flavor stays a ``FlavorSnapshot``)."""
-    checked = AgentInstanceValues.model_validate(values)
-    return {column: getattr(checked, column) for column in checked.model_fields_set}
+    def columns(self) -> dict[str, Any]:
+        """The given columns with their typed values (a flavor stays a ``FlavorSnapshot``), as
+        the instance store writes them."""
+        return {column: getattr(self, column) for column in self.model_fields_set}
+
+    def merged(self, later: AgentInstanceValues) -> AgentInstanceValues:
+        """These columns and ``later``'s, ``later`` winning where both give one (validated)."""
+        return AgentInstanceValues.model_validate({**self.columns(), **later.columns()})
 
 
 class InstanceUpdate(BaseModel):
@@ -132,11 +152,11 @@ class InstanceUpdate(BaseModel):
     ``expected_task_state`` / ``expected_vm_state``: when set (a list; ``None`` inside the list
     means "no task"), the update applies only if the row's column is one of them, and otherwise
     the call fails with ``UnexpectedTaskState`` / ``UnexpectedVMState`` (Nova's semantics).
-    ``values``: columns of ``AgentInstanceValues`` only.
+    ``values``: the columns to write, of ``AgentInstanceValues`` only (sent as the given ones).
     """
 
     uuid: str
-    values: Annotated[dict[str, Any], AfterValidator(_agent_values)]
+    values: AgentInstanceValues
     expected_task_state: list[str | None] | None = None
     expected_vm_state: list[str] | None = None
 
