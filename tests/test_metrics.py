@@ -99,7 +99,7 @@ async def test_no_valid_host_is_counted(cloud: Cloud) -> None:  # noqa: F811
 
 
 async def test_object_store_bytes_are_counted(s3cloud: S3Cloud) -> None:  # noqa: F811
-    url = s3cloud.api + "/metrics"
+    url = s3cloud.base + "/metrics"
     s3 = s3cloud.client(await s3cloud.credentials())
     await run(s3.create_bucket, Bucket="metered")
     before = await scrape_url(s3cloud.session, url)

@@ -124,8 +124,8 @@ async def test_a_stranger_on_the_agent_port_gets_nothing(cloud: Cloud) -> None:
 
 
 async def test_a_user_certificate_is_refused(cloud: Cloud, tmp_path: Path) -> None:
-    token = await cloud.user_token("tenant")
-    code, body = await cloud.call("POST", "/compute/v2.1/os-certificates", token)
+    token, _ = await cloud.user_token("tenant")
+    code, body, _ = await cloud.call("POST", "/compute/v2.1/os-certificates", token)
     assert code == 200, body
     user = context_from(tmp_path / "user", body["certificate"]["private_key"],
                         body["certificate"]["data"], cloud)
@@ -200,7 +200,7 @@ async def test_a_connected_host_name_cannot_be_taken_over(cloud: Cloud, tmp_path
 async def create_image(cloud: Cloud, token: str, data: bytes, **fields: Any) -> str:
     body = {"name": f"img-{uuid.uuid4().hex[:6]}", "container_format": "bare",
             "disk_format": "raw", **fields}
-    code, image = await cloud.call("POST", "/image/v2/images", token, json=body)
+    code, image, _ = await cloud.call("POST", "/image/v2/images", token, json=body)
     assert code == 201, image
     async with cloud.session.put(
             f"{cloud.base}/image/v2/images/{image['id']}/file", data=data,
@@ -227,7 +227,7 @@ async def test_image_routes_serve_only_the_hosts_own_images(cloud: Cloud, tmp_pa
     kernel = await create_image(cloud, admin, kernel_bytes, container_format="aki",
                                 disk_format="aki")
     disk = await create_image(cloud, admin, disk_bytes, kernel_id=kernel)
-    other = await create_image(cloud, await cloud.user_token("other"), secret_bytes,
+    other = await create_image(cloud, (await cloud.user_token("other"))[0], secret_bytes,
                                visibility="private")
     server = await boot_on_ctl(cloud, disk)
     ctl = await host_context(cloud, tmp_path, "ctl")

@@ -9,15 +9,15 @@ from harness.console import ConsoleCloud as Cloud
 
 
 async def test_create_returns_a_key_and_a_certificate_from_the_root(cloud: Cloud) -> None:
-    token = await cloud.user_token("certs-project")
-    code, body = await cloud.call("POST", "/compute/v2.1/os-certificates", token)
+    token, _ = await cloud.user_token("certs-project")
+    code, body, _ = await cloud.call("POST", "/compute/v2.1/os-certificates", token)
     assert code == 200, body
     cert = x509.load_pem_x509_certificate(body["certificate"]["data"].encode())
     key = serialization.load_pem_private_key(body["certificate"]["private_key"].encode(), None)
     assert isinstance(key, rsa.RSAPrivateKey) and key.key_size >= 2048
     assert key.public_key().public_numbers() == cert.public_key().public_numbers()  # type: ignore[union-attr]
 
-    code, root = await cloud.call("GET", "/compute/v2.1/os-certificates/root", token)
+    code, root, _ = await cloud.call("GET", "/compute/v2.1/os-certificates/root", token)
     assert code == 200 and root["certificate"]["private_key"] is None
     ca = x509.load_pem_x509_certificate(root["certificate"]["data"].encode())
     cert.verify_directly_issued_by(ca)
@@ -26,7 +26,7 @@ async def test_create_returns_a_key_and_a_certificate_from_the_root(cloud: Cloud
                                   f"{cert.serial_number:X}")
     assert row == {"project_id": project_id, "kind": "user"}
 
-    code, body = await cloud.call("GET", "/compute/v2.1/os-certificates/other", token)
+    code, body, _ = await cloud.call("GET", "/compute/v2.1/os-certificates/other", token)
     assert code == 501, body
-    code, _ = await cloud.call("POST", "/compute/v2.1/os-certificates", "not-a-token")
+    code, _, _ = await cloud.call("POST", "/compute/v2.1/os-certificates", "not-a-token")
     assert code == 401

@@ -44,7 +44,7 @@ async def pings_within(address: str, seconds: float) -> bool:
 
 async def neutron(cloud: LibvirtCloud, method: str, path: str, expect: int,
                   **body: Any) -> dict[str, Any]:
-    code, reply = await cloud.call(method, "/network/v2.0" + path, json=body or None)
+    code, reply, _ = await cloud.call(method, "/network/v2.0" + path, json=body or None)
     assert code == expect, (method, path, code, reply)
     return dict(reply or {})
 

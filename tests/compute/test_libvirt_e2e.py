@@ -105,7 +105,7 @@ async def snapshot_boots(cloud: LibvirtCloud, vm1: str) -> str:
     deadline = time.monotonic() + 120
     image: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        code, image = await cloud.call("GET", f"/image/v2/images/{image_id}")
+        code, image, _ = await cloud.call("GET", f"/image/v2/images/{image_id}")
         assert code == 200, image
         if image["status"] == "active":
             break

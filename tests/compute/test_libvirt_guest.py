@@ -57,7 +57,7 @@ async def test_stop_right_after_active_is_the_guests_own_clean_power_off(libvirt
 
 
 async def create_server(cloud: LibvirtCloud, name: str, **extra: Any) -> str:
-    code, body = await cloud.call("POST", "/compute/v2.1/servers", json={"server": {
+    code, body, _ = await cloud.call("POST", "/compute/v2.1/servers", json={"server": {
         "name": name, "imageRef": cloud.images["cloudd-guest"], "flavorRef": "0",
         "networks": "auto", **extra}})
     assert code == 202, body
@@ -66,10 +66,10 @@ async def create_server(cloud: LibvirtCloud, name: str, **extra: Any) -> str:
 
 async def open_ssh(cloud: LibvirtCloud) -> None:
     """A rule in the project's default group: TCP 22 from anywhere (the host, here)."""
-    code, body = await cloud.call("GET", "/compute/v2.1/os-security-groups", version="2.1")
+    code, body, _ = await cloud.call("GET", "/compute/v2.1/os-security-groups", version="2.1")
     assert code == 200, body
     group = next(g for g in body["security_groups"] if g["name"] == "default")
-    code, body = await cloud.call("POST", "/compute/v2.1/os-security-group-rules", version="2.1",
+    code, body, _ = await cloud.call("POST", "/compute/v2.1/os-security-group-rules", version="2.1",
                                   json={"security_group_rule": {
                                       "parent_group_id": group["id"], "ip_protocol": "tcp",
                                       "from_port": 22, "to_port": 22, "cidr": "0.0.0.0/0"}})
@@ -104,7 +104,7 @@ async def test_ssh_login_with_the_key_pair_hostname_and_user_data(libvirt_host: 
                                            bridge=bridge)
             finally:
                 await db.close()
-            code, body = await cloud.call("POST", "/compute/v2.1/os-keypairs", version="2.1",
+            code, body, _ = await cloud.call("POST", "/compute/v2.1/os-keypairs", version="2.1",
                                           json={"keypair": {"name": "login"}})
             assert code == 200, body
             key = tmp_path / "login.pem"

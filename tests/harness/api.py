@@ -1,11 +1,13 @@
-"""The cloud under test over HTTP: a real controller in-process (SQLite in tmp_path by default)
-with one compute host (fake driver) on the loopback websocket, bootstrapped, a public boot image,
-and an admin token."""
+"""The cloud under test over HTTP: ApiCloud, the one type every HTTP surface's tests drive, and
+running_cloud, the whole controller in-process (SQLite in tmp_path by default) with one compute
+host (fake driver) on the loopback websocket, bootstrapped, a public boot image, and an admin
+token."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -28,13 +30,13 @@ from cloudd.image.data import import_image
 from cloudd.image.records import image_store
 
 from .config import loopback_config
-from .users import add_user, issue_token
+from .users import DEFAULT_DOMAIN_ID, add_user, password_auth
 
 # The public, active image every server in these tests boots from (imageRef must name one).
 BOOT_IMAGE = "8a3c1d2e-0000-4000-8000-000000000001"
 
 
-async def add_boot_image(db: Any, cfg: Any, tmp_path: Path) -> None:
+async def add_boot_image(db: Database, cfg: CloudConfig, tmp_path: Path) -> None:
     path = tmp_path / "cirros.img"
     await asyncio.to_thread(path.write_bytes, b"\0" * 1024)
     await import_image(db, image_store(cfg), path, "cirros", disk_format="raw", public=True,
@@ -42,35 +44,77 @@ async def add_boot_image(db: Any, cfg: Any, tmp_path: Path) -> None:
 
 
 @dataclass
-class Started:
-    """A started, bootstrapped controller: what each API's cloud class is made from."""
+class ApiCloud:
+    """The cloud under test as an HTTP client sees it: every surface (Compute, Identity, EC2,
+    S3, consoles, a libvirt host) is this, made by its own start-up and, where a surface needs
+    more (a proxy URL, EC2 keys), extended by a subclass that adds only that."""
 
-    host: ServiceHost
-    cfg: CloudConfig
-    creds: dict[str, Any]  # bootstrap()'s: user_id, project_id, password
+    base: str  # the API: http://127.0.0.1:<port>
     session: aiohttp.ClientSession
-    admin_token: str
+    admin_token: str  # the bootstrap admin's, scoped to the admin project
+    admin: dict[str, Any]  # bootstrap()'s credentials: user_id, project_id, password
+    host: ServiceHost  # the controller (in this process)
+    # The Compute microversion a call sends when it names none (None: the API's minimum).
+    microversion: str | None = None
 
     @property
     def db(self) -> Database:
         return self.host.get(DatabaseService).db
 
     @property
-    def base(self) -> str:
-        """The API: http://127.0.0.1:<port>."""
-        return f"http://127.0.0.1:{self.host.get(ApiService).port}"
+    def admin_project(self) -> str:
+        return str(self.admin["project_id"])
+
+    async def call(self, method: str, path: str, token: str | None = None,
+                   version: str | None = None, **kwargs: Any) -> tuple[int, Any, Any]:
+        """`method` on base + `path` as `token` (None: the admin; "": anonymous, no token
+        header): (status, the JSON body or None, the response headers)."""
+        headers = dict(kwargs.pop("headers", {}))
+        token = self.admin_token if token is None else token
+        if token:
+            headers["X-Auth-Token"] = token
+        version = version or self.microversion
+        if version:
+            headers["X-OpenStack-Nova-API-Version"] = version
+        async with self.session.request(method, self.base + path, headers=headers,
+                                        **kwargs) as resp:
+            body = await resp.json() if resp.content_type == "application/json" else None
+            return resp.status, body, resp.headers
+
+    async def authenticate(self, auth: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """POST `auth` (a v3 auth body, e.g. password_auth's) to the Identity API, which must
+        issue a token: (the token, its body)."""
+        code, body, headers = await self.call("POST", "/identity/v3/auth/tokens", "", json=auth)
+        assert code == 201, body
+        return str(headers["X-Subject-Token"]), dict(body["token"])
+
+    async def token(self, user: str, password: str, project: str) -> str:
+        token, _ = await self.authenticate(
+            password_auth(user, password, project, domain_ref=DEFAULT_DOMAIN_ID))
+        return token
+
+    async def user_token(self, project: str,
+                         roles: tuple[str, ...] = ("member", "reader")) -> tuple[str, str]:
+        """A new user with `roles` on `project` (created if needed): (token, project_id)."""
+        name, project_id = await add_user(self.db, project, roles)
+        return await self.token(name, "secret", project), project_id
+
+
+def fields_of(cloud: ApiCloud) -> dict[str, Any]:
+    """`cloud`'s fields, to make a surface's subclass of it: Sub(**fields_of(cloud), extra=...)."""
+    return {field.name: getattr(cloud, field.name) for field in dataclasses.fields(cloud)}
 
 
 Prepare = Callable[[Database, CloudConfig, dict[str, Any]], Awaitable[None]]
 
 
 @contextlib.asynccontextmanager
-async def started(tmp_path: Path, *, agent: bool = True, boot_image: bool = True,
-                  prepare: Prepare | None = None, cfg: CloudConfig | None = None,
-                  **sections: dict[str, str]) -> AsyncIterator[Started]:
+async def running_cloud(tmp_path: Path, *, agent: bool = True, boot_image: bool = True,
+                        prepare: Prepare | None = None, cfg: CloudConfig | None = None,
+                        **sections: dict[str, str]) -> AsyncIterator[ApiCloud]:
     """Controller (+ agent unless not `agent`) of `cfg` (default: loopback_config with
-    `sections`), bootstrapped into tmp_path, the boot image added unless not `boot_image`,
-    `prepare(db, cfg, creds)` run (networks...), an HTTP session and the admin's token."""
+    `sections`, e.g. another database), bootstrapped into tmp_path, the boot image added unless
+    not `boot_image`, `prepare(db, cfg, creds)` run (networks...), and the admin's token."""
     cfg = cfg or loopback_config(tmp_path, **sections)
     host = build_controller(cfg)
     if agent:
@@ -84,41 +128,13 @@ async def started(tmp_path: Path, *, agent: bool = True, boot_image: bool = True
             await add_boot_image(db, cfg, tmp_path)
         if prepare is not None:
             await prepare(db, cfg, creds)
-        base = f"http://127.0.0.1:{host.get(ApiService).port}"
         async with aiohttp.ClientSession() as session:
-            token = await issue_token(session, base, "admin", creds["password"], "admin")
-            yield Started(host, cfg, creds, session, token)
+            cloud = ApiCloud(f"http://127.0.0.1:{host.get(ApiService).port}", session, "", creds,
+                             host)
+            cloud.admin_token = await cloud.token("admin", creds["password"], "admin")
+            yield cloud
     finally:
         await host.stop()
-
-
-@dataclass
-class ApiCloud:
-    base: str  # http://127.0.0.1:<port>
-    session: aiohttp.ClientSession
-    admin_token: str
-    admin_project: str
-    db: Any
-    host: ServiceHost | None = None
-
-    async def call(self, method: str, path: str, token: str | None = None,
-                   version: str | None = None, **kwargs: Any) -> tuple[int, Any, Any]:
-        headers = dict(kwargs.pop("headers", {}))
-        headers["X-Auth-Token"] = token if token is not None else self.admin_token
-        if version:
-            headers["X-OpenStack-Nova-API-Version"] = version
-        async with self.session.request(method, self.base + path, headers=headers,
-                                        **kwargs) as resp:
-            body = await resp.json() if resp.content_type == "application/json" else None
-            return resp.status, body, resp.headers
-
-    async def token(self, user: str, password: str, project: str) -> str:
-        return await issue_token(self.session, self.base, user, password, project)
-
-    async def user_token(self, project: str, roles: tuple[str, ...]) -> tuple[str, str]:
-        """A new user with `roles` on `project` (created if needed): (token, project_id)."""
-        name, project_id = await add_user(self.db, project, roles)
-        return await self.token(name, "secret", project), project_id
 
 
 async def wait_status(cloud: ApiCloud, server_id: str, status: str, limit: float = 20) -> dict[str, Any]:
@@ -139,15 +155,6 @@ async def action(cloud: ApiCloud, server_id: str, body: dict[str, Any], expect: 
                                            json=body)
     assert code == expect, (body, code, resp)
     return resp, headers
-
-
-@contextlib.asynccontextmanager
-async def running_cloud(tmp_path: Path, *, boot_image: bool = True, prepare: Prepare | None = None,
-                        **sections: dict[str, str]) -> AsyncIterator[ApiCloud]:
-    """The cloud of `cloud`; `sections` override loopback_config's (e.g. another database)."""
-    cfg = loopback_config(tmp_path, **sections)
-    async with started(tmp_path, boot_image=boot_image, prepare=prepare, cfg=cfg) as up:
-        yield ApiCloud(up.base, up.session, up.admin_token, up.creds["project_id"], up.db, up.host)
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiohttp
 import boto3
 import pytest
 from botocore.config import Config
@@ -26,13 +25,11 @@ from cryptography.x509.oid import NameOID
 
 from cloudd.api.ec2.service import Ec2Service
 from cloudd.config import CloudConfig
-from cloudd.core import ServiceHost
 from cloudd.db import Database
-from cloudd.db.service import DatabaseService
 from cloudd.network import floating, ipam
 from cloudd.objectstore.service import ObjectstoreService
 
-from .api import started
+from .api import ApiCloud, fields_of, running_cloud
 from .users import Keys, ec2_credentials
 
 T = TypeVar("T")
@@ -53,32 +50,32 @@ async def get_object(s3: Any, **params: Any) -> tuple[bytes, dict[str, Any]]:
     return await asyncio.to_thread(fetch)
 
 
-@dataclass
-class Ec2Cloud:
-    api: str
-    ec2_url: str
-    s3_url: str
-    session: aiohttp.ClientSession
-    admin_token: str
-    admin: dict[str, Any]
-    host: ServiceHost
-    state_dir: Path
+@dataclass(kw_only=True)
+class AwsCloud(ApiCloud):
+    """The cloud with its S3 object store, and EC2 keys made through its Identity API."""
+
+    s3_url: str  # the object store's own URL
 
     @property
-    def db(self) -> Any:
-        return self.host.get(DatabaseService).db
+    def state_dir(self) -> Path:
+        return Path(self.host.config.default.state_dir)
 
     async def identity(self, method: str, path: str, body: Any = None,
                        token: str | None = None) -> Any:
-        async with self.session.request(method, f"{self.api}/identity/v3{path}", json=body,
-                                        headers={"X-Auth-Token": token or self.admin_token}) as r:
-            assert r.status < 300, (r.status, await r.text())
-            return await r.json() if r.content_type == "application/json" else None
+        """An Identity v3 call (as the admin unless `token`) that must succeed: its body."""
+        code, reply, _ = await self.call(method, f"/identity/v3{path}", token, json=body)
+        assert code < 300, (code, reply)
+        return reply
 
     async def credentials(self, project: str | None = None, role: str = "member") -> Keys:
         """EC2 keys: the admin's in the admin project, or a new user's (with `role`) in a new
         project named after `project`."""
         return await ec2_credentials(self.identity, self.admin, project, role)
+
+
+@dataclass(kw_only=True)
+class Ec2Cloud(AwsCloud):
+    ec2_url: str
 
     def client(self, keys: Keys, service: str = "ec2", **config: Any) -> Any:
         url = self.ec2_url if service == "ec2" else self.s3_url
@@ -101,7 +98,6 @@ class Ec2Cloud:
         return out.decode()
 
 
-
 async def _flat_networks(db: Database, cfg: CloudConfig, creds: dict[str, Any]) -> None:
     await ipam.create_networks(db, ipam.FLAT, "private", "10.20.0.0/24", bridge="br100")
     await floating.create_floating_ips(db, "192.0.2.0/29")
@@ -109,34 +105,15 @@ async def _flat_networks(db: Database, cfg: CloudConfig, creds: dict[str, Any]) 
 
 @contextlib.asynccontextmanager
 async def ec2_cloud(tmp_path: Path) -> AsyncIterator[Ec2Cloud]:
-    async with started(tmp_path, prepare=_flat_networks,
-                       network={"network_manager": "FlatManager"}) as up:
-        yield Ec2Cloud(up.base, up.host.get(Ec2Service).public_url,
-                       up.host.get(ObjectstoreService).public_url, up.session, up.admin_token,
-                       up.creds, up.host, tmp_path)
+    async with running_cloud(tmp_path, prepare=_flat_networks,
+                             network={"network_manager": "FlatManager"}) as up:
+        yield Ec2Cloud(**fields_of(up), ec2_url=up.host.get(Ec2Service).public_url,
+                       s3_url=up.host.get(ObjectstoreService).public_url)
 
 
-@dataclass
-class S3Cloud:
-    api: str  # http://127.0.0.1:<api port>
-    s3_url: str  # the object store's own URL
-    session: aiohttp.ClientSession
-    admin_token: str
-    admin: dict[str, Any]
-    state_dir: Path
-    host: ServiceHost
-    ca_file: str | None = None
-
-    async def identity(self, method: str, path: str, body: Any = None) -> Any:
-        async with self.session.request(method, f"{self.api}/identity/v3{path}", json=body,
-                                        headers={"X-Auth-Token": self.admin_token}) as resp:
-            assert resp.status < 300, (resp.status, await resp.text())
-            return await resp.json() if resp.content_type == "application/json" else None
-
-    async def credentials(self, project: str | None = None) -> Keys:
-        """EC2 keys through the Identity API: the admin's in its project, or a new user's in
-        a new project `project` (with the member role)."""
-        return await ec2_credentials(self.identity, self.admin, project)
+@dataclass(kw_only=True)
+class S3Cloud(AwsCloud):
+    ca_file: str | None = None  # the test CA when the object store is on HTTPS
 
     def client(self, keys: Keys | None, **config: Any) -> Any:
         """A boto3 S3 client; keys None makes an unsigned (anonymous) client."""
@@ -150,7 +127,6 @@ class S3Cloud:
             aws_secret_access_key=keys.secret if keys else None,
             verify=self.ca_file if self.ca_file else None,
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **config))
-
 
 
 def make_tls_files(directory: Path) -> tuple[Path, Path, Path]:
@@ -198,9 +174,10 @@ async def s3_cloud(tmp_path: Path, tls: bool) -> AsyncIterator[S3Cloud]:
         ca, cert, key = make_tls_files(tmp_path)
         objectstore |= {"ssl_cert_file": str(cert), "ssl_key_file": str(key)}
         ca_file = str(ca)
-    async with started(tmp_path, agent=False, boot_image=False, objectstore=objectstore) as up:
-        yield S3Cloud(up.base, up.host.get(ObjectstoreService).public_url, up.session,
-                      up.admin_token, up.creds, tmp_path, up.host, ca_file)
+    async with running_cloud(tmp_path, agent=False, boot_image=False,
+                             objectstore=objectstore) as up:
+        yield S3Cloud(**fields_of(up), s3_url=up.host.get(ObjectstoreService).public_url,
+                      ca_file=ca_file)
 
 
 @pytest.fixture

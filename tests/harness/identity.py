@@ -1,58 +1,33 @@
-"""A controller slice serving only the Identity API: migrated database, bootstrap, API on
-loopback (an aiohttp test server)."""
+"""The cloud under test cut down to the Identity API: a controller slice of the database and the
+API only (the real connect + migrate path, bootstrap), served on loopback by an aiohttp test
+server, reached as an ApiCloud."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from aiohttp import ClientResponse, web
-from aiohttp.test_utils import TestClient, TestServer
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from cloudd.api.identity.app import identity_app
 from cloudd.api.service import ApiService
 from cloudd.config import resolve_paths
 from cloudd.config.models import CloudConfig
 from cloudd.core import ServiceHost
-from cloudd.db import Database
 from cloudd.db.service import DatabaseService
 from cloudd.identity.bootstrap import bootstrap
 from cloudd.identity.token_cache import TOKEN_CACHE
 
-from .users import password_auth
-
-
-@dataclass
-class IdentityCloud:
-    host: ServiceHost
-    db: Database
-    client: TestClient[Any, Any]
-    admin: dict[str, Any]   # bootstrap() credentials
-    base_url: str           # the server's http://127.0.0.1:PORT
-
-    async def token(self, user: str, password: str, project: str | None = None,
-                    **scope: Any) -> tuple[str, dict[str, Any]]:
-        """Issue a password token by name; returns (token, token body)."""
-        resp = await self.client.post("/identity/v3/auth/tokens",
-                                      json=password_auth(user, password, project, **scope))
-        assert resp.status == 201, await resp.text()
-        return resp.headers["X-Subject-Token"], (await resp.json())["token"]
-
-    async def admin_token(self) -> str:
-        token, _ = await self.token("admin", self.admin["password"], "admin")
-        return token
-
-    async def call(self, method: str, path: str, token: str | None,
-                   json: Any = None) -> ClientResponse:
-        headers = {"X-Auth-Token": token} if token else {}
-        return await self.client.request(method, "/identity" + path, json=json, headers=headers)
+from .api import ApiCloud
 
 
 @contextlib.asynccontextmanager
-async def identity_cloud(db_url: str, tmp_path: Path) -> AsyncIterator[IdentityCloud]:
+async def identity_cloud(db_url: str, tmp_path: Path) -> AsyncIterator[ApiCloud]:
+    """Only the database and the API services (no scheduler, conductor or agent): the API
+    serves /identity and an empty /compute, whose catalog entry the tests check."""
     config = CloudConfig()
     config.default.state_dir = str(tmp_path)
     config.database.connection = db_url
@@ -65,17 +40,18 @@ async def identity_cloud(db_url: str, tmp_path: Path) -> AsyncIterator[IdentityC
     await database.start()  # the real connect + migrate path of the controller
     admin = await bootstrap(database.db, tmp_path)
     api.mount("/identity", identity_app)
-    # An empty compute API: the catalog lists only what is mounted, and tests check compute's entry.
     api.mount("/compute", lambda _host: web.Application())
     server = TestServer(api.build_app(), host="127.0.0.1")
-    client: TestClient[Any, Any] = TestClient(server)
-    await client.start_server()
-    base_url = str(server.make_url("")).rstrip("/")
-    config.api.public_url = base_url
+    await server.start_server()
+    base = str(server.make_url("")).rstrip("/")
+    config.api.public_url = base
     TOKEN_CACHE.clear()
     try:
-        yield IdentityCloud(host, database.db, client, admin, base_url)
+        async with aiohttp.ClientSession() as session:
+            cloud = ApiCloud(base, session, "", admin, host)
+            cloud.admin_token = await cloud.token("admin", admin["password"], "admin")
+            yield cloud
     finally:
-        await client.close()
+        await server.close()
         await host.stop()
         await database.stop()

@@ -19,22 +19,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
-from cloudd.api.service import ApiService
 from cloudd.cert.enroll import enroll_host
-from cloudd.compute import flavors
 from cloudd.conductor.service import ConductorService
-from cloudd.config import resolve_paths, validate
-from cloudd.controller import build_controller
-from cloudd.db.service import DatabaseService
-from cloudd.identity.bootstrap import bootstrap
+from cloudd.config import CloudConfig, resolve_paths, validate
+from cloudd.db import Database
 from cloudd.image.data import import_image
 from cloudd.image.records import image_store
 
+from .api import ApiCloud, fields_of, running_cloud
 from .config import free_port
 from .libvirt_host import READY_LINE, TEST_ROOT, virsh
-from .users import issue_token
 
 AGENT_HOST = "libvirt-e2e"
 # What an agent on another machine would have: its own state directory and config file.
@@ -63,13 +57,11 @@ virt_type = qemu
 """
 
 
-@dataclass
-class LibvirtCloud:
-    base: str  # the API: http://127.0.0.1:<port>
+@dataclass(kw_only=True)
+class LibvirtCloud(ApiCloud):
+    """The cloud on a libvirt host: its console proxy, state directories, and the agent."""
+
     proxy: str  # the console proxy: http://127.0.0.1:<port>
-    session: aiohttp.ClientSession
-    token: str
-    password: str
     state: Path  # the controller's state directory
     agent_state: Path
     agent_url: str  # wss://127.0.0.1:<rpc port>/agent
@@ -83,26 +75,18 @@ class LibvirtCloud:
     def instances(self) -> Path:
         return self.agent_state / "instances"
 
-    async def call(self, method: str, path: str, version: str = "2.47",
-                   **kwargs: Any) -> tuple[int, Any]:
-        headers = {"X-Auth-Token": self.token, "X-OpenStack-Nova-API-Version": version}
-        async with self.session.request(method, self.base + path, headers=headers,
-                                        **kwargs) as resp:
-            body = await resp.json() if resp.content_type == "application/json" else None
-            return resp.status, body
-
     async def action(self, server: str, body: dict[str, Any], expect: int = 202) -> Any:
-        code, reply = await self.call("POST", f"/compute/v2.1/servers/{server}/action", json=body)
+        code, reply, _ = await self.call("POST", f"/compute/v2.1/servers/{server}/action", json=body)
         assert code == expect, (body, code, reply)
         return reply
 
     async def server(self, server: str) -> dict[str, Any]:
-        code, body = await self.call("GET", f"/compute/v2.1/servers/{server}")
+        code, body, _ = await self.call("GET", f"/compute/v2.1/servers/{server}")
         assert code == 200, body
         return dict(body["server"])
 
     async def create(self, name: str, image: str, flavor: str = "0", networks: str = "none") -> str:
-        code, body = await self.call("POST", "/compute/v2.1/servers", json={"server": {
+        code, body, _ = await self.call("POST", "/compute/v2.1/servers", json={"server": {
             "name": name, "imageRef": image, "flavorRef": flavor, "networks": networks}})
         assert code == 202, body
         return str(body["server"]["id"])
@@ -136,11 +120,11 @@ class LibvirtCloud:
         raise AssertionError(f"ready line #{count} not on the console of {server}:\n{output[-2000:]}")
 
     async def delete(self, server: str) -> None:
-        code, _ = await self.call("DELETE", f"/compute/v2.1/servers/{server}")
+        code, _, _ = await self.call("DELETE", f"/compute/v2.1/servers/{server}")
         assert code == 204
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            code, _ = await self.call("GET", f"/compute/v2.1/servers/{server}")
+            code, _, _ = await self.call("GET", f"/compute/v2.1/servers/{server}")
             if code == 404:
                 return
             await asyncio.sleep(0.3)
@@ -169,7 +153,7 @@ class LibvirtCloud:
         since = time.time()
         while time.monotonic() < deadline:
             assert self.agent is not None and self.agent.returncode is None, self.agent_log()
-            _, body = await self.call("GET", "/compute/v2.1/os-services", version="2.1")
+            _, body, _ = await self.call("GET", "/compute/v2.1/os-services", version="2.1")
             for service in body["services"]:
                 if service["host"] == AGENT_HOST and service["state"] == "up" and \
                         _epoch(service.get("updated_at")) >= since:
@@ -201,7 +185,7 @@ def _epoch(stamp: str | None) -> float:
     return parsed.timestamp()
 
 
-async def register_guest(db: Any, cfg: Any, guest_dir: Path, kernel_file: str) -> dict[str, str]:
+async def register_guest(db: Database, cfg: CloudConfig, guest_dir: Path, kernel_file: str) -> dict[str, str]:
     """The guest as `make run` registers it: AKI + ARI, and the disk with their ids."""
     store = image_store(cfg)
     kernel = await import_image(db, store, guest_dir / kernel_file, "cloudd-guest-kernel",
@@ -238,30 +222,31 @@ async def libvirt_cloud(guest_dir: Path, kernel_file: str = "vmlinux", register:
                 "novncproxy_base_url": "http://127.0.0.1:0/vnc_lite.html"},
         "network": network or {},
     }))
-    host = build_controller(cfg)
-    await host.start()
-    cloud: LibvirtCloud | None = None
+    images: dict[str, str] = {}  # name -> id
+
+    async def register_images(db: Database, cfg: CloudConfig, creds: dict[str, Any]) -> None:
+        if register:
+            images.update(await register_guest(db, cfg, guest_dir, kernel_file))
+
     try:
-        db = host.get(DatabaseService).db
-        creds = await bootstrap(db, state)
-        await flavors.ensure_defaults(db)
-        images = await register_guest(db, cfg, guest_dir, kernel_file) if register else {}
-        proxy_port = getattr(host.services.get("vncproxy"), "port", 0)
-        async with aiohttp.ClientSession() as session:
+        async with running_cloud(state, agent=False, boot_image=False, prepare=register_images,
+                                 cfg=cfg) as up:
+            conductor = up.host.get(ConductorService)
+            proxy_port = getattr(up.host.services.get("vncproxy"), "port", 0)
             cloud = LibvirtCloud(
-                f"http://127.0.0.1:{host.get(ApiService).port}", f"http://127.0.0.1:{proxy_port}",
-                session, "", creds["password"], state, agent_state,
-                f"wss://127.0.0.1:{host.get(ConductorService).port}/agent",
-                host.get(ConductorService).enroll_port or 0,
-                await enroll_host(db, AGENT_HOST, cfg.cert.ca_path), images)
-            cloud.token = await issue_token(session, cloud.base, "admin", creds["password"], "admin")
-            await cloud.start_agent()
-            yield cloud
+                **{**fields_of(up), "microversion": "2.47"},
+                proxy=f"http://127.0.0.1:{proxy_port}", state=state, agent_state=agent_state,
+                agent_url=f"wss://127.0.0.1:{conductor.port}/agent",
+                enroll_port=conductor.enroll_port or 0,
+                join_token=await enroll_host(up.db, AGENT_HOST, cfg.cert.ca_path), images=images)
+            try:
+                await cloud.start_agent()
+                yield cloud
+            finally:
+                if cloud.agent is not None and cloud.agent.returncode is None:
+                    cloud.agent.terminate()
+                    await cloud.agent.wait()
     finally:
-        if cloud is not None and cloud.agent is not None and cloud.agent.returncode is None:
-            cloud.agent.terminate()
-            await cloud.agent.wait()
-        await host.stop()
         if keep_domains:
             await asyncio.to_thread(shutil.rmtree, state, True)
         else:

@@ -223,7 +223,9 @@ async def test_auto_assign_floating_ip_gives_one_and_takes_it_back(lab: Lab, tmp
         for _ in range(100):
             row = await cloud.db.fetchrow("SELECT project_id, fixed_ip_id, auto_assigned"
                                           " FROM floating_ips WHERE address = $1", kinds["floating"])
+            assert row is not None  # the pool's address: released, never deleted
             if row["project_id"] is None:
                 break
             await asyncio.sleep(0.2)
+        assert row is not None
         assert dict(row) == {"project_id": None, "fixed_ip_id": None, "auto_assigned": 0}

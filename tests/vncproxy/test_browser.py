@@ -111,7 +111,7 @@ async def webdriver(tmp_path: Path) -> AsyncIterator[WebDriver]:
 
 def console_url_from_cli(cloud: Cloud, server_id: str) -> str:
     env = {**os.environ, "OS_AUTH_URL": cloud.base + "/identity", "OS_USERNAME": "admin",
-           "OS_PASSWORD": cloud.password, "OS_PROJECT_NAME": "admin",
+           "OS_PASSWORD": cloud.admin["password"], "OS_PROJECT_NAME": "admin",
            "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default",
            "OS_IDENTITY_API_VERSION": "3", "OS_REGION_NAME": "RegionOne",
            "OS_INTERFACE": "public"}

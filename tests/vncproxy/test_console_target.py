@@ -27,7 +27,7 @@ async def test_a_console_target_off_the_host_or_its_vnc_ports_is_refused(cloud: 
     api_port = urlsplit(cloud.base).port
     for listen, port in [("127.0.0.1", api_port), ("192.0.2.7", guest.vnc_port)]:
         driver.vnc_listen, guest.vnc_port = listen, port or 0
-        code, body = await cloud.call("POST", f"/compute/v2.1/servers/{server_id}/action",
+        code, body, _ = await cloud.call("POST", f"/compute/v2.1/servers/{server_id}/action",
                                       json={"os-getVNCConsole": {"type": "novnc"}})
         assert code == 409, body
         assert "console" in body["conflictingRequest"]["message"]

@@ -103,7 +103,7 @@ def _row_spells(cells: list[str], line: str, glyph_of: dict[str, str],
 async def openstack(cloud: LibvirtCloud, *args: str) -> Any:
     """The openstack CLI as the admin user of ``cloud``; its JSON output (-f json)."""
     env = {**os.environ, "OS_AUTH_URL": cloud.base + "/identity", "OS_USERNAME": "admin",
-           "OS_PASSWORD": cloud.password, "OS_PROJECT_NAME": "admin",
+           "OS_PASSWORD": cloud.admin["password"], "OS_PROJECT_NAME": "admin",
            "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default",
            "OS_IDENTITY_API_VERSION": "3", "OS_REGION_NAME": "RegionOne", "OS_INTERFACE": "public"}
     env.pop("OS_CLOUD", None)

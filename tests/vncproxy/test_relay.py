@@ -92,7 +92,7 @@ async def test_forged_expired_and_deleted_tokens_are_refused_with_a_reason(
     assert code == 4001 and "expired" in reason
 
     token = token_of(await cloud.console_url(server_id))
-    code, _ = await cloud.call("DELETE", f"/compute/v2.1/servers/{server_id}")
+    code, _, _ = await cloud.call("DELETE", f"/compute/v2.1/servers/{server_id}")
     assert code == 204
     for _ in range(100):
         if not await cloud.db.fetchval("SELECT COUNT(*) FROM console_auth_tokens"):
@@ -112,13 +112,13 @@ async def test_other_origins_are_refused(cloud: Cloud, qemu_vnc: int) -> None:
 
 
 async def test_a_project_cannot_get_another_projects_console(cloud: Cloud) -> None:
-    alice = await cloud.user_token("alice-project")
-    bob = await cloud.user_token("bob-project")
+    alice, _ = await cloud.user_token("alice-project")
+    bob, _ = await cloud.user_token("bob-project")
     server_id = await cloud.boot("alice-project")
-    code, body = await cloud.call("POST", f"/compute/v2.1/servers/{server_id}/action", bob,
+    code, body, _ = await cloud.call("POST", f"/compute/v2.1/servers/{server_id}/action", bob,
                                   json={"os-getVNCConsole": {"type": "novnc"}})
     assert code == 404, body
-    code, body = await cloud.call("POST", f"/compute/v2.1/servers/{server_id}/remote-consoles",
+    code, body, _ = await cloud.call("POST", f"/compute/v2.1/servers/{server_id}/remote-consoles",
                                   bob, version="2.6",
                                   json={"remote_console": {"protocol": "vnc", "type": "novnc"}})
     assert code == 404, body
@@ -129,21 +129,21 @@ async def test_remote_consoles_api_and_versions(cloud: Cloud) -> None:
     server_id = await cloud.boot()
     body = {"remote_console": {"protocol": "vnc", "type": "novnc"}}
     path = f"/compute/v2.1/servers/{server_id}/remote-consoles"
-    code, resp = await cloud.call("POST", path, version="2.6", json=body)
+    code, resp, _ = await cloud.call("POST", path, version="2.6", json=body)
     assert code == 200, resp
     assert resp["remote_console"]["protocol"] == "vnc"
     assert "path=%3Ftoken%3D" in resp["remote_console"]["url"]
     assert (await cloud.call("POST", path, version="2.5", json=body))[0] == 404
-    code, resp = await cloud.call("POST", path, version="2.6",
+    code, resp, _ = await cloud.call("POST", path, version="2.6",
                                   json={"remote_console": {"protocol": "spice", "type": "spice-html5"}})
     assert code == 400, resp
     action = f"/compute/v2.1/servers/{server_id}/action"
-    code, resp = await cloud.call("POST", action, json={"os-getVNCConsole": {"type": "xvpvnc"}})
+    code, resp, _ = await cloud.call("POST", action, json={"os-getVNCConsole": {"type": "xvpvnc"}})
     assert code == 400, resp
-    code, _ = await cloud.call("POST", action, json={"os-stop": None})
+    code, _, _ = await cloud.call("POST", action, json={"os-stop": None})
     assert code == 202
     for _ in range(100):
-        code, resp = await cloud.call("POST", action, json={"os-getVNCConsole": {"type": "novnc"}})
+        code, resp, _ = await cloud.call("POST", action, json={"os-getVNCConsole": {"type": "novnc"}})
         if code == 409:
             break
         await asyncio.sleep(0.05)

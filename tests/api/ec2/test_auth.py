@@ -32,7 +32,7 @@ async def test_boto3_sigv4_and_sigv2(ec2cloud: Ec2Cloud) -> None:
 
 
 async def test_catalog_lists_the_ec2_endpoint(ec2cloud: Ec2Cloud) -> None:
-    async with ec2cloud.session.get(f"{ec2cloud.api}/identity/v3/auth/catalog",
+    async with ec2cloud.session.get(f"{ec2cloud.base}/identity/v3/auth/catalog",
                                     headers={"X-Auth-Token": ec2cloud.admin_token}) as resp:
         catalog = (await resp.json())["catalog"]
     urls = [e["url"] for s in catalog if s["type"] == "ec2" for e in s["endpoints"]]

@@ -67,10 +67,9 @@ def bundle(ca_pem: str, name: str, archive: bytes, kind: str = "machine",
 
 async def ca_certificate(cloud: Ec2Cloud) -> str:
     """What euca2ools fetched: GET os-certificates/root of the Compute API."""
-    async with cloud.session.get(f"{cloud.api}/compute/v2.1/os-certificates/root",
-                                 headers={"X-Auth-Token": cloud.admin_token}) as resp:
-        assert resp.status == 200, await resp.text()
-        return str((await resp.json())["certificate"]["data"])
+    code, body, _ = await cloud.call("GET", "/compute/v2.1/os-certificates/root")
+    assert code == 200, body
+    return str(body["certificate"]["data"])
 
 
 async def upload(cloud: Ec2Cloud, keys: Keys, bucket: str, prefix: str, name: str,
@@ -119,11 +118,11 @@ async def test_bundle_registers_and_boots(ec2cloud: Ec2Cloud) -> None:
         "available", "bundled", location, kernel_id)
 
     # The Image API holds exactly the first member of the decrypted tarball.
-    async with ec2cloud.session.get(f"{ec2cloud.api}/image/v2/images", headers={
+    async with ec2cloud.session.get(f"{ec2cloud.base}/image/v2/images", headers={
             "X-Auth-Token": ec2cloud.admin_token}) as resp:
         records = {i["name"]: i for i in (await resp.json())["images"]}
     glance_id = records["bundled"]["id"]
-    async with ec2cloud.session.get(f"{ec2cloud.api}/image/v2/images/{glance_id}/file", headers={
+    async with ec2cloud.session.get(f"{ec2cloud.base}/image/v2/images/{glance_id}/file", headers={
             "X-Auth-Token": ec2cloud.admin_token}) as resp:
         assert await resp.read() == disk
     assert records["bundled"]["kernel_id"] == records["vmlinuz"]["id"]

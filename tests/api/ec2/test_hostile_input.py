@@ -34,7 +34,7 @@ async def test_ec2_wildcard_filter_is_linear(ec2cloud: Ec2Cloud) -> None:
                        disk_format="raw", public=True)
     ec2 = ec2cloud.client(await ec2cloud.credentials())
     hostile = run(ec2.describe_images, Filters=[{"Name": "name", "Values": ["*a*a*a*a*a*a*b"]}])
-    found, worst = await healthz_while(ec2cloud.session, ec2cloud.api, hostile)
+    found, worst = await healthz_while(ec2cloud.session, ec2cloud.base, hostile)
     assert found["Images"] == []
     assert worst < LOOP_BUDGET, worst
     found = await run(ec2.describe_images, Filters=[{"Name": "name", "Values": ["*a*a*a*a*a*a"]}])
@@ -112,5 +112,5 @@ async def test_s3_still_lists_after_refusals(ec2cloud: Ec2Cloud) -> None:
     await run(s3.put_object, Bucket="fine", Key="a", Body=b"1")
     listing = await run(s3.list_objects, Bucket="fine", MaxKeys=5000)
     assert [o["Key"] for o in listing["Contents"]] == ["a"]
-    async with aiohttp.ClientSession() as session, session.get(f"{ec2cloud.api}/healthz") as r:
+    async with aiohttp.ClientSession() as session, session.get(f"{ec2cloud.base}/healthz") as r:
         assert r.status in (200, 503)

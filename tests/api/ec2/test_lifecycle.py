@@ -114,7 +114,7 @@ async def check_power(ec2: Any, instance: str) -> None:
 
 
 def openstack_server_names(cloud: Ec2Cloud) -> list[str]:
-    env = {**os.environ, "OS_AUTH_URL": cloud.api + "/identity", "OS_USERNAME": "admin",
+    env = {**os.environ, "OS_AUTH_URL": cloud.base + "/identity", "OS_USERNAME": "admin",
            "OS_PASSWORD": cloud.admin["password"], "OS_PROJECT_NAME": "admin",
            "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default",
            "OS_IDENTITY_API_VERSION": "3", "OS_REGION_NAME": "RegionOne"}

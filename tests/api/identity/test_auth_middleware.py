@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from harness.identity import IdentityCloud as Cloud
+from harness.api import ApiCloud as Cloud
+from harness.users import password_auth
 
 from cloudd.api.auth import (
     auth_middleware,
@@ -76,7 +77,7 @@ async def test_no_token_is_401_in_callers_format(cloud: Cloud, dummy: TestClient
         -> None:
     resp = await dummy.get("/dummy/whoami")
     assert resp.status == 401
-    assert resp.headers["WWW-Authenticate"] == f'Keystone uri="{cloud.base_url}/identity"'
+    assert resp.headers["WWW-Authenticate"] == f'Keystone uri="{cloud.base}/identity"'
     assert (await resp.json())["unauthorized"]["code"] == 401
     assert resp.headers["X-Compute-Request-Id"] == resp.headers["X-OpenStack-Request-ID"]
     resp = await dummy.get("/dummy/whoami", headers={"X-Auth-Token": "forged"})
@@ -85,8 +86,7 @@ async def test_no_token_is_401_in_callers_format(cloud: Cloud, dummy: TestClient
 
 
 async def test_context_filled_from_token(cloud: Cloud, dummy: TestClient[Any, Any]) -> None:
-    token = await cloud.admin_token()
-    resp = await dummy.get("/dummy/whoami", headers={"X-Auth-Token": token})
+    resp = await dummy.get("/dummy/whoami", headers={"X-Auth-Token": cloud.admin_token})
     assert resp.status == 200
     context = await resp.json()
     assert context == {
@@ -98,24 +98,24 @@ async def test_context_filled_from_token(cloud: Cloud, dummy: TestClient[Any, An
 
 async def test_policy_reader_member_admin(cloud: Cloud, dummy: TestClient[Any, Any]) -> None:
     _, project_id = await make_user(cloud, "rita", "rita-pw", "reader", "ritas")
-    reader, _ = await cloud.token("rita", "rita-pw", "ritas")
+    reader, _ = await cloud.authenticate(password_auth("rita", "rita-pw", "ritas"))
     headers = {"X-Auth-Token": reader}
     assert (await dummy.get(f"/dummy/projects/{project_id}", headers=headers)).status == 200
     resp = await dummy.get(f"/dummy/projects/{cloud.admin['project_id']}", headers=headers)
     assert resp.status == 403
     assert (await resp.json())["forbidden"]["code"] == 403
     assert (await dummy.post("/dummy/act", headers=headers)).status == 403
-    admin = {"X-Auth-Token": await cloud.admin_token()}
+    admin = {"X-Auth-Token": cloud.admin_token}
     assert (await dummy.get(f"/dummy/projects/{project_id}", headers=admin)).status == 200
     assert (await dummy.post("/dummy/act", headers=admin)).status == 200
 
 
 async def test_revocation_reaches_other_apis_at_once(cloud: Cloud,
                                                      dummy: TestClient[Any, Any]) -> None:
-    token = await cloud.admin_token()
+    token = cloud.admin_token
     headers = {"X-Auth-Token": token}
     assert (await dummy.get("/dummy/whoami", headers=headers)).status == 200  # now cached
-    resp = await cloud.client.delete("/identity/v3/auth/tokens",
-                                     headers={**headers, "X-Subject-Token": token})
-    assert resp.status == 204
+    code, _, _ = await cloud.call("DELETE", "/identity/v3/auth/tokens", token,
+                                  headers={"X-Subject-Token": token})
+    assert code == 204
     assert (await dummy.get("/dummy/whoami", headers=headers)).status == 401

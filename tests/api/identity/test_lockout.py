@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from harness.identity import IdentityCloud as Cloud
+from harness.api import ApiCloud as Cloud
 from harness.users import password_auth
 
 from cloudd.api.identity import auth_tokens
@@ -17,6 +17,7 @@ from cloudd.identity.passwords import verify_password
 from .test_tokens import make_user
 
 LOCKED = "temporarily locked out"
+TOKENS = "/identity/v3/auth/tokens"
 
 
 def lockout(cloud: Cloud, attempts: int = 3, per_address: int = 30) -> None:
@@ -28,10 +29,9 @@ def lockout(cloud: Cloud, attempts: int = 3, per_address: int = 30) -> None:
 
 async def login(cloud: Cloud, user: str, password: str, project: str | None = None) \
         -> tuple[int, str]:
-    resp = await cloud.client.post("/identity/v3/auth/tokens",
-                                   json=password_auth(user, password, project))
-    body = await resp.json()
-    return resp.status, "" if resp.status == 201 else body["error"]["message"]
+    code, body, _ = await cloud.call("POST", TOKENS, "",
+                                     json=password_auth(user, password, project))
+    return code, "" if code == 201 else body["error"]["message"]
 
 
 async def test_wrong_passwords_lock_the_user_out(cloud: Cloud) -> None:
@@ -52,9 +52,9 @@ async def test_wrong_passwords_lock_the_user_out(cloud: Cloud) -> None:
     assert status == 401 and LOCKED in message and "Try again in" in message
     # By id too: the name and the id of one user share one count.
     victim_id = (await cloud.db.fetchrow("SELECT id FROM users WHERE name = 'victim'") or {})["id"]
-    resp = await cloud.client.post("/identity/v3/auth/tokens", json={"auth": {"identity": {
+    code, body, _ = await cloud.call("POST", TOKENS, "", json={"auth": {"identity": {
         "methods": ["password"], "password": {"user": {"id": victim_id, "password": "right-pw"}}}}})
-    assert resp.status == 401 and LOCKED in (await resp.json())["error"]["message"]
+    assert code == 401 and LOCKED in body["error"]["message"]
     # Other users of the same address are not locked by one user's lockout.
     assert (await login(cloud, "bystander", "by-pw", "bystanders"))[0] == 201
 
@@ -67,8 +67,8 @@ async def test_the_growing_delay_does_not_hold_the_loop(cloud: Cloud) -> None:
     assert await login(cloud, "admin", "guess-1") == (401, auth_tokens.AUTH_FAILED)  # waits 1 s
     slow = asyncio.create_task(login(cloud, "admin", "guess-2"))  # now waits 2 s
     await asyncio.sleep(0.3)  # let it reach its delay
-    health = await cloud.client.get("/healthz")  # 503 here: this slice starts no services
-    assert health.status in (200, 503) and "services" in await health.json()
+    code, health, _ = await cloud.call("GET", "/healthz", "")  # 503: this slice starts no services
+    assert code in (200, 503) and "services" in health
     assert not slow.done()
     assert (await login(cloud, "admin", cloud.admin["password"], "admin"))[0] == 201
     assert not slow.done()
@@ -113,30 +113,31 @@ async def test_unknown_user_costs_a_full_password_verification(
     assert verified == [(params, False), (params, False)]
 
 
-async def rescope(cloud: Cloud, token: str, project: str) -> Any:
-    return await cloud.client.post("/identity/v3/auth/tokens", json={"auth": {
+async def rescope(cloud: Cloud, token: str, project: str) -> tuple[int, Any, Any]:
+    """Re-scope `token` to `project`: the call's (status, body, headers)."""
+    return await cloud.call("POST", TOKENS, "", json={"auth": {
         "identity": {"methods": ["token"], "token": {"id": token}},
         "scope": {"project": {"name": project, "domain": {"id": "default"}}}}})
 
 
 async def test_rescoping_from_a_revoked_token_fails_and_its_children_die(cloud: Cloud) -> None:
     await make_user(cloud, "demo", "s3cret", "member", "demo")
-    unscoped, _ = await cloud.token("demo", "s3cret", None)
-    resp = await rescope(cloud, unscoped, "demo")
-    assert resp.status == 201
-    child = resp.headers["X-Subject-Token"]
-    grandchild = (await rescope(cloud, child, "demo")).headers["X-Subject-Token"]
-    assert (await cloud.call("GET", "/v3/auth/projects", grandchild)).status == 200
+    unscoped, _ = await cloud.authenticate(password_auth("demo", "s3cret", None))
+    code, _, headers = await rescope(cloud, unscoped, "demo")
+    assert code == 201
+    child = headers["X-Subject-Token"]
+    grandchild = (await rescope(cloud, child, "demo"))[2]["X-Subject-Token"]
+    assert (await cloud.call("GET", "/identity/v3/auth/projects", grandchild))[0] == 200
 
-    resp = await cloud.client.delete("/identity/v3/auth/tokens", headers={
-        "X-Auth-Token": unscoped, "X-Subject-Token": unscoped})
-    assert resp.status == 204
-    resp = await rescope(cloud, unscoped, "demo")
-    assert resp.status == 401
-    assert "X-Subject-Token" not in resp.headers
+    code, _, _ = await cloud.call("DELETE", TOKENS, unscoped,
+                                  headers={"X-Subject-Token": unscoped})
+    assert code == 204
+    code, _, headers = await rescope(cloud, unscoped, "demo")
+    assert code == 401
+    assert "X-Subject-Token" not in headers
     # The tokens re-scoped from it, before it was revoked, share its audit chain and its fate.
     for token in (child, grandchild):
-        assert (await cloud.call("GET", "/v3/auth/projects", token)).status == 401
-        assert (await rescope(cloud, token, "demo")).status == 401
+        assert (await cloud.call("GET", "/identity/v3/auth/projects", token))[0] == 401
+        assert (await rescope(cloud, token, "demo"))[0] == 401
     # Another login of the same user is a new chain and works.
     assert (await login(cloud, "demo", "s3cret", "demo"))[0] == 201

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.identity import IdentityCloud as Cloud
+from harness.api import ApiCloud as Cloud
 
 # Prefer the client installed next to the interpreter running the tests (the project venv).
 OPENSTACK = str(Path(sys.executable).with_name("openstack"))
@@ -28,7 +28,7 @@ pytestmark = [
 async def openstack(cloud: Cloud, *args: str, user: str = "admin", password: str = "",
                     project: str = "admin") -> Any:
     env = {key: value for key, value in os.environ.items() if not key.startswith("OS_")}
-    env.update(OS_AUTH_URL=f"{cloud.base_url}/identity", OS_USERNAME=user,
+    env.update(OS_AUTH_URL=f"{cloud.base}/identity", OS_USERNAME=user,
                OS_PASSWORD=password or cloud.admin["password"], OS_PROJECT_NAME=project,
                OS_USER_DOMAIN_NAME="Default", OS_PROJECT_DOMAIN_NAME="Default",
                OS_IDENTITY_API_VERSION="3", OS_REGION_NAME="RegionOne", OS_INTERFACE="public")
