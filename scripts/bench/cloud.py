@@ -197,3 +197,21 @@ async def boot_until_active(session: aiohttp.ClientSession, cloud: BenchCloud, i
         if status == "ERROR":
             raise RuntimeError(f"server {server_id} went to ERROR")
         await asyncio.sleep(0.2)
+
+
+async def boot_cycle(session: aiohttp.ClientSession, cloud: BenchCloud, image: str,
+                     latencies: list[float]) -> None:
+    """One boot+delete as a client does it: boot until ACTIVE (its latency appended), DELETE,
+    then GET every 0.2 s until 404 (`make bench` and `make soak`)."""
+    servers = cloud.base + "/compute/v2.1/servers"
+    started = time.monotonic()
+    server_id = await boot_until_active(session, cloud, image)
+    latencies.append(time.monotonic() - started)
+    async with session.delete(f"{servers}/{server_id}") as resp:
+        if resp.status not in (202, 204):
+            raise RuntimeError(f"delete failed: {resp.status} {await resp.text()}")
+    while True:
+        async with session.get(f"{servers}/{server_id}") as resp:
+            if resp.status == 404:
+                return
+        await asyncio.sleep(0.2)
