@@ -152,6 +152,7 @@ class HostHealthReport(BaseModel):
     # The agent process's own counts (cloudd.metrics): flat over a long run (`make soak`).
     asyncio_tasks: int | None = None
     gc_objects: int | None = None
+    allocated_blocks: int | None = None
 
 
 class ComputeClient:
