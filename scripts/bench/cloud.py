@@ -24,12 +24,13 @@ def free_port() -> int:
 
 
 def memory_of(pid: int) -> dict[str, float]:
-    """RSS and PSS in MB from /proc (PSS shares libraries fairly between processes)."""
+    """RSS, PSS and anonymous memory in MB from /proc (PSS shares libraries fairly between
+    processes, so it moves a little as other processes map them; Anonymous is the heap alone)."""
     out: dict[str, float] = {}
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             key, _, rest = line.partition(":")
-            if key in ("Rss", "Pss"):
+            if key in ("Rss", "Pss", "Anonymous"):
                 out[key.lower()] = int(rest.split()[0]) / 1024
     except OSError:
         pass
