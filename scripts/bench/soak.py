@@ -30,6 +30,9 @@ from soak_checks import Verdict, judge, table
 from soak_sample import Sample, process_log, sample
 
 MAX_FAILED_CYCLES = 20  # past this the cloud is broken, not leaking: stop early
+# One cycle takes well under a second; a server stuck in BUILD or DELETING must fail its cycle,
+# not hold the run past its time bound.
+CYCLE_TIMEOUT = 60.0
 
 
 @dataclass
@@ -43,7 +46,7 @@ class CycleStats:
 async def run_cycles(session: aiohttp.ClientSession, cloud: BenchCloud, image: str, count: int,
                      concurrency: int, deadline: float, stats: CycleStats) -> None:
     """`count` boot/delete cycles by `concurrency` clients; stops at the deadline (and says so
-    through stats: fewer done than asked)."""
+    through stats: fewer done than asked). A cycle that times out counts as failed."""
     claimed = 0
 
     async def client() -> None:
@@ -51,11 +54,13 @@ async def run_cycles(session: aiohttp.ClientSession, cloud: BenchCloud, image: s
         while claimed < count and time.monotonic() < deadline and stats.failed <= MAX_FAILED_CYCLES:
             claimed += 1
             try:
-                await boot_cycle(session, cloud, image, stats.latencies)
+                await asyncio.wait_for(boot_cycle(session, cloud, image, stats.latencies),
+                                       CYCLE_TIMEOUT)
             except (RuntimeError, aiohttp.ClientError, TimeoutError) as exc:
                 stats.failed += 1
                 if len(stats.errors) < 5:
-                    stats.errors.append(f"{type(exc).__name__}: {exc}")
+                    why = str(exc) or f"no end within {CYCLE_TIMEOUT:g} s"
+                    stats.errors.append(f"{type(exc).__name__}: {why}")
             else:
                 stats.done += 1
 
