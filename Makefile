@@ -5,7 +5,7 @@ CONFIG ?= config/cloudd.conf
 GUEST_DIR ?= /var/cache/cloudd/guest
 STAMP := $(VENV)/.cloudd-installed
 
-.PHONY: run test lint unit bench install clean
+.PHONY: run test lint unit bench soak install clean
 
 $(STAMP): pyproject.toml $(wildcard scripts/install-*.sh)
 	bash scripts/install-deps.sh
@@ -36,6 +36,12 @@ test: lint unit
 
 bench: install
 	$(PY) scripts/bench/run.py
+
+# Boot/delete cycles at c=20 on SQLite and PostgreSQL; fails if memory, fds, tasks or rows grow.
+# Not part of `make test`. Quick try: make soak SOAK_CYCLES=300
+SOAK_CYCLES ?= 10000
+soak: install
+	$(PY) scripts/bench/soak.py --cycles $(SOAK_CYCLES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

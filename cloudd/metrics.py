@@ -10,7 +10,10 @@ count into it.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 
@@ -45,6 +48,40 @@ OBJECTSTORE_BYTES = Counter("cloudd_objectstore_bytes",
                             "Object bytes the S3 API received (in: PUT, part uploads) and sent (out: GET).",
                             ("direction",), registry=REGISTRY)
 
+
+
+def asyncio_tasks() -> int:
+    """Tasks alive on this thread's running loop (0 outside one): flat over a long run, or a
+    leak (the soak run, `make soak`, checks it)."""
+    try:
+        return len(asyncio.all_tasks())
+    except RuntimeError:
+        return 0
+
+
+def gc_objects() -> int:
+    """Objects the garbage collector tracks: a leak of any container shows here first. One
+    pass over them (a few ms for a controller), so it is read at scrape time only."""
+    return len(gc.get_objects())
+
+
+def allocated_blocks() -> int:
+    """Memory blocks Python's allocator holds for live objects, strings and bytes too (which
+    the collector does not track): a leak of anything shows here, and it costs nothing."""
+    return sys.getallocatedblocks()
+
+
+# Read when scraped (the controller's /metrics; the agent reports them in compute.host_health).
+ASYNCIO_TASKS = Gauge("cloudd_asyncio_tasks", "asyncio tasks alive in this process.",
+                      registry=REGISTRY)
+ASYNCIO_TASKS.set_function(asyncio_tasks)
+GC_OBJECTS = Gauge("cloudd_gc_objects", "Objects tracked by Python's garbage collector.",
+                   registry=REGISTRY)
+GC_OBJECTS.set_function(gc_objects)
+ALLOCATED_BLOCKS = Gauge("cloudd_python_allocated_blocks",
+                         "Memory blocks held by Python's allocator (sys.getallocatedblocks).",
+                         registry=REGISTRY)
+ALLOCATED_BLOCKS.set_function(allocated_blocks)
 
 def observe_rpc_call(method: str, outcome: str, seconds: float) -> None:
     RPC_CALLS.labels(method, outcome).inc()

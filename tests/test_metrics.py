@@ -60,6 +60,9 @@ async def test_counters_move_when_a_server_boots(cloud: Cloud) -> None:  # noqa:
     before = await scrape(cloud)
     assert total(before, "cloudd_agents_connected") == 1
     assert total(before, "cloudd_services", state="up") == 1
+    # The process's own counts, read at scrape time (the soak run watches them stay flat).
+    assert total(before, "cloudd_asyncio_tasks") > 0 and total(before, "cloudd_gc_objects") > 0
+    assert total(before, "cloudd_python_allocated_blocks") > 0
 
     server_id = await boot(cloud, "1")
     await wait_for_status(cloud, server_id, "ACTIVE")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from cloudd.agent.hostcheck import instances_path_problem, missing_tools_problem
 from cloudd.config import CloudConfig
+from cloudd.metrics import allocated_blocks, asyncio_tasks, gc_objects
 from cloudd.rpc import RpcContext, rpc_method
 from cloudd.rpc.contracts.compute import DhcpServer, HostDomain, HostHealthReport, HostQuery
 from cloudd.rpc.contracts.network import FLAT
@@ -83,7 +84,9 @@ class HostHealth:
             libvirt_uri=self.libvirt_uri if reachable is not None else "",
             libvirt_reachable=reachable, libvirt_error=why, guests=guests,
             dhcp=await dhcp_servers(self.network), firewall_error=self.network.firewall_error,
-            antispoof_error=self.network.antispoof_error)
+            antispoof_error=self.network.antispoof_error,
+            asyncio_tasks=asyncio_tasks(), gc_objects=gc_objects(),
+            allocated_blocks=allocated_blocks())
 
     async def _host_problems(self) -> list[str]:
         """The start checks again (libvirt's answer is reported above on its own)."""

@@ -24,12 +24,13 @@ def free_port() -> int:
 
 
 def memory_of(pid: int) -> dict[str, float]:
-    """RSS and PSS in MB from /proc (PSS shares libraries fairly between processes)."""
+    """RSS, PSS and anonymous memory in MB from /proc (PSS shares libraries fairly between
+    processes, so it moves a little as other processes map them; Anonymous is the heap alone)."""
     out: dict[str, float] = {}
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             key, _, rest = line.partition(":")
-            if key in ("Rss", "Pss"):
+            if key in ("Rss", "Pss", "Anonymous"):
                 out[key.lower()] = int(rest.split()[0]) / 1024
     except OSError:
         pass
@@ -196,4 +197,22 @@ async def boot_until_active(session: aiohttp.ClientSession, cloud: BenchCloud, i
             return server_id
         if status == "ERROR":
             raise RuntimeError(f"server {server_id} went to ERROR")
+        await asyncio.sleep(0.2)
+
+
+async def boot_cycle(session: aiohttp.ClientSession, cloud: BenchCloud, image: str,
+                     latencies: list[float]) -> None:
+    """One boot+delete as a client does it: boot until ACTIVE (its latency appended), DELETE,
+    then GET every 0.2 s until 404 (`make bench` and `make soak`)."""
+    servers = cloud.base + "/compute/v2.1/servers"
+    started = time.monotonic()
+    server_id = await boot_until_active(session, cloud, image)
+    latencies.append(time.monotonic() - started)
+    async with session.delete(f"{servers}/{server_id}") as resp:
+        if resp.status not in (202, 204):
+            raise RuntimeError(f"delete failed: {resp.status} {await resp.text()}")
+    while True:
+        async with session.get(f"{servers}/{server_id}") as resp:
+            if resp.status == 404:
+                return
         await asyncio.sleep(0.2)

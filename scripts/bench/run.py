@@ -21,7 +21,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accumulate import accumulate
-from cloud import BenchCloud, boot_until_active, describe
+from cloud import BenchCloud, boot_cycle, describe
 from db_setup import backend_urls, fill_servers, scheduler_rate
 from libvirt_bench import libvirt_bench
 from libvirt_bench import table_rows as libvirt_rows
@@ -34,21 +34,6 @@ NOVA = {  # Nova 34 on this machine kind, from the issue
     "list1000": "p50 6.45 s", "list10000": "p50 14.4 s (Rally)",
     "memory": "1.52 GiB PSS (63 processes)", "start": "11 s (+7 s RabbitMQ)",
 }
-
-
-async def boot_cycle(session: aiohttp.ClientSession, cloud: BenchCloud, image: str,
-                     latencies: list[float]) -> None:
-    servers = cloud.base + "/compute/v2.1/servers"
-    started = time.monotonic()
-    server_id = await boot_until_active(session, cloud, image)
-    latencies.append(time.monotonic() - started)
-    async with session.delete(f"{servers}/{server_id}"):
-        pass
-    while True:
-        async with session.get(f"{servers}/{server_id}") as resp:
-            if resp.status == 404:
-                return
-        await asyncio.sleep(0.2)
 
 
 async def boot_bench(cloud: BenchCloud, concurrency: int, seconds: float) -> dict[str, Any]:

@@ -66,6 +66,15 @@ async def test_hosts_health_is_for_admins_only(tmp_path: Path) -> None:
             async with session.get(url, headers={"X-Auth-Token": await _member_token(
                     cloud, session)}) as resp:
                 assert resp.status == 403
+            # An admin gets each agent's report, with the agent process's own counts (the
+            # soak run, `make soak`, watches them stay flat).
+            name, _ = await add_user(cloud.db, "lab", ("admin",), password="pw-admin")
+            admin = await issue_token(session, url.rsplit("/healthz", 1)[0], name, "pw-admin", "lab")
+            async with session.get(url, headers={"X-Auth-Token": admin}) as resp:
+                assert resp.status == 200
+                (report,) = (await resp.json())["hosts"]
+            assert report["asyncio_tasks"] > 0 and report["gc_objects"] > 0
+            assert report["allocated_blocks"] > 0
     finally:
         await cloud.stop()
 

@@ -149,6 +149,10 @@ class HostHealthReport(BaseModel):
     host_problems: list[str] = Field(default_factory=list)
     # Domains of other clouds and of other programs on this host (never touched).
     unknown_domains: list[HostDomain] = Field(default_factory=list)
+    # The agent process's own counts (cloudd.metrics): flat over a long run (`make soak`).
+    asyncio_tasks: int | None = None
+    gc_objects: int | None = None
+    allocated_blocks: int | None = None
 
 
 class ComputeClient:
