@@ -46,15 +46,25 @@ class Processes:
     project_id: str = ""
     controller: subprocess.Popen[bytes] | None = None
     agent: subprocess.Popen[bytes] | None = None
+    # Where the controller's agent listener is (and its my_ip): another address than loopback
+    # when the agent runs in its own network namespace (harness.partition).
+    rpc_address: str = "127.0.0.1"
+    agent_command_prefix: list[str] = field(default_factory=list)  # e.g. ip netns exec NS
 
     def __post_init__(self) -> None:
         self.controller_conf = self.tmp / "controller.conf"
         self.agent_conf = self.tmp / "agent.conf"
+        # Its server certificate names my_ip: the address the agent dials must be among them;
+        # the API stays on loopback, where `cloudd manage status` must look for it.
+        apart = self.rpc_address != "127.0.0.1"
+        my_ip = f"my_ip = {self.rpc_address}\n" if apart else ""
+        public_url = f"public_url = http://127.0.0.1:{self.api_port}\n" if apart else ""
         self.controller_conf.write_text(
-            f"[DEFAULT]\nstate_dir = {self.tmp / 'ctl-state'}\nhost = ctl\n"
+            f"[DEFAULT]\nstate_dir = {self.tmp / 'ctl-state'}\nhost = ctl\n{my_ip}"
             f"[database]\nconnection = {self.db_url}\n"
-            f"[api]\nlisten = 127.0.0.1\nport = {self.api_port}\n"
-            f"[rpc]\nlisten = 127.0.0.1\nport = {self.rpc_port}\nenroll_port = {self.enroll_port}\n"
+            f"[api]\nlisten = 127.0.0.1\nport = {self.api_port}\n{public_url}"
+            f"[rpc]\nlisten = {self.rpc_address}\nport = {self.rpc_port}\n"
+            f"enroll_port = {self.enroll_port}\n"
             "[service]\nreport_interval = 0.5\nservice_down_time = 5\n"
             "[objectstore]\nlisten = 127.0.0.1\nport = 0\n"
             "[ec2]\nlisten = 127.0.0.1\nport = 0\n"
@@ -79,7 +89,7 @@ class Processes:
             stdout=subprocess.DEVNULL, stderr=self._log("controller"))
 
     def start_agent(self, delays: str = "", controller_url: str | None = None) -> None:
-        url = controller_url or f"wss://127.0.0.1:{self.rpc_port}/agent"
+        url = controller_url or f"wss://{self.rpc_address}:{self.rpc_port}/agent"
         self.agent_conf.write_text(
             f"[DEFAULT]\nhost = {AGENT_HOST}\nstate_dir = {self.tmp / 'agent-state'}\n"
             "[service]\nreport_interval = 0.5\n"
@@ -90,7 +100,8 @@ class Processes:
             f"fake_local_gb = 100000\nfake_delays = {delays}\n"
         )
         self.agent = subprocess.Popen(
-            [sys.executable, "-m", "cloudd", "--config", str(self.agent_conf), "agent"],
+            [*self.agent_command_prefix, sys.executable, "-m", "cloudd", "--config",
+             str(self.agent_conf), "agent"],
             stdout=subprocess.DEVNULL, stderr=self._log("agent"))
 
     @staticmethod

@@ -35,6 +35,9 @@ from cloudd.rpc.contracts.network import (
 )
 
 LOG = logging.getLogger(__name__)
+# How often the agent checks that the dnsmasq of each network it serves is alive: nova-network
+# left a dead one dead until the next change of the network, and guests' renewals failed meanwhile.
+DNSMASQ_CHECK_INTERVAL = 2.0
 
 
 def networks_path(cfg: CloudConfig) -> Path:
@@ -64,6 +67,10 @@ class NetworkManager:
         self.metadata_proxy_port = metadata_proxy_port
         self.metadata_proxy = MetadataProxy(host, lambda: self.state, metadata_secret)
         self.protected_ports: set[str] = set()  # the guest ports whose anti-spoofing rules are in
+        self.dnsmasq_check_interval = DNSMASQ_CHECK_INTERVAL
+        # The bridges whose dnsmasq an apply started (or HUPed): the ones the watch keeps alive.
+        self._dhcp_bridges: set[str] = set()
+        self._watch: asyncio.Task[None] | None = None
 
     @classmethod
     def from_config(cls, host: str, cfg: CloudConfig, path: Path) -> NetworkManager:
@@ -84,9 +91,14 @@ class NetworkManager:
         loop = asyncio.get_running_loop()
         self._transport, _ = await loop.create_datagram_endpoint(
             lambda: _EventProtocol(self), sock=sock)
+        self._watch = asyncio.create_task(self._watch_dnsmasq(), name="dnsmasq watch")
 
     async def stop(self) -> None:
         """Nothing is torn down (Nova's way): guests keep their network while the agent is away."""
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
+            self._watch = None
         if self._transport is not None:
             self._transport.close()
             self._transport = None
@@ -107,6 +119,30 @@ class NetworkManager:
             LOG.warning("no network state from the controller: %s", exc)
         except Exception:
             LOG.exception("applying this host's network state failed")
+
+    async def _watch_dnsmasq(self) -> None:
+        while True:
+            await asyncio.sleep(self.dnsmasq_check_interval)
+            try:
+                await self.respawn_dead_dnsmasq()
+            except Exception:  # e.g. dnsmasq refuses to start: said here, tried again next time
+                LOG.exception("cannot restart a dead dnsmasq")
+
+    async def respawn_dead_dnsmasq(self) -> None:
+        """Start again the dnsmasq of each network this host serves whose process died (killed,
+        crashed): from the hosts file the last apply wrote and the lease file it kept, so every
+        guest keeps its address."""
+        async with self._lock:
+            state = self.state
+            if state is None or state.manager == FLAT:
+                return
+            for net in state.networks:
+                if net.bridge not in self._dhcp_bridges:
+                    continue
+                if await asyncio.to_thread(self.dnsmasq.running_pid, net.bridge) is None:
+                    LOG.warning("dnsmasq for network %s (%s) is not running: starting it again",
+                                net.label, net.bridge)
+                    await self.dnsmasq.update(net, state.dhcp_lease_time, state.dhcp_domain)
 
     # ----- RPC from the controller --------------------------------------------------------
 
@@ -163,6 +199,7 @@ class NetworkManager:
         await linux_net.ensure_bridge(net.bridge, enslave, address, net.prefixlen)
         if net.gateway_host:
             await self.dnsmasq.update(net, state.dhcp_lease_time, state.dhcp_domain)
+            self._dhcp_bridges.add(net.bridge)
 
     async def _segment_link(self, net: NetworkSpec) -> str | None:
         interface = net.bridge_interface or self.vlan_interface
