@@ -158,8 +158,9 @@ async def action(cloud: ApiCloud, server_id: str, body: dict[str, Any], expect: 
 
 
 @pytest.fixture
-async def cloud(tmp_path: Path) -> AsyncIterator[ApiCloud]:
-    async with running_cloud(tmp_path) as running:
+async def cloud(db_url: str, tmp_path: Path) -> AsyncIterator[ApiCloud]:
+    """running_cloud on each backend (db_url, tests/conftest.py: a fresh database per test)."""
+    async with running_cloud(tmp_path, database={"connection": db_url}) as running:
         yield running
 
 
