@@ -1,7 +1,7 @@
 """The cloud under test over HTTP: ApiCloud, the one type every HTTP surface's tests drive, and
-running_cloud, the whole controller in-process (SQLite in tmp_path by default) with one compute
-host (fake driver) on the loopback websocket, bootstrapped, a public boot image, and an admin
-token."""
+running_cloud, the whole controller in-process (SQLite in tmp_path unless [database] says
+otherwise; the `cloud` fixture: each backend) with one compute host (fake driver) on the
+loopback websocket, bootstrapped, a public boot image, and an admin token."""
 
 from __future__ import annotations
 
