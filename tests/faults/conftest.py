@@ -13,11 +13,11 @@ from harness.processes import Processes, prepare_database
 
 
 @pytest.fixture
-async def processes(tmp_path: Path) -> AsyncIterator[Processes]:
-    """Configs and a prepared SQLite database; the test starts (and breaks) the processes."""
+async def processes(db_url: str, tmp_path: Path) -> AsyncIterator[Processes]:
+    """Configs and a prepared database on each backend (db_url, tests/conftest.py); the test
+    starts (and breaks) the processes."""
     async with aiohttp.ClientSession() as session:
-        procs = Processes(tmp_path, f"sqlite://{tmp_path}/cloudd.db", free_port(), free_port(),
-                          session)
+        procs = Processes(tmp_path, db_url, free_port(), free_port(), session)
         procs.join_token = await prepare_database(procs.db_url, procs.config, tmp_path)
         try:
             yield procs

@@ -1,7 +1,7 @@
 """The cloud under test over HTTP: ApiCloud, the one type every HTTP surface's tests drive, and
-running_cloud, the whole controller in-process (SQLite in tmp_path by default) with one compute
-host (fake driver) on the loopback websocket, bootstrapped, a public boot image, and an admin
-token."""
+running_cloud, the whole controller in-process (SQLite in tmp_path unless [database] says
+otherwise; the `cloud` fixture: each backend) with one compute host (fake driver) on the
+loopback websocket, bootstrapped, a public boot image, and an admin token."""
 
 from __future__ import annotations
 
@@ -158,8 +158,9 @@ async def action(cloud: ApiCloud, server_id: str, body: dict[str, Any], expect: 
 
 
 @pytest.fixture
-async def cloud(tmp_path: Path) -> AsyncIterator[ApiCloud]:
-    async with running_cloud(tmp_path) as running:
+async def cloud(db_url: str, tmp_path: Path) -> AsyncIterator[ApiCloud]:
+    """running_cloud on each backend (db_url, tests/conftest.py: a fresh database per test)."""
+    async with running_cloud(tmp_path, database={"connection": db_url}) as running:
         yield running
 
 

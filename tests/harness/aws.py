@@ -104,8 +104,8 @@ async def _flat_networks(db: Database, cfg: CloudConfig, creds: dict[str, Any]) 
 
 
 @contextlib.asynccontextmanager
-async def ec2_cloud(tmp_path: Path) -> AsyncIterator[Ec2Cloud]:
-    async with running_cloud(tmp_path, prepare=_flat_networks,
+async def ec2_cloud(db_url: str, tmp_path: Path) -> AsyncIterator[Ec2Cloud]:
+    async with running_cloud(tmp_path, prepare=_flat_networks, database={"connection": db_url},
                              network={"network_manager": "FlatManager"}) as up:
         yield Ec2Cloud(**fields_of(up), ec2_url=up.host.get(Ec2Service).public_url,
                        s3_url=up.host.get(ObjectstoreService).public_url)
@@ -166,8 +166,9 @@ def make_tls_files(directory: Path) -> tuple[Path, Path, Path]:
 
 
 @contextlib.asynccontextmanager
-async def s3_cloud(tmp_path: Path, tls: bool) -> AsyncIterator[S3Cloud]:
-    """A controller alone (no agent, no image): the object store, on HTTPS when `tls`."""
+async def s3_cloud(db_url: str, tmp_path: Path, tls: bool) -> AsyncIterator[S3Cloud]:
+    """A controller alone (no agent, no image) on `db_url`: the object store, on HTTPS when
+    `tls`."""
     objectstore: dict[str, str] = {}
     ca_file = None
     if tls:
@@ -175,18 +176,18 @@ async def s3_cloud(tmp_path: Path, tls: bool) -> AsyncIterator[S3Cloud]:
         objectstore |= {"ssl_cert_file": str(cert), "ssl_key_file": str(key)}
         ca_file = str(ca)
     async with running_cloud(tmp_path, agent=False, boot_image=False,
-                             objectstore=objectstore) as up:
+                             database={"connection": db_url}, objectstore=objectstore) as up:
         yield S3Cloud(**fields_of(up), s3_url=up.host.get(ObjectstoreService).public_url,
                       ca_file=ca_file)
 
 
 @pytest.fixture
-async def s3cloud(tmp_path: Path) -> AsyncIterator[S3Cloud]:
-    async with s3_cloud(tmp_path, tls=False) as cloud:
+async def s3cloud(db_url: str, tmp_path: Path) -> AsyncIterator[S3Cloud]:
+    async with s3_cloud(db_url, tmp_path, tls=False) as cloud:
         yield cloud
 
 
 @pytest.fixture
-async def s3cloud_tls(tmp_path: Path) -> AsyncIterator[S3Cloud]:
-    async with s3_cloud(tmp_path, tls=True) as cloud:
+async def s3cloud_tls(db_url: str, tmp_path: Path) -> AsyncIterator[S3Cloud]:
+    async with s3_cloud(db_url, tmp_path, tls=True) as cloud:
         yield cloud

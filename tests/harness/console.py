@@ -52,8 +52,8 @@ class ConsoleCloud(ApiCloud):
 
 
 @pytest.fixture
-async def cloud(tmp_path: Path) -> AsyncIterator[ConsoleCloud]:
-    async with running_cloud(tmp_path, boot_image=False, vnc={
+async def cloud(db_url: str, tmp_path: Path) -> AsyncIterator[ConsoleCloud]:
+    async with running_cloud(tmp_path, boot_image=False, database={"connection": db_url}, vnc={
             "novncproxy_base_url": "http://127.0.0.1:0/vnc_lite.html"}) as up:
         yield ConsoleCloud(**fields_of(up),
                            proxy=f"http://127.0.0.1:{up.host.get(VncProxyService).port}")

@@ -1,4 +1,4 @@
-"""A real controller in-process (SQLite in tmp_path) with one agent, bootstrapped, with an admin
-token (harness.api)."""
+"""A real controller in-process with one agent, bootstrapped, with an admin token (harness.api),
+on each backend: SQLite in tmp_path and a fresh PostgreSQL database."""
 
 from harness.api import cloud  # noqa: F401 - the fixture

@@ -68,9 +68,9 @@ async def test_create_validation(cloud: Cloud, version: str, group: dict[str, An
         assert list(body) in (["badRequest"], ["computeFault"])
 
 
-async def test_policy_and_rules_from_2_64(tmp_path: Path) -> None:
+async def test_policy_and_rules_from_2_64(db_url: str, tmp_path: Path) -> None:
     """A cloud configured to advertise 2.64 takes `policy` + `rules` and shows them."""
-    async with start_cloud(f"sqlite://{tmp_path}/c.db", tmp_path,
+    async with start_cloud(db_url, tmp_path,
                            max_microversion="2.64") as (cloud, _):
         code, body, _ = await cloud.call("POST", G, version="2.64", json={"server_group": {
             "name": "g", "policy": "anti-affinity", "rules": {"max_server_per_host": 2}}})
@@ -137,9 +137,9 @@ async def test_server_group_quotas(cloud: Cloud) -> None:
 
 
 @pytest.fixture
-async def two_hosts(tmp_path: Path) -> AsyncIterator[Cloud]:
+async def two_hosts(db_url: str, tmp_path: Path) -> AsyncIterator[Cloud]:
     """A cloud with two compute hosts: "ctl" (in the controller) and "node2" (its own agent)."""
-    async with start_cloud(f"sqlite://{tmp_path}/c.db", tmp_path) as (cloud, controller):
+    async with start_cloud(db_url, tmp_path) as (cloud, controller):
         rpc_port = controller.services["conductor"].port  # type: ignore[attr-defined]
         node2 = resolve_paths(validate({
             "default": {"state_dir": str(tmp_path / "node2"), "host": "node2"},

@@ -11,6 +11,6 @@ from harness.aws import Ec2Cloud, ec2_cloud
 
 
 @pytest.fixture
-async def ec2cloud(tmp_path: Path) -> AsyncIterator[Ec2Cloud]:
-    async with ec2_cloud(tmp_path) as cloud:
+async def ec2cloud(db_url: str, tmp_path: Path) -> AsyncIterator[Ec2Cloud]:
+    async with ec2_cloud(db_url, tmp_path) as cloud:
         yield cloud

@@ -26,7 +26,7 @@ async def _networks(db: Database, cfg: CloudConfig, creds: dict[str, Any]) -> No
 
 
 @pytest.fixture
-async def netcloud(tmp_path: Path) -> AsyncIterator[ApiCloud]:
-    async with running_cloud(tmp_path, prepare=_networks, network={
+async def netcloud(db_url: str, tmp_path: Path) -> AsyncIterator[ApiCloud]:
+    async with running_cloud(tmp_path, prepare=_networks, database={"connection": db_url}, network={
             "network_manager": "FlatManager", "force_dhcp_release": "false"}) as cloud:
         yield cloud
