@@ -4,6 +4,10 @@ The PostgreSQL server is, in order: $CLOUDD_TEST_PG_URL;
 postgresql://postgres@127.0.0.1:5432/postgres if it answers; else a throwaway cluster that
 scripts/pg-test-cluster.sh starts for this session.
 Each test gets its own database `cloudd_test_<hex>` on that server, dropped afterwards.
+
+No test skips: a skip is a failure of the run unless its reason is on the (empty) allowlist of
+tests/skip_guard.py, whose hooks are imported here. A test that needs a real part which is
+missing fails through tests/harness/requires.py, naming the script that installs it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,12 @@ from urllib.parse import urlsplit
 import asyncpg
 import log_audit
 import pytest
+import skip_guard
+from skip_guard import (  # noqa: F401 - hooks of this conftest, beside their helpers there
+    pytest_collectreport,
+    pytest_runtest_makereport,
+    pytest_terminal_summary,
+)
 
 from cloudd.db import Database, connect
 
@@ -108,3 +118,4 @@ def _capture_every_log_record() -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     log_audit.report(session)
+    skip_guard.fail_on_skipped_collections(session)

@@ -5,7 +5,6 @@ nova-cert's decrypt_text."""
 from __future__ import annotations
 
 import base64
-import shutil
 import stat
 import subprocess
 from collections.abc import AsyncIterator
@@ -14,13 +13,12 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from harness import requires
 
 from cloudd.cert.service import CertService, DecryptionFailure
 from cloudd.config import CloudConfig, resolve_paths
 from cloudd.core import ServiceHost
 from cloudd.db.service import DatabaseService
-
-OPENSSL = shutil.which("openssl")
 
 
 @pytest.fixture
@@ -44,7 +42,8 @@ async def cert(db_url: str, tmp_path: Path) -> AsyncIterator[CertService]:
 def openssl_verify(tmp_path: Path, ca: Path, cert_pem: str, crl: Path | None = None) -> str:
     leaf = tmp_path / "leaf.pem"
     leaf.write_text(cert_pem)
-    args = [str(OPENSSL), "verify", "-purpose", "sslclient", "-CAfile", str(ca)]
+    openssl = requires.installed("openssl", "scripts/install-deps.sh")
+    args = [openssl, "verify", "-purpose", "sslclient", "-CAfile", str(ca)]
     if crl is not None:
         args += ["-crl_check", "-CRLfile", str(crl)]
     proc = subprocess.run([*args, str(leaf)], capture_output=True, text=True)
@@ -70,7 +69,6 @@ async def test_ca_is_made_once_with_a_private_key(cert: CertService) -> None:
     assert again.cert == ca
 
 
-@pytest.mark.skipif(OPENSSL is None, reason="openssl is not installed")
 async def test_user_certificates_chain_to_the_ca_until_revoked(cert: CertService,
                                                               tmp_path: Path) -> None:
     key_pem, cert_pem = await cert.generate_x509_cert("user1", "project1")

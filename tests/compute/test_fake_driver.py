@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+import importlib.abc
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -471,11 +472,25 @@ def test_load_driver_refuses_unknown_names_and_options() -> None:
         load_driver("fake", {"no_such_option": 1})
 
 
-def test_load_driver_reports_a_missing_libvirt_driver() -> None:
-    if importlib.util.find_spec("cloudd.agent.compute.drivers.libvirt") is not None:
-        pytest.skip("the libvirt driver exists here")
-    with pytest.raises(DriverError):
+class NoLibvirtPython(importlib.abc.MetaPathFinder):
+    """An import system without libvirt-python, as on a host where it was never installed."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "libvirt":
+            raise ModuleNotFoundError("No module named 'libvirt'", name="libvirt")
+
+
+def test_load_driver_names_a_missing_libvirt_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An agent configured for libvirt on a host without libvirt-python gets a DriverError that
+    names the missing module, not a traceback. The driver module is unloaded so that its
+    `import libvirt` runs again, against an import system that cannot find libvirt."""
+    monkeypatch.setattr(sys, "meta_path", [NoLibvirtPython(), *sys.meta_path])
+    monkeypatch.delitem(sys.modules, "libvirt", raising=False)
+    monkeypatch.delitem(sys.modules, "cloudd.agent.compute.drivers.libvirt", raising=False)
+    with pytest.raises(DriverError) as refused:
         load_driver("libvirt", {})
+    assert str(refused.value) == ("compute driver 'libvirt' is not available: "
+                                  "No module named 'libvirt'")
 
 
 def test_power_state_names() -> None:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from harness.libvirt import flat_dhcp_network, libvirt_cloud
 from harness.libvirt_host import libvirt_host, virsh  # noqa: F401 - fixtures
-from harness.netlab import teardown_host
+from harness.netlab import require_network_host, teardown_host
 
 from cloudd import db as cloudd_db
 from cloudd.agent.network import antispoof
@@ -26,8 +25,7 @@ pytestmark = pytest.mark.slow
 
 
 async def test_real_guest_gets_lease_and_metadata_through_antispoofing(libvirt_host: Path) -> None:
-    if not (shutil.which("nft") and shutil.which("dnsmasq")):
-        pytest.skip("needs nft and dnsmasq (scripts/install-network.sh)")
+    require_network_host()
     bridge = f"brl{random.randint(0, 0xFFFF):04x}"
     network = flat_dhcp_network(bridge)
     async with libvirt_cloud(libvirt_host, network=network) as cloud:

@@ -8,11 +8,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import libvirt  # libvirt-python: scripts/install-libvirt.sh installs it (`make install`)
 import pytest
 
-libvirt = pytest.importorskip("libvirt")
-
-from cloudd.agent.compute.drivers import libvirt as libvirt_driver  # noqa: E402
+from cloudd.agent.compute.drivers import libvirt as libvirt_driver
 
 
 class DeafGuest:

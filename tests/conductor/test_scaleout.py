@@ -22,14 +22,11 @@ def second_controller(cfg: CloudConfig) -> CloudConfig:
     return other
 
 
-@pytest.fixture
-def pg_url(db_url: str) -> str:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("scale-out needs PostgreSQL: SQLite serves one controller")
-    return db_url
-
-
-async def test_two_controllers_one_cloud(pg_url: str, tmp_path: Path) -> None:
+# Scale-out needs PostgreSQL (SQLite serves one controller): only that backend of `db_url`.
+@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)],
+                         indirect=True)
+async def test_two_controllers_one_cloud(db_url: str, tmp_path: Path) -> None:
+    pg_url = db_url
     cfg_a = make_config(pg_url, tmp_path, fake_host_count=2, fake_vcpus=4)
     cfg_a.scheduler.cpu_allocation_ratio = 1.0
     cfg_b = second_controller(cfg_a)

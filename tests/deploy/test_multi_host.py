@@ -13,7 +13,6 @@ import configparser
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,13 +26,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import requires
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None,
-                       reason="needs root and iproute2 for network namespaces"),
-]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _namespace_host() -> None:
+    """Each host of the deployment is a network namespace: root and iproute2, or a failure."""
+    requires.root("network namespaces")
+    requires.installed("ip", "scripts/install-deps.sh")
 
 
 def ip(*args: str) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness import requires
 from harness.api import ApiCloud as Cloud
 from harness.api import cloud
 
@@ -22,10 +23,7 @@ def tiny_store(tmp_path: Path) -> Iterator[Path]:
     """The controller's image store (<state_dir>/glance) on a 1 MiB tmpfs (needs root)."""
     store = tmp_path / "glance"
     store.mkdir(exist_ok=True)
-    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(store)],
-                           capture_output=True, check=False)
-    if mount.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr!r}")
+    requires.tmpfs(store, "1m")
     try:
         yield store
     finally:

@@ -23,6 +23,8 @@ by what is its own (a proxy URL, EC2 keys and clients, a libvirt agent process).
 - quickstart: the README's `make run` cloud, and the person using it (a process, driven by
   the openstack CLI as the README does)
 - libvirt_host: a real libvirt/QEMU host and the test guest (fixtures), virsh
+- requires: a missing real part (root, QEMU, dnsmasq, Chromium...) fails the test, naming the
+  script that installs it
 - libvirt: LibvirtCloud, the controller in-process with a `cloudd agent` subprocess on the
   libvirt driver
 """

@@ -16,8 +16,9 @@ from cloudd.db import Database
 from cloudd.frontdoor.compute import BuildRequest, ComputeAPI
 from cloudd.vncproxy.service import VncProxyService
 
+from . import requires
 from .api import ApiCloud, fields_of, running_cloud
-from .qemu_vnc import QEMU, running_qemu_vnc
+from .qemu_vnc import running_qemu_vnc
 
 
 @dataclass(kw_only=True)
@@ -62,8 +63,7 @@ async def cloud(db_url: str, tmp_path: Path) -> AsyncIterator[ConsoleCloud]:
 @pytest.fixture
 async def qemu_vnc() -> AsyncIterator[int]:
     """A real QEMU VNC server on 127.0.0.1 (see harness.qemu_vnc); yields its port."""
-    if QEMU is None:
-        pytest.skip("qemu-system-x86_64 is not installed (scripts/install-console.sh)")
+    requires.installed("qemu-system-x86_64", "scripts/install-console.sh")
     async with running_qemu_vnc() as port:
         yield port
 

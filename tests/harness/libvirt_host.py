@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from . import cloud
+from . import cloud, requires
 
 ROOT = Path(__file__).resolve().parents[2]
 GUEST_DIR = Path(os.environ.get("CLOUDD_GUEST_DIR", "/var/cache/cloudd/guest"))
@@ -28,13 +28,9 @@ def _run(*command: str) -> None:
 @pytest.fixture(scope="session")
 def libvirt_host() -> Path:
     """Install and start libvirt and build the guest, as `make run` would; the guest's dir."""
-    if os.geteuid() != 0:
-        pytest.skip("real QEMU guests need root (libvirt's qemu:///system)")
-    if shutil.which("apt-get") is None and shutil.which("qemu-system-x86_64") is None:
-        pytest.skip("no QEMU and no apt-get to install it with")
+    requires.root("a real QEMU guest (libvirt's qemu:///system)")
     _run("bash", "scripts/install-libvirt.sh")
-    if shutil.which("qemu-system-x86_64") is None:
-        pytest.skip("qemu-system-x86_64 is not installable on this machine")
+    requires.installed("qemu-system-x86_64", "scripts/install-libvirt.sh")
     _run("bash", "scripts/start-libvirt.sh")
     _run("bash", "scripts/build-guest-image.sh", str(GUEST_DIR))
     return GUEST_DIR

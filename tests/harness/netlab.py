@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import random
-import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, Literal
 
 import pytest
 
+from . import requires
 from .cloud import Cloud, start_cloud
 from .config import free_port, make_config
 
@@ -36,13 +36,11 @@ exit 0
 """
 
 
-def _skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (bridges, namespaces, iptables)"
-    missing = [tool for tool in NEEDED if shutil.which(tool) is None]
-    if missing:
-        return f"missing {', '.join(missing)} (scripts/install-network.sh installs them)"
-    return None
+def require_network_host() -> None:
+    """Root and every tool of NEEDED, which scripts/install-network.sh installs; else the test fails."""
+    requires.root("bridges, namespaces and iptables")
+    for tool in NEEDED:
+        requires.installed(tool, "scripts/install-network.sh")
 
 
 def sh(*argv: str, check: bool = True, timeout: float = 20) -> subprocess.CompletedProcess[str]:
@@ -148,9 +146,7 @@ def teardown_host(state_dir: Path, bridges: list[str]) -> None:
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Any:
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
+    require_network_host()
     the_lab = Lab(tmp_path)
     yield the_lab
     the_lab.cleanup()

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 
 import pytest
+from harness import requires
 
 from cloudd.objectstore.storage import (
     BucketNotEmpty,
@@ -95,13 +96,10 @@ async def test_a_failing_stream_leaves_no_object_and_no_temp_file(tmp_path: Path
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 64 KiB filesystem (tmpfs; needs root to mount, skipped otherwise)."""
+    """A real 64 KiB filesystem (tmpfs; needs root to mount, fails otherwise)."""
     small = tmp_path / "small"
     small.mkdir()
-    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)],
-                           capture_output=True)
-    if mount.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
+    requires.tmpfs(small, "64k")
     try:
         yield small
     finally:

@@ -30,17 +30,12 @@ from harness.clients import OPENSTACK
 from harness.libvirt import LibvirtCloud, libvirt_cloud
 from harness.libvirt_host import READY_LINE, libvirt_host, virsh  # noqa: F401 - fixture
 
-from .test_browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, WebDriver, webdriver  # noqa: F401
+from .test_browser import ARTIFACTS, WebDriver, webdriver  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGIN_PROMPT = "cloudd-guest login:"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                       reason="chromium/chromedriver missing (scripts/install-console.sh)"),
-    pytest.mark.skipif(OPENSTACK is None, reason="python-openstackclient is not installed"),
-]
+pytestmark = pytest.mark.slow
 
 # Each cell of the canvas's 80x25 text grid as a fingerprint of its lit pixels ('' if blank).
 TEXT_CELLS = """

@@ -11,19 +11,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
+import novaclient.client as novaclient
+import openstack
 from harness.api import ApiCloud as Cloud
 from harness.clients import OPENSTACK
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
 
 from cloudd.identity.bootstrap import ensure_project, ensure_role
 from cloudd.identity.passwords import hash_password
 
 from .test_quotas import boot_image
-
-novaclient = pytest.importorskip("novaclient.client")
-openstack = pytest.importorskip("openstack")
-from keystoneauth1 import session as ks_session  # noqa: E402
-from keystoneauth1.identity import v3  # noqa: E402
 
 
 def admin_password(tmp_path: Path) -> str:
@@ -106,7 +104,6 @@ async def _reader(cloud: Cloud) -> tuple[str, str]:
     return name, project
 
 
-@pytest.mark.skipif(OPENSTACK is None, reason="python-openstackclient is not installed")
 async def test_cli_usage_quota_and_a_reader(cloud: Cloud, tmp_path: Path) -> None:
     image = await boot_image(cloud)
     code, _, _ = await cloud.call("POST", "/compute/v2.1/servers", json={"server": {

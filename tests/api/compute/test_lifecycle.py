@@ -7,10 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from harness.api import BOOT_IMAGE, action, wait_status
 from harness.api import ApiCloud as Cloud
-from harness.clients import OPENSTACK
 from harness.clients import openstack_cli as cli_runner
 
 
@@ -60,7 +58,6 @@ async def test_server_lifecycle_through_the_api(cloud: Cloud) -> None:
     await wait_status(cloud, server_id, "DELETED")
 
 
-@pytest.mark.skipif(OPENSTACK is None, reason="python-openstackclient is not installed")
 async def test_openstack_cli_reads_the_cloud(cloud: Cloud, tmp_path: Path) -> None:
     """The unmodified `openstack` CLI: flavors, services, hypervisors, keypairs, servers."""
     code, body, _ = await cloud.call("POST", "/compute/v2.1/servers", json={"server": {
@@ -91,7 +88,6 @@ async def test_openstack_cli_reads_the_cloud(cloud: Cloud, tmp_path: Path) -> No
     assert out["servers"][0]["Status"] == "ACTIVE"
 
 
-@pytest.mark.skipif(OPENSTACK is None, reason="python-openstackclient is not installed")
 async def test_openstack_cli_server_life(cloud: Cloud, tmp_path: Path) -> None:
     """flavor create/show, server create --wait by image and flavor name, show, reboot --wait,
     stop, start, console log show, availability zone list, server delete --wait."""

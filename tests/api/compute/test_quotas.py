@@ -17,6 +17,7 @@ from cloudd.core import ServiceHost
 
 S = "/compute/v2.1/servers"
 Q = "/compute/v2.1/os-quota-sets"
+TINY_IMAGE = "tiny"  # the public image boot_image() makes in each cloud
 PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7n8M+yJ1fyoq8AuP0+lqgnQ6hEW7sYdw8Q4Ai8hS6E q@t"
 
 
@@ -37,22 +38,25 @@ async def backend_cloud(db_url: str, tmp_path: Path) -> AsyncIterator[Cloud]:
         yield cloud
 
 
-_IMAGES: dict[str, str] = {}  # cloud base URL -> the public image its servers boot
-
-
 async def boot_image(cloud: Cloud) -> str:
-    """A small active public image, made once per cloud through the Image v2 API."""
-    if cloud.base not in _IMAGES:
-        code, body, _ = await cloud.call("POST", "/image/v2/images", json={
-            "name": "tiny", "disk_format": "raw", "container_format": "bare",
-            "visibility": "public"})
-        assert code == 201, body
-        code, _, _ = await cloud.call("PUT", f"/image/v2/images/{body['id']}/file",
-                                      data=b"\0" * 1024,
-                                      headers={"Content-Type": "application/octet-stream"})
-        assert code == 204
-        _IMAGES[cloud.base] = body["id"]
-    return _IMAGES[cloud.base]
+    """A small active public image of this cloud, made through the Image v2 API on first use.
+
+    Looked up in the cloud itself, not remembered by the test process: each test has a cloud
+    of its own, and a later one may listen on a port an earlier one freed, so a cache keyed by
+    URL handed it an image of a cloud that no longer exists (POST /servers: 400)."""
+    code, body, _ = await cloud.call("GET", f"/image/v2/images?name={TINY_IMAGE}&status=active")
+    assert code == 200, body
+    if body["images"]:
+        return str(body["images"][0]["id"])
+    code, body, _ = await cloud.call("POST", "/image/v2/images", json={
+        "name": TINY_IMAGE, "disk_format": "raw", "container_format": "bare",
+        "visibility": "public"})
+    assert code == 201, body
+    code, _, _ = await cloud.call("PUT", f"/image/v2/images/{body['id']}/file",
+                                  data=b"\0" * 1024,
+                                  headers={"Content-Type": "application/octet-stream"})
+    assert code == 204
+    return str(body["id"])
 
 
 async def server_request(cloud: Cloud, name: str = "vm", flavor: str = "1",

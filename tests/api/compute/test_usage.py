@@ -25,7 +25,7 @@ async def test_usage_of_running_and_deleted_servers(cloud: Cloud) -> None:
     for name, flavor in (("u1", "1"), ("u2", "2")):
         code, body, _ = await cloud.call("POST", "/compute/v2.1/servers", token=token,
                                          json=await server_request(cloud, name, flavor))
-        assert code == 202
+        assert code == 202, body
         ids.append(body["server"]["id"])
         await wait_status(cloud, ids[-1], "ACTIVE")
     await cloud.call("DELETE", f"/compute/v2.1/servers/{ids[1]}", token=token)

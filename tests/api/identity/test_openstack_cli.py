@@ -5,24 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 from harness.api import ApiCloud as Cloud
+from harness.clients import OPENSTACK
 
-# Prefer the client installed next to the interpreter running the tests (the project venv).
-OPENSTACK = str(Path(sys.executable).with_name("openstack"))
-if not os.access(OPENSTACK, os.X_OK):
-    OPENSTACK = shutil.which("openstack") or ""
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not OPENSTACK, reason="python-openstackclient is not installed "
-                                             "(pip install python-openstackclient)"),
-]
+pytestmark = pytest.mark.slow
 
 
 async def openstack(cloud: Cloud, *args: str, user: str = "admin", password: str = "",

@@ -15,7 +15,6 @@ from harness.clients import OPENSTACK
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(OPENSTACK is None, reason="python-openstackclient is not installed")
 async def test_image_commands_and_booting_by_image_name(cloud: Cloud, tmp_path: Path) -> None:
     password = (tmp_path / "admin-password").read_text().strip()
     env = {**os.environ, "OS_AUTH_URL": cloud.base + "/identity", "OS_USERNAME": "admin",

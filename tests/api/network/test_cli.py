@@ -6,12 +6,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import pytest
 from harness.api import ApiCloud as Cloud
-from harness.clients import OPENSTACK
 from harness.clients import openstack_cli as cli
-
-pytestmark = pytest.mark.skipif(OPENSTACK is None, reason="python-openstackclient is not installed")
 
 
 def _types(server: dict[str, Any]) -> dict[str, str]:

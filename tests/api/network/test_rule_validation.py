@@ -8,10 +8,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import pytest
+import openstack
 from harness.api import ApiCloud as Cloud
-
-openstack = pytest.importorskip("openstack")
 
 NEWLINE_CIDR = "10.0.0.0/8\n-A cloudd-FORWARD -j ACCEPT"
 # (protocol, from, to, cidr) -> what the refusal must say

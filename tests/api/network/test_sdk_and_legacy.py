@@ -7,11 +7,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import pytest
+import openstack
 from harness.api import BOOT_IMAGE
 from harness.api import ApiCloud as Cloud
-
-openstack = pytest.importorskip("openstack")
 
 
 async def _server(cloud: Cloud, token: str | None = None, **extra: Any) -> str:
