@@ -152,18 +152,6 @@ def lab(tmp_path: Path) -> Any:
     the_lab.cleanup()
 
 
-@pytest.fixture
-def real_lab(tmp_path: Path) -> Any:
-    """``lab`` for the fault tests, which exist to exercise the real parts: without root or a
-    tool they fail (and say what is missing) instead of skipping."""
-    reason = _skip_reason()
-    if reason:
-        pytest.fail(reason)
-    the_lab = Lab(tmp_path)
-    yield the_lab
-    the_lab.cleanup()
-
-
 @contextlib.asynccontextmanager
 async def network_cloud(tmp_path: Path,
                         manager: Literal["FlatManager", "FlatDHCPManager", "VLANManager"],

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from harness.cloud import Cloud, wait_for
-from harness.netlab import Lab, ash, network_cloud, real_lab, teardown_host  # noqa: F401  # fixture
+from harness.netlab import Lab, ash, lab, network_cloud, teardown_host  # noqa: F401  # fixture
 
 from cloudd.cli import main
 from cloudd.identity.bootstrap import bootstrap
@@ -78,8 +78,8 @@ async def manage_status(cloud: Cloud, tmp_path: Path,
 
 
 async def test_dnsmasq_killed_under_load_is_respawned_with_its_hosts_and_leases(
-        real_lab: Lab, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
-    lab, bridge = real_lab, f"brk{real_lab.tag}"
+        lab: Lab, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    bridge = f"brk{lab.tag}"
     async with network_cloud(tmp_path, "FlatDHCPManager", flat_network_bridge=bridge) as cloud:
         state_dir = Path(cloud.cfg.default.state_dir)
         hosts_file = cloud.agent.network.dnsmasq.files(bridge)["conf"]
