@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import Field
 
 from cloudd.api.auth import public_url
-from cloudd.api.compute import consoles, servers, views
+from cloudd.api.compute import consoles, server_rebuild
 from cloudd.api.compute.common import (
     compute_api,
     context,
     database,
-    is_uuid,
+    engine_call,
     load_server,
     load_server_to_act,
+    refusals_mapped,
     request_id,
 )
 from cloudd.api.compute.errors import (
@@ -28,26 +29,14 @@ from cloudd.api.compute.errors import (
 from cloudd.api.compute.microversion import request_version
 from cloudd.api.compute.server_models import Metadata, Name, Strict
 from cloudd.compute import instances
-from cloudd.compute.instances import Instance
 from cloudd.conductor.service import HostUnavailable
 from cloudd.vocab import states
 
-T = TypeVar("T")
 ActionHandler = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
 
 
 class Reboot(Strict):
     type: Literal["SOFT", "HARD", "soft", "hard"]
-
-
-class Rebuild(Strict):
-    imageRef: str
-    name: Name | None = None
-    metadata: Metadata | None = None
-    adminPass: str | None = None
-    description: str | None = None
-    disk_config: Literal["AUTO", "MANUAL"] | None = Field(None, alias="OS-DCF:diskConfig")
-    preserve_ephemeral: bool = False
 
 
 class Resize(Strict):
@@ -72,26 +61,11 @@ def _empty(value: Any) -> None:
         raise BadRequest("This action takes no arguments.")
 
 
-async def _engine_call(request: web.Request, row: Instance, action: str,
-                       **extra: Any) -> None:
-    await _refusals_mapped(row, compute_api(request).action(
-        row, action, request_id(request), context(request), **extra))
-
-
-async def _refusals_mapped(row: Instance, call: Awaitable[T]) -> T:
-    """A ComputeAPI call on `row`, an unreachable host as Nova's 409 with its message (an
-    InvalidInstanceState, a Conflict, and a QuotaExceeded, a Forbidden, leave as they are)."""
-    try:
-        return await call
-    except HostUnavailable as exc:
-        raise Conflict(f"Compute host of instance {row.uuid} is unavailable: {exc}") from None
-
-
 def _simple(action: str) -> ActionHandler:
     async def handle(request: web.Request, args: Any) -> web.StreamResponse:
         _empty(args)
         row = await load_server_to_act(request)
-        await _engine_call(request, row, action)
+        await engine_call(request, row, action)
         return web.Response(status=202)
 
     return handle
@@ -100,32 +74,8 @@ def _simple(action: str) -> ActionHandler:
 async def reboot(request: web.Request, args: Any) -> web.StreamResponse:
     body = validate(Reboot, args)
     row = await load_server_to_act(request)
-    await _engine_call(request, row, "reboot", hard=body.type.upper() == "HARD")
+    await engine_call(request, row, "reboot", hard=body.type.upper() == "HARD")
     return web.Response(status=202)
-
-
-async def rebuild(request: web.Request, args: Any) -> web.StreamResponse:
-    body = validate(Rebuild, args)
-    row = await load_server_to_act(request)
-    image_id = body.imageRef.rstrip("/").rsplit("/", 1)[-1]
-    if not is_uuid(image_id):
-        raise BadRequest(f"Invalid imageRef provided: {image_id} is not a UUID.")
-    # The same checks as a create's: an image (and its kernel/ramdisk) the project may boot.
-    image = await compute_api(request).rebuild_image(row, image_id, context(request).is_admin)
-    await _engine_call(request, row, "rebuild", image=image)
-    changes: dict[str, Any] = {}
-    if body.name is not None:
-        changes["name"] = body.name
-    if body.metadata is not None:
-        changes["metadata"] = body.metadata
-    row = await instances.update(database(request), row.uuid, changes)
-    version = request_version(request)
-    if version.at_least("2.75"):
-        view = await servers.detailed_view(request, row)
-    else:
-        view = views.server_basic(request, row, version)
-    view["adminPass"] = body.adminPass or "rebuilt"
-    return web.json_response({"server": view}, status=202)
 
 
 async def resize(request: web.Request, args: Any) -> web.StreamResponse:
@@ -134,7 +84,7 @@ async def resize(request: web.Request, args: Any) -> web.StreamResponse:
     ctx = context(request)
     new_flavor = await compute_api(request).resize_flavor(row, body.flavorRef, ctx.project_id,
                                                           ctx.is_admin)  # CreateRefused: a 400
-    await _engine_call(request, row, "resize", new_flavor=new_flavor)
+    await engine_call(request, row, "resize", new_flavor=new_flavor)
     return web.Response(status=202)
 
 
@@ -142,7 +92,7 @@ def _resize_step(action: str, status: int) -> ActionHandler:
     async def handle(request: web.Request, args: Any) -> web.StreamResponse:
         _empty(args)
         row = await load_server_to_act(request)
-        await _engine_call(request, row, action)
+        await engine_call(request, row, action)
         return web.Response(status=status)
 
     return handle
@@ -222,7 +172,7 @@ async def create_image(request: web.Request, args: Any) -> web.StreamResponse:
     Location (below 2.45) or {"image_id"} (2.45 and later), as Nova answers."""
     body = validate(CreateImage, args)
     row = await load_server_to_act(request)
-    image = await _refusals_mapped(row, compute_api(request).snapshot(
+    image = await refusals_mapped(row, compute_api(request).snapshot(
         row, body.name, body.metadata, request_id(request), context(request)))
     if request_version(request).at_least("2.45"):
         return web.json_response({"image_id": image.id}, status=202)
@@ -233,7 +183,7 @@ async def create_image(request: web.Request, args: Any) -> web.StreamResponse:
 ACTIONS: dict[str, ActionHandler] = {
     "reboot": reboot, "os-stop": _simple("stop"), "os-start": _simple("start"),
     "pause": _simple("pause"), "unpause": _simple("unpause"), "suspend": _simple("suspend"),
-    "resume": _simple("resume"), "rebuild": rebuild, "resize": resize,
+    "resume": _simple("resume"), "rebuild": server_rebuild.rebuild, "resize": resize,
     "confirmResize": _resize_step("confirmResize", 204),
     "revertResize": _resize_step("revertResize", 202),
     "lock": lock, "unlock": unlock, "os-getConsoleOutput": console_output,

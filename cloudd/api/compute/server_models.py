@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import secrets
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -36,6 +37,35 @@ def check_ip(value: str | None, family: int) -> str | None:
     if address.version != family:
         raise ValueError(f"{value} is not a valid IPv{family} address")
     return str(address)  # normalised, as Nova echoes it
+
+
+def check_user_data(value: str | None) -> str | None:
+    """Base64 of at most MAX_USER_DATA bytes (create's and rebuild's user_data)."""
+    if value is None:
+        return None
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("user_data is not valid base64") from None
+    if len(decoded) > MAX_USER_DATA:
+        raise ValueError(f"user_data is longer than {MAX_USER_DATA} bytes")
+    return value
+
+
+# Nova's utils.generate_password: no look-alike characters (0/O, 1/l/I), at least one of each
+# group, CONF.password_length (12) long.
+PASSWORD_GROUPS = ("23456789", "ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnopqrstuvwxyz")
+PASSWORD_LENGTH = 12
+
+
+def generate_password(length: int = PASSWORD_LENGTH) -> str:
+    """A new server's (or rebuilt server's) admin password, as Nova makes it."""
+    rng = secrets.SystemRandom()
+    chars = [rng.choice(group) for group in PASSWORD_GROUPS]
+    everything = "".join(PASSWORD_GROUPS)
+    chars += [rng.choice(everything) for _ in range(length - len(chars))]
+    rng.shuffle(chars)
+    return "".join(chars)
 
 
 class NetworkRequest(Strict):
@@ -84,18 +114,7 @@ class ServerCreate(Strict):
     _ipv4 = field_validator("accessIPv4")(lambda v: check_ip(v, 4))
     _ipv6 = field_validator("accessIPv6")(lambda v: check_ip(v, 6))
 
-    @field_validator("user_data")
-    @classmethod
-    def _user_data(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            decoded = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("user_data is not valid base64") from None
-        if len(decoded) > MAX_USER_DATA:
-            raise ValueError(f"user_data is longer than {MAX_USER_DATA} bytes")
-        return value
+    _user_data = field_validator("user_data")(lambda v: check_user_data(v))
 
 
 class ServerCreateBody(Strict):

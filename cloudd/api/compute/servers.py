@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +21,12 @@ from cloudd.api.compute.common import (
 )
 from cloudd.api.compute.errors import BadRequest, parse_body
 from cloudd.api.compute.microversion import request_version
-from cloudd.api.compute.server_models import ServerCreate, ServerCreateBody, ServerUpdateBody
+from cloudd.api.compute.server_models import (
+    ServerCreate,
+    ServerCreateBody,
+    ServerUpdateBody,
+    generate_password,
+)
 from cloudd.api.keys import HOST_KEY
 from cloudd.api.network import addresses as net_addresses
 from cloudd.api.patterns import PatternError, name_filter
@@ -81,7 +85,7 @@ async def create(request: web.Request) -> web.Response:
     view = {"id": first.uuid, "links": server_links, "OS-DCF:diskConfig": "MANUAL",
             "security_groups": [{"name": g.name} for g in server.security_groups]
             or [{"name": "default"}],
-            "adminPass": server.adminPass or secrets.token_urlsafe(9)}
+            "adminPass": server.adminPass or generate_password()}
     return web.json_response({"server": view}, status=202,
                              headers={"Location": server_links[0]["href"]})
 

@@ -94,6 +94,8 @@ class RebootInstance(InstanceAction):
 
 class RebuildInstance(InstanceAction):
     image: ImageInfo | None = None
+    # Nova's rebuild option: keep the ephemeral disk (drivers that cannot, rebuild it anyway).
+    preserve_ephemeral: bool = False
 
 
 class ResizeInstance(InstanceAction):
