@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import Field, StringConstraints, field_validator
 
-from cloudd.api.compute import servers, views
+from cloudd.api.compute import server_tags, servers, views
 from cloudd.api.compute.common import (
     compute_api,
     context,
@@ -121,7 +121,8 @@ async def rebuild(request: web.Request, args: Any) -> web.StreamResponse:
     else:
         basic = await net_addresses.server_addresses(database(request), [row.uuid],
                                                      detailed=False)
-        view = views.server_basic(request, row, version, basic[row.uuid])
+        tags = await server_tags.tags_of(request, [row]) or {}
+        view = views.server_basic(request, row, version, basic[row.uuid], tags.get(row.uuid))
         if version.at_least("2.54"):
             view["key_name"] = row.key_name
         if version.at_least("2.57"):

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudd.api.compute import views
+from cloudd.api.compute import server_tags, views
 from cloudd.api.compute.common import (
     compute_api,
     context,
@@ -131,7 +131,10 @@ async def _visible_servers(request: web.Request) -> list[Instance]:
     elif all_tenants:
         all_projects = True
     db = database(request)
+    tag_filters = server_tags.tag_filters(request)
     python_filters = {"name", "status", "flavor", "image", "host"} & set(query)
+    if tag_filters:
+        python_filters.add("tags")
     if not python_filters:
         # Paging in SQL: a page of a large list must not read the whole table.
         after = None
@@ -146,6 +149,8 @@ async def _visible_servers(request: web.Request) -> list[Instance]:
     rows = await instances.live_rows(db, project_id=project_id, all_projects=all_projects,
                                      changed_since=since)
     servers = [s for s in rows if _matches(s, query, ctx.is_admin, name_matches)]
+    if tag_filters:
+        servers = await server_tags.filter_by_tags(request, servers, tag_filters)
     if "marker" in query:
         ids = [s.uuid for s in servers]
         if query["marker"] not in ids:
@@ -217,8 +222,10 @@ async def detailed_views(request: web.Request, rows: list[Instance]) -> list[dic
     uuids = [r.uuid for r in rows]  # addresses and groups of the whole page in one query each
     addresses = await net_addresses.server_addresses(database(request), uuids)
     groups = await net_addresses.server_security_groups(database(request), uuids)
+    tags = await server_tags.tags_of(request, rows) or {}
     return [views.server_detail(request, r, version, ctx, faults.get(r.uuid),
-                                status_of(r.host), addresses[r.uuid], groups[r.uuid])
+                                status_of(r.host), addresses[r.uuid], groups[r.uuid],
+                                tags.get(r.uuid))
             for r in rows]
 
 
@@ -251,8 +258,9 @@ async def update(request: web.Request) -> web.Response:
     if version.at_least("2.75"):
         return web.json_response({"server": await detailed_view(request, row)})
     basic = await net_addresses.server_addresses(database(request), [row.uuid], detailed=False)
+    tags = await server_tags.tags_of(request, [row]) or {}
     return web.json_response({"server": views.server_basic(request, row, version,
-                                                           basic[row.uuid])})
+                                                           basic[row.uuid], tags.get(row.uuid))})
 
 
 async def delete(request: web.Request) -> web.Response:
