@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, StringConstraints, field_validator
 
 from cloudd.api.auth import public_url
 from cloudd.api.compute import consoles, server_rebuild
@@ -53,7 +53,17 @@ class ResetState(Strict):
 
 
 class Lock(Strict):
-    locked_reason: str | None = None
+    # Nova's lock_v2_73: a non-empty reason of at most 255 characters.
+    locked_reason: Annotated[str, StringConstraints(strict=True, min_length=1,
+                                                    max_length=255)] | None = None
+
+    @field_validator("locked_reason")
+    @classmethod
+    def _given_is_a_string(cls, value: str | None) -> str:
+        """Runs only when the key is given: an explicit null is not a string to Nova either."""
+        if value is None:
+            raise ValueError("None is not of type 'string'")
+        return value
 
 
 def _empty(value: Any) -> None:
@@ -128,8 +138,9 @@ def last_lines(log: str, length: int | None) -> str:
 
 async def lock(request: web.Request, args: Any) -> web.StreamResponse:
     body = validate(Lock, args or {})
-    if body.locked_reason is not None and not request_version(request).at_least("2.73"):
-        raise BadRequest("locked_reason is not allowed at this microversion")
+    if "locked_reason" in body.model_fields_set and not request_version(request).at_least("2.73"):
+        raise BadRequest("Invalid input for field/attribute lock. Additional properties are "
+                         "not allowed ('locked_reason' was unexpected)")
     row = await load_server_to_act(request, lock_checked=False)
     ctx = context(request)
     await instances.update(database(request), row.uuid, {

@@ -100,6 +100,17 @@ def _name_filter(query: Any) -> Callable[[str], bool] | None:
         raise BadRequest(f"Invalid name filter: {exc}") from None
 
 
+def _bool_filter(text: str, name: str) -> bool:
+    """Nova's strict boolean query value (oslo bool_from_string strict)."""
+    value = text.strip().lower()
+    if value in ("1", "t", "true", "on", "y", "yes"):
+        return True
+    if value in ("0", "f", "false", "off", "n", "no"):
+        return False
+    raise BadRequest(f"Unrecognized value '{text}' for {name}, acceptable values are: "
+                     "'0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'")
+
+
 def _matches(row: Instance, query: Any, is_admin: bool,
              name_matches: Callable[[str], bool] | None) -> bool:
     if name_matches is not None and not name_matches(row.name or ""):
@@ -133,6 +144,10 @@ async def _visible_servers(request: web.Request) -> list[Instance]:
     db = database(request)
     tag_filters = server_tags.tag_filters(request)
     python_filters = {"name", "status", "flavor", "image", "host"} & set(query)
+    locked: bool | None = None
+    if "locked" in query and request_version(request).at_least("2.73"):  # Nova: from 2.73
+        locked = _bool_filter(query["locked"], "locked")  # a 400 before any row is read
+        python_filters.add("locked")
     if tag_filters:
         python_filters.add("tags")
     if not python_filters:
@@ -148,7 +163,8 @@ async def _visible_servers(request: web.Request) -> list[Instance]:
     name_matches = _name_filter(query)  # a bad pattern is a 400 before any row is read
     rows = await instances.live_rows(db, project_id=project_id, all_projects=all_projects,
                                      changed_since=since)
-    servers = [s for s in rows if _matches(s, query, ctx.is_admin, name_matches)]
+    servers = [s for s in rows if _matches(s, query, ctx.is_admin, name_matches)
+               and locked in (None, s.locked)]
     if tag_filters:
         servers = await server_tags.filter_by_tags(request, servers, tag_filters)
     if "marker" in query:

@@ -92,6 +92,8 @@ def server_basic(request: web.Request, row: Instance, version: APIVersion,
         view["description"] = row.description
     if version.at_least("2.26"):
         view["tags"] = list(tags or [])
+    if version.at_least("2.73"):
+        view["locked_reason"] = row.locked_reason
     return view
 
 
