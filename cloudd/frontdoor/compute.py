@@ -201,6 +201,19 @@ class ComputeAPI(OnHost):
                                      getattr(ctx, "user_id", None), row.project_id)
         await self._cast(row, send, task)
 
+    async def trigger_crash_dump(self, row: Instance, request_id: str, ctx: Any = None) -> None:
+        """Nova's trigger_crash_dump: the state check, the action, the cast; no task_state
+        (InvalidInstanceState, HostUnavailable)."""
+        states.check_state("trigger_crash_dump", row)
+        await instances.start_action(self.db, row.uuid, "trigger_crash_dump", request_id,
+                                     getattr(ctx, "user_id", None), row.project_id)
+        try:
+            compute = await self.conductor.compute_client(row.host or "")
+            await compute.trigger_crash_dump(c.InstanceAction(uuid=row.uuid,
+                                                              request_id=request_id))
+        except Exception as exc:
+            raise HostUnavailable(row.host or "(none)") from exc
+
     async def _check_resize_quota(self, row: Instance, new_flavor: FlavorSnapshot) -> None:
         """An upsize needs room for the cores/ram delta (QuotaExceeded otherwise)."""
         deltas = {"cores": new_flavor.vcpus - row.vcpus,

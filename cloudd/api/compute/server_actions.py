@@ -23,6 +23,7 @@ from cloudd.api.compute.common import (
 from cloudd.api.compute.errors import (
     BadRequest,
     Conflict,
+    NotFound,
     read_json,
     validate,
 )
@@ -173,6 +174,20 @@ async def reset_state(request: web.Request, args: Any) -> web.StreamResponse:
     return web.Response(status=202)
 
 
+async def trigger_crash_dump(request: web.Request, args: Any) -> web.StreamResponse:
+    """2.17: an NMI to the guest (404 below 2.17, as Nova's versioned action; its body is
+    null)."""
+    if not request_version(request).at_least("2.17"):
+        raise NotFound("The resource could not be found.")
+    if args is not None:
+        raise BadRequest("Invalid input for field/attribute trigger_crash_dump. "
+                         f"Value: {args!r}. {args!r} is not of type 'null'")
+    row = await load_server_to_act(request)
+    await refusals_mapped(row, compute_api(request).trigger_crash_dump(
+        row, request_id(request), context(request)))
+    return web.Response(status=202)
+
+
 class CreateImage(Strict):
     name: Name
     metadata: Metadata = Field(default_factory=dict)
@@ -199,7 +214,7 @@ ACTIONS: dict[str, ActionHandler] = {
     "revertResize": _resize_step("revertResize", 202),
     "lock": lock, "unlock": unlock, "os-getConsoleOutput": console_output,
     "os-resetState": reset_state, "createImage": create_image,
-    "os-getVNCConsole": consoles.get_vnc_console,
+    "os-getVNCConsole": consoles.get_vnc_console, "trigger_crash_dump": trigger_crash_dump,
 }
 
 

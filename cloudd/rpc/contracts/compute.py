@@ -204,6 +204,9 @@ class ComputeClient:
     async def snapshot_instance(self, args: SnapshotInstance) -> None:
         await self.link.cast(PREFIX + "snapshot_instance", args)
 
+    async def trigger_crash_dump(self, args: InstanceAction) -> None:
+        await self.link.cast(PREFIX + "trigger_crash_dump", args)
+
     async def get_console_output(self, args: ConsoleOutputRequest) -> ConsoleOutput:
         return await self.link.call(PREFIX + "get_console_output", args, ConsoleOutput)
 
