@@ -8,7 +8,10 @@ import ipaddress
 import secrets
 from typing import Annotated, Any, Literal
 
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from cloudd.api.keys import HOST_KEY
 
 Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255)]
 MetaText = Annotated[str, StringConstraints(strict=True, max_length=255)]
@@ -66,6 +69,11 @@ def generate_password(length: int = PASSWORD_LENGTH) -> str:
     chars += [rng.choice(everything) for _ in range(length - len(chars))]
     rng.shuffle(chars)
     return "".join(chars)
+
+
+def answers_password(request: web.Request) -> bool:
+    """[api] enable_instance_password: create and rebuild show adminPass only when set."""
+    return bool(request.config_dict[HOST_KEY].config.api.enable_instance_password)
 
 
 class NetworkRequest(Strict):

@@ -27,6 +27,7 @@ from cloudd.api.compute.server_models import (
     Metadata,
     Name,
     Strict,
+    answers_password,
     check_ip,
     check_name,
     check_user_data,
@@ -127,5 +128,6 @@ async def rebuild(request: web.Request, args: Any) -> web.StreamResponse:
             view["key_name"] = row.key_name
         if version.at_least("2.57"):
             view["user_data"] = row.user_data
-    view["adminPass"] = body.adminPass or generate_password()
+    if answers_password(request):
+        view["adminPass"] = body.adminPass or generate_password()
     return web.json_response({"server": view}, status=202)

@@ -25,6 +25,7 @@ from cloudd.api.compute.server_models import (
     ServerCreate,
     ServerCreateBody,
     ServerUpdateBody,
+    answers_password,
     generate_password,
 )
 from cloudd.api.keys import HOST_KEY
@@ -82,10 +83,12 @@ async def create(request: web.Request) -> web.Response:
         return web.json_response({"reservation_id": rows[0].reservation_id}, status=202)
     first = rows[0]
     server_links = views.links(request, "servers", first.uuid)
-    view = {"id": first.uuid, "links": server_links, "OS-DCF:diskConfig": "MANUAL",
-            "security_groups": [{"name": g.name} for g in server.security_groups]
-            or [{"name": "default"}],
-            "adminPass": server.adminPass or generate_password()}
+    view: dict[str, Any] = {"id": first.uuid, "links": server_links, "OS-DCF:diskConfig": "MANUAL",
+                            "security_groups": [{"name": g.name}
+                                                for g in server.security_groups]
+                            or [{"name": "default"}]}
+    if answers_password(request):
+        view["adminPass"] = server.adminPass or generate_password()
     return web.json_response({"server": view}, status=202,
                              headers={"Location": server_links[0]["href"]})
 

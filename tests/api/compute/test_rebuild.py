@@ -138,3 +138,15 @@ async def test_rebuild_of_a_missing_or_busy_server(cloud: Cloud) -> None:
     await wait_status(cloud, server_id, "PAUSED")
     code, body = await rebuild(cloud, server_id, {})  # Nova rebuilds ACTIVE, SHUTOFF, ERROR
     assert code == 409 and list(body) == ["conflictingRequest"], body
+
+
+async def test_no_admin_password_when_disabled(tmp_path: Path) -> None:
+    """[api] enable_instance_password = false: neither create nor rebuild shows adminPass."""
+    async with running_cloud(tmp_path, api={"enable_instance_password": "false"}) as cloud:
+        code, body, _ = await cloud.call("POST", S, json={"server": {
+            "name": "np", "imageRef": BOOT_IMAGE, "flavorRef": "1", "adminPass": "given"}})
+        assert code == 202 and "adminPass" not in body["server"], body
+        server_id = body["server"]["id"]
+        await wait_status(cloud, server_id, "ACTIVE")
+        code, body = await rebuild(cloud, server_id, {"adminPass": "given"})
+        assert code == 202 and "adminPass" not in body["server"], body
