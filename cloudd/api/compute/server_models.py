@@ -18,6 +18,12 @@ MetaText = Annotated[str, StringConstraints(strict=True, max_length=255)]
 Metadata = dict[Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255)],
                 MetaText]
 MAX_USER_DATA = 65535
+# Server tags (2.26; on create from 2.52): Nova's parameter_types.tag and per-server limit.
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 60
+TAG_PATTERN = r"^[^,/]*$"
+Tag = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_TAG_LENGTH,
+                                       pattern=TAG_PATTERN)]
 
 
 class Strict(BaseModel):
@@ -116,6 +122,7 @@ class ServerCreate(Strict):
     description: Annotated[str, StringConstraints(max_length=255)] | None = None
     disk_config: Literal["AUTO", "MANUAL"] | None = Field(None, alias="OS-DCF:diskConfig")
     personality: list[dict[str, Any]] = Field(default_factory=list)
+    tags: list[Tag] | None = Field(None, max_length=MAX_TAGS)
 
     _name = field_validator("name")(check_name)
 

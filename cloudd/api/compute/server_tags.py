@@ -8,25 +8,18 @@ settled state (Nova's _check_instance_in_valid_state: 409 otherwise).
 from __future__ import annotations
 
 import re
-from typing import Annotated
 
 from aiohttp import web
-from pydantic import StringConstraints
 
 from cloudd.api.compute import views
 from cloudd.api.compute.common import database, load_server, load_server_to_act
 from cloudd.api.compute.errors import BadRequest, Conflict, NotFound, parse_body
 from cloudd.api.compute.microversion import request_version
-from cloudd.api.compute.server_models import Strict
+from cloudd.api.compute.server_models import MAX_TAG_LENGTH, MAX_TAGS, TAG_PATTERN, Strict, Tag
 from cloudd.compute.instances import Instance
 from cloudd.compute.instances import tags as tag_store
 from cloudd.vocab import states
 
-MAX_TAGS = 50
-MAX_TAG_LENGTH = 60
-TAG_PATTERN = r"^[^,/]*$"
-Tag = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_TAG_LENGTH,
-                                       pattern=TAG_PATTERN)]
 # Nova's vm_states in which tags may change (its shelved states too, once cloudd shelves).
 TAGGABLE_STATES = (states.ACTIVE, states.PAUSED, states.SUSPENDED, states.STOPPED,
                    "shelved", "shelved_offloaded")

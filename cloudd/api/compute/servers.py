@@ -33,6 +33,7 @@ from cloudd.api.network import addresses as net_addresses
 from cloudd.api.patterns import PatternError, name_filter
 from cloudd.compute import hosts, instances
 from cloudd.compute.instances import Instance
+from cloudd.compute.instances import tags as tag_store
 from cloudd.frontdoor.compute_create import ServerCreateRequest
 from cloudd.network.for_compute import NetworkRef, RequestedNetworks
 from cloudd.network.secgroups import SecurityGroupNotFound
@@ -60,6 +61,9 @@ async def create(request: web.Request) -> web.Response:
         raise BadRequest("Invalid input: 'description' was unexpected at this microversion")
     if version.at_least("2.57") and server.personality:
         raise BadRequest("Invalid input: 'personality' was removed in 2.57")
+    if "tags" in server.model_fields_set and (server.tags is None
+                                              or not version.at_least("2.52")):
+        raise BadRequest("Invalid input: 'tags' must be a list, from microversion 2.52")
     max_count = server.max_count or server.min_count
     if max_count < server.min_count:
         raise BadRequest("min_count must be <= max_count")
@@ -79,6 +83,9 @@ async def create(request: web.Request) -> web.Response:
         rows = await compute_api(request).create(req, request_id(request))
     except SecurityGroupNotFound as exc:
         raise BadRequest(f"{exc} for project {req.project_id}") from None
+    if server.tags:  # 2.52: each new server starts with the tags
+        for row in rows:
+            await tag_store.replace_tags(database(request), row.uuid, server.tags)
     if server.return_reservation_id:
         return web.json_response({"reservation_id": rows[0].reservation_id}, status=202)
     first = rows[0]

@@ -3,10 +3,11 @@ the tags in the server views, and the server list's tag filters."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.api import BOOT_IMAGE, wait_status
+from harness.api import BOOT_IMAGE, running_cloud, wait_status
 from harness.api import ApiCloud as Cloud
 
 S = "/compute/v2.1/servers"
@@ -134,3 +135,23 @@ async def test_list_filters_by_tags(cloud: Cloud) -> None:
     assert await listed("tags=a&not-tags-any=b") == {"a"}
     assert await listed("tags=zzz") == set()
     assert await listed("tags=a", version="2.25") == set(ids)  # no filter below 2.26
+
+
+async def test_tags_on_create_from_2_52(tmp_path: Path) -> None:
+    """A cloud configured to advertise 2.52 takes `tags` in the create body."""
+    async with running_cloud(tmp_path, api={"max_microversion": "2.52"}) as cloud:
+        server = {"name": "t", "imageRef": BOOT_IMAGE, "flavorRef": "1"}
+        code, body, _ = await cloud.call("POST", S, version="2.52",
+                                         json={"server": {**server, "tags": ["x", "y"]}})
+        assert code == 202, body
+        code, body, _ = await cloud.call("GET", f"{S}/{body['server']['id']}/tags",
+                                         version="2.52")
+        assert body == {"tags": ["x", "y"]}
+        bad_tags: list[Any] = [None, ["a/b"], [f"t{n}" for n in range(51)], "x"]
+        for tags in bad_tags:
+            code, body, _ = await cloud.call("POST", S, version="2.52",
+                                             json={"server": {**server, "tags": tags}})
+            assert code == 400 and list(body) == ["badRequest"], (tags, body)
+        code, body, _ = await cloud.call("POST", S, version="2.51",
+                                         json={"server": {**server, "tags": ["x"]}})
+        assert code == 400 and list(body) == ["badRequest"], body
