@@ -77,6 +77,9 @@ class ApiSection(Section):
     )
     token_expiration: int = Field(3600, ge=60, le=86400 * 7, description="Token lifetime (s).")
     max_microversion: str = Field("2.47", pattern=r"^2\.\d+$", description="Highest compute microversion.")
+    enable_instance_password: bool = Field(
+        True, description="Whether server create and rebuild answer the server's admin password "
+        "(adminPass), as Nova's [api] enable_instance_password.")
     client_idle_timeout: float = Field(
         30.0, gt=0, le=3600, description="Seconds a client connection may stay idle or take to send a "
         "request head before it is closed (slow clients cannot hold connections).")

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Protocol
 
-from cloudd.compute import instances, quota
+from cloudd.compute import instances, keypairs, quota
 from cloudd.compute.instances import FlavorSnapshot, Instance
 from cloudd.conductor.authz import check_console_target
 from cloudd.conductor.manager import mark_deleted
@@ -23,6 +23,7 @@ from cloudd.frontdoor.compute_create import (
     BuildRequest,
     CreateRefused,
     GroupNotFound,
+    KeyPairNotFound,
     ServerCreateRequest,
 )
 from cloudd.image.for_compute import create_snapshot_image, discard_snapshot_image
@@ -86,6 +87,16 @@ class ComputeAPI(OnHost):
         """The image a rebuild of `row` boots: the same checks as a create's (ImageRefused)."""
         return await create.boot_image(self.db, image_ref, row.project_id, is_admin,
                                        row.current_flavor())
+
+    async def rebuild_key(self, user_id: str, key_name: str | None) -> dict[str, str | None]:
+        """The key columns a rebuild with `key_name` sets: the caller's own key pair of that
+        name (Nova uses the requester's, not the owner's), or none for null (KeyPairNotFound)."""
+        if key_name is None:
+            return {"key_name": None, "key_data": None}
+        key = await keypairs.get(self.db, user_id, key_name)
+        if key is None:
+            raise KeyPairNotFound(key_name)
+        return {"key_name": key.name, "key_data": key.public_key}
 
     async def resize_flavor(self, row: Instance, flavor_ref: str | int,
                             project_id: str | None, is_admin: bool) -> FlavorSnapshot:
@@ -155,7 +166,11 @@ class ComputeAPI(OnHost):
             info = None if image is None else image_info(image)
             if image is not None:
                 changes["image_ref"] = image.id
-            send = partial(ComputeClient.rebuild_instance, args=c.RebuildInstance(**base, image=info))
+            # The request's new name, metadata, access IPs, key and user data (rebuild_changes'
+            # columns) go with the task state, so the host's rebuild sees them.
+            changes.update(extra.get("changes") or {})
+            send = partial(ComputeClient.rebuild_instance, args=c.RebuildInstance(
+                **base, image=info, preserve_ephemeral=bool(extra.get("preserve_ephemeral"))))
         elif action == "resize":
             check, task = "resize", states.RESIZE_PREP
             # `extra` is untyped: the flavor (resize_flavor's answer) is checked here
@@ -185,6 +200,19 @@ class ComputeAPI(OnHost):
         await instances.start_action(self.db, uuid, _ACTION_NAMES.get(action, action), request_id,
                                      getattr(ctx, "user_id", None), row.project_id)
         await self._cast(row, send, task)
+
+    async def trigger_crash_dump(self, row: Instance, request_id: str, ctx: Any = None) -> None:
+        """Nova's trigger_crash_dump: the state check, the action, the cast; no task_state
+        (InvalidInstanceState, HostUnavailable)."""
+        states.check_state("trigger_crash_dump", row)
+        await instances.start_action(self.db, row.uuid, "trigger_crash_dump", request_id,
+                                     getattr(ctx, "user_id", None), row.project_id)
+        try:
+            compute = await self.conductor.compute_client(row.host or "")
+            await compute.trigger_crash_dump(c.InstanceAction(uuid=row.uuid,
+                                                              request_id=request_id))
+        except Exception as exc:
+            raise HostUnavailable(row.host or "(none)") from exc
 
     async def _check_resize_quota(self, row: Instance, new_flavor: FlavorSnapshot) -> None:
         """An upsize needs room for the cores/ram delta (QuotaExceeded otherwise)."""

@@ -84,6 +84,7 @@ ALLOWED: dict[str, tuple[tuple[str, ...], tuple[str | None, ...]]] = {
     "suspend": ((ACTIVE,), (None,)),
     "resume": ((SUSPENDED,), (None,)),
     "snapshot": ((ACTIVE, STOPPED, PAUSED, SUSPENDED), (None,)),
+    "trigger_crash_dump": ((ACTIVE, PAUSED, RESCUED, RESIZED, ERROR), (None,)),
     "console": ((ACTIVE, PAUSED), (None, REBOOTING, REBOOTING_HARD, PAUSING, UNPAUSING)),
     "console_output": ((ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR, RESIZED), (
         *BUILD_TASKS, None, REBOOTING, REBOOTING_HARD, PAUSING, UNPAUSING, SUSPENDING, RESUMING,

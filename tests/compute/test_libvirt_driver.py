@@ -95,6 +95,8 @@ async def test_guest_lifecycle_on_qemu(instances_path: Path, libvirt_host: Path)
         assert await power(driver, uuid) == power_state.SHUTDOWN
         with pytest.raises(InvalidState):
             await driver.get_vnc_console(uuid)
+        with pytest.raises(InvalidState):
+            await driver.inject_nmi(uuid)  # trigger_crash_dump needs a running guest
         await driver.power_on(uuid)
         await wait_ready(driver, uuid, 4)
 
@@ -110,6 +112,8 @@ async def test_guest_lifecycle_on_qemu(instances_path: Path, libvirt_host: Path)
         await driver.resume(uuid)
         assert await power(driver, uuid) == power_state.RUNNING
         assert await ready_count(driver, uuid) == 4  # restored, not rebooted
+        await driver.inject_nmi(uuid)  # virDomainInjectNMI: this guest has no kdump, it goes on
+        assert await power(driver, uuid) == power_state.RUNNING
 
         await check_snapshot_boots(driver, uuid, instances_path, libvirt_host)
         await check_resize(driver, uuid)

@@ -268,6 +268,12 @@ class ComputeManager(ManagerBase):
         await self._simple("resume_instance", states.RESUMING, self.driver.resume,
                            states.ACTIVE, args)
 
+    @rpc_method
+    async def trigger_crash_dump(self, ctx: RpcContext, args: InstanceAction) -> None:
+        """Nova's: an NMI to the guest, no task_state; the action's event records the result."""
+        async with self.action(args.uuid, args.request_id, "trigger_crash_dump"):
+            await self.driver.inject_nmi(args.uuid)
+
     # ----- rebuild, resize, snapshot ------------------------------------------------------
 
     @rpc_method

@@ -18,6 +18,7 @@ from cloudd.api.compute import (
     server_actions,
     server_extras,
     server_groups,
+    server_tags,
     servers,
     usage,
     views,
@@ -80,6 +81,6 @@ def compute_app(host: ServiceHost) -> web.Application:
     app.router.add_get("/v2", version_v2)
     app.router.add_get("/v2/", version_v2)
     for module in (servers, server_actions, server_extras, flavors, keypairs, quotas, misc,
-                   server_groups, usage, flavor_access, consoles, network_proxies):
+                   server_groups, server_tags, usage, flavor_access, consoles, network_proxies):
         module.add_routes(app, PREFIX)
     return app

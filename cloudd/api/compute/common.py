@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid as uuidlib
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -13,9 +14,13 @@ from cloudd.api.compute.errors import BadRequest, Conflict, NotFound
 from cloudd.api.keys import HOST_KEY
 from cloudd.api.paging import parse_limit_text
 from cloudd.compute import instances
+from cloudd.compute.instances import Instance
+from cloudd.conductor.service import HostUnavailable
 from cloudd.db import Database
 from cloudd.frontdoor.compute import ComputeAPI
 from cloudd.identity.policy import RequestContext
+
+T = TypeVar("T")
 
 
 def context(request: web.Request) -> RequestContext:
@@ -91,3 +96,18 @@ def parse_time(text: str, name: str) -> float:
 
 def now() -> float:
     return time.time()
+
+
+async def engine_call(request: web.Request, row: Instance, action: str, **extra: Any) -> None:
+    """ComputeAPI.action on `row` for this request's caller, its refusals mapped."""
+    await refusals_mapped(row, compute_api(request).action(
+        row, action, request_id(request), context(request), **extra))
+
+
+async def refusals_mapped(row: Instance, call: Awaitable[T]) -> T:
+    """A ComputeAPI call on `row`, an unreachable host as Nova's 409 with its message (an
+    InvalidInstanceState, a Conflict, and a QuotaExceeded, a Forbidden, leave as they are)."""
+    try:
+        return await call
+    except HostUnavailable as exc:
+        raise Conflict(f"Compute host of instance {row.uuid} is unavailable: {exc}") from None

@@ -3,51 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, StringConstraints, field_validator
 
 from cloudd.api.auth import public_url
-from cloudd.api.compute import consoles, servers, views
+from cloudd.api.compute import consoles, server_rebuild
 from cloudd.api.compute.common import (
     compute_api,
     context,
     database,
-    is_uuid,
+    engine_call,
     load_server,
     load_server_to_act,
+    refusals_mapped,
     request_id,
 )
 from cloudd.api.compute.errors import (
     BadRequest,
     Conflict,
+    NotFound,
     read_json,
     validate,
 )
 from cloudd.api.compute.microversion import request_version
 from cloudd.api.compute.server_models import Metadata, Name, Strict
 from cloudd.compute import instances
-from cloudd.compute.instances import Instance
 from cloudd.conductor.service import HostUnavailable
 from cloudd.vocab import states
 
-T = TypeVar("T")
 ActionHandler = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
 
 
 class Reboot(Strict):
     type: Literal["SOFT", "HARD", "soft", "hard"]
-
-
-class Rebuild(Strict):
-    imageRef: str
-    name: Name | None = None
-    metadata: Metadata | None = None
-    adminPass: str | None = None
-    description: str | None = None
-    disk_config: Literal["AUTO", "MANUAL"] | None = Field(None, alias="OS-DCF:diskConfig")
-    preserve_ephemeral: bool = False
 
 
 class Resize(Strict):
@@ -64,7 +54,17 @@ class ResetState(Strict):
 
 
 class Lock(Strict):
-    locked_reason: str | None = None
+    # Nova's lock_v2_73: a non-empty reason of at most 255 characters.
+    locked_reason: Annotated[str, StringConstraints(strict=True, min_length=1,
+                                                    max_length=255)] | None = None
+
+    @field_validator("locked_reason")
+    @classmethod
+    def _given_is_a_string(cls, value: str | None) -> str:
+        """Runs only when the key is given: an explicit null is not a string to Nova either."""
+        if value is None:
+            raise ValueError("None is not of type 'string'")
+        return value
 
 
 def _empty(value: Any) -> None:
@@ -72,26 +72,11 @@ def _empty(value: Any) -> None:
         raise BadRequest("This action takes no arguments.")
 
 
-async def _engine_call(request: web.Request, row: Instance, action: str,
-                       **extra: Any) -> None:
-    await _refusals_mapped(row, compute_api(request).action(
-        row, action, request_id(request), context(request), **extra))
-
-
-async def _refusals_mapped(row: Instance, call: Awaitable[T]) -> T:
-    """A ComputeAPI call on `row`, an unreachable host as Nova's 409 with its message (an
-    InvalidInstanceState, a Conflict, and a QuotaExceeded, a Forbidden, leave as they are)."""
-    try:
-        return await call
-    except HostUnavailable as exc:
-        raise Conflict(f"Compute host of instance {row.uuid} is unavailable: {exc}") from None
-
-
 def _simple(action: str) -> ActionHandler:
     async def handle(request: web.Request, args: Any) -> web.StreamResponse:
         _empty(args)
         row = await load_server_to_act(request)
-        await _engine_call(request, row, action)
+        await engine_call(request, row, action)
         return web.Response(status=202)
 
     return handle
@@ -100,32 +85,8 @@ def _simple(action: str) -> ActionHandler:
 async def reboot(request: web.Request, args: Any) -> web.StreamResponse:
     body = validate(Reboot, args)
     row = await load_server_to_act(request)
-    await _engine_call(request, row, "reboot", hard=body.type.upper() == "HARD")
+    await engine_call(request, row, "reboot", hard=body.type.upper() == "HARD")
     return web.Response(status=202)
-
-
-async def rebuild(request: web.Request, args: Any) -> web.StreamResponse:
-    body = validate(Rebuild, args)
-    row = await load_server_to_act(request)
-    image_id = body.imageRef.rstrip("/").rsplit("/", 1)[-1]
-    if not is_uuid(image_id):
-        raise BadRequest(f"Invalid imageRef provided: {image_id} is not a UUID.")
-    # The same checks as a create's: an image (and its kernel/ramdisk) the project may boot.
-    image = await compute_api(request).rebuild_image(row, image_id, context(request).is_admin)
-    await _engine_call(request, row, "rebuild", image=image)
-    changes: dict[str, Any] = {}
-    if body.name is not None:
-        changes["name"] = body.name
-    if body.metadata is not None:
-        changes["metadata"] = body.metadata
-    row = await instances.update(database(request), row.uuid, changes)
-    version = request_version(request)
-    if version.at_least("2.75"):
-        view = await servers.detailed_view(request, row)
-    else:
-        view = views.server_basic(request, row, version)
-    view["adminPass"] = body.adminPass or "rebuilt"
-    return web.json_response({"server": view}, status=202)
 
 
 async def resize(request: web.Request, args: Any) -> web.StreamResponse:
@@ -134,7 +95,7 @@ async def resize(request: web.Request, args: Any) -> web.StreamResponse:
     ctx = context(request)
     new_flavor = await compute_api(request).resize_flavor(row, body.flavorRef, ctx.project_id,
                                                           ctx.is_admin)  # CreateRefused: a 400
-    await _engine_call(request, row, "resize", new_flavor=new_flavor)
+    await engine_call(request, row, "resize", new_flavor=new_flavor)
     return web.Response(status=202)
 
 
@@ -142,7 +103,7 @@ def _resize_step(action: str, status: int) -> ActionHandler:
     async def handle(request: web.Request, args: Any) -> web.StreamResponse:
         _empty(args)
         row = await load_server_to_act(request)
-        await _engine_call(request, row, action)
+        await engine_call(request, row, action)
         return web.Response(status=status)
 
     return handle
@@ -178,8 +139,9 @@ def last_lines(log: str, length: int | None) -> str:
 
 async def lock(request: web.Request, args: Any) -> web.StreamResponse:
     body = validate(Lock, args or {})
-    if body.locked_reason is not None and not request_version(request).at_least("2.73"):
-        raise BadRequest("locked_reason is not allowed at this microversion")
+    if "locked_reason" in body.model_fields_set and not request_version(request).at_least("2.73"):
+        raise BadRequest("Invalid input for field/attribute lock. Additional properties are "
+                         "not allowed ('locked_reason' was unexpected)")
     row = await load_server_to_act(request, lock_checked=False)
     ctx = context(request)
     await instances.update(database(request), row.uuid, {
@@ -212,6 +174,20 @@ async def reset_state(request: web.Request, args: Any) -> web.StreamResponse:
     return web.Response(status=202)
 
 
+async def trigger_crash_dump(request: web.Request, args: Any) -> web.StreamResponse:
+    """2.17: an NMI to the guest (404 below 2.17, as Nova's versioned action; its body is
+    null)."""
+    if not request_version(request).at_least("2.17"):
+        raise NotFound("The resource could not be found.")
+    if args is not None:
+        raise BadRequest("Invalid input for field/attribute trigger_crash_dump. "
+                         f"Value: {args!r}. {args!r} is not of type 'null'")
+    row = await load_server_to_act(request)
+    await refusals_mapped(row, compute_api(request).trigger_crash_dump(
+        row, request_id(request), context(request)))
+    return web.Response(status=202)
+
+
 class CreateImage(Strict):
     name: Name
     metadata: Metadata = Field(default_factory=dict)
@@ -222,7 +198,7 @@ async def create_image(request: web.Request, args: Any) -> web.StreamResponse:
     Location (below 2.45) or {"image_id"} (2.45 and later), as Nova answers."""
     body = validate(CreateImage, args)
     row = await load_server_to_act(request)
-    image = await _refusals_mapped(row, compute_api(request).snapshot(
+    image = await refusals_mapped(row, compute_api(request).snapshot(
         row, body.name, body.metadata, request_id(request), context(request)))
     if request_version(request).at_least("2.45"):
         return web.json_response({"image_id": image.id}, status=202)
@@ -233,12 +209,12 @@ async def create_image(request: web.Request, args: Any) -> web.StreamResponse:
 ACTIONS: dict[str, ActionHandler] = {
     "reboot": reboot, "os-stop": _simple("stop"), "os-start": _simple("start"),
     "pause": _simple("pause"), "unpause": _simple("unpause"), "suspend": _simple("suspend"),
-    "resume": _simple("resume"), "rebuild": rebuild, "resize": resize,
+    "resume": _simple("resume"), "rebuild": server_rebuild.rebuild, "resize": resize,
     "confirmResize": _resize_step("confirmResize", 204),
     "revertResize": _resize_step("revertResize", 202),
     "lock": lock, "unlock": unlock, "os-getConsoleOutput": console_output,
     "os-resetState": reset_state, "createImage": create_image,
-    "os-getVNCConsole": consoles.get_vnc_console,
+    "os-getVNCConsole": consoles.get_vnc_console, "trigger_crash_dump": trigger_crash_dump,
 }
 
 

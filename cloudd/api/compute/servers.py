@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from cloudd.api.compute import views
+from cloudd.api.compute import server_tags, views
 from cloudd.api.compute.common import (
     compute_api,
     context,
@@ -22,12 +21,19 @@ from cloudd.api.compute.common import (
 )
 from cloudd.api.compute.errors import BadRequest, parse_body
 from cloudd.api.compute.microversion import request_version
-from cloudd.api.compute.server_models import ServerCreate, ServerCreateBody, ServerUpdateBody
+from cloudd.api.compute.server_models import (
+    ServerCreate,
+    ServerCreateBody,
+    ServerUpdateBody,
+    answers_password,
+    generate_password,
+)
 from cloudd.api.keys import HOST_KEY
 from cloudd.api.network import addresses as net_addresses
 from cloudd.api.patterns import PatternError, name_filter
 from cloudd.compute import hosts, instances
 from cloudd.compute.instances import Instance
+from cloudd.compute.instances import tags as tag_store
 from cloudd.frontdoor.compute_create import ServerCreateRequest
 from cloudd.network.for_compute import NetworkRef, RequestedNetworks
 from cloudd.network.secgroups import SecurityGroupNotFound
@@ -55,6 +61,9 @@ async def create(request: web.Request) -> web.Response:
         raise BadRequest("Invalid input: 'description' was unexpected at this microversion")
     if version.at_least("2.57") and server.personality:
         raise BadRequest("Invalid input: 'personality' was removed in 2.57")
+    if "tags" in server.model_fields_set and (server.tags is None
+                                              or not version.at_least("2.52")):
+        raise BadRequest("Invalid input: 'tags' must be a list, from microversion 2.52")
     max_count = server.max_count or server.min_count
     if max_count < server.min_count:
         raise BadRequest("min_count must be <= max_count")
@@ -74,14 +83,19 @@ async def create(request: web.Request) -> web.Response:
         rows = await compute_api(request).create(req, request_id(request))
     except SecurityGroupNotFound as exc:
         raise BadRequest(f"{exc} for project {req.project_id}") from None
+    if server.tags:  # 2.52: each new server starts with the tags
+        for row in rows:
+            await tag_store.replace_tags(database(request), row.uuid, server.tags)
     if server.return_reservation_id:
         return web.json_response({"reservation_id": rows[0].reservation_id}, status=202)
     first = rows[0]
     server_links = views.links(request, "servers", first.uuid)
-    view = {"id": first.uuid, "links": server_links, "OS-DCF:diskConfig": "MANUAL",
-            "security_groups": [{"name": g.name} for g in server.security_groups]
-            or [{"name": "default"}],
-            "adminPass": server.adminPass or secrets.token_urlsafe(9)}
+    view: dict[str, Any] = {"id": first.uuid, "links": server_links, "OS-DCF:diskConfig": "MANUAL",
+                            "security_groups": [{"name": g.name}
+                                                for g in server.security_groups]
+                            or [{"name": "default"}]}
+    if answers_password(request):
+        view["adminPass"] = server.adminPass or generate_password()
     return web.json_response({"server": view}, status=202,
                              headers={"Location": server_links[0]["href"]})
 
@@ -94,6 +108,17 @@ def _name_filter(query: Any) -> Callable[[str], bool] | None:
         return name_filter(query["name"])
     except PatternError as exc:
         raise BadRequest(f"Invalid name filter: {exc}") from None
+
+
+def _bool_filter(text: str, name: str) -> bool:
+    """Nova's strict boolean query value (oslo bool_from_string strict)."""
+    value = text.strip().lower()
+    if value in ("1", "t", "true", "on", "y", "yes"):
+        return True
+    if value in ("0", "f", "false", "off", "n", "no"):
+        return False
+    raise BadRequest(f"Unrecognized value '{text}' for {name}, acceptable values are: "
+                     "'0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'")
 
 
 def _matches(row: Instance, query: Any, is_admin: bool,
@@ -127,7 +152,14 @@ async def _visible_servers(request: web.Request) -> list[Instance]:
     elif all_tenants:
         all_projects = True
     db = database(request)
+    tag_filters = server_tags.tag_filters(request)
     python_filters = {"name", "status", "flavor", "image", "host"} & set(query)
+    locked: bool | None = None
+    if "locked" in query and request_version(request).at_least("2.73"):  # Nova: from 2.73
+        locked = _bool_filter(query["locked"], "locked")  # a 400 before any row is read
+        python_filters.add("locked")
+    if tag_filters:
+        python_filters.add("tags")
     if not python_filters:
         # Paging in SQL: a page of a large list must not read the whole table.
         after = None
@@ -141,7 +173,10 @@ async def _visible_servers(request: web.Request) -> list[Instance]:
     name_matches = _name_filter(query)  # a bad pattern is a 400 before any row is read
     rows = await instances.live_rows(db, project_id=project_id, all_projects=all_projects,
                                      changed_since=since)
-    servers = [s for s in rows if _matches(s, query, ctx.is_admin, name_matches)]
+    servers = [s for s in rows if _matches(s, query, ctx.is_admin, name_matches)
+               and locked in (None, s.locked)]
+    if tag_filters:
+        servers = await server_tags.filter_by_tags(request, servers, tag_filters)
     if "marker" in query:
         ids = [s.uuid for s in servers]
         if query["marker"] not in ids:
@@ -213,8 +248,10 @@ async def detailed_views(request: web.Request, rows: list[Instance]) -> list[dic
     uuids = [r.uuid for r in rows]  # addresses and groups of the whole page in one query each
     addresses = await net_addresses.server_addresses(database(request), uuids)
     groups = await net_addresses.server_security_groups(database(request), uuids)
+    tags = await server_tags.tags_of(request, rows) or {}
     return [views.server_detail(request, r, version, ctx, faults.get(r.uuid),
-                                status_of(r.host), addresses[r.uuid], groups[r.uuid])
+                                status_of(r.host), addresses[r.uuid], groups[r.uuid],
+                                tags.get(r.uuid))
             for r in rows]
 
 
@@ -247,8 +284,9 @@ async def update(request: web.Request) -> web.Response:
     if version.at_least("2.75"):
         return web.json_response({"server": await detailed_view(request, row)})
     basic = await net_addresses.server_addresses(database(request), [row.uuid], detailed=False)
+    tags = await server_tags.tags_of(request, [row]) or {}
     return web.json_response({"server": views.server_basic(request, row, version,
-                                                           basic[row.uuid])})
+                                                           basic[row.uuid], tags.get(row.uuid))})
 
 
 async def delete(request: web.Request) -> web.Response:

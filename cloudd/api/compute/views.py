@@ -69,9 +69,11 @@ def server_brief(request: web.Request, row: Instance) -> dict[str, Any]:
 
 
 def server_basic(request: web.Request, row: Instance, version: APIVersion,
-                 addresses: dict[str, Any] | None = None) -> dict[str, Any]:
+                 addresses: dict[str, Any] | None = None,
+                 tags: list[str] | None = None) -> dict[str, Any]:
     """The keys every server view has (the whole view of PUT and rebuild below 2.75);
-    ``addresses`` by network label (cloudd.api.network.addresses.server_addresses)."""
+    ``addresses`` by network label (cloudd.api.network.addresses.server_addresses), ``tags``
+    the server's (server_tags.tags_of)."""
     status = states.api_status(row.vm_state, row.task_state)
     view: dict[str, Any] = {
         **server_brief(request, row), "status": status,
@@ -89,15 +91,18 @@ def server_basic(request: web.Request, row: Instance, version: APIVersion,
     if version.at_least("2.19"):
         view["description"] = row.description
     if version.at_least("2.26"):
-        view["tags"] = []
+        view["tags"] = list(tags or [])
+    if version.at_least("2.73"):
+        view["locked_reason"] = row.locked_reason
     return view
 
 
 def server_detail(request: web.Request, row: Instance, version: APIVersion,
                   ctx: RequestContext, fault: InstanceFault | None,
                   host_status: str | None = None, addresses: dict[str, Any] | None = None,
-                  security_groups: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    view = server_basic(request, row, version, addresses)
+                  security_groups: list[dict[str, str]] | None = None,
+                  tags: list[str] | None = None) -> dict[str, Any]:
+    view = server_basic(request, row, version, addresses, tags)
     view.update({
         "key_name": row.key_name, "security_groups": security_groups or [],
         "OS-SRV-USG:launched_at": usage_time(row.launched_at),

@@ -94,6 +94,8 @@ class RebootInstance(InstanceAction):
 
 class RebuildInstance(InstanceAction):
     image: ImageInfo | None = None
+    # Nova's rebuild option: keep the ephemeral disk (drivers that cannot, rebuild it anyway).
+    preserve_ephemeral: bool = False
 
 
 class ResizeInstance(InstanceAction):
@@ -205,6 +207,9 @@ class ComputeClient:
 
     async def snapshot_instance(self, args: SnapshotInstance) -> None:
         await self.link.cast(PREFIX + "snapshot_instance", args)
+
+    async def trigger_crash_dump(self, args: InstanceAction) -> None:
+        await self.link.cast(PREFIX + "trigger_crash_dump", args)
 
     async def get_console_output(self, args: ConsoleOutputRequest) -> ConsoleOutput:
         return await self.link.call(PREFIX + "get_console_output", args, ConsoleOutput)

@@ -195,6 +195,11 @@ class ComputeDriver(abc.ABC):
         """Write the guest's root disk as an image file at ``dest_path``."""
 
     @abc.abstractmethod
+    async def inject_nmi(self, uuid: str) -> None:
+        """A non-maskable interrupt to a running guest (Nova's trigger_crash_dump): a kernel
+        set up for it (kdump) dumps its memory and reboots; InvalidState if not running."""
+
+    @abc.abstractmethod
     async def get_console_output(self, uuid: str) -> str:
         """The guest's serial console log so far."""
 

@@ -37,7 +37,7 @@ from cloudd.vocab import power_state
 # Names accepted as keys of ``delays`` and ``fail``: the driver methods that do guest work.
 OPERATIONS = frozenset(
     "spawn destroy reboot power_off power_on pause unpause suspend resume rebuild"
-    " resize confirm_resize revert_resize snapshot get_console_output".split()
+    " resize confirm_resize revert_resize snapshot get_console_output inject_nmi".split()
 )
 
 _ANY_STATE = frozenset(power_state.STATE_MAP)
@@ -67,6 +67,7 @@ class _FakeGuest:
     power_state: int = power_state.NOSTATE
     pre_resize_spec: GuestSpec | None = None  # kept by resize() until confirm or revert
     snapshots_taken: int = 0
+    nmis_injected: int = 0  # trigger_crash_dump's NMIs, for tests to read
 
 
 class FakeDriver(ComputeDriver):
@@ -276,6 +277,15 @@ class FakeDriver(ComputeDriver):
             await asyncio.to_thread(Path(dest_path).write_bytes, content)
         except OSError as exc:
             raise DriverError(f"cannot write snapshot of {uuid} to {dest_path}: {exc}") from exc
+
+    async def inject_nmi(self, uuid: str) -> None:
+        guest = await self._begin("inject_nmi", uuid,
+                                  frozenset({power_state.RUNNING, power_state.PAUSED}))
+        guest.nmis_injected += 1
+        guest.console.append(f"fake guest {uuid} received an NMI")
+
+    def nmis_injected(self, uuid: str) -> int:
+        return self._guest(uuid).nmis_injected
 
     async def get_console_output(self, uuid: str) -> str:
         guest = self._guest(uuid)
