@@ -17,7 +17,9 @@ CLOUDD = ROOT / "cloudd"
 # family -> (its tables, the modules allowed to hold their SQL: files or packages)
 FAMILIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "instances": (
-        ("instances", "instance_faults", "instance_actions", "instance_action_events"),
+        ("instances", "instance_faults", "instance_actions", "instance_action_events",
+         # The agents' reports already applied, written with the instance change they report.
+         "agent_reports"),
         ("cloudd/compute/instances/",
          # The scheduler's heal recomputes node usage from the instances: node SQL.
          "cloudd/compute/hosts.py",
