@@ -18,7 +18,9 @@ CLOUDD = ROOT / "cloudd"
 FAMILIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "instances": (
         ("instances", "instance_faults", "instance_actions", "instance_action_events",
-         "instance_tags"),
+         "instance_tags",
+         # The agents' reports already applied, written with the instance change they report.
+         "agent_reports"),
         ("cloudd/compute/instances/",
          # The scheduler's heal recomputes node usage from the instances: node SQL.
          "cloudd/compute/hosts.py",

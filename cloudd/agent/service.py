@@ -214,6 +214,7 @@ class AgentService(Service):
             self._peer = peer
             self.conductor.peer = peer
             await self._register()
+            self.conductor.link_ready(peer)  # reports queued while the link was down go now
             await self.network.init_host_safely(peer)
             # Again on every reconnection: what ended while the link was down could not report.
             await self.manager.init_host(relink=self._reconciled)
@@ -222,6 +223,7 @@ class AgentService(Service):
             await reader
         finally:
             self.registered = None
+            self.conductor.link_lost()
             if not reader.done():
                 reader.cancel()
             # Not peer.close(): actions still running finish over the next link.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from cloudd.compute import hosts, instances
 from cloudd.conductor import authz
@@ -22,6 +24,9 @@ from cloudd.scheduler.service import SchedulerService
 from cloudd.vocab import states
 
 LOG = logging.getLogger(__name__)
+# How long the key of an applied agent report is remembered: far beyond any link outage an
+# agent's queue survives (it dies with the agent process).
+REPORT_KEY_TTL = 24 * 3600.0
 
 
 class ConductorManager:
@@ -37,7 +42,29 @@ class ConductorManager:
 
     async def start(self) -> None:
         await self.cloud_id()
+        await self.forget_old_reports()
         await self.builder.recover()
+
+    async def forget_old_reports(self) -> None:
+        """Drop the keys of reports applied more than ``REPORT_KEY_TTL`` ago (periodic)."""
+        forgotten = await instances.prune_reports(self.db, time.time() - REPORT_KEY_TTL)
+        if forgotten:
+            LOG.info("forgot the keys of %d agent report(s) applied long ago", forgotten)
+
+    @asynccontextmanager
+    async def _report(self, caller: str, key: m.ReportKey | None) -> AsyncIterator[Executor | None]:
+        """A transaction for the change an agent reports, recording its key; None when that key
+        was applied already (a retry after a lost reply): the caller then changes nothing."""
+        async with self.db.transaction() as tx:
+            if key is not None and not await instances.claim_report(
+                    tx, key.scoped(caller), caller, time.time()):
+                LOG.info("report %s of %s was applied already", key.scoped(caller), caller)
+                yield None
+                return
+            yield tx
+
+    async def _applied(self, caller: str, key: m.ReportKey | None) -> bool:
+        return key is not None and await instances.report_applied(self.db, key.scoped(caller))
 
     async def cloud_id(self) -> str:
         """This cloud's id (made at the first start; it never changes afterwards)."""
@@ -119,13 +146,19 @@ class ConductorManager:
     @rpc_method
     async def instance_update(self, ctx: RpcContext, args: m.InstanceUpdate) -> m.InstanceRecord:
         row = await authz.own_instance(self.db, ctx, args.uuid)
+        caller = authz.calling_host(ctx)
+        if await self._applied(caller, args.key):  # a retry: the row moved on since, rightly
+            return m.InstanceRecord(instance=row)
         authz.check_update(row, args.values, row.host or "", args.expected_task_state)
         try:
-            # Conditional on the host too: the row cannot move away between check and write.
-            row = await instances.update(
-                self.db, args.uuid, args.values.columns(), args.expected_task_state, args.expected_vm_state,
-                host=row.host,
-            )
+            async with self._report(caller, args.key) as tx:
+                if tx is None:  # a duplicate of this report, applied meanwhile
+                    return m.InstanceRecord(instance=row)
+                # Conditional on the host too: the row cannot move away between check and write.
+                row = await instances.update(
+                    tx, args.uuid, args.values.columns(), args.expected_task_state,
+                    args.expected_vm_state, host=row.host,
+                )
         except instances.InstanceNotFound as exc:
             raise m.InstanceNotFoundError(str(exc)) from None
         except instances.UnexpectedState as exc:
@@ -142,25 +175,35 @@ class ConductorManager:
             if args.phase == "start" or not await authz.finishes_own_event(
                     self.db, args.uuid, args.request_id, args.event, caller):
                 raise
-        await instances.action_event(
-            self.db, args.uuid, args.request_id, args.event, args.phase, args.host,
-            args.result, args.traceback, args.details,
-        )
+        async with self._report(caller, args.key) as tx:
+            if tx is not None:
+                await instances.action_event(
+                    tx, args.uuid, args.request_id, args.event, args.phase, args.host,
+                    args.result, args.traceback, args.details,
+                )
 
     @rpc_method
     async def fault_create(self, ctx: RpcContext, args: m.FaultCreate) -> None:
-        authz.require_self(ctx, args.host)
+        caller = authz.require_self(ctx, args.host)
         await authz.own_instance(self.db, ctx, args.uuid, include_deleted=True)
-        await instances.add_fault(self.db, args.uuid, args.code, args.message, args.details,
-                                  args.host)
+        async with self._report(caller, args.key) as tx:
+            if tx is not None:
+                await instances.add_fault(tx, args.uuid, args.code, args.message, args.details,
+                                          args.host)
 
     @rpc_method
     async def build_failed(self, ctx: RpcContext, args: m.BuildFailedReport) -> None:
-        authz.require_self(ctx, args.host)
+        caller = authz.require_self(ctx, args.host)
+        if await self._applied(caller, args.key):
+            return  # a retry: the build was handed back already (and may be placed elsewhere)
         row = await authz.own_instance(self.db, ctx, args.uuid)
         if args.node is not None and args.node != row.node:
             raise authz.forbidden(f"instance {args.uuid} is not on node {args.node}")
+        # The rescheduling claims and casts outside any one transaction, so its key is recorded
+        # after it: a retry in between finds the build unplaced from this node (refused above).
         await self.builder.build_failed(args.uuid, args.host, args.node, args.reason)
+        async with self._report(caller, args.key):
+            pass
 
     @rpc_method
     async def instance_destroyed(self, ctx: RpcContext, args: m.InstanceDestroyed) -> None:

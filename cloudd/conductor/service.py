@@ -90,6 +90,8 @@ class ConductorService(AgentLinks):
         self.cluster = Cluster(self, self.host.get(DatabaseService).db)
         await self.cluster.start()
         self.host.periodic(30.0, self.cluster.refresh, "cluster links", self)
+        self.host.periodic(3600.0, self.manager.forget_old_reports, "forget applied reports",
+                           self)
         await self.manager.start()
 
     async def stop(self) -> None:

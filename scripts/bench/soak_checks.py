@@ -15,8 +15,9 @@ Bounds, per process (controller, agent):
 Rows: no live server is left, and every table returns to its warm-up count, except the history
 Nova keeps as well until `nova-manage db archive_deleted_rows`: soft-deleted servers
 (`instances (deleted)`), their action records (`instance_actions`, `instance_action_events`,
-shown by os-instance-actions for deleted servers too) and their faults; their growth is printed
-per cycle.
+shown by os-instance-actions for deleted servers too) and their faults; and the keys of the
+agents' reports the conductor applied (`agent_reports`, pruned after a day). Their growth is
+printed per cycle.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ GC_PER_CYCLE = 0.5
 BLOCK_SLACK = 20000
 BLOCKS_PER_CYCLE = 1.0
 HISTORY_TABLES = ("instances (deleted)", "instance_actions", "instance_action_events",
-                  "instance_faults", "instance_faults (deleted)")
+                  "instance_faults", "instance_faults (deleted)",
+                  # the idempotency keys of applied agent reports: pruned after a day
+                  "agent_reports")
 
 
 @dataclass

@@ -1,5 +1,7 @@
-"""kill -9 of `cloudd serve` while 100 servers build, then a restart: nothing stuck, lost,
-duplicated or leaked (claims and guests match the database)."""
+"""kill -9 of `cloudd serve` while 100 servers build, then a restart: every server ends ACTIVE
+(the fake driver fails nothing: a build the agent finished while the controller was down is
+reported over the next link), nothing is stuck, lost, duplicated or leaked (claims and guests
+match the database)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from collections import Counter
 
 import pytest
 from harness.cloud import wait_for
-from harness.processes import AGENT_HOST, Processes, assert_consistent
+from harness.processes import AGENT_HOST, Processes, assert_consistent, assert_endings
 
 from cloudd.conductor.service import ConductorService
 from cloudd.controller import build_controller
@@ -63,6 +65,7 @@ async def test_controller_killed_during_100_boots(processes: Processes) -> None:
         await wait_for(settled, 30, f"every build to settle (at the kill: {dict(at_kill)})")
         rows = await assert_consistent(db, total=SERVERS)
         assert {row["uuid"] for row in rows} == accepted
+        await assert_endings(db, accepted, active=SERVERS)
         peer = await controller.get(ConductorService).peer_for(AGENT_HOST, wait=10)
         guests = await peer.call(COMPUTE + "list_guests", HostQuery(), GuestList)
         active = {row["uuid"] for row in rows if row["vm_state"] == "active"}
@@ -79,3 +82,67 @@ async def test_controller_killed_during_100_boots(processes: Processes) -> None:
         await wait_for(built, 20, "a server booted after the restart")
     finally:
         await controller.stop()
+
+
+SPAWN_SECONDS = 3.0
+LATE_BUILDS = 3
+
+
+@pytest.mark.slow
+async def test_a_build_finished_while_the_controller_is_down_ends_active(
+        processes: Processes) -> None:
+    """The controller is killed while the agent spawns, and the spawns end before it is back:
+    the agent keeps their final reports and sends them over the next link, so the servers end
+    ACTIVE with their guests (not ERROR with the guests destroyed as interrupted builds)."""
+    procs = processes
+    await procs.start_cloud(f"spawn={SPAWN_SECONDS}")
+    answers = await asyncio.gather(*(procs.boot(f"late-{i}") for i in range(LATE_BUILDS)))
+    assert [status for status, _ in answers] == [202] * LATE_BUILDS, answers
+    accepted = {body["server"]["id"] for _, body in answers}
+
+    db = await connect(procs.db_url)
+    try:
+        async def all_spawning() -> bool:
+            rows = await db.fetch("SELECT task_state FROM instances")
+            return [row["task_state"] for row in rows] == ["spawning"] * LATE_BUILDS
+
+        await wait_for(all_spawning, 20, "the builds to reach the agent", interval=0.01)
+    finally:
+        await db.close()
+    procs.kill(procs.controller)
+
+    await asyncio.sleep(SPAWN_SECONDS + 1)  # the spawns end on the agent meanwhile
+
+    controller = build_controller(procs.config)
+    await controller.start()
+    try:
+        db = controller.get(DatabaseService).db
+
+        async def settled() -> bool:
+            return not await db.fetchval(
+                "SELECT COUNT(*) FROM instances WHERE deleted = 0"
+                " AND (vm_state = 'building' OR task_state IS NOT NULL)")
+
+        await wait_for(settled, 30, "the held reports to arrive")
+        await assert_consistent(db, total=LATE_BUILDS)
+        await assert_endings(db, accepted, active=LATE_BUILDS)
+        peer = await controller.get(ConductorService).peer_for(AGENT_HOST, wait=10)
+        guests = await peer.call(COMPUTE + "list_guests", HostQuery(), GuestList)
+        assert set(guests.uuids) == accepted
+        # Each report was applied once: one successful build event per server, no fault.
+        assert await db.fetchval(
+            "SELECT COUNT(*) FROM instance_action_events WHERE event = 'compute_build_instance'"
+            " AND result = 'Success'") == LATE_BUILDS
+        assert not await db.fetchval("SELECT COUNT(*) FROM instance_faults")
+        assert held_while_down(procs) >= accepted, "the builds did not end while it was down"
+    finally:
+        await controller.stop()
+
+
+def held_while_down(procs: Processes) -> set[str]:
+    """The servers whose final update the agent logged as queued until the controller came
+    back (their first update, to spawning, was applied before the kill)."""
+    log = (procs.tmp / "agent.log").read_text(errors="replace")
+    held = [line for line in log.splitlines() if "queued until the controller is back" in line]
+    return {line.split("instance_update of ")[1].split()[0] for line in held
+            if "instance_update of " in line}

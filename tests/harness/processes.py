@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,3 +224,23 @@ async def assert_consistent(db: Database, total: int | None = None) -> list[dict
         assert node["memory_mb_used"] == (node["reserved_host_memory_mb"] or 0) + sum(
             r["memory_mb"] for r in placed), node
     return rows
+
+
+async def assert_endings(db: Database, accepted: set[str], *, active: int,
+                         error: int = 0) -> None:
+    """Stricter than ``assert_consistent``, which takes ERROR (with any fault) for "not lost":
+    of the servers ``accepted`` before a fault, exactly ``active`` ended ACTIVE and ``error``
+    ERROR, each ERROR with a fault; a mismatch shows the faults, which name their causes."""
+    rows = await db.fetch("SELECT uuid, vm_state, task_state FROM instances WHERE deleted = 0")
+    endings = {row["uuid"]: (row["vm_state"], row["task_state"]) for row in rows
+               if row["uuid"] in accepted}
+    assert endings.keys() == accepted, f"lost: {sorted(accepted - endings.keys())}"
+    counts = Counter(vm_state for vm_state, _ in endings.values())
+    faults = {row["instance_uuid"]: row["message"] for row in await db.fetch(
+        "SELECT instance_uuid, message FROM instance_faults")}
+    failed = {uuid: faults.get(uuid) for uuid, (vm_state, _) in endings.items()
+              if vm_state == "error"}
+    assert dict(counts) == {state: n for state, n in (("active", active), ("error", error)) if n}, (
+        f"endings {dict(counts)}, expected {active} active and {error} error; the errors' faults:"
+        f" {failed}")
+    assert all(failed.values()), f"ERROR without a fault: {failed}"

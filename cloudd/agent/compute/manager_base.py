@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cloudd.agent.compute.drivers.base import ComputeDriver, InstanceNotFound
 from cloudd.agent.compute.manager_utils import vm_state_after_failure
-from cloudd.agent.conductor_client import ConductorAPI
+from cloudd.agent.conductor_client import ConductorAPI, operation
 from cloudd.rpc import RemoteError
 from cloudd.rpc.contracts.conductor import (
     ActionEvent,
@@ -113,23 +113,30 @@ class ManagerBase:
 
     @asynccontextmanager
     async def action(self, uuid: str, request_id: str, method: str) -> AsyncIterator[None]:
-        """Record the ``compute_<method>`` event around the body; swallow ``Abandoned``."""
+        """Record the ``compute_<method>`` event around the body; swallow ``Abandoned``.
+
+        Its reports are one operation (their idempotency keys), and the instance counts as in
+        flight until the last of them is delivered, so a reconnection's reconciliation leaves
+        them the row they settle: a build that finished while the link was down ends ACTIVE."""
         self.in_flight[uuid] += 1
         try:
-            if not _reconciling.get():
-                await self.ready.wait()
-            event = "compute_" + method
-            await self._event(uuid, request_id, event, "start")
-            try:
-                yield
-            except Abandoned as exc:
-                LOG.info("%s of %s stopped: %s", method, uuid, exc)
-                await self._event(uuid, request_id, event, "finish", "Error", exc.details, str(exc))
-                return
-            except Exception:
-                await self._event(uuid, request_id, event, "finish", "Error", traceback.format_exc())
-                raise
-            await self._event(uuid, request_id, event, "finish", "Success")
+            with operation():
+                if not _reconciling.get():
+                    await self.ready.wait()
+                event = "compute_" + method
+                await self._event(uuid, request_id, event, "start")
+                try:
+                    yield
+                except Abandoned as exc:
+                    LOG.info("%s of %s stopped: %s", method, uuid, exc)
+                    await self._event(uuid, request_id, event, "finish", "Error", exc.details,
+                                      str(exc))
+                    return
+                except Exception:
+                    await self._event(uuid, request_id, event, "finish", "Error",
+                                      traceback.format_exc())
+                    raise
+                await self._event(uuid, request_id, event, "finish", "Success")
         finally:
             self.in_flight[uuid] -= 1
             if self.in_flight[uuid] <= 0:

@@ -4,7 +4,8 @@ InstanceAction objects).
 
 `records` holds the typed records (`Instance`, decoded once by `from_row`) and errors,
 `store` the instance rows, `listing` the APIs' lists of instances, `actions` the faults,
-actions and their events. Callers use this package's names.
+actions and their events, `reports` the agents' reports already applied (`agent_reports`).
+Callers use this package's names.
 """
 
 from cloudd.compute.instances.actions import (
@@ -47,6 +48,7 @@ from cloudd.compute.instances.records import (
     encode,
     from_row,
 )
+from cloudd.compute.instances.reports import claim_report, prune_reports, report_applied
 from cloudd.compute.instances.store import (
     boot_image_ids_on_host,
     builds_waiting,
@@ -86,6 +88,7 @@ __all__ = [
     "add_fault",
     "boot_image_ids_on_host",
     "builds_waiting",
+    "claim_report",
     "count_by_vm_state",
     "count_on_host",
     "decode_json",
@@ -110,6 +113,8 @@ __all__ = [
     "project_of",
     "project_rows",
     "project_usage",
+    "prune_reports",
+    "report_applied",
     "reservation_rows",
     "set_system_metadata",
     "start_action",

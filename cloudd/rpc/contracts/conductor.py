@@ -146,6 +146,22 @@ class AgentInstanceValues(BaseModel):
         return AgentInstanceValues.model_validate({**self.columns(), **later.columns()})
 
 
+class ReportKey(BaseModel):
+    """The idempotency key of an agent's report: the operation it belongs to (one run of a
+    compute action on the agent) and its place in that operation. The agent sends a report
+    again with the same key after a lost link; the conductor applies a key once (it remembers
+    the keys it applied, per host: ``agent_reports``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    operation: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    sequence: int = Field(ge=0)
+
+    def scoped(self, host: str) -> str:
+        """The key as stored: under the reporting host, so no host can spend another's keys."""
+        return f"{host}/{self.operation}/{self.sequence}"
+
+
 class InstanceUpdate(BaseModel):
     """Change columns of one instance, if it is still in the expected state.
 
@@ -159,6 +175,7 @@ class InstanceUpdate(BaseModel):
     values: AgentInstanceValues
     expected_task_state: list[str | None] | None = None
     expected_vm_state: list[str] | None = None
+    key: ReportKey | None = None  # applied once per key (an older agent sends none)
 
 
 class ActionEvent(BaseModel):
@@ -172,6 +189,7 @@ class ActionEvent(BaseModel):
     result: str | None = None  # "Success" | "Error" on finish
     traceback: str | None = None
     details: str | None = None
+    key: ReportKey | None = None
 
 
 class FaultCreate(BaseModel):
@@ -180,6 +198,7 @@ class FaultCreate(BaseModel):
     message: str
     details: str = ""
     host: str | None = None
+    key: ReportKey | None = None
 
 
 class BuildFailedReport(BaseModel):
@@ -190,6 +209,7 @@ class BuildFailedReport(BaseModel):
     node: str | None = None
     reason: str
     request_id: str | None = None
+    key: ReportKey | None = None
 
 
 class InstanceDestroyed(BaseModel):
