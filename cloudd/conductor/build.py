@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
-from cloudd.compute import instances
+from cloudd.compute import hosts, instances
 from cloudd.compute.instances import Instance, SavedRequest
 from cloudd.conductor.cluster import AgentLinks
 from cloudd.core import Service, ServiceHost
@@ -34,6 +35,8 @@ LOG = logging.getLogger(__name__)
 
 # How long a build waits for a chosen host's agent to (re)connect before trying another host.
 AGENT_WAIT = 15.0
+# How long resumed builds wait for a compute host to report again after a restart (at least).
+RESUME_WAIT = 60.0
 
 
 def flavor_of(row: Instance) -> FlavorSpec:
@@ -241,6 +244,7 @@ class Builder:
         """After a controller restart: builds that were never handed to a host start again;
         builds placed on a host whose cast died with the old controller are cast again (a
         duplicate is harmless: the agent's first move expects task_state ``scheduling``)."""
+        unplaced: list[tuple[str, RequestSpec, str]] = []
         for build in await instances.builds_waiting(self.db, states.BUILDING, states.SCHEDULING):
             if only is not None and build.uuid not in only:
                 continue
@@ -252,8 +256,31 @@ class Builder:
                 continue
             spec = RequestSpec.model_validate(saved.spec)
             spec.instance_uuids, spec.num_instances = [build.uuid], 1
-            LOG.info("resuming the interrupted build of %s", build.uuid)
-            self.schedule([build.uuid], spec, saved.request_id)
+            unplaced.append((build.uuid, spec, saved.request_id))
+        if unplaced:
+            self.host.create_task(lambda: self._resume_unplaced(unplaced), "resume builds",
+                                  self.conductor)
+
+    async def _resume_unplaced(self, unplaced: list[tuple[str, RequestSpec, str]]) -> None:
+        """While this controller (or its database) was away, no heartbeat was recorded, so every
+        host looks down until its agent reconnects: scheduling at once would fail each resumed
+        build with NoValidHost. Wait (bounded) until a compute host is up again."""
+        await self._until_a_host_is_up()
+        for uuid, spec, request_id in unplaced:
+            LOG.info("resuming the interrupted build of %s", uuid)
+            self.schedule([uuid], spec, request_id)
+
+    async def _until_a_host_is_up(self) -> None:
+        down_time = self.host.config.service.service_down_time
+        deadline = time.monotonic() + max(RESUME_WAIT, 2 * down_time)
+        while time.monotonic() < deadline:
+            try:
+                computes = await hosts.services(self.db, binary=hosts.COMPUTE_BINARY)
+            except DatabaseError:
+                computes = []
+            if any(c.is_up(down_time, time.time()) and not c.disabled for c in computes):
+                return
+            await asyncio.sleep(0.5)
 
     async def recast_placed_on(self, host: str) -> None:
         """A host (re)registered: its placed builds that it never started are cast to it again,
