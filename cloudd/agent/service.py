@@ -202,9 +202,9 @@ class AgentService(Service):
         cfg = self.host.config
         # Mutual TLS with the certificate enrolment gave this host (enrolling first if needed).
         self.tls = await agent_ssl_context(self.host, self.host_name, self._url())
-        # Pings at the heartbeat rhythm: a dead peer is noticed without waiting for TCP.
+        # Pings after link_heartbeat of silence: a dead peer is noticed without waiting for TCP.
         ws = await self._session.ws_connect(
-            self._url(), heartbeat=cfg.service.report_interval, max_msg_size=64 * 1024 * 1024,
+            self._url(), heartbeat=cfg.rpc.link_heartbeat, max_msg_size=64 * 1024 * 1024,
             ssl=self.tls)
         peer = RpcPeer(ws, self.dispatcher, name="controller",
                        default_timeout=cfg.rpc.call_timeout)

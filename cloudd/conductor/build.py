@@ -15,13 +15,13 @@ from typing import Any
 
 from cloudd.compute import hosts, instances
 from cloudd.compute.instances import Instance, SavedRequest
-from cloudd.conductor.cluster import AgentLinks
+from cloudd.conductor.cluster import AgentLinks, HostUnavailable
 from cloudd.core import Service, ServiceHost
 from cloudd.db import Database, DatabaseError
 from cloudd.db.service import DatabaseService
 from cloudd.image import records as image_records
 from cloudd.image.for_compute import BOOT_FILE_FORMATS, BootImageError, check_boot_files
-from cloudd.rpc import RpcError
+from cloudd.rpc import RpcConnectionLost, RpcError
 from cloudd.rpc.contracts.compute import BuildInstance, ImageInfo
 from cloudd.rpc.contracts.network import Vif
 from cloudd.scheduler.exceptions import NoValidHost
@@ -37,6 +37,8 @@ LOG = logging.getLogger(__name__)
 AGENT_WAIT = 15.0
 # How long resumed builds wait for a compute host to report again after a restart (at least).
 RESUME_WAIT = 60.0
+# Pause before casting again over a link that dropped during the cast.
+CAST_RETRY_DELAY = 0.5
 
 
 def flavor_of(row: Instance) -> FlavorSpec:
@@ -62,6 +64,7 @@ class Builder:
     def __init__(self, host: ServiceHost, conductor: AgentLinks) -> None:
         self.host = host
         self.conductor = conductor
+        self._casting: set[str] = set()  # builds being cast now (see _cast_build)
 
     @property
     def db(self) -> Database:
@@ -134,30 +137,64 @@ class Builder:
                                for u, s in placed))
 
     async def _cast_build(self, uuid: str, host: str, node: str, request_id: str) -> None:
-        try:
-            row = await instances.get(self.db, uuid)
-            image = await self._image_info(row.image_ref)
-            try:
-                boot_files = await self._boot_files(row, image)
-            except BootImageError as exc:  # no host can boot it: nothing to retry
-                if await self._unplace(row, {"host": None, "node": None}):
-                    await self._give_up(uuid, str(exc), request_id)
-                return
-            compute = await self.conductor.compute_client(host, wait=AGENT_WAIT)
-            network_info: list[Vif] = []
-            network = self.host.find(NetworkAllocator)
-            requested = row.request_spec.networks  # None: all, []: none
-            if network is not None and requested != []:  # fixed IPs + MACs, bridge/DHCP ready
-                network_info = await network.allocate_for_instance(row, host, requested)
-            await compute.build_instance(
-                BuildInstance(instance=row, node=node, image=image, **boot_files,
-                              request_id=request_id, network_info=network_info))
-        except instances.InstanceNotFound:
+        """Hand the placed build to its host. A link that is down or drops during the cast is
+        waited for (up to AGENT_WAIT in all) and the cast sent again; only a host that stays
+        away, or any other failure, counts as a failed build there. One cast of a build at a
+        time in this process: a host's registration recasting it meanwhile is left out (a
+        duplicate that still reaches the agent is harmless: its first move expects task_state
+        ``scheduling``)."""
+        if uuid in self._casting:
             return
-        except Exception as exc:  # the host is unreachable: treat it as a failed build there
-            if not isinstance(exc, RpcError | LookupError):
-                LOG.exception("casting build of %s to %s failed", uuid, host)
-            await self.build_failed(uuid, host, node, f"host {host} unreachable: {exc}")
+        self._casting.add(uuid)
+        try:
+            failure = await self._cast_until_sent(uuid, host, node, request_id)
+        finally:
+            self._casting.discard(uuid)
+        if failure is not None:
+            await self.build_failed(uuid, host, node, f"host {host} unreachable: {failure}")
+
+    async def _cast_until_sent(self, uuid: str, host: str, node: str,
+                               request_id: str) -> Exception | None:
+        deadline = time.monotonic() + AGENT_WAIT
+        while True:
+            try:
+                await self._cast_once(uuid, host, node, request_id,
+                                      wait=max(0.0, deadline - time.monotonic()))
+                return None
+            except instances.InstanceNotFound:
+                return None
+            except (HostUnavailable, RpcConnectionLost) as exc:
+                if time.monotonic() >= deadline:
+                    return exc
+                LOG.info("casting the build of %s to %s: %s; again once it is back",
+                         uuid, host, exc)
+                await asyncio.sleep(CAST_RETRY_DELAY)
+            except Exception as exc:  # the host is unreachable: treat it as a failed build there
+                if not isinstance(exc, RpcError | LookupError):
+                    LOG.exception("casting build of %s to %s failed", uuid, host)
+                return exc
+
+    async def _cast_once(self, uuid: str, host: str, node: str, request_id: str,
+                         wait: float) -> None:
+        row = await instances.get(self.db, uuid)
+        if row.host != host or row.task_state != states.SCHEDULING:
+            return  # moved on meanwhile (started, rescheduled, deleted): nothing to cast
+        image = await self._image_info(row.image_ref)
+        try:
+            boot_files = await self._boot_files(row, image)
+        except BootImageError as exc:  # no host can boot it: nothing to retry
+            if await self._unplace(row, {"host": None, "node": None}):
+                await self._give_up(uuid, str(exc), request_id)
+            return
+        compute = await self.conductor.compute_client(host, wait=wait)
+        network_info: list[Vif] = []
+        network = self.host.find(NetworkAllocator)
+        requested = row.request_spec.networks  # None: all, []: none
+        if network is not None and requested != []:  # fixed IPs + MACs, bridge/DHCP ready
+            network_info = await network.allocate_for_instance(row, host, requested)
+        await compute.build_instance(
+            BuildInstance(instance=row, node=node, image=image, **boot_files,
+                          request_id=request_id, network_info=network_info))
 
     async def _image_info(self, image_ref: str) -> ImageInfo | None:
         """The boot image as the agent's driver needs it (the agent fetches its bytes from

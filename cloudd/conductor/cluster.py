@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import asyncpg
 from pydantic import BaseModel, RootModel
 
+from cloudd import errors
 from cloudd.db import Database
 from cloudd.rpc import RpcError, RpcPeer, error_from_wire, request_id_var
 from cloudd.rpc.contracts.compute import ComputeClient
@@ -32,6 +33,15 @@ T = TypeVar("T", bound=BaseModel)
 CHANNEL_PREFIX = "cloudd_ctl_"
 # A controller that has not refreshed its links for this long is presumed dead.
 LINK_TTL = 120.0
+
+
+class HostUnavailable(errors.Conflict):
+    """The instance's host is not connected, so the action cannot reach it now: every API
+    answers as for a state that does not allow it (Nova's 409, EC2's IncorrectInstanceState)."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        super().__init__(f"compute host {host} is not connected")
 
 
 class AgentLinks(AgentEndpoint):
@@ -75,7 +85,10 @@ class Cluster:
     async def start(self) -> None:
         if not self.enabled:
             return
-        self._conn = await asyncpg.connect(self.db.url)
+        # Named after this controller: while PostgreSQL holds this session, the controller is
+        # alive (a killed one's session ends with its process), which `owner` asks.
+        self._conn = await asyncpg.connect(
+            self.db.url, server_settings={"application_name": self.channel})
         await self._conn.add_listener(self.channel, self._on_notify)
         LOG.info("cluster: controller %s listening on PostgreSQL", self.controller_id)
 
@@ -119,7 +132,19 @@ class Cluster:
             return None
         if time.time() - row["updated_at"] > LINK_TTL:
             return None
+        if not await self._alive(str(row["controller_id"])):
+            # Killed without its goodbye (stop deletes its links): a cast relayed to it would
+            # be lost, so the host counts as not linked until its agent reconnects to one of us.
+            LOG.info("cluster: controller %s, which held the link of %s, is gone",
+                     row["controller_id"], host)
+            return None
         return str(row["controller_id"])
+
+    async def _alive(self, controller_id: str) -> bool:
+        """Whether that controller's listening session is still open in PostgreSQL."""
+        return bool(await self.db.fetchval(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1",
+            CHANNEL_PREFIX + controller_id))
 
     # ----- sending ----------------------------------------------------------------------------
     async def _send(self, target: str, message: dict[str, Any]) -> None:

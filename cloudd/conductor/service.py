@@ -18,11 +18,11 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from cloudd import errors
 from cloudd.cert.admission import AGENT_HOST, admission_middleware
 from cloudd.cert.enrolment_listener import start_enrolment_listener
 from cloudd.cert.service import CertService
 from cloudd.conductor.cluster import AgentLinks, Cluster, RemoteLink
+from cloudd.conductor.cluster import HostUnavailable as HostUnavailable  # where callers look
 from cloudd.conductor.manager import ConductorManager
 from cloudd.core import ServiceHealth, ServiceHost
 from cloudd.db.service import DatabaseService
@@ -34,15 +34,6 @@ from cloudd.scheduler.request import RequestSpec
 LOG = logging.getLogger(__name__)
 # Adds HTTP routes to the agent listener's app (behind its admission), given the service host.
 AgentRoutes = Callable[[web.Application, ServiceHost], None]
-
-
-class HostUnavailable(errors.Conflict):
-    """The instance's host is not connected, so the action cannot reach it now: every API
-    answers as for a state that does not allow it (Nova's 409, EC2's IncorrectInstanceState)."""
-
-    def __init__(self, host: str) -> None:
-        self.host = host
-        super().__init__(f"compute host {host} is not connected")
 
 
 class ConductorHealth(ServiceHealth):
@@ -111,7 +102,9 @@ class ConductorService(AgentLinks):
             LOG.warning("refused a second connection for host %s from %s: its link from %s is up",
                         host_name, request.remote, current.remote_address)
             raise web.HTTPConflict(text=f"host {host_name} is already connected")
-        ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=64 * 1024 * 1024)
+        # Pings after link_heartbeat of silence, as the agent's end does: a dead agent is let go.
+        ws = web.WebSocketResponse(heartbeat=self.host.config.rpc.link_heartbeat,
+                                   max_msg_size=64 * 1024 * 1024)
         peer = RpcPeer(ws, self.dispatcher, name=f"agent:{host_name}",
                        default_timeout=self.host.config.rpc.call_timeout,
                        remote_address=request.remote)

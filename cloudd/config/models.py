@@ -95,6 +95,11 @@ class RpcSection(Section):
         "server certificate only); an agent dials it on its controller's address."
     )
     call_timeout: float = Field(60.0, gt=0, le=3600, description="Default RPC call timeout (s).")
+    link_heartbeat: float = Field(
+        10.0, ge=1, le=600, description="Seconds of silence on an agent's link before either "
+        "end pings; a link whose pong is not back within half of that is dropped (and the agent "
+        "reconnects). Apart from report_interval: a busy controller that answers a ping late "
+        "must not cost every host its link.")
 
 
 class ServiceSection(Section):

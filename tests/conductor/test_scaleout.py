@@ -10,7 +10,9 @@ from harness.cloud import Cloud, RowsComputeAPI, start_controller, wait_for
 from harness.config import enroll_agent, free_port, make_config
 
 from cloudd.agent.service import build_agent
+from cloudd.conductor.service import ConductorService
 from cloudd.config import CloudConfig
+from cloudd.db.service import DatabaseService
 from cloudd.vocab import states
 
 
@@ -82,3 +84,39 @@ async def test_two_controllers_one_cloud(db_url: str, tmp_path: Path) -> None:
         await ctl_b.stop()
         if ctl_a.services["database"].state != "stopped":
             await ctl_a.stop()
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)],
+                         indirect=True)
+async def test_a_killed_controller_holds_no_links(db_url: str, tmp_path: Path) -> None:
+    """A controller killed -9 leaves its agent_links rows behind (no goodbye); its PostgreSQL
+    session ends with it, so the others stop relaying to it at once: a cast relayed to a dead
+    controller would be lost (a build stuck in scheduling until the link's TTL)."""
+    cfg_a = make_config(db_url, tmp_path)
+    ctl_a = await start_controller(cfg_a)
+    ctl_b = await start_controller(second_controller(cfg_a))
+    await enroll_agent(ctl_a, cfg_a)
+    agent_host = build_agent(cfg_a)
+    await agent_host.start()
+    cluster_a = ctl_a.get(ConductorService).cluster
+    cluster_b = ctl_b.get(ConductorService).cluster
+    assert cluster_a is not None and cluster_b is not None
+    try:
+        await Cloud(ctl_a, cfg_a, RowsComputeAPI(ctl_a), agent_host).wait_registered()
+        assert await cluster_b.owner("agent1") == cluster_a.controller_id
+        # A's death as PostgreSQL sees it: its listening session closes, its rows stay (the
+        # agent is still on A's listener here; a real death would close that too).
+        assert cluster_a._conn is not None
+        await cluster_a._conn.close()
+        assert await ctl_b.get(DatabaseService).db.fetchval(
+            "SELECT controller_id FROM agent_links WHERE host = 'agent1'") == cluster_a.controller_id
+
+        async def let_go() -> bool:  # the session's end is seen at once, or nearly
+            return await cluster_b.owner("agent1") is None
+
+        await wait_for(let_go, 5, "controller B to see that A is gone")
+    finally:
+        await agent_host.stop()
+        await ctl_b.stop()
+        cluster_a._conn = None  # closed above
+        await ctl_a.stop()

@@ -28,6 +28,9 @@ from .config import free_port
 
 BOOT_IMAGE = "8a3c1d2e-0000-4000-8000-0000000000fa"
 AGENT_HOST = "agent1"
+# Pings after 4 s of silence, pong within 2 s: a dead peer (test_partition) is let go within
+# 6 s, while a controller busy for a moment (in this very process, under a full run) keeps it.
+LINK_HEARTBEAT = 4
 
 
 @dataclass
@@ -65,7 +68,7 @@ class Processes:
             f"[database]\nconnection = {self.db_url}\n"
             f"[api]\nlisten = 127.0.0.1\nport = {self.api_port}\n{public_url}"
             f"[rpc]\nlisten = {self.rpc_address}\nport = {self.rpc_port}\n"
-            f"enroll_port = {self.enroll_port}\n"
+            f"enroll_port = {self.enroll_port}\nlink_heartbeat = {LINK_HEARTBEAT}\n"
             "[service]\nreport_interval = 0.5\nservice_down_time = 5\n"
             "[objectstore]\nlisten = 127.0.0.1\nport = 0\n"
             "[ec2]\nlisten = 127.0.0.1\nport = 0\n"
@@ -95,7 +98,8 @@ class Processes:
             f"[DEFAULT]\nhost = {AGENT_HOST}\nstate_dir = {self.tmp / 'agent-state'}\n"
             "[service]\nreport_interval = 0.5\n"
             # Used at its first start only; later starts have the certificate it gave.
-            f"[rpc]\nenroll_port = {self.enroll_port}\n[cert]\njoin_token = {self.join_token}\n"
+            f"[rpc]\nenroll_port = {self.enroll_port}\nlink_heartbeat = {LINK_HEARTBEAT}\n"
+            f"[cert]\njoin_token = {self.join_token}\n"
             f"[agent]\ncontroller_url = {url}\nreconnect_max_backoff = 1\n"
             "[compute]\ncompute_driver = fake\nfake_vcpus = 1000\nfake_memory_mb = 1000000\n"
             f"fake_local_gb = 100000\nfake_delays = {delays}\n"
