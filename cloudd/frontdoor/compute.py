@@ -199,7 +199,7 @@ class ComputeAPI(OnHost):
                                               fresh.task_state) from None
         await instances.start_action(self.db, uuid, _ACTION_NAMES.get(action, action), request_id,
                                      getattr(ctx, "user_id", None), row.project_id)
-        await self._cast(row, send, task)
+        await self._cast(row, send, task, request_id)
 
     async def trigger_crash_dump(self, row: Instance, request_id: str, ctx: Any = None) -> None:
         """Nova's trigger_crash_dump: the state check, the action, the cast; no task_state
@@ -212,6 +212,7 @@ class ComputeAPI(OnHost):
             await compute.trigger_crash_dump(c.InstanceAction(uuid=row.uuid,
                                                               request_id=request_id))
         except Exception as exc:
+            await instances.withdraw_action(self.db, row.uuid, request_id)  # refused: not done
             raise HostUnavailable(row.host or "(none)") from exc
 
     async def _check_resize_quota(self, row: Instance, new_flavor: FlavorSnapshot) -> None:
@@ -222,13 +223,15 @@ class ComputeAPI(OnHost):
             await quota.lock_project(tx, row.project_id)
             await quota.check(tx, row.project_id, deltas)
 
-    async def _cast(self, row: Instance, send: Send, task: str) -> None:
+    async def _cast(self, row: Instance, send: Send, task: str, request_id: str) -> None:
         try:
             await send(await self.conductor.compute_client(row.host or ""))
         except Exception as exc:
-            # Undo the task_state so the server is not stuck; the caller sees a 409.
+            # Undo the task_state so the server is not stuck, and the action: the caller sees
+            # a 409, and a refused request does not show in os-instance-actions.
             await instances.update(self.db, row.uuid, {"task_state": None},
                                    expected_task_state=[task])
+            await instances.withdraw_action(self.db, row.uuid, request_id)
             raise HostUnavailable(row.host or "(none)") from exc
 
     async def console_output(self, row: Instance, length: int | None) -> str:

@@ -18,6 +18,7 @@ from cloudd.compute.instances.actions import (
     latest_fault,
     latest_faults,
     start_action,
+    withdraw_action,
 )
 from cloudd.compute.instances.listing import (
     launched_rows,
@@ -120,4 +121,5 @@ __all__ = [
     "start_action",
     "update",
     "uses_image_on_host",
+    "withdraw_action",
 ]

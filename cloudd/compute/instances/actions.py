@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from cloudd.compute.instances.records import InstanceAction, InstanceActionEvent, InstanceFault
-from cloudd.db import Executor
+from cloudd.db import Database, Executor
 
 
 async def add_fault(
@@ -46,6 +46,18 @@ async def start_action(
         " start_time, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
         uuid, action, request_id, user_id, project_id, now,
     )
+
+
+async def withdraw_action(db: Database, uuid: str, request_id: str) -> None:
+    """Forget the action `request_id` recorded on `uuid` (and its events): the API refused the
+    request after all (its host could not be reached), so it never happened."""
+    async with db.transaction() as tx:
+        await tx.execute(
+            "DELETE FROM instance_action_events WHERE action_id IN (SELECT id FROM"
+            " instance_actions WHERE instance_uuid = $1 AND request_id = $2)", uuid, request_id)
+        await tx.execute(
+            "DELETE FROM instance_actions WHERE instance_uuid = $1 AND request_id = $2",
+            uuid, request_id)
 
 
 async def action_event(
