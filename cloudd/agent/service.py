@@ -203,9 +203,12 @@ class AgentService(Service):
         # Mutual TLS with the certificate enrolment gave this host (enrolling first if needed).
         self.tls = await agent_ssl_context(self.host, self.host_name, self._url())
         # Pings after link_heartbeat of silence: a dead peer is noticed without waiting for TCP.
-        ws = await self._session.ws_connect(
-            self._url(), heartbeat=cfg.rpc.link_heartbeat, max_msg_size=64 * 1024 * 1024,
-            ssl=self.tls)
+        # The handshake is bounded the same way: a SYN or TLS hello lost in a partition would
+        # otherwise hold this attempt for minutes after the network is back.
+        async with asyncio.timeout(2 * cfg.rpc.link_heartbeat):
+            ws = await self._session.ws_connect(
+                self._url(), heartbeat=cfg.rpc.link_heartbeat, max_msg_size=64 * 1024 * 1024,
+                ssl=self.tls)
         peer = RpcPeer(ws, self.dispatcher, name="controller",
                        default_timeout=cfg.rpc.call_timeout)
         peer.identity = "controller"

@@ -247,3 +247,30 @@ async def test_start_does_not_wait_for_a_controller_that_is_down(tmp_path: Path)
         await host.stop()
         if server is not None:
             await server.runner.cleanup()
+
+
+async def test_a_connect_that_hangs_is_given_up_and_tried_again(tmp_path: Path) -> None:
+    """A controller address that accepts TCP but never answers the TLS hello (a peer lost in
+    a partition, a wedged process): the attempt ends after 2 x link_heartbeat and the agent
+    dials again, instead of waiting minutes in the first attempt."""
+    enrolled_tls(tmp_path)  # the agent holds its certificate: it goes straight to the link
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # kept open, never answered
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    cfg = agent_config(f"wss://127.0.0.1:{port}/agent", tmp_path)
+    cfg.rpc.link_heartbeat = 1.0
+    host = build_agent(cfg)
+    await host.start()
+    try:
+        await wait_until(lambda: len(accepted) >= 2, seconds=8)
+        assert host.get(AgentService).health().connected is False
+    finally:
+        await host.stop()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
