@@ -155,7 +155,7 @@ class ReportKey(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     operation: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
-    sequence: int = Field(ge=0)
+    sequence: int = Field(ge=0, le=2**31 - 1)  # bounded: a host cannot make a key of any size
 
     def scoped(self, host: str) -> str:
         """The key as stored: under the reporting host, so no host can spend another's keys."""
