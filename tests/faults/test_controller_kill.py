@@ -128,10 +128,20 @@ async def test_a_build_finished_while_the_controller_is_down_ends_active(
         peer = await controller.get(ConductorService).peer_for(AGENT_HOST, wait=10)
         guests = await peer.call(COMPUTE + "list_guests", HostQuery(), GuestList)
         assert set(guests.uuids) == accepted
-        # Each report was applied once: one successful build event per server, no fault.
-        assert await db.fetchval(
-            "SELECT COUNT(*) FROM instance_action_events WHERE event = 'compute_build_instance'"
-            " AND result = 'Success'") == LATE_BUILDS
+        # Each report was applied once: one successful build event per server, no fault. The
+        # agent reports a build's state before it finishes the build's event, so the rows may
+        # settle a moment before the last event's finish arrives: wait for it, then count.
+        async def build_successes() -> int:
+            return int(await db.fetchval(
+                "SELECT COUNT(*) FROM instance_action_events"
+                " WHERE event = 'compute_build_instance' AND result = 'Success'"))
+
+        async def all_finished() -> bool:
+            return await build_successes() >= LATE_BUILDS
+
+        await wait_for(all_finished, 10, "every build's event to finish")
+        await asyncio.sleep(0.5)  # a report applied twice would add a row by now
+        assert await build_successes() == LATE_BUILDS
         assert not await db.fetchval("SELECT COUNT(*) FROM instance_faults")
         assert held_while_down(procs) >= accepted, "the builds did not end while it was down"
     finally:
