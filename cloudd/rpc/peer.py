@@ -169,7 +169,11 @@ class RpcPeer:
         """Read frames until the socket closes; then fail every call still waiting for a reply."""
         try:
             while True:
-                frame = await self._ws.receive()
+                try:
+                    frame = await self._ws.receive()
+                except ConnectionResetError as exc:  # a pong written to a closing socket
+                    LOG.info("rpc link to %s reset: %s", self.name, exc)
+                    break
                 if frame.type == aiohttp.WSMsgType.TEXT:
                     await self._handle_text(frame.data)
                 elif frame.type in _CLOSING_TYPES:
