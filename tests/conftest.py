@@ -31,6 +31,7 @@ from skip_guard import (  # noqa: F401 - hooks of this conftest, beside their he
     pytest_terminal_summary,
 )
 
+from cloudd.config import models as config_models
 from cloudd.db import Database, connect
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -119,3 +120,11 @@ def _capture_every_log_record() -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     log_audit.report(session)
     skip_guard.fail_on_skipped_collections(session)
+
+
+@pytest.fixture
+def unreleased_microversions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lets a test cloud advertise compute microversions above the highest cloudd releases, to
+    test the parts of a later range it has built before the range is complete (a user's
+    configuration asking for them is refused: tests/config/test_config.py)."""
+    monkeypatch.setattr(config_models, "HIGHEST_MICROVERSION", "2.100")

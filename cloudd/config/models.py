@@ -69,6 +69,10 @@ class DatabaseSection(Section):
     pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL connection pool size.")
 
 
+# The highest compute microversion whose every change, and every one below it, cloudd makes.
+HIGHEST_MICROVERSION = "2.48"
+
+
 class ApiSection(Section):
     listen: str = Field("0.0.0.0", description="Address the API (and /healthz) listens on.")
     port: int = Field(8774, ge=0, le=65535, description="Port of the API.")
@@ -76,13 +80,23 @@ class ApiSection(Section):
         "", description="Base URL clients use (catalog endpoints). Empty: http://<my_ip>:<port>."
     )
     token_expiration: int = Field(3600, ge=60, le=86400 * 7, description="Token lifetime (s).")
-    max_microversion: str = Field("2.47", pattern=r"^2\.\d+$", description="Highest compute microversion.")
+    max_microversion: str = Field(
+        HIGHEST_MICROVERSION, pattern=r"^2\.\d+$", description="Highest compute microversion "
+        f"advertised; at most {HIGHEST_MICROVERSION}, the highest cloudd implements in full.")
     enable_instance_password: bool = Field(
         True, description="Whether server create and rebuild answer the server's admin password "
         "(adminPass), as Nova's [api] enable_instance_password.")
     client_idle_timeout: float = Field(
         30.0, gt=0, le=3600, description="Seconds a client connection may stay idle or take to send a "
         "request head before it is closed (slow clients cannot hold connections).")
+
+    @field_validator("max_microversion")
+    @classmethod
+    def _implemented(cls, value: str) -> str:
+        if int(value.split(".")[1]) > int(HIGHEST_MICROVERSION.split(".")[1]):
+            raise ValueError(f"cloudd implements compute microversions up to "
+                             f"{HIGHEST_MICROVERSION} only")
+        return value
 
 
 class RpcSection(Section):

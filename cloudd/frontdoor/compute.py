@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Protocol
 
+from cloudd import errors
 from cloudd.compute import instances, keypairs, quota
 from cloudd.compute.instances import FlavorSnapshot, Instance
 from cloudd.conductor.authz import check_console_target
@@ -240,6 +241,13 @@ class ComputeAPI(OnHost):
         out = await compute.get_console_output(
             c.ConsoleOutputRequest(uuid=row.uuid, length=length))
         return out.output
+
+    async def diagnostics(self, row: Instance) -> c.Diagnostics:
+        """Nova asks any server with a host; its host answers for a running guest only."""
+        if not row.host:
+            raise errors.Conflict(f"Instance {row.uuid} is not ready yet: it has no host.")
+        compute = await self.conductor.compute_client(row.host)
+        return await compute.get_diagnostics(c.InstanceAction(uuid=row.uuid))
 
     async def vnc_console(self, row: Instance) -> c.VncConsole:
         states.check_state("console", row)

@@ -86,6 +86,15 @@ async def test_guest_lifecycle_on_qemu(instances_path: Path, libvirt_host: Path)
         assert (await reader.readexactly(12)).startswith(b"RFB ")
         writer.close()
 
+        diagnostics = await driver.get_diagnostics(uuid)
+        assert (diagnostics.state, diagnostics.driver) == ("running", "libvirt")
+        assert [cpu.id for cpu in diagnostics.cpu_details] == [0]
+        assert (diagnostics.cpu_details[0].time or 0) > 0
+        assert diagnostics.memory_max_mb == 160
+        disks = {disk.device: disk for disk in diagnostics.disk_details}
+        assert {"vda", "vdb"} <= set(disks), disks
+        assert (disks["vda"].read_bytes or 0) > 0  # the guest read its root disk to boot
+
         await driver.reboot(uuid, hard=False)  # ACPI power button, then start again
         await wait_ready(driver, uuid, 2)
         await driver.reboot(uuid, hard=True)
@@ -97,6 +106,8 @@ async def test_guest_lifecycle_on_qemu(instances_path: Path, libvirt_host: Path)
             await driver.get_vnc_console(uuid)
         with pytest.raises(InvalidState):
             await driver.inject_nmi(uuid)  # trigger_crash_dump needs a running guest
+        with pytest.raises(InvalidState):
+            await driver.get_diagnostics(uuid)
         await driver.power_on(uuid)
         await wait_ready(driver, uuid, 4)
 

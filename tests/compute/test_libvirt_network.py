@@ -53,6 +53,15 @@ async def test_real_guest_gets_lease_and_metadata_through_antispoofing(libvirt_h
 
             output = await cloud.wait_ready(server, 1)
             assert f"hostname=e2e-net ip={nic['ip']}/24" in output, output[-1500:]
+            # Diagnostics read the guest's tap: its DHCP and metadata traffic went both ways.
+            url = f"/compute/v2.1/servers/{server}/diagnostics"
+            code, diagnostics, _ = await cloud.call("GET", url, version="2.48")
+            assert code == 200 and diagnostics["num_nics"] == 1, diagnostics
+            traffic = diagnostics["nic_details"][0]
+            assert traffic["mac_address"] == nic["mac"]
+            assert traffic["rx_octets"] > 0 and traffic["tx_octets"] > 0, traffic
+            code, legacy, _ = await cloud.call("GET", url, version="2.1")
+            assert code == 200 and legacy[f"{device}_tx"] >= traffic["tx_octets"], legacy
             await cloud.delete(server)
         finally:
             await asyncio.to_thread(teardown_host, cloud.agent_state, [bridge])

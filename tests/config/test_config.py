@@ -51,6 +51,10 @@ def test_default_section_is_not_copied_into_others(tmp_path: Path) -> None:
         ("[api]\nprot = 1\n", "[api] prot = '1': unknown option"),
         ("[api]\nport = abc\n", "[api] port = 'abc': Input should be a valid integer"),
         ("[api]\nport = 70000\n", "[api] port = '70000': Input should be less than or equal to 65535"),
+        ("[api]\nmax_microversion = 2.49\n",
+         "[api] max_microversion = '2.49': Value error, cloudd implements compute microversions "
+         "up to 2.48 only"),
+        ("[api]\nmax_microversion = 3.1\n", "[api] max_microversion = '3.1': String should match"),
         ("[network]\nnetwork_manager = Bogus\n", "[network] network_manager = 'Bogus': Input should be"),
         ("[network]\nfixed_range = 10.0.0.0/33\n",
          "[network] fixed_range = '10.0.0.0/33': Value error, not an IPv4 network"),

@@ -1,6 +1,6 @@
 """tempest's compute API server tests against the quick start's cloud (a real `make run`, the
 libvirt driver, real networking): create, list addresses, stop/start, delete while SHUTOFF,
-rename. tempest makes its own projects and users through cloudd's Identity API (dynamic
+rename, server diagnostics. tempest makes its own projects and users through cloudd's Identity API (dynamic
 credentials) and boots servers from the cloudd-guest image with m1.nano."""
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from cloudd.rpc.contracts.compute import (
     BuildInstance,
     ConsoleOutput,
     ConsoleOutputRequest,
+    Diagnostics,
     GuestList,
     HostDomain,
     HostQuery,
@@ -375,6 +376,11 @@ class ComputeManager(ManagerBase):
         """What the hypervisor holds (read-only): lets the controller find guests it does not
         know, and instances whose guest is gone."""
         return GuestList(uuids=sorted(await self.driver.list_instances()))
+
+    @rpc_method
+    async def get_diagnostics(self, ctx: RpcContext, args: InstanceAction) -> Diagnostics:
+        with _driver_errors_as_rpc(args.uuid):
+            return await self.driver.get_diagnostics(args.uuid)
 
     @rpc_method
     async def get_vnc_console(self, ctx: RpcContext, args: InstanceAction) -> VncConsole:

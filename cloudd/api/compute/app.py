@@ -16,6 +16,7 @@ from cloudd.api.compute import (
     network_proxies,
     quotas,
     server_actions,
+    server_diagnostics,
     server_extras,
     server_groups,
     server_tags,
@@ -81,6 +82,7 @@ def compute_app(host: ServiceHost) -> web.Application:
     app.router.add_get("/v2", version_v2)
     app.router.add_get("/v2/", version_v2)
     for module in (servers, server_actions, server_extras, flavors, keypairs, quotas, misc,
-                   server_groups, server_tags, usage, flavor_access, consoles, network_proxies):
+                   server_groups, server_tags, usage, flavor_access, consoles, network_proxies,
+                   server_diagnostics):
         module.add_routes(app, PREFIX)
     return app

@@ -119,6 +119,53 @@ class VncConsole(BaseModel):
     port: int
 
 
+class CpuDiagnostics(BaseModel):
+    id: int | None = None
+    time: int | None = None  # nanoseconds of CPU time used
+    utilisation: int | None = None  # percent, where the hypervisor reports it
+
+
+class NicDiagnostics(BaseModel):
+    device: str  # the host's tap (vnet0): the key prefix of the pre-2.48 format
+    mac_address: str | None = None
+    rx_octets: int | None = None
+    rx_errors: int | None = None
+    rx_drop: int | None = None
+    rx_packets: int | None = None
+    rx_rate: int | None = None
+    tx_octets: int | None = None
+    tx_errors: int | None = None
+    tx_drop: int | None = None
+    tx_packets: int | None = None
+    tx_rate: int | None = None
+
+
+class DiskDiagnostics(BaseModel):
+    device: str  # the guest's target (vda): the key prefix of the pre-2.48 format
+    read_bytes: int | None = None
+    read_requests: int | None = None
+    write_bytes: int | None = None
+    write_requests: int | None = None
+    errors_count: int | None = None
+
+
+class Diagnostics(BaseModel):
+    """A running guest's counters (Nova's Diagnostics object, the 2.48 server diagnostics)."""
+
+    state: str  # Nova's power-state name: running, paused, shutdown, ...
+    driver: str
+    hypervisor: str | None = None
+    hypervisor_os: str | None = None
+    config_drive: bool = False
+    memory_max_mb: int | None = None
+    memory_used_mb: int | None = None
+    # The hypervisor's own memory counters (KiB), keyed as libvirt names them (actual, rss).
+    memory_stats: dict[str, int] = Field(default_factory=dict)
+    cpu_details: list[CpuDiagnostics] = Field(default_factory=list)
+    nic_details: list[NicDiagnostics] = Field(default_factory=list)
+    disk_details: list[DiskDiagnostics] = Field(default_factory=list)
+
+
 class HostQuery(BaseModel):
     """A read-only question about the host itself (no instance)."""
 
@@ -213,6 +260,9 @@ class ComputeClient:
 
     async def get_console_output(self, args: ConsoleOutputRequest) -> ConsoleOutput:
         return await self.link.call(PREFIX + "get_console_output", args, ConsoleOutput)
+
+    async def get_diagnostics(self, args: InstanceAction) -> Diagnostics:
+        return await self.link.call(PREFIX + "get_diagnostics", args, Diagnostics)
 
     async def get_vnc_console(self, args: InstanceAction) -> VncConsole:
         return await self.link.call(PREFIX + "get_vnc_console", args, VncConsole)

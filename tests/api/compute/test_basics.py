@@ -9,7 +9,7 @@ async def test_version_documents_need_no_token(cloud: Cloud) -> None:
     status, body, _ = await cloud.call("GET", "/compute/", token="")
     assert status == 200
     assert [v["id"] for v in body["versions"]] == ["v2.0", "v2.1"]
-    assert body["versions"][1]["version"] == "2.47"
+    assert body["versions"][1]["version"] == "2.48"
     for path in ("/compute/v2.1", "/compute/v2.1/", "/compute/v2/"):
         status, body, _ = await cloud.call("GET", path, token="")
         assert status == 200, path
@@ -29,11 +29,11 @@ async def test_microversion_echo_and_errors(cloud: Cloud) -> None:
     assert headers["X-OpenStack-Nova-API-Version"] == "2.1"
     _, _, headers = await cloud.call("GET", "/compute/v2.1/flavors",
                                      headers={"OpenStack-API-Version": "compute latest"})
-    assert headers["OpenStack-API-Version"] == "compute 2.47"
+    assert headers["OpenStack-API-Version"] == "compute 2.48"
     status, body, _ = await cloud.call("GET", "/compute/v2.1/flavors", version="2.95")
     assert status == 406
     assert body["computeFault"]["message"] == (
-        "Version 2.95 is not supported by the API. Minimum is 2.1 and maximum is 2.47.")
+        "Version 2.95 is not supported by the API. Minimum is 2.1 and maximum is 2.48.")
     status, body, _ = await cloud.call("GET", "/compute/v2.1/flavors", version="2.x")
     assert status == 400 and "invalid format" in body["badRequest"]["message"]
 

@@ -15,7 +15,7 @@ S = "/compute/v2.1/servers"
 
 
 @pytest.fixture
-async def cloud273(tmp_path: Path) -> AsyncIterator[Cloud]:
+async def cloud273(tmp_path: Path, unreleased_microversions: None) -> AsyncIterator[Cloud]:
     async with running_cloud(tmp_path, api={"max_microversion": "2.73"}) as running:
         yield running
 

@@ -18,7 +18,7 @@ S = "/compute/v2.1/servers"
 
 
 @pytest.fixture
-async def cloud257(tmp_path: Path) -> AsyncIterator[Cloud]:
+async def cloud257(tmp_path: Path, unreleased_microversions: None) -> AsyncIterator[Cloud]:
     """A cloud configured to advertise 2.57, so rebuild's key_name and user_data can be asked."""
     async with running_cloud(tmp_path, api={"max_microversion": "2.57"}) as running:
         yield running

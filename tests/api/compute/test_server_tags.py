@@ -137,6 +137,7 @@ async def test_list_filters_by_tags(cloud: Cloud) -> None:
     assert await listed("tags=a", version="2.25") == set(ids)  # no filter below 2.26
 
 
+@pytest.mark.usefixtures("unreleased_microversions")
 async def test_tags_on_create_from_2_52(tmp_path: Path) -> None:
     """A cloud configured to advertise 2.52 takes `tags` in the create body."""
     async with running_cloud(tmp_path, api={"max_microversion": "2.52"}) as cloud:

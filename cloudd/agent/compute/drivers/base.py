@@ -34,7 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from cloudd.rpc.contracts.compute import HostDomain, HostResources, ImageInfo
+from cloudd.rpc.contracts.compute import Diagnostics, HostDomain, HostResources, ImageInfo
 from cloudd.rpc.contracts.network import Vif
 
 
@@ -202,6 +202,11 @@ class ComputeDriver(abc.ABC):
     @abc.abstractmethod
     async def get_console_output(self, uuid: str) -> str:
         """The guest's serial console log so far."""
+
+    @abc.abstractmethod
+    async def get_diagnostics(self, uuid: str) -> Diagnostics:
+        """A running guest's CPU, memory, disk and NIC counters; InvalidState if it is not
+        running (Nova answers diagnostics of running guests only)."""
 
     @abc.abstractmethod
     async def get_vnc_console(self, uuid: str) -> VncAddress:

@@ -16,7 +16,7 @@ import struct
 import time
 from collections import deque
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cloudd.agent.compute.drivers.base import (
@@ -31,7 +31,13 @@ from cloudd.agent.compute.drivers.base import (
     LifecycleEvent,
     VncAddress,
 )
-from cloudd.rpc.contracts.compute import HostResources
+from cloudd.rpc.contracts.compute import (
+    CpuDiagnostics,
+    Diagnostics,
+    DiskDiagnostics,
+    HostResources,
+    NicDiagnostics,
+)
 from cloudd.vocab import power_state
 
 # Names accepted as keys of ``delays`` and ``fail``: the driver methods that do guest work.
@@ -68,6 +74,7 @@ class _FakeGuest:
     pre_resize_spec: GuestSpec | None = None  # kept by resize() until confirm or revert
     snapshots_taken: int = 0
     nmis_injected: int = 0  # trigger_crash_dump's NMIs, for tests to read
+    created: float = field(default_factory=time.monotonic)  # its CPU time in diagnostics
 
 
 class FakeDriver(ComputeDriver):
@@ -291,6 +298,26 @@ class FakeDriver(ComputeDriver):
         guest = self._guest(uuid)
         await self._delay("get_console_output")
         return "".join(line + "\n" for line in guest.console)
+
+    async def get_diagnostics(self, uuid: str) -> Diagnostics:
+        """Counters shaped as the libvirt driver's (Nova's fake driver also says "libvirt"):
+        one vCPU each with the guest's age as CPU time, its NICs and disks with zero traffic."""
+        guest = self._guest(uuid)
+        if guest.power_state != power_state.RUNNING:
+            raise InvalidState(f"instance {uuid} is {power_state.name(guest.power_state)}: "
+                               "diagnostics are kept for running guests only")
+        cpu_ns = int((time.monotonic() - guest.created) * 1e9)
+        spec = guest.spec
+        disks = ["vda"] + (["vdb"] if spec.ephemeral_gb else [])
+        return Diagnostics(
+            state="running", driver="libvirt", hypervisor=self.hypervisor_type,
+            hypervisor_os="linux", memory_max_mb=spec.memory_mb, memory_used_mb=spec.memory_mb,
+            memory_stats={"actual": spec.memory_mb * 1024},
+            cpu_details=[CpuDiagnostics(id=n, time=cpu_ns) for n in range(spec.vcpus)],
+            nic_details=[NicDiagnostics(device=vif.devname, mac_address=vif.mac, rx_octets=0,
+                                        tx_octets=0) for vif in spec.network_info],
+            disk_details=[DiskDiagnostics(device=name, read_bytes=0, write_bytes=0)
+                          for name in disks])
 
     async def get_vnc_console(self, uuid: str) -> VncAddress:
         guest = self._guest(uuid)

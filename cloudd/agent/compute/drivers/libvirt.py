@@ -31,13 +31,14 @@ from cloudd.agent.compute.drivers.base import (
     InvalidState,
     VncAddress,
 )
+from cloudd.agent.compute.drivers.libvirt_diagnostics import read_diagnostics
 from cloudd.agent.compute.drivers.libvirt_domains import host_domains
 from cloudd.agent.compute.drivers.libvirt_files import RESIZE_SUFFIX, InstanceFiles, bases_in_use, read_tail
 from cloudd.agent.compute.drivers.libvirt_host import Host, lifecycle_event, translate
 from cloudd.agent.compute.drivers.libvirt_resources import host_resources
 from cloudd.agent.compute.drivers.libvirt_xml import DiskSpec, DomainLayout, domain_xml
 from cloudd.agent.compute.drivers.libvirt_xml import vnc_port as xml_vnc_port
-from cloudd.rpc.contracts.compute import HostDomain, HostResources
+from cloudd.rpc.contracts.compute import Diagnostics, HostDomain, HostResources
 from cloudd.vocab import power_state
 
 LOG = logging.getLogger(__name__)
@@ -299,6 +300,17 @@ class LibvirtDriver(ComputeDriver):
         if state not in _ACTIVE or port is None:
             raise InvalidState(f"instance {uuid} is {power_state.name(state)}: no VNC console")
         return VncAddress(host=self.vnc_host, port=port)
+
+    async def get_diagnostics(self, uuid: str) -> Diagnostics:
+        state = await self._libvirt.power_state(uuid)
+        if state != power_state.RUNNING:
+            raise InvalidState(f"instance {uuid} is {power_state.name(state)}: diagnostics "
+                               "are kept for running guests only")
+        domain = await self._libvirt.lookup(uuid)
+        try:
+            return await self._libvirt.call(read_diagnostics, domain)
+        except libvirt.libvirtError as exc:
+            raise translate(exc, uuid) from exc
 
     # -- internals -------------------------------------------------------------------------
 
