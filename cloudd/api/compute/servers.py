@@ -51,6 +51,36 @@ def image_ref_of(server: ServerCreate) -> str:
     return ref
 
 
+_TRUE = {"true", "1", "on", "yes"}  # Nova's parameter_types.boolean
+_FALSE = {"false", "0", "off", "no"}
+
+
+def refuse_what_cloudd_cannot_do(server: ServerCreate) -> None:
+    """Requests Nova would carry out but cloudd cannot yet answer 400 and say so, rather than
+    boot a server without what was asked (a volume, a config drive, injected files, tags)."""
+    for bdm in server.block_device_mapping_v2:
+        if bdm.destination_type == "volume" or bdm.source_type in ("volume", "snapshot"):
+            raise BadRequest("Block device mappings to volumes need a block storage service, "
+                             "which this cloud does not have: boot from an image instead.")
+        if bdm.source_type != "image" or str(bdm.boot_index) not in ("0", "None"):
+            raise BadRequest("Only the boot image's block device mapping is supported: a "
+                             "server's other disks come from its flavor (ephemeral, swap).")
+    drive = server.config_drive
+    text = str(drive).lower() if drive is not None else "false"
+    if text not in _TRUE | _FALSE:
+        raise BadRequest(f"Invalid input for field/attribute config_drive. Value: {drive!r}.")
+    if text in _TRUE:
+        raise BadRequest("Config drives are not supported by this cloud yet: the metadata "
+                         "service (http://169.254.169.254) serves the same data.")
+    if server.personality:
+        raise BadRequest("File injection (personality) is not supported by this cloud: pass "
+                         "the files in user_data (cloud-init write_files) instead.")
+    networks = server.networks if isinstance(server.networks, list) else []
+    if any(n.tag is not None for n in networks) or any(
+            b.model_extra and "tag" in b.model_extra for b in server.block_device_mapping_v2):
+        raise BadRequest("Device tags are not supported by this cloud.")
+
+
 async def create(request: web.Request) -> web.Response:
     ctx = context(request)
     ctx.require_act(ctx.project_id)
@@ -61,6 +91,7 @@ async def create(request: web.Request) -> web.Response:
         raise BadRequest("Invalid input: 'description' was unexpected at this microversion")
     if version.at_least("2.57") and server.personality:
         raise BadRequest("Invalid input: 'personality' was removed in 2.57")
+    refuse_what_cloudd_cannot_do(server)
     if "tags" in server.model_fields_set and (server.tags is None
                                               or not version.at_least("2.52")):
         raise BadRequest("Invalid input: 'tags' must be a list, from microversion 2.52")
