@@ -99,6 +99,8 @@ async def rebuild(request: web.Request, args: Any) -> web.StreamResponse:
     body = validate(Rebuild, args)
     version = request_version(request)
     _check_keys_for(version, body.model_fields_set)
+    if body.personality:  # dropped silently before: say that cloudd injects no files
+        raise BadRequest(servers.NO_PERSONALITY)
     image_id = body.imageRef.rstrip("/").rsplit("/", 1)[-1]
     if not is_uuid(image_id):
         raise BadRequest(f"Invalid imageRef provided: {image_id} is not a UUID.")

@@ -51,6 +51,8 @@ def image_ref_of(server: ServerCreate) -> str:
     return ref
 
 
+NO_PERSONALITY = ("File injection (personality) is not supported by this cloud: pass the "
+                  "files in user_data (cloud-init write_files) instead.")
 _TRUE = {"true", "1", "on", "yes"}  # Nova's parameter_types.boolean
 _FALSE = {"false", "0", "off", "no"}
 
@@ -73,8 +75,7 @@ def refuse_what_cloudd_cannot_do(server: ServerCreate) -> None:
         raise BadRequest("Config drives are not supported by this cloud yet: the metadata "
                          "service (http://169.254.169.254) serves the same data.")
     if server.personality:
-        raise BadRequest("File injection (personality) is not supported by this cloud: pass "
-                         "the files in user_data (cloud-init write_files) instead.")
+        raise BadRequest(NO_PERSONALITY)
     networks = server.networks if isinstance(server.networks, list) else []
     if any(n.tag is not None for n in networks) or any(
             b.model_extra and "tag" in b.model_extra for b in server.block_device_mapping_v2):

@@ -51,3 +51,16 @@ async def test_what_clients_send_by_default_still_boots(cloud: Cloud,
         "name": "taken", "imageRef": BOOT_IMAGE, "flavorRef": "1", **extra}})
     assert code == 202, body
     await wait_status(cloud, body["server"]["id"], "ACTIVE")
+
+
+async def test_rebuild_refuses_file_injection(cloud: Cloud) -> None:
+    code, body, _ = await cloud.call("POST", S, json={"server": {
+        "name": "rebuilt", "imageRef": BOOT_IMAGE, "flavorRef": "1"}})
+    assert code == 202, body
+    server_id = body["server"]["id"]
+    await wait_status(cloud, server_id, "ACTIVE")
+    code, body, _ = await cloud.call("POST", f"{S}/{server_id}/action", json={"rebuild": {
+        "imageRef": BOOT_IMAGE, "personality": [{"path": "/etc/motd", "contents": "aGk="}]}})
+    assert code == 400 and "personality" in body["badRequest"]["message"], body
+    server = await wait_status(cloud, server_id, "ACTIVE")
+    assert server["OS-EXT-STS:task_state"] is None  # nothing started
