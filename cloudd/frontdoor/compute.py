@@ -27,7 +27,12 @@ from cloudd.frontdoor.compute_create import (
     KeyPairNotFound,
     ServerCreateRequest,
 )
-from cloudd.image.for_compute import create_snapshot_image, discard_snapshot_image
+from cloudd.image.for_compute import (
+    BACKUP_KEY,
+    Backup,
+    create_snapshot_image,
+    discard_snapshot_image,
+)
 from cloudd.image.records import Image, image_info
 from cloudd.rpc.contracts import compute as c
 from cloudd.rpc.contracts.compute import ComputeClient
@@ -110,15 +115,21 @@ class ComputeAPI(OnHost):
 
     # ----- snapshot -------------------------------------------------------------------------
     async def snapshot(self, row: Instance, name: str, metadata: dict[str, str],
-                       request_id: str, ctx: Any) -> Image:
-        """createImage: the queued image the host's upload will fill (Nova's create_image),
-        then the action; the image goes away again if the action cannot start. The action's
-        refusals are `action`'s (InvalidInstanceState, HostUnavailable)."""
+                       request_id: str, ctx: Any, backup: Backup | None = None) -> Image:
+        """createImage (createBackup with `backup`): the queued image the host's upload will
+        fill (Nova's create_image), then the action; the image goes away again if the action
+        cannot start. The action's refusals are `action`'s (InvalidInstanceState,
+        HostUnavailable)."""
         image = await create_snapshot_image(
             self.db, row, name=name, metadata=metadata, user_id=ctx.user_id,
-            user_name=ctx.user_name, project_name=ctx.project_name)
+            user_name=ctx.user_name, project_name=ctx.project_name,
+            backup_type=None if backup is None else backup.backup_type)
         try:
-            await self.action(row, "createImage", request_id, ctx, image_id=image.id)
+            if backup is None:
+                await self.action(row, "createImage", request_id, ctx, image_id=image.id)
+            else:
+                await self.action(row, "createBackup", request_id, ctx, image_id=image.id,
+                                  rotation=backup.rotation)
         except BaseException:
             await discard_snapshot_image(self.db, image.id)
             raise
@@ -180,10 +191,14 @@ class ComputeAPI(OnHost):
                            args=c.ResizeInstance(**base, new_flavor=new_flavor))
             await self._check_resize_quota(row, new_flavor)
             changes["system_metadata"] = resize_record(row, new_flavor)
-        elif action == "createImage":
-            check, task = "snapshot", states.IMAGE_SNAPSHOT
+        elif action in ("createImage", "createBackup"):
+            check = "snapshot"
+            task = states.IMAGE_SNAPSHOT if action == "createImage" else states.IMAGE_BACKUP
             send = partial(ComputeClient.snapshot_instance,
                            args=c.SnapshotInstance(**base, image_id=extra["image_id"]))
+            if action == "createBackup":  # read when the upload is in (ImageAPI rotates then)
+                changes["system_metadata"] = {**row.system_metadata, BACKUP_KEY: {
+                    "image_id": extra["image_id"], "rotation": int(extra["rotation"])}}
         else:
             check, task_opt, method = _ACTIONS[action]
             task = task_opt or ""
@@ -267,4 +282,4 @@ def resize_record(row: Instance, new_flavor: FlavorSnapshot) -> dict[str, Any]:
 
 
 _ACTION_NAMES = {"confirmResize": "confirmResize", "revertResize": "revertResize",
-                 "createImage": "createImage"}
+                 "createImage": "createImage", "createBackup": "createBackup"}

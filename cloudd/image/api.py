@@ -22,7 +22,7 @@ from multidict import MultiMapping
 from cloudd.core import ServiceHost
 from cloudd.db import DuplicateError, IntegrityError
 from cloudd.db.service import OnHost
-from cloudd.image import bundles, filters, listing, quota, records, transfer
+from cloudd.image import bundles, filters, for_compute, listing, quota, records, transfer
 from cloudd.image.inspector import ImageUnacceptable
 from cloudd.image.quota import ImageQuotaUsage
 from cloudd.image.records import Image
@@ -238,7 +238,10 @@ class ImageAPI(OnHost):
         """A snapshot's bytes from the host of its instance (the image size cap, no quota:
         the snapshot's image was counted when it was made)."""
         image = await transfer.snapshot_for_host(self.db, host_name, image_id)
-        await self._receive(image.id, chunks, declared_size, records.IMAGE_SIZE_CAP)
+        stored = await self._receive(image.id, chunks, declared_size, records.IMAGE_SIZE_CAP)
+        rotation = await transfer.backup_rotation(self.db, stored)
+        if rotation is not None:  # a backup is in: the oldest of its kind beyond rotation go
+            await for_compute.rotate_backups(self.db, self.store, stored, rotation)
 
     # ----- EC2 ----------------------------------------------------------------------------------
     async def visible_to(self, project_id: str) -> list[Image]:

@@ -1,20 +1,37 @@
-"""What the Compute API asks of the image service: may this server boot this image, and the
-queued image a snapshot (createImage) will fill."""
+"""What the Compute API asks of the image service: may this server boot this image, the
+queued image a snapshot (createImage) or backup (createBackup) will fill, and the rotation of
+a server's backups once a new one is in."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import BaseModel
+
 from cloudd import errors
 from cloudd.db import Executor
 from cloudd.image import records
+from cloudd.objectstore.storage import ObjectStore
 from cloudd.rpc.contracts.instance import Instance
 
 GIB = 1024**3
 # Base image properties a snapshot does not inherit (they describe the base image's data).
 _NOT_INHERITED = frozenset({"image_type", "instance_uuid", "base_image_ref", "owner_project_name",
                             "owner_user_name", "user_id", "image_location"})
+
+
+# The instance's system_metadata key that holds its backup in progress ({"image_id", "rotation"}):
+# set with task_state image_backup, read when the upload is in.
+BACKUP_KEY = "backup"
+
+
+class Backup(BaseModel):
+    """createBackup's own arguments: the backup's type (daily, weekly...) and how many backups
+    of that type of the server to keep."""
+
+    backup_type: str
+    rotation: int
 
 
 class BootImageError(errors.BadRequest):
@@ -73,9 +90,11 @@ async def check_boot_image(db: Executor, image_id: str, project_id: str | None, 
 
 async def create_snapshot_image(db: Executor, server: Instance, *, name: str,
                                 metadata: dict[str, str], user_id: str, user_name: str,
-                                project_name: str | None) -> records.Image:
+                                project_name: str | None,
+                                backup_type: str | None = None) -> records.Image:
     """The queued, private image that the server's snapshot will be uploaded into (Nova's
-    compute API create_image: the base image's properties, then the snapshot's own)."""
+    compute API create_image: the base image's properties, then the snapshot's own); with
+    `backup_type`, a backup (image_type backup) of that type."""
     base: records.Image | None = None
     if server.image_ref:
         try:
@@ -85,7 +104,10 @@ async def create_snapshot_image(db: Executor, server: Instance, *, name: str,
     properties = {k: v for k, v in (base.properties if base else {}).items()
                   if k not in _NOT_INHERITED and not k.startswith("owner_specified.")}
     properties.update(metadata)
-    properties.update({"image_type": "snapshot", "instance_uuid": server.uuid,
+    if backup_type is not None:
+        properties["backup_type"] = backup_type
+    properties.update({"image_type": "snapshot" if backup_type is None else "backup",
+                       "instance_uuid": server.uuid,
                        "base_image_ref": server.image_ref, "user_id": user_id,
                        "owner_user_name": user_name, "owner_project_name": project_name or ""})
     flavor_root_gb = server.root_gb
@@ -102,3 +124,24 @@ async def create_snapshot_image(db: Executor, server: Instance, *, name: str,
 async def discard_snapshot_image(db: Executor, image_id: str) -> None:
     """The snapshot could not start: its image (still without data) goes away."""
     await records.delete_if_queued(db, image_id)
+
+
+async def rotate_backups(db: Executor, store: ObjectStore, backup: records.Image,
+                         rotation: int) -> list[str]:
+    """Nova's _rotate_backups once `backup` is in: of the active backups of its server and
+    type, the newest `rotation` stay and the others go (all of them for a rotation of 0, as in
+    Nova). A protected backup stays. The deleted images' ids."""
+    props = backup.properties
+    if backup.owner is None:
+        return []
+    same = [image for image in await records.owned_oldest_first(db, backup.owner)
+            if image.status == "active" and image.properties.get("image_type") == "backup"
+            and image.properties.get("instance_uuid") == props.get("instance_uuid")
+            and image.properties.get("backup_type") == props.get("backup_type")]
+    newest_first = sorted(same, key=lambda image: (image.created_at, image.id), reverse=True)
+    deleted = []
+    for image in newest_first[rotation:]:
+        if not image.protected:
+            await records.delete(db, store, image.id)
+            deleted.append(image.id)
+    return deleted

@@ -121,6 +121,12 @@ async def all_oldest_first(db: Executor) -> list[Image]:
     return [from_row(r) for r in await db.fetch("SELECT * FROM images ORDER BY created_at, id")]
 
 
+async def owned_oldest_first(db: Executor, owner: str) -> list[Image]:
+    """A project's images (any status), by creation time then id."""
+    return [from_row(r) for r in await db.fetch(
+        "SELECT * FROM images WHERE owner = $1 ORDER BY created_at, id", owner)]
+
+
 async def formats_of(db: Executor, image_ids: list[str]) -> dict[str, ImageFormats]:
     """id -> formats of those images that exist."""
     if not image_ids:

@@ -17,6 +17,7 @@ import logging
 from cloudd.compute import instances
 from cloudd.db import Database
 from cloudd.image import records
+from cloudd.image.for_compute import BACKUP_KEY
 from cloudd.image.rules import ImageNotVisible
 
 LOG = logging.getLogger(__name__)
@@ -57,8 +58,24 @@ async def snapshot_for_host(db: Database, host_name: str, image_id: str) -> reco
     """The queued snapshot image a host may fill: a snapshot of an instance on that host."""
     image = await _image(db, image_id)
     properties = image.properties
-    if properties.get("image_type") != "snapshot" or image.status != "queued":
+    if properties.get("image_type") not in ("snapshot", "backup") or image.status != "queued":
         raise _refuse(host_name, image_id, "not a snapshot waiting for its data")
     if not await instances.exists_on_host(db, str(properties.get("instance_uuid")), host_name):
         raise _refuse(host_name, image_id, "a snapshot of an instance on another host")
     return image
+
+
+async def backup_rotation(db: Database, image: records.Image) -> int | None:
+    """The rotation createBackup asked for, if `image` is the backup its server is making
+    (recorded by the API in the server's system_metadata; a host has no say in it)."""
+    if image.properties.get("image_type") != "backup":
+        return None
+    try:
+        server = await instances.get(db, image.properties.get("instance_uuid", ""))
+    except instances.InstanceNotFound:
+        return None
+    backup = server.system_metadata.get(BACKUP_KEY)
+    if not isinstance(backup, dict) or backup.get("image_id") != image.id:
+        return None
+    rotation = backup.get("rotation")
+    return rotation if isinstance(rotation, int) else None

@@ -346,7 +346,8 @@ class ComputeManager(ManagerBase):
     @rpc_method
     async def snapshot_instance(self, ctx: RpcContext, args: SnapshotInstance) -> None:
         """Write the root disk to ``<instances_path>/snapshots/<image_id>``, then (task_state
-        image_uploading) stream it into the image the API created, on the controller."""
+        image_uploading) stream it into the image the API created, on the controller. A backup
+        (createBackup, task_state image_backup) is the same work; the controller rotates."""
 
         async def work(instance: Instance) -> AgentInstanceValues:
             dest = self.instances_path / "snapshots" / args.image_id
@@ -354,7 +355,7 @@ class ComputeManager(ManagerBase):
             await self.driver.snapshot(args.uuid, str(dest))
             if self.controller_url is not None and self.transfer_tls is not None:
                 await self.update(args.uuid, AgentInstanceValues(task_state=states.IMAGE_UPLOADING),
-                                  [states.IMAGE_SNAPSHOT])
+                                  [states.IMAGE_SNAPSHOT, states.IMAGE_BACKUP])
                 await upload_snapshot(self.controller_url(), args.image_id, dest,
                                       self.transfer_tls())
                 await asyncio.to_thread(dest.unlink)

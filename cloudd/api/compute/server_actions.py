@@ -31,6 +31,7 @@ from cloudd.api.compute.microversion import request_version
 from cloudd.api.compute.server_models import Metadata, Name, Strict
 from cloudd.compute import instances
 from cloudd.conductor.service import HostUnavailable
+from cloudd.image.for_compute import Backup
 from cloudd.vocab import states
 
 ActionHandler = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
@@ -200,10 +201,37 @@ async def create_image(request: web.Request, args: Any) -> web.StreamResponse:
     row = await load_server_to_act(request)
     image = await refusals_mapped(row, compute_api(request).snapshot(
         row, body.name, body.metadata, request_id(request), context(request)))
+    return _image_made(request, image.id, with_location=True)
+
+
+def _image_made(request: web.Request, image_id: str, with_location: bool) -> web.Response:
     if request_version(request).at_least("2.45"):
-        return web.json_response({"image_id": image.id}, status=202)
-    location = f"{public_url(request)}/image/v2/images/{image.id}"
+        return web.json_response({"image_id": image_id}, status=202)
+    if not with_location:
+        return web.Response(status=202)
+    location = f"{public_url(request)}/image/v2/images/{image_id}"
     return web.Response(status=202, headers={"Location": location})
+
+
+class CreateBackup(Strict):
+    name: Name
+    backup_type: Annotated[str, StringConstraints(max_length=255)]
+    # Nova's non_negative_integer: an integer, or a string of digits
+    rotation: Annotated[int, Field(ge=0, le=2**31 - 1)] | Annotated[
+        str, StringConstraints(pattern=r"^[0-9]{1,10}$")]
+    metadata: Metadata = Field(default_factory=dict)
+
+
+async def create_backup(request: web.Request, args: Any) -> web.StreamResponse:
+    """A snapshot of type backup; once it is uploaded, the server's backups of that type
+    beyond `rotation` are deleted, oldest first. 202 with the image's Location (below 2.45,
+    and only for a rotation above 0, as Nova) or {"image_id"} (2.45 and later)."""
+    body = validate(CreateBackup, args)
+    backup = Backup(backup_type=body.backup_type, rotation=int(body.rotation))
+    row = await load_server_to_act(request)
+    image = await refusals_mapped(row, compute_api(request).snapshot(
+        row, body.name, body.metadata, request_id(request), context(request), backup))
+    return _image_made(request, image.id, with_location=backup.rotation > 0)
 
 
 ACTIONS: dict[str, ActionHandler] = {
@@ -213,7 +241,7 @@ ACTIONS: dict[str, ActionHandler] = {
     "confirmResize": _resize_step("confirmResize", 204),
     "revertResize": _resize_step("revertResize", 202),
     "lock": lock, "unlock": unlock, "os-getConsoleOutput": console_output,
-    "os-resetState": reset_state, "createImage": create_image,
+    "os-resetState": reset_state, "createImage": create_image, "createBackup": create_backup,
     "os-getVNCConsole": consoles.get_vnc_console, "trigger_crash_dump": trigger_crash_dump,
 }
 
