@@ -257,6 +257,11 @@ class ComputeAPI(OnHost):
             c.ConsoleOutputRequest(uuid=row.uuid, length=length))
         return out.output
 
+    async def host_uptime(self, host: str) -> str:
+        """The host's `uptime` line, from its agent (HostUnavailable)."""
+        compute = await self.conductor.compute_client(host)
+        return (await compute.get_host_uptime(c.HostQuery())).uptime
+
     async def diagnostics(self, row: Instance) -> c.Diagnostics:
         """Nova asks any server with a host; its host answers for a running guest only."""
         if not row.host:

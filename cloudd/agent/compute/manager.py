@@ -37,6 +37,7 @@ from cloudd.rpc.contracts.compute import (
     HostDomain,
     HostQuery,
     HostResources,
+    HostUptime,
     InstanceAction,
     RebootInstance,
     RebuildInstance,
@@ -377,6 +378,10 @@ class ComputeManager(ManagerBase):
         """What the hypervisor holds (read-only): lets the controller find guests it does not
         know, and instances whose guest is gone."""
         return GuestList(uuids=sorted(await self.driver.list_instances()))
+
+    @rpc_method
+    async def get_host_uptime(self, ctx: RpcContext, args: HostQuery) -> HostUptime:
+        return HostUptime(uptime=await self.driver.get_host_uptime())
 
     @rpc_method
     async def get_diagnostics(self, ctx: RpcContext, args: InstanceAction) -> Diagnostics:

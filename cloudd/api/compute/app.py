@@ -11,6 +11,7 @@ from cloudd.api.compute import (
     consoles,
     flavor_access,
     flavors,
+    hypervisors,
     keypairs,
     misc,
     network_proxies,
@@ -83,6 +84,6 @@ def compute_app(host: ServiceHost) -> web.Application:
     app.router.add_get("/v2/", version_v2)
     for module in (servers, server_actions, server_extras, flavors, keypairs, quotas, misc,
                    server_groups, server_tags, usage, flavor_access, consoles, network_proxies,
-                   server_diagnostics):
+                   server_diagnostics, hypervisors):
         module.add_routes(app, PREFIX)
     return app

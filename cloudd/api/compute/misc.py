@@ -1,8 +1,7 @@
-"""os-services, os-hypervisors, os-availability-zone, /extensions."""
+"""os-services, os-availability-zone, /extensions (os-hypervisors: hypervisors.py)."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -17,7 +16,7 @@ from cloudd.api.keys import HOST_KEY
 from cloudd.compute import hosts
 
 
-def _is_up(request: web.Request, service: hosts.Service) -> bool:
+def is_up(request: web.Request, service: hosts.Service) -> bool:
     down_time = request.config_dict[HOST_KEY].config.service.service_down_time
     seen = service.last_heard
     return not service.forced_down and seen is not None and time.time() - seen <= down_time
@@ -29,7 +28,7 @@ def _service_view(request: web.Request, service: hosts.Service) -> dict[str, Any
             "binary": service.binary, "host": service.host,
             "zone": "internal" if service.topic != "compute" else "nova",
             "status": "disabled" if service.disabled else "enabled",
-            "state": "up" if _is_up(request, service) else "down",
+            "state": "up" if is_up(request, service) else "down",
             "updated_at": views.usage_time(service.updated_at),
             "disabled_reason": service.disabled_reason}
     if version.at_least("2.11"):
@@ -71,76 +70,6 @@ async def services_update(request: web.Request) -> web.Response:
     return web.json_response({"service": _service_view(request, fresh)})
 
 
-def _hypervisor_view(request: web.Request, node: hosts.ComputeNode,
-                     service: hosts.Service | None, detail: bool) -> dict[str, Any]:
-    version = request_version(request)
-    view: dict[str, Any] = {
-        "id": node.uuid if version.at_least("2.53") else node.id,
-        "hypervisor_hostname": node.hypervisor_hostname,
-        "state": "up" if service and _is_up(request, service) else "down",
-        "status": "disabled" if service and service.disabled else "enabled"}
-    if not detail:
-        return view
-    cpu_info = node.cpu_info
-    view.update({
-        "vcpus": node.vcpus, "memory_mb": node.memory_mb, "local_gb": node.local_gb,
-        "vcpus_used": node.vcpus_used, "memory_mb_used": node.memory_mb_used,
-        "local_gb_used": node.local_gb_used, "hypervisor_type": node.hypervisor_type,
-        "hypervisor_version": node.hypervisor_version,
-        "free_ram_mb": node.memory_mb - node.memory_mb_used,
-        "free_disk_gb": node.local_gb - node.local_gb_used, "current_workload": 0,
-        "running_vms": node.running_vms, "disk_available_least": node.local_gb
-        - node.local_gb_used, "host_ip": node.host_ip,
-        "cpu_info": cpu_info if version.at_least("2.28") else json.dumps(cpu_info),
-        "service": {"host": node.host, "id": (service.uuid if version.at_least("2.53")
-                                              else service.id) if service else None,
-                    "disabled_reason": service.disabled_reason if service else None}})
-    return view
-
-
-async def _hypervisors(request: web.Request) \
-        -> list[tuple[hosts.ComputeNode, hosts.Service | None]]:
-    context(request).require_admin()
-    db = database(request)
-    nodes = await hosts.nodes(db)
-    services = {s.id: s for s in await hosts.services(db)}
-    return [(n, services.get(n.service_id) if n.service_id is not None else None)
-            for n in nodes]
-
-
-async def hypervisors_index(request: web.Request) -> web.Response:
-    pairs = await _hypervisors(request)
-    return web.json_response({"hypervisors": [_hypervisor_view(request, n, s, False)
-                                              for n, s in pairs]})
-
-
-async def hypervisors_detail(request: web.Request) -> web.Response:
-    pairs = await _hypervisors(request)
-    return web.json_response({"hypervisors": [_hypervisor_view(request, n, s, True)
-                                              for n, s in pairs]})
-
-
-async def hypervisor_show(request: web.Request) -> web.Response:
-    wanted = request.match_info["id"]
-    for node, service in await _hypervisors(request):
-        if wanted in (str(node.id), node.uuid):
-            return web.json_response({"hypervisor": _hypervisor_view(request, node, service, True)})
-    raise NotFound(f"Hypervisor with ID '{wanted}' could not be found.")
-
-
-async def hypervisor_statistics(request: web.Request) -> web.Response:
-    pairs = await _hypervisors(request)
-    stats: dict[str, int] = {"count": len(pairs)}
-    for key in ("vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used",
-                "running_vms"):
-        stats[key] = sum(int(getattr(n, key)) for n, _ in pairs)
-    stats.update({"free_ram_mb": stats["memory_mb"] - stats["memory_mb_used"],
-                  "free_disk_gb": stats["local_gb"] - stats["local_gb_used"],
-                  "current_workload": 0, "disk_available_least": stats["local_gb"]
-                  - stats["local_gb_used"]})
-    return web.json_response({"hypervisor_statistics": stats})
-
-
 async def availability_zones(request: web.Request) -> web.Response:
     zones = await hosts.availability_zones(database(request))
     names = sorted(set(zones) or {"nova"})
@@ -157,7 +86,7 @@ async def availability_zones_detail(request: web.Request) -> web.Response:
         zone = zone_of.get(service.host, "internal") if service.topic == "compute" \
             else "internal"
         zones.setdefault(zone, {}).setdefault(service.host, {})[service.binary] = {
-            "available": _is_up(request, service), "active": not service.disabled,
+            "available": is_up(request, service), "active": not service.disabled,
             "updated_at": views.usage_time(service.updated_at)}
     return web.json_response({"availabilityZoneInfo": [
         {"zoneName": name, "zoneState": {"available": True}, "hosts": hosts or None}
@@ -191,10 +120,6 @@ async def extension_show(request: web.Request) -> web.Response:
 def add_routes(app: web.Application, prefix: str) -> None:
     app.router.add_get(f"{prefix}/os-services", services_index)
     app.router.add_put(f"{prefix}/os-services/{{id}}", services_update)
-    app.router.add_get(f"{prefix}/os-hypervisors", hypervisors_index)
-    app.router.add_get(f"{prefix}/os-hypervisors/detail", hypervisors_detail)
-    app.router.add_get(f"{prefix}/os-hypervisors/statistics", hypervisor_statistics)
-    app.router.add_get(f"{prefix}/os-hypervisors/{{id}}", hypervisor_show)
     app.router.add_get(f"{prefix}/os-availability-zone", availability_zones)
     app.router.add_get(f"{prefix}/os-availability-zone/detail", availability_zones_detail)
     app.router.add_get(f"{prefix}/extensions", extensions_index)

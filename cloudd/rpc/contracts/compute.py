@@ -170,6 +170,10 @@ class HostQuery(BaseModel):
     """A read-only question about the host itself (no instance)."""
 
 
+class HostUptime(BaseModel):
+    uptime: str = Field(max_length=1024)  # `uptime`'s line, as Nova's hypervisor uptime shows
+
+
 class GuestList(BaseModel):
     uuids: list[str]
 
@@ -260,6 +264,9 @@ class ComputeClient:
 
     async def get_console_output(self, args: ConsoleOutputRequest) -> ConsoleOutput:
         return await self.link.call(PREFIX + "get_console_output", args, ConsoleOutput)
+
+    async def get_host_uptime(self, args: HostQuery) -> HostUptime:
+        return await self.link.call(PREFIX + "get_host_uptime", args, HostUptime)
 
     async def get_diagnostics(self, args: InstanceAction) -> Diagnostics:
         return await self.link.call(PREFIX + "get_diagnostics", args, Diagnostics)

@@ -28,7 +28,9 @@ Anything else raises ``InvalidState``; an unknown uuid raises ``InstanceNotFound
 from __future__ import annotations
 
 import abc
+import asyncio
 import importlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -228,6 +230,23 @@ class ComputeDriver(abc.ABC):
     async def unknown_domains(self) -> list[HostDomain]:
         """Domains on the host that belong to another cloud or to no cloud (never touched)."""
         return []
+
+    async def get_host_uptime(self) -> str:
+        """`uptime`'s line for this host (Nova's libvirt driver runs it too; the fake driver's
+        host is a real machine as well)."""
+        process = await asyncio.create_subprocess_exec(
+            "uptime", env={**os.environ, "LANG": "C"}, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL)
+        try:
+            async with asyncio.timeout(10):
+                out, _ = await process.communicate()
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise DriverError("uptime did not answer") from None
+        if process.returncode != 0:
+            raise DriverError(f"uptime exited {process.returncode}")
+        return out.decode(errors="replace").strip()[:1024]
 
     async def instance_exists(self, uuid: str) -> bool:
         """True when the hypervisor knows the guest (Nova's ``instance_exists``)."""
