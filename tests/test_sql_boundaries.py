@@ -84,9 +84,10 @@ FAMILIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("agent_links", "cluster_messages"),
         ("cloudd/conductor/cluster.py",),
     ),
-    # Every project's overrides of the quota defaults, compute and storage alike.
+    # Every project's overrides of the quota defaults, compute and storage alike, and the
+    # quota classes' (the default class's) overrides of the built-in defaults.
     "quotas": (
-        ("quotas",),
+        ("quotas", "quota_classes"),
         ("cloudd/quota_limits.py",),
     ),
 }

@@ -48,9 +48,32 @@ async def lock_project(tx: Executor, project_id: str) -> None:
         await tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"quota:{project_id}")
 
 
-async def limits(db: Executor, project_id: str) -> dict[str, int]:
-    """The project's hard limits: the defaults, overridden by its rows in `quotas`."""
+DEFAULT_CLASS = "default"
+
+
+async def class_limits(db: Executor, class_name: str) -> dict[str, int]:
+    """What a quota class sets: the built-in defaults, overridden by the class's rows."""
     out = dict(DEFAULT_QUOTAS)
+    for resource, limit in (await quota_limits.class_limits(db, class_name)).items():
+        if resource in out:
+            out[resource] = limit
+    return out
+
+
+async def set_class_limits(db: Executor, class_name: str, values: Mapping[str, int],
+                           now: float) -> None:
+    await quota_limits.set_class_limits(db, class_name, values, now)
+
+
+async def defaults(db: Executor) -> dict[str, int]:
+    """Every project's defaults: the built-in ones as the default quota class sets them."""
+    return await class_limits(db, DEFAULT_CLASS)
+
+
+async def limits(db: Executor, project_id: str) -> dict[str, int]:
+    """The project's hard limits: the defaults (of the default quota class), overridden by its
+    rows in `quotas`."""
+    out = await defaults(db)
     for resource, limit in (await quota_limits.overrides(db, project_id)).items():
         if resource in out:
             out[resource] = limit

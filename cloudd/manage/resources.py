@@ -68,7 +68,7 @@ async def quota_show(db: Any, cfg: CloudConfig, args: argparse.Namespace) -> int
         db, project_id)
     usage = await compute_quota.usage(db, project_id) | storage_quota.storage_usage(
         await image_records.usage(db, project_id), await object_meta.usage(db, project_id))
-    defaults = DEFAULT_QUOTAS | storage_quota.STORAGE_QUOTAS
+    defaults = await compute_quota.defaults(db) | storage_quota.STORAGE_QUOTAS
     print_table(("Resource", "Limit", "In Use", "Source"), [
         (key, limit, usage.get(key, ""), "default" if limit == defaults[key] else "project")
         for key, limit in sorted(limits.items())])

@@ -15,6 +15,7 @@ from cloudd.api.compute import (
     keypairs,
     misc,
     network_proxies,
+    quota_classes,
     quotas,
     server_actions,
     server_diagnostics,
@@ -84,6 +85,6 @@ def compute_app(host: ServiceHost) -> web.Application:
     app.router.add_get("/v2/", version_v2)
     for module in (servers, server_actions, server_extras, flavors, keypairs, quotas, misc,
                    server_groups, server_tags, usage, flavor_access, consoles, network_proxies,
-                   server_diagnostics, hypervisors):
+                   server_diagnostics, hypervisors, quota_classes):
         module.add_routes(app, PREFIX)
     return app

@@ -5,6 +5,7 @@ Limits and counted usage come from cloudd.compute.quota (defaults + table `quota
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import Any
 
 from aiohttp import web
@@ -56,8 +57,10 @@ async def show(request: web.Request) -> web.Response:
 
 
 async def defaults(request: web.Request) -> web.Response:
+    """The defaults every project starts from (the default quota class's)."""
     project_id = request.match_info["project_id"]
-    return web.json_response({"quota_set": {"id": project_id, **_quota_keys(request)}})
+    limits = await quota.defaults(database(request))
+    return web.json_response({"quota_set": {"id": project_id, **_quota_keys(request, limits)}})
 
 
 async def detail(request: web.Request) -> web.Response:
@@ -74,7 +77,7 @@ async def detail(request: web.Request) -> web.Response:
     return web.json_response({"quota_set": body})
 
 
-def _limit_value(resource: str, value: Any) -> int:
+def limit_value(resource: str, value: Any) -> int:
     """Nova's non_negative_integer_with_minus_one: an integer (or its string) >= -1."""
     text = value.strip() if isinstance(value, str) else ""
     # ASCII digits of a BIGINT at most: int() refuses "²" and 4300+ digits with a ValueError.
@@ -86,16 +89,16 @@ def _limit_value(resource: str, value: Any) -> int:
     return value
 
 
-def _parse_update(request: web.Request, body: Any) -> tuple[dict[str, int], bool]:
-    """(new limits, force) from a PUT body valid at the request's microversion."""
-    if not isinstance(body, dict) or set(body) != {"quota_set"} \
-            or not isinstance(body["quota_set"], dict):
-        raise BadRequest("Invalid input: the body must be {\"quota_set\": {...}}")
-    allowed = _quota_keys(request)
+def parse_limits(body: Any, wrapper: str, allowed: Collection[str],
+                 takes_force: bool) -> tuple[dict[str, int], bool]:
+    """(new limits, force) from a PUT body {wrapper: {resource: limit}} whose resources are
+    `allowed` (those of the request's microversion)."""
+    if not isinstance(body, dict) or set(body) != {wrapper} or not isinstance(body[wrapper], dict):
+        raise BadRequest(f"Invalid input: the body must be {{\"{wrapper}\": {{...}}}}")
     values: dict[str, int] = {}
     force: Any = False
-    for key, value in body["quota_set"].items():
-        if key == "force":
+    for key, value in body[wrapper].items():
+        if key == "force" and takes_force:
             force = value.lower() in ("true", "1", "yes") if isinstance(value, str) else value
             if not isinstance(force, bool):
                 raise BadRequest(f"Invalid input for field/attribute force. Value: {value!r}.")
@@ -103,7 +106,7 @@ def _parse_update(request: web.Request, body: Any) -> tuple[dict[str, int], bool
             raise BadRequest(f"Invalid input: additional property {key!r} is not allowed at "
                              "this microversion")
         else:
-            values[key] = _limit_value(key, value)
+            values[key] = limit_value(key, value)
     return values, bool(force)
 
 
@@ -112,7 +115,8 @@ async def update(request: web.Request) -> web.Response:
     project_id = request.match_info["project_id"]
     if request.query.get("user_id"):
         raise BadRequest("Per-user quotas are not supported; set the project's quota.")
-    values, force = _parse_update(request, await read_json(request))
+    values, force = parse_limits(await read_json(request), "quota_set", _quota_keys(request),
+                                 takes_force=True)
     async with database(request).transaction() as tx:
         await quota.lock_project(tx, project_id)
         used = await quota.usage(tx, project_id)
