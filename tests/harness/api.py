@@ -150,6 +150,23 @@ async def wait_status(cloud: ApiCloud, server_id: str, status: str, limit: float
     raise AssertionError(f"{server_id} never reached {status}: {body}")
 
 
+async def active_server(cloud: ApiCloud, name: str = "vm", token: str | None = None,
+                        **extra: Any) -> dict[str, Any]:
+    """A server of the boot image and flavor 1 (with `extra` in its create body), ACTIVE: its
+    detailed view."""
+    code, body, _ = await cloud.call("POST", "/compute/v2.1/servers", token=token, json={
+        "server": {"name": name, "imageRef": BOOT_IMAGE, "flavorRef": "1", **extra}})
+    assert code == 202, body
+    return await wait_status(cloud, body["server"]["id"], "ACTIVE")
+
+
+async def listed_names(cloud: ApiCloud, query: str, token: str | None = None) -> list[str]:
+    """The names /servers/detail?`query` lists, in its order."""
+    code, body, _ = await cloud.call("GET", f"/compute/v2.1/servers/detail?{query}", token=token)
+    assert code == 200, body
+    return [server["name"] for server in body["servers"]]
+
+
 async def action(cloud: ApiCloud, server_id: str, body: dict[str, Any], expect: int = 202) -> Any:
     code, resp, headers = await cloud.call("POST", f"/compute/v2.1/servers/{server_id}/action",
                                            json=body)

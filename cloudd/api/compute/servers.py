@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -15,12 +14,11 @@ from cloudd.api.compute.common import (
     database,
     load_server,
     load_server_to_act,
-    parse_limit,
-    parse_time,
     request_id,
 )
 from cloudd.api.compute.errors import BadRequest, parse_body
 from cloudd.api.compute.microversion import request_version
+from cloudd.api.compute.server_list import collection_links, visible_servers
 from cloudd.api.compute.server_models import (
     ServerCreate,
     ServerCreateBody,
@@ -30,7 +28,6 @@ from cloudd.api.compute.server_models import (
 )
 from cloudd.api.keys import HOST_KEY
 from cloudd.api.network import addresses as net_addresses
-from cloudd.api.patterns import PatternError, name_filter
 from cloudd.compute import hosts, instances
 from cloudd.compute.instances import Instance
 from cloudd.compute.instances import tags as tag_store
@@ -132,106 +129,10 @@ async def create(request: web.Request) -> web.Response:
                              headers={"Location": server_links[0]["href"]})
 
 
-def _name_filter(query: Any) -> Callable[[str], bool] | None:
-    """Nova's `name` filter is a regular expression: on RE2, in time linear in the name."""
-    if "name" not in query:
-        return None
-    try:
-        return name_filter(query["name"])
-    except PatternError as exc:
-        raise BadRequest(f"Invalid name filter: {exc}") from None
-
-
-def _bool_filter(text: str, name: str) -> bool:
-    """Nova's strict boolean query value (oslo bool_from_string strict)."""
-    value = text.strip().lower()
-    if value in ("1", "t", "true", "on", "y", "yes"):
-        return True
-    if value in ("0", "f", "false", "off", "n", "no"):
-        return False
-    raise BadRequest(f"Unrecognized value '{text}' for {name}, acceptable values are: "
-                     "'0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'")
-
-
-def _matches(row: Instance, query: Any, is_admin: bool,
-             name_matches: Callable[[str], bool] | None) -> bool:
-    if name_matches is not None and not name_matches(row.name or ""):
-        return False
-    if "status" in query and states.api_status(row.vm_state, row.task_state) != \
-            query["status"].upper():
-        return False
-    if "flavor" in query and row.flavor.flavorid != query["flavor"]:
-        return False
-    if "image" in query and row.image_ref != query["image"].rsplit("/", 1)[-1]:
-        return False
-    if is_admin and "host" in query and row.host != query["host"]:
-        return False
-    return True
-
-
-async def _visible_servers(request: web.Request) -> list[Instance]:
-    ctx = context(request)
-    query = request.query
-    if not ctx.is_admin:
-        ctx.require_read(ctx.project_id)
-    limit = parse_limit(query)
-    since = parse_time(query["changes-since"], "changes-since") if "changes-since" in query else None
-    project_id, all_projects = ctx.project_id, False
-    all_tenants = ctx.is_admin and "all_tenants" in query and query["all_tenants"].lower() not in (
-        "0", "false", "off", "no")
-    if all_tenants and ("tenant_id" in query or "project_id" in query):
-        project_id = query.get("tenant_id") or query["project_id"]
-    elif all_tenants:
-        all_projects = True
-    db = database(request)
-    tag_filters = server_tags.tag_filters(request)
-    python_filters = {"name", "status", "flavor", "image", "host"} & set(query)
-    locked: bool | None = None
-    if "locked" in query and request_version(request).at_least("2.73"):  # Nova: from 2.73
-        locked = _bool_filter(query["locked"], "locked")  # a 400 before any row is read
-        python_filters.add("locked")
-    if tag_filters:
-        python_filters.add("tags")
-    if not python_filters:
-        # Paging in SQL: a page of a large list must not read the whole table.
-        after = None
-        if "marker" in query:
-            after = await instances.paging_mark(db, query["marker"])
-            if after is None:
-                raise BadRequest(f"marker [{query['marker']}] not found")
-        return await instances.live_rows(db, project_id=project_id, all_projects=all_projects,
-                                         changed_since=since, after=after,
-                                         limit=int(limit) if "limit" in query else None)
-    name_matches = _name_filter(query)  # a bad pattern is a 400 before any row is read
-    rows = await instances.live_rows(db, project_id=project_id, all_projects=all_projects,
-                                     changed_since=since)
-    servers = [s for s in rows if _matches(s, query, ctx.is_admin, name_matches)
-               and locked in (None, s.locked)]
-    if tag_filters:
-        servers = await server_tags.filter_by_tags(request, servers, tag_filters)
-    if "marker" in query:
-        ids = [s.uuid for s in servers]
-        if query["marker"] not in ids:
-            raise BadRequest(f"marker [{query['marker']}] not found")
-        servers = servers[ids.index(query["marker"]) + 1:]
-    return servers[:limit] if "limit" in query else servers
-
-
-def _collection_links(request: web.Request, servers: list[Instance], path: str) \
-        -> list[dict[str, str]]:
-    """Nova's next link: when the page is exactly `limit` long."""
-    if "limit" not in request.query or not servers or len(servers) != parse_limit(request.query):
-        return []
-    params = {k: v for k, v in request.query.items() if k != "marker"}
-    params["marker"] = servers[-1].uuid
-    query = "&".join(f"{k}={v}" for k, v in params.items())
-    return [{"rel": "next", "href": f"{views.base_url(request)}/v2.1/{path}?{query}"}]
-
-
 async def index(request: web.Request) -> web.Response:
-    servers = await _visible_servers(request)
+    servers = await visible_servers(request)
     body: dict[str, Any] = {"servers": [views.server_brief(request, s) for s in servers]}
-    if next_links := _collection_links(request, servers, "servers"):
+    if next_links := collection_links(request, servers, "servers"):
         body["servers_links"] = next_links
     return web.json_response(body)
 
@@ -288,9 +189,9 @@ async def detailed_views(request: web.Request, rows: list[Instance]) -> list[dic
 
 
 async def detail(request: web.Request) -> web.Response:
-    servers = await _visible_servers(request)
+    servers = await visible_servers(request)
     body: dict[str, Any] = {"servers": await detailed_views(request, servers)}
-    if next_links := _collection_links(request, servers, "servers/detail"):
+    if next_links := collection_links(request, servers, "servers/detail"):
         body["servers_links"] = next_links
     return web.json_response(body)
 

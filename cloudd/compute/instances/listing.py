@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from cloudd.compute.instances.records import Instance, from_row
 from cloudd.db import Executor
@@ -16,10 +16,13 @@ async def paging_mark(db: Executor, uuid: str) -> tuple[float, int] | None:
 
 async def live_rows(db: Executor, *, project_id: str | None, all_projects: bool = False,
                     changed_since: float | None = None, after: tuple[float, int] | None = None,
-                    limit: int | None = None) -> list[Instance]:
+                    limit: int | None = None,
+                    deleted: Literal["live", "any", "only"] = "live") -> list[Instance]:
     """Live instances of `project_id` (of every project with `all_projects`; a None project
-    has none), changed since, newest first; `after` is a `paging_mark`."""
-    sql, args = "SELECT * FROM instances WHERE deleted = 0", list[Any]()
+    has none), changed since, newest first; `after` is a `paging_mark`. `deleted`: "any" adds
+    the deleted ones (Nova's changes-since), "only" lists those alone (an admin's deleted=1)."""
+    where = {"live": "deleted = 0", "any": "1 = 1", "only": "deleted != 0"}[deleted]
+    sql, args = f"SELECT * FROM instances WHERE {where}", list[Any]()
     if not all_projects:
         sql, args = sql + " AND project_id = $1", [project_id]
     if changed_since is not None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import jsonschema
-from harness.api import BOOT_IMAGE, wait_status
 from harness.api import ApiCloud as Cloud
+from harness.api import active_server, wait_status
 from tempest.lib.api_schema.response.compute.v2_48 import servers as tempest_v2_48
 
 S = "/compute/v2.1/servers"
@@ -19,13 +19,6 @@ STANDARD_KEYS = {"state", "driver", "hypervisor", "hypervisor_os", "uptime", "co
 NIC_KEYS = {"mac_address", "rx_octets", "rx_errors", "rx_drop", "rx_packets", "rx_rate",
             "tx_octets", "tx_errors", "tx_drop", "tx_packets", "tx_rate"}
 DISK_KEYS = {"read_bytes", "read_requests", "write_bytes", "write_requests", "errors_count"}
-
-
-async def active_server(cloud: Cloud, flavor: str = "1") -> dict[str, Any]:
-    code, body, _ = await cloud.call("POST", S, json={"server": {
-        "name": "diag", "imageRef": BOOT_IMAGE, "flavorRef": flavor}})
-    assert code == 202, body
-    return await wait_status(cloud, body["server"]["id"], "ACTIVE")
 
 
 async def diagnostics(cloud: Cloud, server_id: str, version: str = "2.48",

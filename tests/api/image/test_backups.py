@@ -6,21 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from harness.api import BOOT_IMAGE, action, wait_status
 from harness.api import ApiCloud as Cloud
+from harness.api import action
+from harness.api import active_server as server
 
 from .test_images import IMAGES
 from .test_servers_and_snapshots import _wait_active, _wait_task_done
 
 S = "/compute/v2.1/servers"
-
-
-async def active_server(cloud: Cloud) -> str:
-    code, body, _ = await cloud.call("POST", S, json={"server": {
-        "name": "backed-up", "imageRef": BOOT_IMAGE, "flavorRef": "1"}})
-    assert code == 202, body
-    await wait_status(cloud, body["server"]["id"], "ACTIVE")
-    return str(body["server"]["id"])
 
 
 async def backup(cloud: Cloud, server_id: str, name: str, kind: str, rotation: Any) -> str:
@@ -41,7 +34,7 @@ async def backups_of(cloud: Cloud, server_id: str) -> dict[str, tuple[str, str]]
 
 
 async def test_rotation_keeps_the_newest_of_each_type(cloud: Cloud) -> None:
-    server_id = await active_server(cloud)
+    server_id = (await server(cloud))["id"]
     first = await backup(cloud, server_id, "daily-1", "daily", 2)
     image = await _wait_active(cloud, first)
     assert (image["image_type"], image["backup_type"]) == ("backup", "daily")
@@ -59,7 +52,7 @@ async def test_rotation_keeps_the_newest_of_each_type(cloud: Cloud) -> None:
 
 
 async def test_rotation_zero_leaves_none_and_no_location(cloud: Cloud) -> None:
-    server_id = await active_server(cloud)
+    server_id = (await server(cloud))["id"]
     await backup(cloud, server_id, "old", "nightly", 5)
     _, headers = await action(cloud, server_id, {"createBackup": {
         "name": "gone", "backup_type": "nightly", "rotation": 0}})
@@ -83,13 +76,13 @@ async def test_rotation_zero_leaves_none_and_no_location(cloud: Cloud) -> None:
     {"name": "b", "backup_type": "daily", "rotation": 1, "metadata": {"k": 1}},
 ])
 async def test_bad_bodies_make_no_image(cloud: Cloud, bad: dict[str, Any]) -> None:
-    server_id = await active_server(cloud)
+    server_id = (await server(cloud))["id"]
     await action(cloud, server_id, {"createBackup": bad}, expect=400)
     assert await backups_of(cloud, server_id) == {}
 
 
 async def test_other_projects_cannot_back_up(cloud: Cloud) -> None:
-    server_id = await active_server(cloud)
+    server_id = (await server(cloud))["id"]
     body = {"createBackup": {"name": "b", "backup_type": "daily", "rotation": 1}}
     other, _ = await cloud.user_token("backup-other", ("member", "reader"))
     code, _, _ = await cloud.call("POST", f"{S}/{server_id}/action", token=other, json=body)
