@@ -140,9 +140,10 @@ class Builder:
         """Hand the placed build to its host. A link that is down or drops during the cast is
         waited for (up to AGENT_WAIT in all) and the cast sent again; only a host that stays
         away, or any other failure, counts as a failed build there. One cast of a build at a
-        time in this process: a host's registration recasting it meanwhile is left out (a
-        duplicate that still reaches the agent is harmless: its first move expects task_state
-        ``scheduling``)."""
+        time in this process: a host's registration recasting it meanwhile is left out. A
+        duplicate that still reaches the agent changes nothing (its first move expects
+        task_state ``scheduling``), but it does record a second ``compute_build_instance``
+        event, finished as an error, in the server's action."""
         if uuid in self._casting:
             return
         self._casting.add(uuid)
