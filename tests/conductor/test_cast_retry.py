@@ -54,13 +54,11 @@ async def test_a_host_that_stays_away_fails_the_build(
     (row,), _ = await cloud.boot("nowhere")
     failed = await cloud.wait_state(row["uuid"], states.ERROR)
     assert failed["host"] is None
-    fault = await cloud.db.fetchrow(
-        "SELECT message, details FROM instance_faults WHERE instance_uuid = $1", row["uuid"])
-    assert fault is not None
+    fault = await cloud.fault(row["uuid"])
     # Handed back as failed on agent1, then no other host: Nova's NoValidHost, naming the
     # filter that left agent1 out.
-    assert fault["message"] == "No valid host was found.", fault
-    assert "RetryFilter 1->0" in fault["details"], fault
+    assert fault.message == "No valid host was found.", fault
+    assert "RetryFilter 1->0" in fault.details, fault
     assert not await cloud.db.fetchval("SELECT SUM(vcpus_used) FROM compute_nodes")
 
 

@@ -182,10 +182,8 @@ async def test_failed_build_is_rescheduled_then_errors(db_url: str, tmp_path: Pa
         (row2,), _ = await cloud.boot("doomed")
         failed = await cloud.wait_state(row2["uuid"], states.ERROR)
         assert failed["host"] is None
-        fault = await cloud.db.fetchrow(
-            "SELECT * FROM instance_faults WHERE instance_uuid = $1", row2["uuid"])
-        assert fault is not None
-        assert "Exceeded maximum number of retries" in fault["message"] + fault["details"]
+        fault = await cloud.fault(row2["uuid"])
+        assert "Exceeded maximum number of retries" in fault.message + fault.details
         # Every failed attempt gave its claim back: only the one ACTIVE server uses resources.
         used = await cloud.db.fetchval("SELECT SUM(vcpus_used) FROM compute_nodes")
         assert used == 1

@@ -16,7 +16,7 @@ import pytest
 
 from cloudd.agent.service import AgentService, build_agent
 from cloudd.compute import flavors, quota
-from cloudd.compute.instances import Instance, decode_json
+from cloudd.compute.instances import Instance, InstanceFault, decode_json, latest_faults
 from cloudd.compute.instances import get as get_instance
 from cloudd.config import CloudConfig
 from cloudd.controller import build_controller
@@ -91,6 +91,12 @@ class Cloud:
 
         await wait_for(reached, limit, f"{uuid_} to reach {vm_state}/{task_state}")
         return await self.instance(uuid_)
+
+    async def fault(self, uuid_: str) -> InstanceFault:
+        """The server's latest fault (there must be one)."""
+        faults = await latest_faults(self.db, [uuid_])
+        assert uuid_ in faults, f"{uuid_} has no fault"
+        return faults[uuid_]
 
     async def wait_registered(self, nodes: int = 1) -> None:
         async def registered() -> bool:
