@@ -10,9 +10,9 @@ reads) and ``ImageInfo`` (what a build or rebuild carries of its images).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from cloudd.rpc.contracts.instance import FlavorSnapshot, Instance
 from cloudd.rpc.contracts.network import Vif
@@ -119,51 +119,56 @@ class VncConsole(BaseModel):
     port: int
 
 
+# A host's answer is bounded like any other input from it: names, counts and lengths.
+_DeviceName = Annotated[str, StringConstraints(max_length=64)]
+_Counter = Annotated[int, Field(ge=-1, le=2**63 - 1)]
+
+
 class CpuDiagnostics(BaseModel):
-    id: int | None = None
-    time: int | None = None  # nanoseconds of CPU time used
-    utilisation: int | None = None  # percent, where the hypervisor reports it
+    id: _Counter | None = None
+    time: _Counter | None = None  # nanoseconds of CPU time used
+    utilisation: _Counter | None = None  # percent, where the hypervisor reports it
 
 
 class NicDiagnostics(BaseModel):
-    device: str  # the host's tap (vnet0): the key prefix of the pre-2.48 format
-    mac_address: str | None = None
-    rx_octets: int | None = None
-    rx_errors: int | None = None
-    rx_drop: int | None = None
-    rx_packets: int | None = None
-    rx_rate: int | None = None
-    tx_octets: int | None = None
-    tx_errors: int | None = None
-    tx_drop: int | None = None
-    tx_packets: int | None = None
-    tx_rate: int | None = None
+    device: _DeviceName  # the host's tap (vnet0): the key prefix of the pre-2.48 format
+    mac_address: Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")] | None = None
+    rx_octets: _Counter | None = None
+    rx_errors: _Counter | None = None
+    rx_drop: _Counter | None = None
+    rx_packets: _Counter | None = None
+    rx_rate: _Counter | None = None
+    tx_octets: _Counter | None = None
+    tx_errors: _Counter | None = None
+    tx_drop: _Counter | None = None
+    tx_packets: _Counter | None = None
+    tx_rate: _Counter | None = None
 
 
 class DiskDiagnostics(BaseModel):
-    device: str  # the guest's target (vda): the key prefix of the pre-2.48 format
-    read_bytes: int | None = None
-    read_requests: int | None = None
-    write_bytes: int | None = None
-    write_requests: int | None = None
-    errors_count: int | None = None
+    device: _DeviceName  # the guest's target (vda): the key prefix of the pre-2.48 format
+    read_bytes: _Counter | None = None
+    read_requests: _Counter | None = None
+    write_bytes: _Counter | None = None
+    write_requests: _Counter | None = None
+    errors_count: _Counter | None = None
 
 
 class Diagnostics(BaseModel):
     """A running guest's counters (Nova's Diagnostics object, the 2.48 server diagnostics)."""
 
-    state: str  # Nova's power-state name: running, paused, shutdown, ...
-    driver: str
-    hypervisor: str | None = None
-    hypervisor_os: str | None = None
+    state: Literal["pending", "running", "paused", "shutdown", "crashed", "suspended"]
+    driver: Literal["libvirt"]
+    hypervisor: _DeviceName | None = None
+    hypervisor_os: _DeviceName | None = None
     config_drive: bool = False
-    memory_max_mb: int | None = None
-    memory_used_mb: int | None = None
+    memory_max_mb: _Counter | None = None
+    memory_used_mb: _Counter | None = None
     # The hypervisor's own memory counters (KiB), keyed as libvirt names them (actual, rss).
-    memory_stats: dict[str, int] = Field(default_factory=dict)
-    cpu_details: list[CpuDiagnostics] = Field(default_factory=list)
-    nic_details: list[NicDiagnostics] = Field(default_factory=list)
-    disk_details: list[DiskDiagnostics] = Field(default_factory=list)
+    memory_stats: dict[_DeviceName, _Counter] = Field(default_factory=dict, max_length=64)
+    cpu_details: list[CpuDiagnostics] = Field(default_factory=list, max_length=1024)
+    nic_details: list[NicDiagnostics] = Field(default_factory=list, max_length=64)
+    disk_details: list[DiskDiagnostics] = Field(default_factory=list, max_length=64)
 
 
 class HostQuery(BaseModel):
@@ -225,6 +230,12 @@ class ComputeClient:
 
     async def stop_instance(self, args: InstanceAction) -> None:
         await self.link.cast(PREFIX + "stop_instance", args)
+
+    async def soft_delete_instance(self, args: InstanceAction) -> None:
+        await self.link.cast(PREFIX + "soft_delete_instance", args)
+
+    async def restore_instance(self, args: InstanceAction) -> None:
+        await self.link.cast(PREFIX + "restore_instance", args)
 
     async def start_instance(self, args: InstanceAction) -> None:
         await self.link.cast(PREFIX + "start_instance", args)

@@ -8,9 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 import jsonschema
+import pytest
 from harness.api import ApiCloud as Cloud
 from harness.api import active_server, wait_status
 from tempest.lib.api_schema.response.compute.v2_48 import servers as tempest_v2_48
+
+from cloudd.agent.service import AgentService
+from cloudd.rpc.contracts.compute import Diagnostics, NicDiagnostics
 
 S = "/compute/v2.1/servers"
 STANDARD_KEYS = {"state", "driver", "hypervisor", "hypervisor_os", "uptime", "config_drive",
@@ -71,3 +75,21 @@ async def test_diagnostics_are_for_admins_and_running_guests(cloud: Cloud) -> No
     await wait_status(cloud, server["id"], "SHUTOFF")
     code, body = await diagnostics(cloud, server["id"])
     assert code == 409 and list(body) == ["conflictingRequest"], body
+
+
+async def test_a_hosts_bad_answer_is_refused(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) \
+        -> None:
+    """A host's reply is parsed like any input from it: out-of-bounds values are a 409 that
+    names the bad result, never passed on (nor a 500)."""
+    server = await active_server(cloud)
+    driver = cloud.host.get(AgentService).driver
+
+    async def hostile(uuid: str) -> Diagnostics:  # model_construct: no validation on this side
+        return Diagnostics.model_construct(
+            state="running", driver="libvirt", memory_stats={"x" * 100: 1},
+            cpu_details=[], nic_details=[NicDiagnostics.model_construct(
+                device="tap0", mac_address="<script>")], disk_details=[])
+
+    monkeypatch.setattr(driver, "get_diagnostics", hostile)
+    code, body = await diagnostics(cloud, server["id"])
+    assert code == 409 and "invalid result" in body["conflictingRequest"]["message"], body
