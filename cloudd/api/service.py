@@ -13,6 +13,7 @@ from cloudd.api.keys import HOST_KEY
 from cloudd.api.metrics import metrics_handler
 from cloudd.api.openapi import OPENAPI_KEY, build_openapi, openapi_handler
 from cloudd.core import Service, ServiceHost
+from cloudd.frontdoor.compute import ComputeAPI
 from cloudd.listener import Listener
 from cloudd.metrics import metrics_middleware
 from cloudd.web.inputs import JSON_BODY_LIMIT
@@ -69,6 +70,11 @@ class ApiService(Service):
         if cfg.public_url.endswith(":0"):  # port 0 (tests): the catalog must name the real port
             cfg.public_url = cfg.public_url[:-1] + str(self.port)
         LOG.info("API listening on %s:%s", cfg.listen, self.port)
+        reclaim = self.host.config.default.reclaim_instance_interval
+        if reclaim > 0:  # soft-deleted servers go for good once their time is up
+            self.host.periodic(float(min(max(reclaim / 2, 1), 60)),
+                               ComputeAPI(self.host).reclaim_queued_deletes,
+                               "reclaim soft-deleted servers", self)
 
     async def stop(self) -> None:
         await self.listener.stop()

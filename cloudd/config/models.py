@@ -41,6 +41,10 @@ class DefaultSection(Section):
         "(keys %(id)s, %(uuid)s, %(cloud_id)s, or Nova's instance-%08x of the id). The default "
         "cannot collide between clouds sharing one libvirtd; instance-%08x can.",
     )
+    reclaim_instance_interval: int = Field(
+        0, ge=0, le=86400 * 365, description="Seconds a deleted server stays SOFT_DELETED "
+        "(powered off, restorable with the restore action, its resources still held) before it "
+        "is deleted for good; 0: delete at once (Nova's option of the same name).")
     running_deleted_instance_action: Literal["noop", "log", "reap"] = Field(
         "reap",
         description="Agent: what to do with a domain marked as this cloud's (on this host's "

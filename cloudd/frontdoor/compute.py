@@ -8,6 +8,8 @@ instance action under the request id, and casts to the host's agent.
 from __future__ import annotations
 
 import logging
+import time
+import uuid as uuid_module
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Protocol
@@ -64,6 +66,8 @@ _ACTIONS: dict[str, tuple[str, str | None, _Cast]] = {
     "resume": ("resume", states.RESUMING, ComputeClient.resume_instance),
     "confirmResize": ("confirm_resize", states.RESIZE_CONFIRMING, ComputeClient.confirm_resize),
     "revertResize": ("revert_resize", states.RESIZE_REVERTING, ComputeClient.revert_resize),
+    "soft_delete": ("soft_delete", states.SOFT_DELETING, ComputeClient.soft_delete_instance),
+    "restore": ("restore", states.RESTORING, ComputeClient.restore_instance),
 }
 
 
@@ -157,6 +161,34 @@ class ComputeAPI(OnHost):
             LOG.warning("host %s unreachable (%s); deleting %s locally", row.host, exc, uuid)
             await mark_deleted(self.host, uuid)
 
+    async def delete_or_soft_delete(self, row: Instance, request_id: str, ctx: Any) -> None:
+        """DELETE /servers/{id}. With [DEFAULT] reclaim_instance_interval, Nova's soft delete of
+        a server that ran and is idle: powered off and kept (quota and host resources too),
+        restorable until the reclaim deletes it. Otherwise, and where a soft delete cannot
+        start (never launched, busy, host away), a real delete, as Nova falls back to one."""
+        if self.host.config.default.reclaim_instance_interval > 0 and row.launched_at:
+            if row.vm_state == states.SOFT_DELETED:
+                return  # already waiting for its reclaim
+            try:
+                await self.action(row, "soft_delete", request_id, ctx)
+                return
+            except (states.InvalidInstanceState, HostUnavailable) as exc:
+                LOG.info("%s cannot be soft-deleted (%s): deleting it", row.uuid, exc)
+        await self.delete(row, request_id, ctx)
+
+    async def force_delete(self, row: Instance, request_id: str, ctx: Any) -> None:
+        """forceDelete: a soft-deleted server goes at once (InvalidInstanceState otherwise)."""
+        states.check_state("force_delete", row)
+        await self.delete(row, request_id, ctx)
+
+    async def reclaim_queued_deletes(self) -> None:
+        """Delete for good the servers soft-deleted longer than reclaim_instance_interval
+        (Nova's _reclaim_queued_deletes; here on the controller, whatever their host)."""
+        interval = self.host.config.default.reclaim_instance_interval
+        for row in await instances.soft_deleted_before(self.db, time.time() - interval):
+            LOG.info("reclaiming soft-deleted instance %s", row.uuid)
+            await self.delete(row, f"req-{uuid_module.uuid4()}")
+
     # ----- actions --------------------------------------------------------------------------
     async def action(self, row: Instance, action: str, request_id: str, ctx: Any = None,
                      **extra: Any) -> None:
@@ -203,6 +235,8 @@ class ComputeAPI(OnHost):
             check, task_opt, method = _ACTIONS[action]
             task = task_opt or ""
             send = partial(method, args=c.InstanceAction(**base))
+            if action in ("soft_delete", "restore"):  # when the reclaim's wait started
+                changes["deleted_at"] = time.time() if action == "soft_delete" else None
         states.check_state(check, row)
         allowed_tasks = list(states.ALLOWED[check][1])
         try:
@@ -287,4 +321,5 @@ def resize_record(row: Instance, new_flavor: FlavorSnapshot) -> dict[str, Any]:
 
 
 _ACTION_NAMES = {"confirmResize": "confirmResize", "revertResize": "revertResize",
-                 "createImage": "createImage", "createBackup": "createBackup"}
+                 "createImage": "createImage", "createBackup": "createBackup",
+                 "soft_delete": "delete"}

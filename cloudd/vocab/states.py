@@ -43,6 +43,8 @@ POWERING_ON = "powering-on"
 REBUILDING = "rebuilding"
 REBUILD_SPAWNING = "rebuild_spawning"
 DELETING = "deleting"
+SOFT_DELETING = "soft-deleting"
+RESTORING = "restoring"
 
 BUILD_TASKS = (SCHEDULING, BLOCK_DEVICE_MAPPING, NETWORKING, SPAWNING)
 REBUILD_TASKS = (REBUILDING, REBUILD_SPAWNING)
@@ -85,6 +87,10 @@ ALLOWED: dict[str, tuple[tuple[str, ...], tuple[str | None, ...]]] = {
     "suspend": ((ACTIVE,), (None,)),
     "resume": ((SUSPENDED,), (None,)),
     "snapshot": ((ACTIVE, STOPPED, PAUSED, SUSPENDED), (None,)),
+    # A server that ran, idle: a delete of any other one is a real delete at once.
+    "soft_delete": ((ACTIVE, STOPPED, PAUSED, SUSPENDED, RESIZED, ERROR), (None,)),
+    "restore": ((SOFT_DELETED,), (None,)),
+    "force_delete": ((SOFT_DELETED,), (None,)),
     "trigger_crash_dump": ((ACTIVE, PAUSED, RESCUED, RESIZED, ERROR), (None,)),
     "console": ((ACTIVE, PAUSED), (None, REBOOTING, REBOOTING_HARD, PAUSING, UNPAUSING)),
     "console_output": ((ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR, RESIZED), (

@@ -7,7 +7,8 @@ stop, ...). The manager does the driver work, then moves the row on through the 
 deleted meanwhile) stops quietly instead of overwriting the winner. Every action records Nova's
 instance action events (``compute_<method>``, start and finish) under the request id it came with.
 
-Host start-up reconciliation and power-state sync live in ``manager_init``.
+Host start-up reconciliation and power-state sync live in ``manager_init``; the calls the API
+waits for (consoles, diagnostics, uptime) in ``manager_calls``.
 """
 
 from __future__ import annotations
@@ -17,33 +18,26 @@ import logging
 import ssl
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NoReturn
 
 from cloudd.agent.compute import manager_init
-from cloudd.agent.compute.drivers.base import InstanceNotFound, InvalidState, LifecycleEvent
+from cloudd.agent.compute.drivers.base import InstanceNotFound, LifecycleEvent
 from cloudd.agent.compute.manager_base import Abandoned, ManagerBase
-from cloudd.agent.compute.manager_utils import guest_spec, tail_lines
+from cloudd.agent.compute.manager_calls import ManagerCalls
+from cloudd.agent.compute.manager_utils import guest_spec
 from cloudd.agent.image_transfer import upload_snapshot
 from cloudd.compute.instance_fields import flavor_columns
-from cloudd.rpc import RpcContext, RpcError, rpc_method
+from cloudd.rpc import RpcContext, rpc_method
 from cloudd.rpc.contracts.compute import (
     BuildInstance,
-    ConsoleOutput,
-    ConsoleOutputRequest,
-    Diagnostics,
-    GuestList,
     HostDomain,
-    HostQuery,
     HostResources,
-    HostUptime,
     InstanceAction,
     RebootInstance,
     RebuildInstance,
     ResizeInstance,
     SnapshotInstance,
-    VncConsole,
 )
 from cloudd.rpc.contracts.conductor import (
     AgentInstanceValues,
@@ -57,7 +51,7 @@ LOG = logging.getLogger(__name__)
 RESIZE_KEYS = ("old_flavor", "new_flavor", "old_vm_state")
 
 
-class ComputeManager(ManagerBase):
+class ComputeManager(ManagerBase, ManagerCalls):
     # The controller link's URL (set by the agent); snapshots are uploaded over it.
     controller_url: Callable[[], str] | None = None
     # The agent's TLS client context for that listener (mutual TLS: it admits enrolled hosts).
@@ -220,6 +214,35 @@ class ComputeManager(ManagerBase):
         await self.run_action(uuid, request_id, "stop_instance", [states.POWERING_OFF], work)
 
     @rpc_method
+    async def soft_delete_instance(self, ctx: RpcContext, args: InstanceAction) -> None:
+        await self.soft_delete(args.uuid, args.request_id)
+
+    async def soft_delete(self, uuid: str, request_id: str) -> None:
+        """Nova's soft delete: the guest is powered off and kept, with its disks, until the
+        controller reclaims it or a restore powers it on again."""
+        async def work(instance: Instance) -> AgentInstanceValues:
+            try:
+                await self.driver.power_off(uuid)
+            except InstanceNotFound:
+                LOG.warning("soft-deleting %s: no guest on %s, it is already off", uuid,
+                            self.host)
+            return AgentInstanceValues(vm_state=states.SOFT_DELETED)
+
+        await self.run_action(uuid, request_id, "soft_delete_instance", [states.SOFT_DELETING],
+                              work)
+
+    @rpc_method
+    async def restore_instance(self, ctx: RpcContext, args: InstanceAction) -> None:
+        await self.restore(args.uuid, args.request_id)
+
+    async def restore(self, uuid: str, request_id: str) -> None:
+        async def work(instance: Instance) -> AgentInstanceValues:
+            await self.driver.power_on(uuid)
+            return AgentInstanceValues(vm_state=states.ACTIVE)
+
+        await self.run_action(uuid, request_id, "restore_instance", [states.RESTORING], work)
+
+    @rpc_method
     async def start_instance(self, ctx: RpcContext, args: InstanceAction) -> None:
         await self.start(args.uuid, args.request_id)
 
@@ -364,43 +387,3 @@ class ComputeManager(ManagerBase):
 
         await self.run_action(args.uuid, args.request_id, "snapshot_instance",
                               list(states.SNAPSHOT_TASKS), work)
-
-    # ----- consoles (calls: errors go back to the API) ------------------------------------
-
-    @rpc_method
-    async def get_console_output(self, ctx: RpcContext, args: ConsoleOutputRequest) -> ConsoleOutput:
-        with _driver_errors_as_rpc(args.uuid):
-            output = await self.driver.get_console_output(args.uuid)
-        return ConsoleOutput(output=tail_lines(output, args.length))
-
-    @rpc_method
-    async def list_guests(self, ctx: RpcContext, args: HostQuery) -> GuestList:
-        """What the hypervisor holds (read-only): lets the controller find guests it does not
-        know, and instances whose guest is gone."""
-        return GuestList(uuids=sorted(await self.driver.list_instances()))
-
-    @rpc_method
-    async def get_host_uptime(self, ctx: RpcContext, args: HostQuery) -> HostUptime:
-        return HostUptime(uptime=await self.driver.get_host_uptime())
-
-    @rpc_method
-    async def get_diagnostics(self, ctx: RpcContext, args: InstanceAction) -> Diagnostics:
-        with _driver_errors_as_rpc(args.uuid):
-            return await self.driver.get_diagnostics(args.uuid)
-
-    @rpc_method
-    async def get_vnc_console(self, ctx: RpcContext, args: InstanceAction) -> VncConsole:
-        with _driver_errors_as_rpc(args.uuid):
-            address = await self.driver.get_vnc_console(args.uuid)
-        return VncConsole(host=address.host, port=address.port)
-
-
-@contextmanager
-def _driver_errors_as_rpc(uuid: str) -> Iterator[None]:
-    """A driver's not-found / wrong-state errors as RPC errors the API maps to 404 / 409."""
-    try:
-        yield
-    except InstanceNotFound as exc:
-        raise InstanceNotFoundError(str(exc), {"uuid": uuid}) from exc
-    except InvalidState as exc:
-        raise RpcError(str(exc), {"uuid": uuid}, code="instance_invalid_state") from exc

@@ -48,6 +48,10 @@ class ReconciledManager(Protocol):
 
     async def start(self, uuid: str, request_id: str) -> None: ...
 
+    async def soft_delete(self, uuid: str, request_id: str) -> None: ...
+
+    async def restore(self, uuid: str, request_id: str) -> None: ...
+
     async def reboot(self, uuid: str, request_id: str, hard: bool) -> None: ...
 
     async def revert(self, uuid: str, request_id: str) -> None: ...
@@ -152,6 +156,10 @@ async def init_instance(manager: ReconciledManager, instance: Instance) -> None:
         await manager.stop(uuid, "")
     elif task_state == states.POWERING_ON:
         await manager.start(uuid, "")
+    elif task_state == states.SOFT_DELETING:
+        await manager.soft_delete(uuid, "")
+    elif task_state == states.RESTORING:
+        await manager.restore(uuid, "")
 
 
 async def _fail_interrupted_build(manager: ReconciledManager, uuid: str,

@@ -234,6 +234,15 @@ async def create_backup(request: web.Request, args: Any) -> web.StreamResponse:
     return _image_made(request, image.id, with_location=backup.rotation > 0)
 
 
+async def force_delete(request: web.Request, args: Any) -> web.StreamResponse:
+    """A soft-deleted server goes at once (409 in any other state)."""
+    _empty(args)
+    row = await load_server_to_act(request)
+    await refusals_mapped(row, compute_api(request).force_delete(
+        row, request_id(request), context(request)))
+    return web.Response(status=202)
+
+
 ACTIONS: dict[str, ActionHandler] = {
     "reboot": reboot, "os-stop": _simple("stop"), "os-start": _simple("start"),
     "pause": _simple("pause"), "unpause": _simple("unpause"), "suspend": _simple("suspend"),
@@ -242,6 +251,7 @@ ACTIONS: dict[str, ActionHandler] = {
     "revertResize": _resize_step("revertResize", 202),
     "lock": lock, "unlock": unlock, "os-getConsoleOutput": console_output,
     "os-resetState": reset_state, "createImage": create_image, "createBackup": create_backup,
+    "restore": _simple("restore"), "forceDelete": force_delete,
     "os-getVNCConsole": consoles.get_vnc_console, "trigger_crash_dump": trigger_crash_dump,
 }
 

@@ -224,7 +224,7 @@ async def update(request: web.Request) -> web.Response:
 
 async def delete(request: web.Request) -> web.Response:
     row = await load_server_to_act(request)
-    await compute_api(request).delete(row, request_id(request), context(request))
+    await compute_api(request).delete_or_soft_delete(row, request_id(request), context(request))
     return web.Response(status=204)
 
 

@@ -26,6 +26,7 @@ from cloudd.compute.instances.listing import (
     paging_mark,
     project_rows,
     reservation_rows,
+    soft_deleted_before,
 )
 from cloudd.compute.instances.new import (
     NewInstance,
@@ -118,6 +119,7 @@ __all__ = [
     "report_applied",
     "reservation_rows",
     "set_system_metadata",
+    "soft_deleted_before",
     "start_action",
     "update",
     "uses_image_on_host",

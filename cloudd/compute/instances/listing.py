@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from cloudd.compute.instances.records import Instance, from_row
 from cloudd.db import Executor
+from cloudd.vocab import states
 
 
 async def paging_mark(db: Executor, uuid: str) -> tuple[float, int] | None:
@@ -63,4 +64,12 @@ async def reservation_rows(db: Executor, project_id: str,
     """The project's instances of one reservation (live or deleted), by launch index."""
     rows = await db.fetch("SELECT * FROM instances WHERE project_id = $1 AND"
                           " reservation_id = $2 ORDER BY launch_index", project_id, reservation_id)
+    return [from_row(r) for r in rows]
+
+
+async def soft_deleted_before(db: Executor, cutoff: float) -> list[Instance]:
+    """Soft-deleted instances, idle, whose soft delete (deleted_at) is older than `cutoff`."""
+    rows = await db.fetch(
+        "SELECT * FROM instances WHERE deleted = 0 AND vm_state = $1 AND task_state IS NULL"
+        " AND deleted_at < $2 ORDER BY deleted_at", states.SOFT_DELETED, cutoff)
     return [from_row(r) for r in rows]

@@ -67,7 +67,7 @@ class InstanceList(BaseModel):
 # instance_destroyed) and never back to scheduling (that is the conductor's).
 AGENT_VM_STATES = frozenset({
     states.ACTIVE, states.BUILDING, states.PAUSED, states.SUSPENDED, states.STOPPED,
-    states.RESCUED, states.RESIZED, states.ERROR,
+    states.RESCUED, states.RESIZED, states.ERROR, states.SOFT_DELETED,
 })
 AGENT_TASK_STATES = frozenset({
     None, states.SPAWNING, states.IMAGE_UPLOADING, states.REBUILD_SPAWNING,
