@@ -14,6 +14,7 @@ from cloudd.api.metrics import metrics_handler
 from cloudd.api.openapi import OPENAPI_KEY, build_openapi, openapi_handler
 from cloudd.core import Service, ServiceHost
 from cloudd.frontdoor.compute import ComputeAPI
+from cloudd.image.api import ImageAPI
 from cloudd.listener import Listener
 from cloudd.metrics import metrics_middleware
 from cloudd.web.inputs import JSON_BODY_LIMIT
@@ -70,6 +71,9 @@ class ApiService(Service):
         if cfg.public_url.endswith(":0"):  # port 0 (tests): the catalog must name the real port
             cfg.public_url = cfg.public_url[:-1] + str(self.port)
         LOG.info("API listening on %s:%s", cfg.listen, self.port)
+        # Uploads a killed controller left `saving` go back to queued, on whichever controller.
+        self.host.periodic(30.0, ImageAPI(self.host).reset_stale_uploads,
+                           "reset stale image uploads", self, initial_delay=1.0)
         reclaim = self.host.config.default.reclaim_instance_interval
         if reclaim > 0:  # soft-deleted servers go for good once their time is up
             self.host.periodic(float(min(max(reclaim / 2, 1), 60)),

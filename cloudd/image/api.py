@@ -14,6 +14,7 @@ repository.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -75,6 +76,9 @@ def require_read(caller: Caller, verb: str = "read") -> None:
 def require_create(caller: Caller) -> None:
     if not can_create(caller):
         raise ImageForbidden("You are not authorized to create images.")
+
+
+LOG = logging.getLogger(__name__)
 
 
 class ImageAPI(OnHost):
@@ -228,6 +232,12 @@ class ImageAPI(OnHost):
             raise ImageTooLarge("Image storage media is full.") from None
         except StorageError as exc:
             raise ImageStoreUnavailable(f"Image storage failed: {exc}") from None
+
+    async def reset_stale_uploads(self) -> None:
+        """Uploads whose uploader died (a controller killed mid-upload): back to queued."""
+        for image_id in await records.reset_stale_uploads(self.db):
+            LOG.warning("image %s: its upload stopped without an end (uploader gone); it is "
+                        "queued again and may be uploaded anew", image_id)
 
     # ----- the agents' transfers (cloudd.image.transfer decides what a host may) ----------------
     async def data_for_host(self, host_name: str, image_id: str) -> ImageData | None:

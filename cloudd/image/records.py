@@ -31,6 +31,10 @@ from cloudd.storage_quota import Usage
 BUCKET = "images"
 # Glance's default image_size_cap: 1 TiB.
 IMAGE_SIZE_CAP = 1024**4
+# An upload in progress touches its image this often; one untouched for STALE_UPLOAD seconds
+# lost its uploader (a controller killed mid-upload) and goes back to queued.
+UPLOAD_TOUCH = 20.0
+STALE_UPLOAD = 90.0
 
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
@@ -231,6 +235,36 @@ async def update(db: Executor, image_id: str, values: Mapping[str, object],
     return from_row(row)
 
 
+async def _touching(db: Executor, image_id: str,
+                    chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The upload's chunks; its image's updated_at is refreshed every UPLOAD_TOUCH seconds,
+    which tells reset_stale_uploads (on any controller) that its uploader is alive."""
+    touched = time.monotonic()
+    async for chunk in chunks:
+        if time.monotonic() - touched >= UPLOAD_TOUCH:
+            touched = time.monotonic()
+            await update(db, image_id, {}, expected_status=["saving"])
+        yield chunk
+
+
+async def reset_stale_uploads(db: Executor, older_than: float | None = None) -> list[str]:
+    """Images left `saving` by an uploader that died (untouched for `older_than` seconds) go
+    back to queued: no half image is ever active, and the upload can be made again. The store
+    never published their partial data (it renames a finished object into place only)."""
+    cutoff = time.time() - (STALE_UPLOAD if older_than is None else older_than)
+    reset = []
+    for row in await db.fetch("SELECT id, updated_at FROM images WHERE status = 'saving'"
+                              " AND updated_at < $1", cutoff):
+        image_id = str(row["id"])
+        # Only if nobody touched it since it was read: a slow live upload keeps its image.
+        done = await conditional_update(
+            db, "images", {"id": image_id}, {"status": "queued", "updated_at": time.time()},
+            {"status": ["saving"], "updated_at": [row["updated_at"]]})
+        if done is not None:
+            reset.append(image_id)
+    return reset
+
+
 async def store_data(db: Executor, store: ObjectStore, image_id: str,
                      chunks: AsyncIterator[bytes], max_size: int = IMAGE_SIZE_CAP) -> Image:
     """Upload: queued -> saving -> active with size and hashes. A failed upload puts the image
@@ -240,7 +274,8 @@ async def store_data(db: Executor, store: ObjectStore, image_id: str,
     image = await update(db, image_id, {"status": "saving"}, expected_status=["queued"])
     stored_format = image.disk_format
     try:
-        stored: StoredObject = await store.put(BUCKET, image_id, chunks, max_size=max_size)
+        stored: StoredObject = await store.put(BUCKET, image_id, _touching(db, image_id, chunks),
+                                               max_size=max_size)
     except BaseException:
         try:
             await update(db, image_id, {"status": "queued"}, expected_status=["saving"])
