@@ -26,7 +26,8 @@ apt_install() {
 if command -v apt-get >/dev/null; then
     # openssh-client: the README's quick start (and its test) log in to the guest with ssh.
     # openssl: the CA tests check cloudd's certificates with `openssl verify`.
-    base=(gcc pkg-config iproute2 ca-certificates openssh-client openssl)
+    # procps: the agent answers a hypervisor's uptime with `uptime`, as Nova's libvirt driver.
+    base=(gcc pkg-config iproute2 ca-certificates openssh-client openssl procps)
     # A python3 from Debian needs its venv and headers packages; a pyenv one carries its own.
     if [ "$(command -v "$PYTHON")" = /usr/bin/python3 ]; then
         base+=(python3-venv python3-dev)
