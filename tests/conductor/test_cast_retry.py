@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from harness.cloud import Cloud
+from harness.cloud import Cloud, wait_for
 
 from cloudd.compute import instances
 from cloudd.conductor import build
@@ -40,6 +40,12 @@ async def test_a_link_lost_during_the_cast_is_waited_for(
     active = await cloud.wait_state(row["uuid"], states.ACTIVE)
     assert dropped == [row["uuid"]]
     assert active["host"] == "agent1"
+
+    async def finished() -> bool:  # the agent reports the state before it ends the event
+        events = await build_events(cloud, row["uuid"])
+        return bool(events) and None not in events
+
+    await wait_for(finished, 10, "the build's event to finish")
     assert await build_events(cloud, row["uuid"]) == ["Success"]  # built once
     assert not await cloud.db.fetchval(
         "SELECT COUNT(*) FROM instance_faults WHERE instance_uuid = $1", row["uuid"])
