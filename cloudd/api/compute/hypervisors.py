@@ -9,12 +9,13 @@ from typing import Any
 from aiohttp import web
 
 from cloudd.api.compute.common import compute_api, context, database
-from cloudd.api.compute.errors import BadRequest, NotFound
+from cloudd.api.compute.errors import BadRequest, Conflict, NotFound
 from cloudd.api.compute.microversion import request_version
 from cloudd.api.compute.misc import is_up
 from cloudd.compute import hosts, instances
 from cloudd.compute.instance_fields import guest_name
 from cloudd.conductor.service import HostUnavailable
+from cloudd.rpc import RpcError
 
 Pair = tuple[hosts.ComputeNode, hosts.Service | None]
 
@@ -136,6 +137,8 @@ async def hypervisor_uptime(request: web.Request) -> web.Response:
             except HostUnavailable:
                 raise BadRequest(f"Compute service of {node.host} is unavailable at this "
                                  "time.") from None
+            except RpcError as exc:  # the host failed, or answered out of bounds
+                raise Conflict(f"Host {node.host} could not give its uptime: {exc}") from None
             view = _hypervisor_view(request, node, service, False)
             return web.json_response({"hypervisor": {**view, "uptime": uptime}})
     raise NotFound(f"Hypervisor with ID '{wanted}' could not be found.")

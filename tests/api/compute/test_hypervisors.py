@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from harness.api import BOOT_IMAGE, wait_status
 from harness.api import ApiCloud as Cloud
 
+from cloudd.agent.service import AgentService
 from cloudd.compute import hosts
 
 H = "/compute/v2.1/os-hypervisors"
@@ -64,3 +66,18 @@ async def test_per_host_calls_are_for_admins(cloud: Cloud) -> None:
                  f"{hypervisor['hypervisor_hostname']}/servers", f"{hypervisor['id']}/uptime"):
         code, body, _ = await cloud.call("GET", f"{H}/{path}", token=member)
         assert code == 403 and list(body) == ["forbidden"], path
+
+
+async def test_a_hosts_bad_uptime_is_refused(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) \
+        -> None:
+    """A host whose uptime cannot be answered (here: longer than the bounded 1024 characters,
+    which the agent's own model refuses) is a 409 naming the host, never a 500."""
+    hypervisor = await only_hypervisor(cloud)
+
+    async def hostile() -> str:
+        return "up " * 1000
+
+    monkeypatch.setattr(cloud.host.get(AgentService).driver, "get_host_uptime", hostile)
+    code, body, _ = await cloud.call("GET", f"{H}/{hypervisor['id']}/uptime")
+    assert code == 409, body
+    assert "ctl could not give its uptime" in body["conflictingRequest"]["message"]
