@@ -14,6 +14,7 @@ from cloudd.api.compute.microversion import request_version
 from cloudd.api.compute.server_models import Strict
 from cloudd.api.keys import HOST_KEY
 from cloudd.compute import hosts
+from cloudd.scheduler.service import SchedulerService
 
 
 def is_up(request: web.Request, service: hosts.Service) -> bool:
@@ -65,6 +66,9 @@ async def services_update(request: web.Request) -> web.Response:
         await hosts.set_disabled(db, row.id, body.status == "disabled", body.disabled_reason)
     if body.forced_down is not None:
         await hosts.set_forced_down(db, row.id, body.forced_down)
+    scheduler = request.config_dict[HOST_KEY].find(SchedulerService)
+    if scheduler is not None:  # the next build here sees the change (other controllers: 1 s)
+        scheduler.invalidate()
     fresh = await hosts.service_by_id(db, row.id)
     assert fresh is not None
     return web.json_response({"service": _service_view(request, fresh)})
