@@ -37,6 +37,7 @@ from cloudd.rpc.contracts.conductor import (
     HostRef,
     InstanceDestroyed,
     InstanceList,
+    InstanceOffloaded,
     InstanceRecord,
     InstanceRef,
     InstanceUpdate,
@@ -110,6 +111,8 @@ class ConductorAPI(Protocol):
     async def build_failed(self, report: BuildFailedReport) -> None: ...
 
     async def instance_destroyed(self, uuid: str, host: str | None) -> None: ...
+
+    async def instance_offloaded(self, uuid: str, host: str) -> None: ...
 
     async def node_update(self, host: str, node: HostResources) -> None: ...
 
@@ -239,6 +242,11 @@ class ConductorClient:
         # Idempotent by itself (a deleted row stays deleted): queued and retried, no key needed.
         await self._report(uuid, "instance_destroyed",
                            lambda key: InstanceDestroyed(uuid=uuid, host=host))
+
+    async def instance_offloaded(self, uuid: str, host: str) -> None:
+        # Idempotent too: an offloaded row has no host, and a second report changes nothing.
+        await self._report(uuid, "instance_offloaded",
+                           lambda key: InstanceOffloaded(uuid=uuid, host=host))
 
     async def node_update(self, host: str, node: HostResources) -> None:
         await self._peer().call(PREFIX + "node_update", NodeUpdate(host=host, node=node))

@@ -79,6 +79,10 @@ class ApiService(Service):
             self.host.periodic(float(min(max(reclaim / 2, 1), 60)),
                                ComputeAPI(self.host).reclaim_queued_deletes,
                                "reclaim soft-deleted servers", self)
+        if self.host.config.default.shelved_offload_time > 0:  # shelved servers free their host
+            self.host.periodic(float(self.host.config.default.shelved_poll_interval),
+                               ComputeAPI(self.host).offload_shelved,
+                               "offload shelved servers", self)
 
     async def stop(self) -> None:
         await self.listener.stop()

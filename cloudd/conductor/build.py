@@ -29,7 +29,7 @@ from cloudd.scheduler.host_state import HostState
 from cloudd.scheduler.request import FlavorSpec, RequestSpec
 from cloudd.scheduler.service import SchedulerService
 from cloudd.vocab import states
-from cloudd.vocab.states import BUILD_TASKS
+from cloudd.vocab.states import BUILD_TASKS, PLACING_TASKS
 
 LOG = logging.getLogger(__name__)
 
@@ -39,6 +39,18 @@ AGENT_WAIT = 15.0
 RESUME_WAIT = 60.0
 # Pause before casting again over a link that dropped during the cast.
 CAST_RETRY_DELAY = 0.5
+
+
+def boot_image_ref(row: Instance) -> str:
+    """The image a build boots: an offloaded server's shelved snapshot, else its image."""
+    shelved = row.system_metadata.get("shelved_image_id")
+    if row.vm_state == states.SHELVED_OFFLOADED and isinstance(shelved, str):
+        return shelved
+    return row.image_ref
+
+
+def placing_task(row: Instance) -> str:
+    return states.UNSHELVING if row.vm_state == states.SHELVED_OFFLOADED else states.SCHEDULING
 
 
 def flavor_of(row: Instance) -> FlavorSpec:
@@ -57,6 +69,10 @@ class NetworkAllocator(Service):
                                     requested: list[str] | None = None,
                                     security_groups: list[str] | None = None,
                                     ) -> list[Vif]:
+        raise NotImplementedError
+
+    async def detach_from_host(self, instance_uuid: str, host: str) -> None:
+        """An offloaded server's addresses stay its own, but `host` stops serving them."""
         raise NotImplementedError
 
 
@@ -119,7 +135,7 @@ class Builder:
                         self.db, uuid,
                         {"host": state.host, "node": state.nodename, "launched_on": state.host,
                          "availability_zone": state.availability_zone},
-                        expected_task_state=[states.SCHEDULING],
+                        expected_task_state=list(PLACING_TASKS),
                     )
                     placed.append((uuid, state))
                 except (instances.InstanceNotFound, instances.UnexpectedState):
@@ -178,9 +194,9 @@ class Builder:
     async def _cast_once(self, uuid: str, host: str, node: str, request_id: str,
                          wait: float) -> None:
         row = await instances.get(self.db, uuid)
-        if row.host != host or row.task_state != states.SCHEDULING:
+        if row.host != host or row.task_state not in PLACING_TASKS:
             return  # moved on meanwhile (started, rescheduled, deleted): nothing to cast
-        image = await self._image_info(row.image_ref)
+        image = await self._image_info(boot_image_ref(row))
         try:
             boot_files = await self._boot_files(row, image)
         except BootImageError as exc:  # no host can boot it: nothing to retry
@@ -235,7 +251,7 @@ class Builder:
                                   "request_spec": SavedRequest(spec=spec.model_dump(),
                                                                request_id=request_id)}
         if retry:
-            values["task_state"] = states.SCHEDULING
+            values["task_state"] = placing_task(row)
         if not await self._unplace(row, values):
             return  # deleted, or another path already moved it on
         if retry:
@@ -255,7 +271,7 @@ class Builder:
             try:
                 await instances.update(
                     self.db, row.uuid, values,
-                    expected_task_state=list(BUILD_TASKS),
+                    expected_task_state=[*BUILD_TASKS, states.UNSHELVING],
                 )
             except (instances.InstanceNotFound, instances.UnexpectedState):
                 return False
@@ -266,11 +282,14 @@ class Builder:
         return await self.scheduler.detach_and_release(row.node, flavor_of(row), detach)
 
     async def _give_up(self, uuid: str, reason: str, request_id: str) -> None:
+        """A build goes to ERROR with the reason as its fault; an unshelve that finds no host
+        leaves the server shelved_offloaded (as Nova's), to be unshelved again."""
         try:
-            await instances.update(
-                self.db, uuid, {"vm_state": states.ERROR, "task_state": None},
-                expected_task_state=list(BUILD_TASKS),
-            )
+            row = await instances.get(self.db, uuid)
+            ending = {"task_state": None} if row.vm_state == states.SHELVED_OFFLOADED else {
+                "vm_state": states.ERROR, "task_state": None}
+            await instances.update(self.db, uuid, ending,
+                                   expected_task_state=[*BUILD_TASKS, states.UNSHELVING])
         except (instances.InstanceNotFound, instances.UnexpectedState):
             return
         await instances.add_fault(self.db, uuid, 500, reason.split(". ")[0] + ".", reason)
@@ -283,7 +302,7 @@ class Builder:
         builds placed on a host whose cast died with the old controller are cast again (a
         duplicate is harmless: the agent's first move expects task_state ``scheduling``)."""
         unplaced: list[tuple[str, RequestSpec, str]] = []
-        for build in await instances.builds_waiting(self.db, states.BUILDING, states.SCHEDULING):
+        for build in await self._waiting():
             if only is not None and build.uuid not in only:
                 continue
             saved = build.request_spec
@@ -324,9 +343,15 @@ class Builder:
         """A host (re)registered: its placed builds that it never started are cast to it again,
         since a cast sent while its link was down is lost (a duplicate is harmless: the agent's
         first move expects task_state ``scheduling``)."""
-        for build in await instances.builds_waiting(self.db, states.BUILDING, states.SCHEDULING,
-                                                    host=host):
+        for build in await self._waiting(host):
             self._recast(build.uuid, host, build.node or "", build.request_spec.request_id)
+
+    async def _waiting(self, host: str | None = None) -> list[instances.BuildToResume]:
+        """Builds and unshelves not yet started by a host (placed on `host`, if given)."""
+        return [*await instances.builds_waiting(self.db, states.BUILDING, states.SCHEDULING,
+                                                host=host),
+                *await instances.builds_waiting(self.db, states.SHELVED_OFFLOADED,
+                                                states.UNSHELVING, host=host)]
 
     def _recast(self, uuid: str, host: str, node: str, request_id: str) -> None:
         LOG.info("casting the build of %s to %s again", uuid, host)

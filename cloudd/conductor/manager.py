@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from cloudd.compute import hosts, instances
-from cloudd.conductor import authz
+from cloudd.conductor import authz, shelve
 from cloudd.conductor.build import Builder
 from cloudd.conductor.cluster import AgentLinks
 from cloudd.consoleauth.tokens import delete_tokens_for_instance
@@ -155,7 +155,7 @@ class ConductorManager:
                 if tx is None:  # a duplicate of this report, applied meanwhile
                     return m.InstanceRecord(instance=row)
                 # Conditional on the host too: the row cannot move away between check and write.
-                row = await instances.update(
+                before, row = row, await instances.update(
                     tx, args.uuid, args.values.columns(), args.expected_task_state,
                     args.expected_vm_state, host=row.host,
                 )
@@ -164,6 +164,7 @@ class ConductorManager:
         except instances.UnexpectedState as exc:
             error = m.UnexpectedTaskState if exc.column == "task_state" else m.UnexpectedVMState
             raise error(str(exc), {"actual": exc.actual}) from None
+        await shelve.finish_unshelve(self.host, before, row)
         return m.InstanceRecord(instance=row)
 
     @rpc_method
@@ -210,6 +211,22 @@ class ConductorManager:
         authz.require_self(ctx, args.host)
         await authz.own_instance(self.db, ctx, args.uuid, include_deleted=True)
         await mark_deleted(self.host, args.uuid)
+
+    @rpc_method
+    async def instance_offloaded(self, ctx: RpcContext, args: m.InstanceOffloaded) -> None:
+        caller = authz.require_self(ctx, args.host)
+        try:
+            row = await authz.own_instance(self.db, ctx, args.uuid)
+        except m.InstanceNotOnHost:
+            current = await instances.get(self.db, args.uuid)
+            if current.vm_state == states.SHELVED_OFFLOADED and \
+                    current.system_metadata.get("shelved_host") == caller:
+                return  # a retry of its offload, applied already
+            raise
+        if not await shelve.offload(self.host, row):
+            raise m.UnexpectedTaskState(
+                f"instance {args.uuid} is not being offloaded from {args.host}",
+                {"actual": row.task_state})
 
 
 async def mark_deleted(host: ServiceHost, uuid: str) -> bool:

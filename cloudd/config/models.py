@@ -45,6 +45,13 @@ class DefaultSection(Section):
         0, ge=0, le=86400 * 365, description="Seconds a deleted server stays SOFT_DELETED "
         "(powered off, restorable with the restore action, its resources still held) before it "
         "is deleted for good; 0: delete at once (Nova's option of the same name).")
+    shelved_offload_time: int = Field(
+        0, ge=-1, le=86400 * 365, description="Seconds a shelved server keeps its host (its "
+        "guest powered off, its resources held) before it is offloaded; 0: offload as soon as "
+        "the shelve is done; -1: never offload by itself (Nova's option of the same name).")
+    shelved_poll_interval: int = Field(
+        3600, ge=1, le=86400, description="Seconds between the controller's checks for shelved "
+        "servers due to be offloaded (with shelved_offload_time above 0).")
     running_deleted_instance_action: Literal["noop", "log", "reap"] = Field(
         "reap",
         description="Agent: what to do with a domain marked as this cloud's (on this host's "

@@ -20,8 +20,10 @@ from cloudd.compute.instances import FlavorSnapshot, Instance
 from cloudd.conductor.authz import check_console_target
 from cloudd.conductor.manager import mark_deleted
 from cloudd.conductor.service import ConductorService, HostUnavailable
+from cloudd.conductor.shelve import shelved_record
 from cloudd.db.service import OnHost
 from cloudd.frontdoor import compute_create as create
+from cloudd.frontdoor import compute_shelve as shelve_ops
 from cloudd.frontdoor.compute_create import (
     BuildRequest,
     CreateRefused,
@@ -68,6 +70,9 @@ _ACTIONS: dict[str, tuple[str, str | None, _Cast]] = {
     "revertResize": ("revert_resize", states.RESIZE_REVERTING, ComputeClient.revert_resize),
     "soft_delete": ("soft_delete", states.SOFT_DELETING, ComputeClient.soft_delete_instance),
     "restore": ("restore", states.RESTORING, ComputeClient.restore_instance),
+    "shelveOffload": ("shelve_offload", states.SHELVING_OFFLOADING,
+                      ComputeClient.shelve_offload_instance),
+    "unshelve": ("unshelve", states.UNSHELVING, ComputeClient.unshelve_instance),
 }
 
 
@@ -119,18 +124,20 @@ class ComputeAPI(OnHost):
 
     # ----- snapshot -------------------------------------------------------------------------
     async def snapshot(self, row: Instance, name: str, metadata: dict[str, str],
-                       request_id: str, ctx: Any, backup: Backup | None = None) -> Image:
-        """createImage (createBackup with `backup`): the queued image the host's upload will
-        fill (Nova's create_image), then the action; the image goes away again if the action
-        cannot start. The action's refusals are `action`'s (InvalidInstanceState,
-        HostUnavailable)."""
+                       request_id: str, ctx: Any, backup: Backup | None = None,
+                       action: str = "createImage") -> Image:
+        """createImage (createBackup with `backup`; shelve's snapshot with action "shelve"):
+        the queued image the host's upload will fill (Nova's create_image), then the action;
+        the image goes away again if the action cannot start. The action's refusals are
+        `action`'s (InvalidInstanceState, HostUnavailable)."""
+        states.check_state("shelve" if action == "shelve" else "snapshot", row)
         image = await create_snapshot_image(
             self.db, row, name=name, metadata=metadata, user_id=ctx.user_id,
             user_name=ctx.user_name, project_name=ctx.project_name,
             backup_type=None if backup is None else backup.backup_type)
         try:
             if backup is None:
-                await self.action(row, "createImage", request_id, ctx, image_id=image.id)
+                await self.action(row, action, request_id, ctx, image_id=image.id)
             else:
                 await self.action(row, "createBackup", request_id, ctx, image_id=image.id,
                                   rotation=backup.rotation)
@@ -139,10 +146,42 @@ class ComputeAPI(OnHost):
             raise
         return image
 
+    # ----- shelve ---------------------------------------------------------------------------
+    async def shelve(self, row: Instance, request_id: str, ctx: Any) -> None:
+        """Nova's shelve: the snapshot image "<name>-shelved", then the host's shelve; with
+        [DEFAULT] shelved_offload_time 0 the host is freed as soon as the image is in."""
+        await self.snapshot(row, f"{row.name}-shelved", {}, request_id, ctx, action="shelve")
+
+    async def unshelve(self, row: Instance, request_id: str, ctx: Any,
+                       availability_zone: str | None = None) -> None:
+        """A shelved server powers on where it is; an offloaded one is scheduled and built
+        again from its shelved image (into `availability_zone`, if given: 2.77) as Nova's
+        conductor does. InvalidInstanceState, HostUnavailable, UnknownZone."""
+        if availability_zone is not None and row.vm_state != states.SHELVED_OFFLOADED:
+            raise states.InvalidInstanceState("unshelve", row.uuid, row.vm_state,
+                                              row.task_state)  # Nova: offloaded ones only
+        if row.vm_state != states.SHELVED_OFFLOADED:
+            await self.action(row, "unshelve", request_id, ctx)
+            return
+        await shelve_ops.schedule_unshelve(self.host, row, request_id, ctx, availability_zone)
+
+    async def offload_shelved(self) -> None:
+        """Shelved servers whose shelved_offload_time is up are offloaded (Nova's
+        _poll_shelved_instances; here on the controller, whatever their host)."""
+        due = time.time() - self.host.config.default.shelved_offload_time
+        for row in await shelve_ops.shelved_before(self.db, due):
+            LOG.info("offloading shelved instance %s", row.uuid)
+            try:
+                await self.action(row, "shelveOffload", f"req-{uuid_module.uuid4()}")
+            except (states.InvalidInstanceState, HostUnavailable) as exc:
+                LOG.info("%s not offloaded now: %s", row.uuid, exc)
+
     # ----- delete ---------------------------------------------------------------------------
     async def delete(self, row: Instance, request_id: str, ctx: Any = None) -> None:
-        """Delete from any state; idempotent. Without a reachable host, delete locally."""
+        """Delete from any state; idempotent. Without a reachable host, delete locally. A
+        shelved server's image goes too (as Nova's API deletes it)."""
         uuid = row.uuid
+        await shelve_ops.forget_shelved_image(self.host, row)
         await instances.start_action(self.db, uuid, "delete", request_id,
                                      getattr(ctx, "user_id", None), row.project_id)
         try:
@@ -223,6 +262,12 @@ class ComputeAPI(OnHost):
                            args=c.ResizeInstance(**base, new_flavor=new_flavor))
             await self._check_resize_quota(row, new_flavor)
             changes["system_metadata"] = resize_record(row, new_flavor)
+        elif action == "shelve":
+            check, task = "shelve", states.SHELVING
+            offload = self.host.config.default.shelved_offload_time == 0
+            send = partial(ComputeClient.shelve_instance, args=c.ShelveInstance(
+                **base, image_id=extra["image_id"], offload=offload))
+            changes["system_metadata"] = shelved_record(row, extra["image_id"], time.time())
         elif action in ("createImage", "createBackup"):
             check = "snapshot"
             task = states.IMAGE_SNAPSHOT if action == "createImage" else states.IMAGE_BACKUP

@@ -140,7 +140,9 @@ async def allocate_for_instance(db: Database, manager: str, instance: Instance, 
                                 requested: list[str] | None = None) -> list[Vif]:
     """A MAC and a fixed IP on each of the instance's networks; returns its network_info."""
     if await allocation.has_interfaces(db, instance.uuid):
-        return await network_info(db, instance.uuid)  # a rescheduled build keeps its addresses
+        # A rescheduled build or an unshelve keeps its addresses, served by its new host now.
+        await allocation.move_to_host(db, instance.uuid, host)
+        return await network_info(db, instance.uuid)
     async with db.transaction() as tx:
         for net in await networks_for_instance(tx, manager, instance.project_id, requested):
             await _allocate_on(tx, net, instance.uuid, host)
@@ -167,6 +169,11 @@ async def _allocate_on(tx: Executor, net: dict[str, Any], instance_uuid: str, ho
         raise NoMoreFixedIps(f"no fixed IP left in network {net['label']} ({net['cidr']})")
     if not net["host"]:
         await allocation.set_gateway_host(tx, net["id"], host)
+
+
+async def detach_from_host(db: Executor, instance_uuid: str) -> None:
+    """An offloaded server: its addresses stay allocated to it, and no host serves them."""
+    await allocation.move_to_host(db, instance_uuid, None)
 
 
 async def deallocate_for_instance(db: Database, instance_uuid: str) -> list[Vif]:

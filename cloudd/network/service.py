@@ -107,6 +107,10 @@ class NetworkService(NetworkAllocator):
         await floating.associate(self.db, fip, str(info[0].ip), None)
         return await ipam.network_info(self.db, instance.uuid)
 
+    async def detach_from_host(self, instance_uuid: str, host: str) -> None:
+        await ipam.detach_from_host(self.db, instance_uuid)
+        await self.refresh_host(host)
+
     async def deallocate_for_instance(self, uuid: str, host: str | None) -> list[m.Vif]:
         project_id = await instances.project_of(self.db, uuid)
         info = await ipam.deallocate_for_instance(self.db, uuid)

@@ -16,6 +16,8 @@ STOPPED = "stopped"
 RESCUED = "rescued"
 RESIZED = "resized"
 SOFT_DELETED = "soft-delete"
+SHELVED = "shelved"
+SHELVED_OFFLOADED = "shelved_offloaded"
 DELETED = "deleted"
 ERROR = "error"
 
@@ -45,15 +47,25 @@ REBUILD_SPAWNING = "rebuild_spawning"
 DELETING = "deleting"
 SOFT_DELETING = "soft-deleting"
 RESTORING = "restoring"
+SHELVING = "shelving"
+SHELVING_IMAGE_PENDING_UPLOAD = "shelving_image_pending_upload"
+SHELVING_IMAGE_UPLOADING = "shelving_image_uploading"
+SHELVING_OFFLOADING = "shelving_offloading"
+UNSHELVING = "unshelving"
 
 BUILD_TASKS = (SCHEDULING, BLOCK_DEVICE_MAPPING, NETWORKING, SPAWNING)
 REBUILD_TASKS = (REBUILDING, REBUILD_SPAWNING)
 SNAPSHOT_TASKS = (IMAGE_SNAPSHOT, IMAGE_BACKUP, IMAGE_UPLOADING)
+SHELVE_TASKS = (SHELVING, SHELVING_IMAGE_PENDING_UPLOAD, SHELVING_IMAGE_UPLOADING)
+# A build the conductor places and casts, not yet started by its host: a new server's
+# (scheduling) or an offloaded server's unshelve (unshelving, Nova's task state for it).
+PLACING_TASKS = (SCHEDULING, UNSHELVING)
 
 _STATUS: dict[str, str] = {
     ACTIVE: "ACTIVE", BUILDING: "BUILD", STOPPED: "SHUTOFF", RESIZED: "VERIFY_RESIZE",
     PAUSED: "PAUSED", SUSPENDED: "SUSPENDED", RESCUED: "RESCUE", ERROR: "ERROR",
-    DELETED: "DELETED", SOFT_DELETED: "SOFT_DELETED",
+    DELETED: "DELETED", SOFT_DELETED: "SOFT_DELETED", SHELVED: "SHELVED",
+    SHELVED_OFFLOADED: "SHELVED_OFFLOADED",
 }
 _ACTIVE_TASK_STATUS: dict[str, str] = {
     REBOOTING: "REBOOT", REBOOTING_HARD: "HARD_REBOOT", REBUILDING: "REBUILD",
@@ -91,6 +103,9 @@ ALLOWED: dict[str, tuple[tuple[str, ...], tuple[str | None, ...]]] = {
     "soft_delete": ((ACTIVE, STOPPED, PAUSED, SUSPENDED, RESIZED, ERROR), (None,)),
     "restore": ((SOFT_DELETED,), (None,)),
     "force_delete": ((SOFT_DELETED,), (None,)),
+    "shelve": ((ACTIVE, STOPPED, PAUSED, SUSPENDED), (None,)),
+    "shelve_offload": ((SHELVED,), (None,)),
+    "unshelve": ((SHELVED, SHELVED_OFFLOADED), (None,)),
     "trigger_crash_dump": ((ACTIVE, PAUSED, RESCUED, RESIZED, ERROR), (None,)),
     "console": ((ACTIVE, PAUSED), (None, REBOOTING, REBOOTING_HARD, PAUSING, UNPAUSING)),
     "console_output": ((ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR, RESIZED), (

@@ -6,7 +6,9 @@ kernel_id/ramdisk_id properties make it boot directly, the EC2 model).
 What a user sees is checked: server status, the console output API (the guest's ready line),
 libvirt's view (`virsh`), the snapshot image booting a second server, and that nothing is left
 behind. The agent is killed with SIGKILL while a guest runs; the guest is destroyed behind
-cloudd's back; the restarted agent reports it SHUTOFF. Five boots in all (CI budget).
+cloudd's back; the restarted agent reports it SHUTOFF. A stopped server is shelved (offloaded
+at once: its domain and files go) and unshelved from its shelved image. Six boots in all (CI
+budget).
 """
 # ruff: noqa: F811 - the fixtures imported from harness.libvirt_host are test parameters here
 
@@ -55,6 +57,7 @@ async def test_real_guest_through_every_action(cloud: LibvirtCloud) -> None:
     vm2 = await snapshot_boots(cloud, vm1)
     await resize_and_confirm(cloud, vm1)
     await guest_powers_itself_off(cloud, vm2)
+    await shelve_offload_unshelve(cloud, vm2)
     await agent_killed_guest_destroyed(cloud, vm1)
 
     for server in (vm1, vm2):
@@ -141,6 +144,27 @@ async def guest_powers_itself_off(cloud: LibvirtCloud, vm2: str) -> None:
     row = await cloud.wait_status(vm2, "SHUTOFF", seconds=30)
     assert row["OS-EXT-STS:power_state"] == 4
     assert domstate(vm2) == "shut off"
+
+
+async def shelve_offload_unshelve(cloud: LibvirtCloud, vm2: str) -> None:
+    """shelve (offloaded at once, Nova's default): the domain and the instance's files are
+    gone, the disk is in the "<name>-shelved" image; unshelve boots that disk again, and the
+    image is deleted."""
+    await cloud.action(vm2, {"shelve": None})
+    row = await cloud.wait_status(vm2, "SHELVED_OFFLOADED", seconds=180)
+    assert row["OS-EXT-SRV-ATTR:host"] is None
+    assert vm2 not in virsh("list", "--all", "--uuid").split()
+    assert not await asyncio.to_thread((cloud.instances / vm2).exists)
+    _, body, _ = await cloud.call("GET", "/image/v2/images?name=e2e-vm2-shelved")
+    (image,) = body["images"]
+    assert image["status"] == "active" and image["instance_uuid"] == vm2
+    await cloud.action(vm2, {"unshelve": None})
+    row = await cloud.wait_status(vm2, "ACTIVE")
+    assert row["OS-EXT-SRV-ATTR:host"] == AGENT_HOST and domstate(vm2) == "running"
+    output = await cloud.wait_ready(vm2, 1)  # a new domain: its console log starts anew
+    assert "header=CLOUDD-DISK" in output  # the shelved disk
+    code, _, _ = await cloud.call("GET", f"/image/v2/images/{image['id']}")
+    assert code == 404
 
 
 async def agent_killed_guest_destroyed(cloud: LibvirtCloud, vm1: str) -> None:

@@ -75,6 +75,7 @@ async def test_a_host_cannot_touch_another_hosts_instance(cloud: Cloud) -> None:
         await refused(link, "instance_update", not_here, uuid=uuid_,
                       values={"vm_state": states.ERROR})
         await refused(link, "instance_destroyed", not_here, uuid=uuid_, host="evil")
+        await refused(link, "instance_offloaded", not_here, uuid=uuid_, host="evil")
         await refused(link, "fault_create", not_here, uuid=uuid_, message="x", host="evil")
         await refused(link, "action_event", not_here, uuid=uuid_, request_id="r", host="evil",
                       event="compute_stop_instance", phase="start")
@@ -84,6 +85,7 @@ async def test_a_host_cannot_touch_another_hosts_instance(cloud: Cloud) -> None:
         # Naming the victim's host in the arguments does not help.
         await refused(link, "build_failed", "forbidden", uuid=uuid_, host="agent1", reason="x")
         await refused(link, "instance_destroyed", "forbidden", uuid=uuid_, host="agent1")
+        await refused(link, "instance_offloaded", "forbidden", uuid=uuid_, host="agent1")
         # Its own (empty) host is all it sees.
         assert (await link.call("instances_on_host", host="evil"))["instances"] == []
     assert await cloud.instance(uuid_) == victim
@@ -125,6 +127,8 @@ async def test_a_host_cannot_report_for_another_host(cloud: Cloud) -> None:
     {"user_data": "I2Nsb3VkLWNvbmZpZw=="}, {"key_data": "ssh-rsa AAAA"}, {"deleted": 1},
     {"vcpus": 0}, {"memory_mb": 1, "vcpus": 0}, {"vm_state": states.DELETED},
     {"task_state": states.DELETING}, {"power_state": 99}, {"launched_on": "evil"},
+    {"vm_state": states.SHELVED_OFFLOADED}, {"task_state": states.UNSHELVING},
+    {"system_metadata": {"shelved_image_id": "another-image"}},
     {"system_metadata": {"old_flavor": {"vcpus": 0}}},
 ])
 async def test_an_agent_changes_only_state_machine_fields(cloud: Cloud,
@@ -134,6 +138,16 @@ async def test_an_agent_changes_only_state_machine_fields(cloud: Cloud,
         await own_link(cloud).call("instance_update", uuid=victim["uuid"], values=values)
     assert caught.value.code in ("bad_payload", "forbidden"), caught.value
     assert await cloud.instance(victim["uuid"]) == victim
+
+
+async def test_only_an_offloading_instance_is_offloaded(cloud: Cloud) -> None:
+    """Its own host cannot free an instance that is not being offloaded (it would leave the
+    host's claim released while the guest runs)."""
+    victim = await active_instance(cloud)
+    await refused(own_link(cloud), "instance_offloaded", "unexpected_task_state",
+                  uuid=victim["uuid"], host="agent1")
+    assert await cloud.instance(victim["uuid"]) == victim
+    assert victim["uuid"] in await cloud.agent.driver.list_instances()
 
 
 async def test_flavor_columns_only_as_the_recorded_resize(cloud: Cloud) -> None:
@@ -214,6 +228,7 @@ def well_formed_calls(victim: str) -> dict[str, dict[str, Any]]:
         "conductor.fault_create": {**instance, "message": "m"},
         "conductor.build_failed": {**instance, "host": "agent1", "reason": "r"},
         "conductor.instance_destroyed": instance,
+        "conductor.instance_offloaded": instance,
         "network_conductor.get_host_state": {"host": "agent1"},
         "network_conductor.dhcp_event": {"action": "add", "mac": "fa:16:3e:00:00:01",
                                          "ip": "10.0.0.5"},

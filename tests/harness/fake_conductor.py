@@ -107,6 +107,11 @@ class FakeConductor:
         del self.instances[uuid]
         self.destroyed.append(uuid)
 
+    async def instance_offloaded(self, uuid: str, host: str) -> None:
+        row = self._get(uuid)
+        self.instances[uuid] = row.model_copy(update={
+            "vm_state": "shelved_offloaded", "task_state": None, "host": None, "node": None})
+
     async def node_update(self, host: str, node: HostResources) -> None:
         self.node_updates.append((host, node))
 

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # The tests of the issue: create (and what follows a create: details, lists), addresses,
-# stop/start, delete while SHUTOFF, rename; and server diagnostics.
+# stop/start, delete while SHUTOFF, rename; server diagnostics; shelve and unshelve.
 SELECTION = (
     r"^tempest\.api\.compute\.servers\."
     r"(test_create_server\.ServersTestJSON\."
     r"|test_server_addresses\.ServerAddressesTestJSON\."
     r"|test_server_actions\.ServerActionsTestJSON\.test_stop_start_server"
-    r"|test_delete_server\.DeleteServersTestJSON\.test_delete_server_while_in_shutoff_state"
+    r"|test_server_actions\.ServerActionsTestJSON\.test_shelve_(unshelve|paused)_server"
+    r"|test_delete_server\.DeleteServersTestJSON\.test_delete_server_while_in_(shutoff|shelved)_state"
     r"|test_servers\.ServersTestJSON\.test_update_server_name)"
     # diagnostics below 2.48 (the hypervisor's map) and from 2.48 (tempest's strict schema)
     r"|^tempest\.api\.compute\.admin\.test_server_diagnostics\."
@@ -34,7 +35,7 @@ SELECTION = (
 FEATURES: dict[str, object] = {
     "console_output": True, "vnc_console": True, "pause": True, "suspend": True,
     "snapshot": True, "resize": False, "cold_migration": False, "live_migration": False,
-    "shelve": False, "rescue": False, "change_password": False, "interface_attach": False,
+    "shelve": True, "rescue": False, "change_password": False, "interface_attach": False,
     "personality": False, "config_drive": False, "metadata_service": True,
     "spice_console": False, "serial_console": False, "disk_config": False,
     "enable_instance_password": True,

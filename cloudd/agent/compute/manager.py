@@ -8,14 +8,14 @@ deleted meanwhile) stops quietly instead of overwriting the winner. Every action
 instance action events (``compute_<method>``, start and finish) under the request id it came with.
 
 Host start-up reconciliation and power-state sync live in ``manager_init``; the calls the API
-waits for (consoles, diagnostics, uptime) in ``manager_calls``.
+waits for (consoles, diagnostics, uptime) in ``manager_calls``; snapshot and shelve in
+``manager_images``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine
@@ -23,10 +23,10 @@ from typing import Any, NoReturn
 
 from cloudd.agent.compute import manager_init
 from cloudd.agent.compute.drivers.base import InstanceNotFound, LifecycleEvent
-from cloudd.agent.compute.manager_base import Abandoned, ManagerBase
+from cloudd.agent.compute.manager_base import Abandoned
 from cloudd.agent.compute.manager_calls import ManagerCalls
+from cloudd.agent.compute.manager_images import ManagerImages
 from cloudd.agent.compute.manager_utils import guest_spec
-from cloudd.agent.image_transfer import upload_snapshot
 from cloudd.compute.instance_fields import flavor_columns
 from cloudd.rpc import RpcContext, rpc_method
 from cloudd.rpc.contracts.compute import (
@@ -37,7 +37,6 @@ from cloudd.rpc.contracts.compute import (
     RebootInstance,
     RebuildInstance,
     ResizeInstance,
-    SnapshotInstance,
 )
 from cloudd.rpc.contracts.conductor import (
     AgentInstanceValues,
@@ -51,13 +50,7 @@ LOG = logging.getLogger(__name__)
 RESIZE_KEYS = ("old_flavor", "new_flavor", "old_vm_state")
 
 
-class ComputeManager(ManagerBase, ManagerCalls):
-    # The controller link's URL (set by the agent); snapshots are uploaded over it.
-    controller_url: Callable[[], str] | None = None
-    # The agent's TLS client context for that listener (mutual TLS: it admits enrolled hosts).
-    transfer_tls: Callable[[], ssl.SSLContext] | None = None
-    # The agent's network manager (plugs nothing itself: frees a deleted guest's addresses).
-    network: Any = None
+class ComputeManager(ManagerImages, ManagerCalls):
     # What to do with this cloud's guests whose instance is gone (Nova's option of that name).
     running_deleted_instance_action: str = "reap"
     # Other clouds' and programs' domains found by the last check (reported, never touched).
@@ -138,7 +131,9 @@ class ComputeManager(ManagerBase, ManagerCalls):
 
     async def _build(self, args: BuildInstance) -> None:
         instance, uuid = args.instance, args.instance.uuid
-        await self.update(uuid, AgentInstanceValues(task_state=states.SPAWNING), [states.SCHEDULING])
+        # An offloaded server's unshelve is a build too (of its shelved image).
+        await self.update(uuid, AgentInstanceValues(task_state=states.SPAWNING),
+                          list(states.PLACING_TASKS))
         spec = guest_spec(instance, image=args.image, kernel=args.kernel, ramdisk=args.ramdisk)
         spec.network_info = args.network_info
         try:
@@ -366,24 +361,3 @@ class ComputeManager(ManagerBase, ManagerCalls):
             return values
 
         await self.run_action(uuid, request_id, "revert_resize", [states.RESIZE_REVERTING], work)
-
-    @rpc_method
-    async def snapshot_instance(self, ctx: RpcContext, args: SnapshotInstance) -> None:
-        """Write the root disk to ``<instances_path>/snapshots/<image_id>``, then (task_state
-        image_uploading) stream it into the image the API created, on the controller. A backup
-        (createBackup, task_state image_backup) is the same work; the controller rotates."""
-
-        async def work(instance: Instance) -> AgentInstanceValues:
-            dest = self.instances_path / "snapshots" / args.image_id
-            await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
-            await self.driver.snapshot(args.uuid, str(dest))
-            if self.controller_url is not None and self.transfer_tls is not None:
-                await self.update(args.uuid, AgentInstanceValues(task_state=states.IMAGE_UPLOADING),
-                                  [states.IMAGE_SNAPSHOT, states.IMAGE_BACKUP])
-                await upload_snapshot(self.controller_url(), args.image_id, dest,
-                                      self.transfer_tls())
-                await asyncio.to_thread(dest.unlink)
-            return AgentInstanceValues()
-
-        await self.run_action(args.uuid, args.request_id, "snapshot_instance",
-                              list(states.SNAPSHOT_TASKS), work)

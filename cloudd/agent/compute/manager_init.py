@@ -56,6 +56,10 @@ class ReconciledManager(Protocol):
 
     async def revert(self, uuid: str, request_id: str) -> None: ...
 
+    async def offload(self, uuid: str, request_id: str) -> None: ...
+
+    async def unshelve(self, uuid: str, request_id: str) -> None: ...
+
 _POWER_TO_VM_STATE = {
     power_state.RUNNING: states.ACTIVE,
     power_state.PAUSED: states.PAUSED,
@@ -76,7 +80,7 @@ async def reconcile_host(manager: ReconciledManager, relink: bool = False) -> No
     on its way (the restarted controller re-casts them), they are not interrupted here."""
     instances = await manager.conductor.instances_on_host(manager.host)
     for instance in instances:
-        if relink and instance.task_state == states.SCHEDULING:
+        if relink and _waits_for_its_cast(instance):
             continue
         try:
             await init_instance(manager, instance)
@@ -128,7 +132,7 @@ async def init_instance(manager: ReconciledManager, instance: Instance) -> None:
         await manager.delete_instance(uuid)
     elif uuid in manager.in_flight:
         return  # its action is running (or came in during start-up): it settles the row
-    elif vm_state == states.BUILDING and task_state == states.SCHEDULING:
+    elif _waits_for_its_cast(instance):
         # Placed here but never started by this agent (its first move leaves `scheduling`):
         # the cast may still be on its way, and the conductor casts it again when this host
         # registers, so nothing was interrupted.
@@ -142,7 +146,8 @@ async def init_instance(manager: ReconciledManager, instance: Instance) -> None:
         except Abandoned:
             return
         await manager.record_fault(uuid, InterruptedBuild("Instance rebuild was interrupted"))
-    elif task_state in (*states.SNAPSHOT_TASKS, states.RESIZE_PREP):
+    elif task_state in (*states.SNAPSHOT_TASKS, *states.SHELVE_TASKS, states.RESIZE_PREP):
+        # A shelve cut short leaves the server as it was (its power state is synced next).
         await manager.update_quietly(uuid, AgentInstanceValues(task_state=None), [task_state])
     elif task_state == states.RESIZE_MIGRATING:
         await _undo_resize(manager, instance)
@@ -160,6 +165,16 @@ async def init_instance(manager: ReconciledManager, instance: Instance) -> None:
         await manager.soft_delete(uuid, "")
     elif task_state == states.RESTORING:
         await manager.restore(uuid, "")
+    elif task_state == states.SHELVING_OFFLOADING:
+        await manager.offload(uuid, "")
+    elif task_state == states.UNSHELVING:  # shelved here, not offloaded: power it on
+        await manager.unshelve(uuid, "")
+
+
+def _waits_for_its_cast(instance: Instance) -> bool:
+    """A build (or an offloaded server's unshelve) placed on this host, not yet started."""
+    return (instance.vm_state, instance.task_state) in (
+        (states.BUILDING, states.SCHEDULING), (states.SHELVED_OFFLOADED, states.UNSHELVING))
 
 
 async def _fail_interrupted_build(manager: ReconciledManager, uuid: str,

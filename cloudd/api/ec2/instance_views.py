@@ -38,6 +38,8 @@ def ec2_state(row: Instance) -> dict[str, Any]:
         return {"code": STOPPED, "name": "stopped"}
     if vm in (states.ACTIVE, states.RESCUED, states.RESIZED):
         return {"code": RUNNING, "name": "running"}
+    if vm in (states.SHELVED, states.SHELVED_OFFLOADED):  # Nova's EC2 code: stopped's
+        return {"code": STOPPED, "name": "stopped"}
     if vm in (states.PAUSED, states.SUSPENDED):  # Nova's own names (inst_state.py)
         return {"code": STOPPED, "name": "pause" if vm == states.PAUSED else "suspend"}
     return {"code": PENDING, "name": "error"}

@@ -21,6 +21,7 @@ from cloudd.compute.instances.actions import (
     withdraw_action,
 )
 from cloudd.compute.instances.listing import (
+    in_state,
     launched_rows,
     live_rows,
     paging_mark,
@@ -62,6 +63,7 @@ from cloudd.compute.instances.store import (
     held_resources,
     mark_deleted_on_node,
     names_on_host,
+    offload_from_node,
     on_host,
     placed,
     project_of,
@@ -102,6 +104,7 @@ __all__ = [
     "from_row",
     "get",
     "held_resources",
+    "in_state",
     "insert",
     "latest_fault",
     "latest_faults",
@@ -109,6 +112,7 @@ __all__ = [
     "live_rows",
     "mark_deleted_on_node",
     "names_on_host",
+    "offload_from_node",
     "on_host",
     "paging_mark",
     "placed",

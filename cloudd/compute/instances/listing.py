@@ -73,3 +73,10 @@ async def soft_deleted_before(db: Executor, cutoff: float) -> list[Instance]:
         "SELECT * FROM instances WHERE deleted = 0 AND vm_state = $1 AND task_state IS NULL"
         " AND deleted_at < $2 ORDER BY deleted_at", states.SOFT_DELETED, cutoff)
     return [from_row(r) for r in rows]
+
+
+async def in_state(db: Executor, vm_state: str) -> list[Instance]:
+    """Live instances in `vm_state`, oldest first."""
+    rows = await db.fetch("SELECT * FROM instances WHERE deleted = 0 AND vm_state = $1"
+                          " ORDER BY created_at, id", vm_state)
+    return [from_row(r) for r in rows]

@@ -23,6 +23,7 @@ from cloudd.compute.instances.records import (
     from_row,
 )
 from cloudd.db import Executor, conditional_update
+from cloudd.vocab import states
 
 
 async def get(db: Executor, uuid: str, *, include_deleted: bool = False) -> Instance:
@@ -137,6 +138,16 @@ async def mark_deleted_on_node(db: Executor, uuid: str, node: str, vm_state: str
     ) is not None
 
 
+async def offload_from_node(db: Executor, uuid: str, node: str) -> bool:
+    """A shelve's offload: the row leaves `node` (shelved_offloaded, no host), only while it
+    still holds that node and is offloading; whether it did."""
+    return await db.fetchrow(
+        "UPDATE instances SET vm_state = $1, task_state = NULL, power_state = 0, host = NULL,"
+        " node = NULL, updated_at = $2 WHERE uuid = $3 AND deleted = 0 AND node = $4"
+        " AND task_state = $5 RETURNING id", states.SHELVED_OFFLOADED, time.time(), uuid, node,
+        states.SHELVING_OFFLOADING) is not None
+
+
 async def builds_waiting(db: Executor, vm_state: str, task_state: str,
                          host: str | None = None) -> list[BuildToResume]:
     """Live instances in (vm_state, task_state), e.g. builds never started (on `host`)."""
@@ -172,7 +183,13 @@ async def uses_image_on_host(db: Executor, host: str, image_id: str) -> bool:
     direct = await db.fetchval(
         "SELECT COUNT(*) FROM instances WHERE host = $1 AND deleted = 0"
         " AND (image_ref = $2 OR kernel_id = $2 OR ramdisk_id = $2)", host, image_id)
-    return bool(direct)
+    if direct:
+        return True
+    unshelving = await db.fetch(  # an offloaded server placed here boots its shelved image
+        "SELECT system_metadata FROM instances WHERE host = $1 AND deleted = 0"
+        " AND vm_state = $2", host, states.SHELVED_OFFLOADED)
+    return any(decode_json(r["system_metadata"]).get("shelved_image_id") == image_id
+               for r in unshelving)
 
 
 async def boot_image_ids_on_host(db: Executor, host: str) -> list[str]:

@@ -118,6 +118,12 @@ async def has_interfaces(db: Executor, instance_uuid: str) -> bool:
         "SELECT count(*) FROM virtual_interfaces WHERE instance_uuid = $1", instance_uuid))
 
 
+async def move_to_host(db: Executor, instance_uuid: str, host: str | None) -> None:
+    """The instance's allocated fixed IPs are served by `host` (None: by no host, offloaded)."""
+    await db.execute("UPDATE fixed_ips SET host = $1 WHERE instance_uuid = $2 AND allocated = 1",
+                     host, instance_uuid)
+
+
 async def insert_interface(db: Executor, vif_uuid: str, mac: str, instance_uuid: str,
                            network_id: int, now: float) -> int:
     """A new virtual interface's id (``DuplicateError``: that MAC is taken)."""

@@ -106,6 +106,13 @@ class SnapshotInstance(InstanceAction):
     image_id: str
 
 
+class ShelveInstance(SnapshotInstance):
+    """Shelve: power off, snapshot into `image_id`, and with `offload` free the host at once
+    (Nova's shelved_offload_time 0)."""
+
+    offload: bool = False
+
+
 class ConsoleOutputRequest(InstanceAction):
     length: int | None = None
 
@@ -269,6 +276,16 @@ class ComputeClient:
 
     async def snapshot_instance(self, args: SnapshotInstance) -> None:
         await self.link.cast(PREFIX + "snapshot_instance", args)
+
+    async def shelve_instance(self, args: ShelveInstance) -> None:
+        await self.link.cast(PREFIX + "shelve_instance", args)
+
+    async def shelve_offload_instance(self, args: InstanceAction) -> None:
+        await self.link.cast(PREFIX + "shelve_offload_instance", args)
+
+    async def unshelve_instance(self, args: InstanceAction) -> None:
+        """A shelved (not offloaded) guest on its host powered on again."""
+        await self.link.cast(PREFIX + "unshelve_instance", args)
 
     async def trigger_crash_dump(self, args: InstanceAction) -> None:
         await self.link.cast(PREFIX + "trigger_crash_dump", args)

@@ -64,14 +64,16 @@ class InstanceList(BaseModel):
 
 
 # What an agent's state machine moves an instance to; never deleted (that is
-# instance_destroyed) and never back to scheduling (that is the conductor's).
+# instance_destroyed), never offloaded (instance_offloaded) and never back to scheduling (that
+# is the conductor's).
 AGENT_VM_STATES = frozenset({
     states.ACTIVE, states.BUILDING, states.PAUSED, states.SUSPENDED, states.STOPPED,
-    states.RESCUED, states.RESIZED, states.ERROR, states.SOFT_DELETED,
+    states.RESCUED, states.RESIZED, states.ERROR, states.SOFT_DELETED, states.SHELVED,
 })
 AGENT_TASK_STATES = frozenset({
     None, states.SPAWNING, states.IMAGE_UPLOADING, states.REBUILD_SPAWNING,
-    states.RESIZE_MIGRATING, states.POWERING_OFF,
+    states.RESIZE_MIGRATING, states.POWERING_OFF, states.SHELVING_IMAGE_PENDING_UPLOAD,
+    states.SHELVING_IMAGE_UPLOADING, states.SHELVING_OFFLOADING,
 })
 
 
@@ -217,6 +219,11 @@ class InstanceDestroyed(BaseModel):
 
     uuid: str
     host: str | None = None
+
+
+class InstanceOffloaded(InstanceDestroyed):
+    """A shelved guest is gone from the host: the row becomes shelved_offloaded, without a
+    host, and the host's resources are released."""
 
 
 class NodeUpdate(BaseModel):
