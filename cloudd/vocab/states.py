@@ -74,6 +74,11 @@ _ACTIVE_TASK_STATUS: dict[str, str] = {
 }
 
 
+# Every status a server list may filter by (Nova's task_and_vm_state_from_status knows these).
+KNOWN_STATUSES = frozenset({*_STATUS.values(), *_ACTIVE_TASK_STATUS.values(), "REVERT_RESIZE",
+                            "MIGRATING", "PASSWORD"})
+
+
 def api_status(vm_state: str, task_state: str | None) -> str:
     """The `status` the Compute API shows (Nova's `_STATE_MAP`)."""
     if vm_state == ACTIVE and task_state in _ACTIVE_TASK_STATUS:

@@ -1,10 +1,12 @@
 """GET /servers and /servers/detail: which servers, in which order, which page (Nova's rules).
 
 - Filters: `name`, `ip`, `ip6` (regular expressions, on RE2: `ip` and `ip6` match from the
-  start of an address, as Nova's re.match), `status`, `flavor`, `image`, `locked` (2.73),
-  the tag filters (2.26), and for admins `host`, `all_tenants`, `tenant_id`/`project_id` and
-  `deleted` (deleted servers only; a non-admin's is ignored, as Nova drops it).
-- `changes-since` lists deleted servers too (status DELETED), as Nova does.
+  start of an address, as Nova's re.match), `status` (repeatable; an unknown one is a 400 from
+  2.38), `flavor`, `image`, `locked` (2.73), the tag filters (2.26), the column filters of
+  server_filters (reservation_id, and from 2.83 the owner's others), and for admins `host`,
+  `all_tenants`, `tenant_id`/`project_id` and `deleted` (deleted servers only; a non-admin's is
+  ignored, as Nova drops it).
+- `changes-since` and `changes-before` (2.66) list deleted servers too (status DELETED).
 - `sort_key`/`sort_dir` (repeatable): Nova's valid keys; directions default to desc; created_at
   and id break ties. Sorting by host or node is for admins (403 otherwise).
 - Paging by `limit` and `marker`; without a filter or sort read in Python, in SQL.
@@ -18,7 +20,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from cloudd.api.compute import server_tags, views
+from cloudd.api.compute import server_filters, server_tags, views
 from cloudd.api.compute.common import context, database, parse_limit, parse_time
 from cloudd.api.compute.errors import BadRequest, Forbidden
 from cloudd.api.compute.microversion import request_version
@@ -108,12 +110,25 @@ def _sort_value(field: str, row: Instance) -> tuple[bool, Any]:
     return (value is not None, value if value is not None else 0)
 
 
+def _statuses(request: web.Request) -> frozenset[str] | None:
+    """The `status` values asked for (None: no filter); from 2.38 an unknown one is a 400,
+    below it matches nothing (Nova answers an empty list)."""
+    asked = frozenset(value.upper() for value in request.query.getall("status", []))
+    if not asked:
+        return None
+    if request_version(request).at_least("2.38") and not asked <= states.KNOWN_STATUSES:
+        raise BadRequest("Invalid status value")
+    return asked
+
+
 def _matches(row: Instance, query: Any, is_admin: bool,
-             name_matches: Callable[[str], bool] | None) -> bool:
+             name_matches: Callable[[str], bool] | None, statuses: frozenset[str] | None,
+             checks: list[server_filters.Check]) -> bool:
     if name_matches is not None and not name_matches(row.name or ""):
         return False
-    if "status" in query and states.api_status(row.vm_state, row.task_state) != \
-            query["status"].upper():
+    if statuses is not None and states.api_status(row.vm_state, row.task_state) not in statuses:
+        return False
+    if not all(check(row) for check in checks):
         return False
     if "flavor" in query and row.flavor.flavorid != query["flavor"]:
         return False
@@ -143,12 +158,26 @@ async def _by_address(request: web.Request, rows: list[Instance]) -> list[Instan
     return [row for row in rows if wanted(row.uuid)]
 
 
-def _deleted_scope(request: web.Request, since: float | None) -> Literal["live", "any", "only"]:
+def _deleted_scope(request: web.Request, changes: tuple[float | None, float | None]) \
+        -> Literal["live", "any", "only"]:
     query = request.query
     if context(request).is_admin and "deleted" in query and bool_filter(query["deleted"],
                                                                         "deleted"):
         return "only"
-    return "any" if since is not None else "live"
+    return "live" if changes == (None, None) else "any"
+
+
+def _changes(request: web.Request) -> tuple[float | None, float | None]:
+    """(changes-since, changes-before): the window of updated_at asked for (2.66: before)."""
+    query = request.query
+    since = parse_time(query["changes-since"], "changes-since") if "changes-since" in query else None
+    before = None
+    if "changes-before" in query and request_version(request).at_least("2.66"):
+        before = parse_time(query["changes-before"], "changes-before")
+        if since is not None and since > before:
+            raise BadRequest("The value of changes-since must be less than or equal to "
+                             "changes-before.")
+    return since, before
 
 
 async def visible_servers(request: web.Request) -> list[Instance]:
@@ -157,7 +186,7 @@ async def visible_servers(request: web.Request) -> list[Instance]:
     if not ctx.is_admin:
         ctx.require_read(ctx.project_id)
     limit = parse_limit(query)
-    since = parse_time(query["changes-since"], "changes-since") if "changes-since" in query else None
+    since, before = changes = _changes(request)
     project_id, all_projects = ctx.project_id, False
     all_tenants = ctx.is_admin and "all_tenants" in query and query["all_tenants"].lower() not in (
         "0", "false", "off", "no")
@@ -165,11 +194,16 @@ async def visible_servers(request: web.Request) -> list[Instance]:
         project_id = query.get("tenant_id") or query["project_id"]
     elif all_tenants:
         all_projects = True
-    deleted = _deleted_scope(request, since)  # a bad value is a 400 before any row is read
+    deleted = _deleted_scope(request, changes)  # a bad value is a 400 before any row is read
     db = database(request)
     tag_filters = server_tags.tag_filters(request)
     order = sort_order(query, ctx.is_admin)
+    statuses = _statuses(request)
+    checks = server_filters.column_checks(query, ctx.is_admin,
+                                          request_version(request).at_least("2.83"))
     python_filters = {"name", "status", "flavor", "image", "host", "ip", "ip6"} & set(query)
+    if checks:
+        python_filters.add("columns")
     locked: bool | None = None
     if "locked" in query and request_version(request).at_least("2.73"):  # Nova: from 2.73
         locked = bool_filter(query["locked"], "locked")
@@ -184,13 +218,15 @@ async def visible_servers(request: web.Request) -> list[Instance]:
             if after is None:
                 raise BadRequest(f"marker [{query['marker']}] not found")
         return await instances.live_rows(db, project_id=project_id, all_projects=all_projects,
-                                         changed_since=since, after=after, deleted=deleted,
+                                         changed_since=since, changed_before=before,
+                                         after=after, deleted=deleted,
                                          limit=int(limit) if "limit" in query else None)
     name_matches = _pattern(query, "name")  # a bad pattern is a 400 before any row is read
     rows = await instances.live_rows(db, project_id=project_id, all_projects=all_projects,
-                                     changed_since=since, deleted=deleted)
-    servers = [s for s in rows if _matches(s, query, ctx.is_admin, name_matches)
-               and locked in (None, s.locked)]
+                                     changed_since=since, changed_before=before,
+                                     deleted=deleted)
+    servers = [s for s in rows if _matches(s, query, ctx.is_admin, name_matches, statuses,
+                                           checks) and locked in (None, s.locked)]
     servers = await _by_address(request, servers)
     if tag_filters:
         servers = await server_tags.filter_by_tags(request, servers, tag_filters)

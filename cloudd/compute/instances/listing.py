@@ -16,18 +16,22 @@ async def paging_mark(db: Executor, uuid: str) -> tuple[float, int] | None:
 
 
 async def live_rows(db: Executor, *, project_id: str | None, all_projects: bool = False,
-                    changed_since: float | None = None, after: tuple[float, int] | None = None,
+                    changed_since: float | None = None, changed_before: float | None = None,
+                    after: tuple[float, int] | None = None,
                     limit: int | None = None,
                     deleted: Literal["live", "any", "only"] = "live") -> list[Instance]:
     """Live instances of `project_id` (of every project with `all_projects`; a None project
-    has none), changed since, newest first; `after` is a `paging_mark`. `deleted`: "any" adds
-    the deleted ones (Nova's changes-since), "only" lists those alone (an admin's deleted=1)."""
+    has none), changed since (and before), newest first; `after` is a `paging_mark`.
+    `deleted`: "any" adds the deleted ones (Nova's changes-since), "only" lists those alone
+    (an admin's deleted=1)."""
     where = {"live": "deleted = 0", "any": "1 = 1", "only": "deleted != 0"}[deleted]
     sql, args = f"SELECT * FROM instances WHERE {where}", list[Any]()
     if not all_projects:
         sql, args = sql + " AND project_id = $1", [project_id]
     if changed_since is not None:
         sql, args = sql + f" AND updated_at >= ${len(args) + 1}", [*args, changed_since]
+    if changed_before is not None:
+        sql, args = sql + f" AND updated_at <= ${len(args) + 1}", [*args, changed_before]
     if after is not None:
         n = len(args)
         sql += f" AND (created_at < ${n + 1} OR (created_at = ${n + 1} AND id < ${n + 2}))"
