@@ -75,6 +75,11 @@ class NetworkAllocator(Service):
         """An offloaded server's addresses stay its own, but `host` stops serving them."""
         raise NotImplementedError
 
+    async def release_deleted(self, instance_uuid: str) -> None:
+        """A deleted server's addresses and security group memberships go (its host, if it
+        reached one, released them already: then there is nothing left to release)."""
+        raise NotImplementedError
+
 
 class Builder:
     def __init__(self, host: ServiceHost, conductor: AgentLinks) -> None:

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from cloudd.compute import hosts, instances
 from cloudd.conductor import authz, shelve
-from cloudd.conductor.build import Builder
+from cloudd.conductor.build import Builder, NetworkAllocator
 from cloudd.conductor.cluster import AgentLinks
 from cloudd.consoleauth.tokens import delete_tokens_for_instance
 from cloudd.core import ServiceHost
@@ -251,4 +251,7 @@ async def mark_deleted(host: ServiceHost, uuid: str) -> bool:
             deleted = await detach()
         if deleted:
             await delete_tokens_for_instance(db, uuid)  # its console URLs stop working
+            network = host.find(NetworkAllocator)
+            if network is not None:  # deleted without its host (none, or away): not later
+                await network.release_deleted(uuid)
             return True

@@ -107,6 +107,9 @@ class NetworkService(NetworkAllocator):
         await floating.associate(self.db, fip, str(info[0].ip), None)
         return await ipam.network_info(self.db, instance.uuid)
 
+    async def release_deleted(self, instance_uuid: str) -> None:
+        await self.deallocate_for_instance(instance_uuid, None)
+
     async def detach_from_host(self, instance_uuid: str, host: str) -> None:
         await ipam.detach_from_host(self.db, instance_uuid)
         await self.refresh_host(host)

@@ -24,7 +24,7 @@ SELECTION = (
     r"(test_create_server\.ServersTestJSON\."
     r"|test_server_addresses\.ServerAddressesTestJSON\."
     r"|test_server_actions\.ServerActionsTestJSON\.test_stop_start_server"
-    r"|test_server_actions\.ServerActionsTestJSON\.test_shelve_(unshelve|paused)_server"
+    r"|test_server_actions\.ServerActionsTestOtherB\.test_shelve_(unshelve|paused)_server"
     r"|test_delete_server\.DeleteServersTestJSON\.test_delete_server_while_in_(shutoff|shelved)_state"
     r"|test_servers\.ServersTestJSON\.test_update_server_name)"
     # diagnostics below 2.48 (the hypervisor's map) and from 2.48 (tempest's strict schema)

@@ -2,7 +2,7 @@
 goes into a "<name>-shelved" snapshot image, an offload frees the host (its resources, its
 guest) while the server keeps its addresses, an unshelve builds it again from that image and
 deletes it. Refusals: wrong states, shelveOffload by a non-admin, a zone nobody is in, a zone
-for a server that is not offloaded, bodies Nova's schema refuses."""
+for a server that is not offloaded, unshelve bodies Nova's 2.77 schema refuses."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ async def test_shelve_offloads_and_unshelve_builds_it_again(cloud: Cloud) -> Non
     server_id = (await active_server(cloud, "lab"))["id"]
     vcpus = await used_vcpus(cloud)
     assert vcpus >= 1
-    code, _ = await act(cloud, server_id, {"shelve": None})
+    code, _ = await act(cloud, server_id, {"shelve": {}})  # tempest's body: any value goes
     assert code == 202
     server = await wait_status(cloud, server_id, "SHELVED_OFFLOADED")
     assert server["OS-EXT-SRV-ATTR:host"] is None and server["OS-EXT-STS:task_state"] is None
@@ -162,10 +162,6 @@ async def test_unshelve_into_a_zone(later_cloud: Cloud) -> None:
 
 async def test_refused_bodies_and_states(cloud: Cloud) -> None:
     server_id = (await active_server(cloud, "refusals"))["id"]
-    bodies: list[dict[str, Any]] = [{"shelve": {}}, {"shelve": {"x": 1}}, {"shelveOffload": {}}]
-    for body in bodies:
-        code, answer = await act(cloud, server_id, body)
-        assert code == 400 and list(answer) == ["badRequest"], (body, answer)
     code, _ = await act(cloud, server_id, {"unshelve": None})
     assert code == 409  # not shelved
     other, _ = await cloud.user_token("shelve-other", ("member", "reader"))

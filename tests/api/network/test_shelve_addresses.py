@@ -31,3 +31,23 @@ async def test_offloaded_server_keeps_its_address(netcloud: ApiCloud) -> None:
     back = await wait_status(cloud, server["id"], "ACTIVE")
     assert fixed_ipv4(back) == address
     assert server["id"] in await served_by(cloud, back["OS-EXT-SRV-ATTR:host"])
+
+
+async def test_deleting_an_offloaded_server_frees_its_address_at_once(netcloud: ApiCloud) -> None:
+    """No host destroys an offloaded server's guest, so the delete itself frees its fixed IP
+    and its security group memberships (tempest then deletes the project's default group)."""
+    cloud = netcloud
+    server = await active_server(cloud, "gone-ip")
+    address = fixed_ipv4(server)
+    await cloud.call("POST", f"{S}/{server['id']}/action", json={"shelve": None})
+    await wait_status(cloud, server["id"], "SHELVED_OFFLOADED")
+    code, _, _ = await cloud.call("DELETE", f"{S}/{server['id']}")
+    assert code == 204
+    await wait_status(cloud, server["id"], "DELETED")
+    allocated = await cloud.db.fetchval("SELECT allocated FROM fixed_ips WHERE address = $1",
+                                        address)
+    assert allocated == 0
+    code, body, _ = await cloud.call("GET", "/network/v2.0/security-groups?name=default")
+    (group,) = [g for g in body["security_groups"] if g["project_id"] == server["tenant_id"]]
+    code, body, _ = await cloud.call("DELETE", f"/network/v2.0/security-groups/{group['id']}")
+    assert code == 204, body
