@@ -2,6 +2,9 @@
 
 - ``os-getVNCConsole`` server action (microversions 2.1-2.5, as in Nova) and
   ``POST /servers/{id}/remote-consoles`` (2.6 and later): a console URL with a fresh token.
+- ``GET /os-console-auth-tokens/{token}`` (admin, 2.31 and later for novnc tokens, as Nova):
+  the server and the VNC host:port a console URL's token opens; 404 for a token that opens
+  nothing (unknown, expired, its server deleted or moved).
 - ``os-certificates`` (nova-cert's REST face): ``POST`` makes a key and certificate for the
   caller's user and project, ``GET /os-certificates/root`` returns the CA certificate, any other
   id is 501. Nova removed the API with nova-cert in release 16 (Pike, whose top microversion was
@@ -32,6 +35,7 @@ from cloudd.cert.service import CertService
 from cloudd.compute.instances import Instance
 from cloudd.conductor.service import HostUnavailable
 from cloudd.consoleauth.service import ConsoleAuthService
+from cloudd.consoleauth.tokens import TokenRefused
 from cloudd.rpc import RpcError
 
 CERTIFICATES_REMOVED_AFTER = "2.53"
@@ -123,7 +127,25 @@ async def show_certificate(request: web.Request) -> web.StreamResponse:
     return web.json_response({"certificate": {"data": await service.fetch_ca(), "private_key": None}})
 
 
+async def show_console_auth_token(request: web.Request) -> web.Response:
+    context(request).require_admin()
+    if not request_version(request).at_least("2.31"):  # Nova: rdp-html5 tokens only, then
+        raise BadRequest("The requested console type details are not accessible")
+    token = request.match_info["token"]
+    consoleauth = request.config_dict[HOST_KEY].find(ConsoleAuthService)
+    try:
+        if consoleauth is None:
+            raise TokenRefused("no console service")
+        found = await consoleauth.check_token(token)
+    except TokenRefused:
+        raise NotFound("The token is invalid or has expired") from None  # never echo it
+    return web.json_response({"console": {
+        "instance_uuid": found.instance_uuid, "host": found.host, "port": found.port,
+        "internal_access_path": None}})
+
+
 def add_routes(app: web.Application, prefix: str) -> None:
+    app.router.add_get(f"{prefix}/os-console-auth-tokens/{{token}}", show_console_auth_token)
     app.router.add_post(f"{prefix}/servers/{{server_id}}/remote-consoles", create_remote_console)
     app.router.add_post(f"{prefix}/os-certificates", create_certificate)
     app.router.add_get(f"{prefix}/os-certificates/{{cert_id}}", show_certificate)
