@@ -60,3 +60,15 @@ class Listener:
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
+
+
+async def read_bounded(request: web.Request, limit: int) -> bytes | None:
+    """The request's body if it is at most `limit` bytes, else None (read no further: a
+    listener open to guests or tenants never buffers more than it takes)."""
+    body = bytearray()
+    while len(body) <= limit:
+        chunk = await request.content.read(limit + 1 - len(body))
+        if not chunk:
+            return bytes(body)
+        body += chunk
+    return None

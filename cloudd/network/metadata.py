@@ -17,6 +17,7 @@ import base64
 import hmac
 import logging
 import os
+import re
 import secrets
 import uuid
 from pathlib import Path
@@ -24,11 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from cloudd.compute import instances
 from cloudd.compute.instances import Instance
 from cloudd.config import CloudConfig
 from cloudd.db import Database
 from cloudd.db.service import DatabaseService
-from cloudd.listener import Listener
+from cloudd.listener import Listener, read_bounded
 from cloudd.network import secgroups, store
 from cloudd.network.metadata_signing import PROXY_HOST_HEADER, host_key, sign
 
@@ -76,6 +78,7 @@ class MetadataServer:
         self.trusted = cfg.trusted_proxies()
         app = web.Application()
         app.router.add_get("/{tail:.*}", self.handle)
+        app.router.add_post("/openstack/{version}/password", self.post_password)
         self.port = await self.listener.start(app, cfg.metadata_listen, cfg.metadata_port)
         if cfg.metadata_port == 0:  # tests: the hosts' proxies are told the port really bound
             cfg.metadata_port = self.port
@@ -134,13 +137,34 @@ class MetadataServer:
             return await self._openstack(instance, parts[1:])
         return await self._ec2(instance, parts[1:])
 
+    async def post_password(self, request: web.Request) -> web.Response:
+        """Nova's password handler (2013-04-04 and later): the guest posts its encrypted
+        password once (at most 256 bytes); a second post is a 409."""
+        served = await self._instance_of(request)
+        if not _has_password(request.match_info["version"]):
+            raise web.HTTPNotFound()
+        body = await read_bounded(request, instances.MAX_PASSWORD)
+        if body is None:
+            raise web.HTTPBadRequest(text="Request is too large.\n")
+        try:
+            password = body.decode()
+        except UnicodeDecodeError:
+            raise web.HTTPBadRequest(text="The password must be text.\n") from None
+        if not await instances.set_password_once(self._db(), served.instance.uuid, password):
+            raise web.HTTPConflict(text="Password already set.\n")
+        return web.Response(text="")
+
     async def _openstack(self, served: store.MetadataInstance, parts: list[str]) -> web.Response:
         instance = served.instance
         if not parts:
             return web.Response(text="latest\n")
         leaf = "/".join(parts[1:])
         if leaf == "":
-            return web.Response(text="meta_data.json\nuser_data\nvendor_data.json\n")
+            listed = ["meta_data.json", "user_data", "vendor_data.json"]
+            return web.Response(text="\n".join(
+                [*listed, *(["password"] if _has_password(parts[0]) else [])]) + "\n")
+        if leaf == "password" and _has_password(parts[0]):
+            return web.Response(text=await instances.password_of(self._db(), instance.uuid))
         if leaf == "meta_data.json":
             return web.json_response(_openstack_meta(instance))
         if leaf == "vendor_data.json":  # Nova always serves it (empty without vendor data)
@@ -188,6 +212,12 @@ class MetadataServer:
             data["public-keys/0"] = "openssh-key"
             data["public-keys/0/openssh-key"] = instance.key_data
         return data
+
+
+def _has_password(version: str) -> bool:
+    """Nova serves the password from the 2013-04-04 metadata version on."""
+    return version == "latest" or (re.fullmatch(r"\d{4}-\d{2}-\d{2}", version) is not None
+                                   and version >= "2013-04-04")
 
 
 def _openstack_meta(instance: Instance) -> dict[str, Any]:

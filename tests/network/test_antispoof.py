@@ -40,8 +40,10 @@ s.bind((dev, 0))
 s.send(frame)
 """
 FETCH = """
-import sys, urllib.request
-request = urllib.request.Request(sys.argv[1], headers=dict(h.split(": ", 1) for h in sys.argv[2:]))
+import os, sys, urllib.request
+data = os.environ["POSTED"].encode() if "POSTED" in os.environ else None
+request = urllib.request.Request(sys.argv[1], headers=dict(h.split(": ", 1) for h in sys.argv[2:]),
+                                 data=data)
 try:
     answer = urllib.request.urlopen(request, timeout=5)
     print(answer.status, answer.read().decode())
@@ -63,10 +65,12 @@ async def neighbour_mac(address: str, dev: str, ns: str | None = None) -> str:
     return str(entries[0].get("lladdr", "")) if entries else ""
 
 
-async def fetch(ns: str, url: str, *headers: str) -> tuple[int, str]:
-    """GET ``url`` from inside ``ns``: (status, body), or (0, "") when nothing answers."""
-    result = await ash("ip", "netns", "exec", ns, "python3", "-c", FETCH, url, *headers,
-                       check=False)
+async def fetch(ns: str, url: str, *headers: str, posted: str | None = None) -> tuple[int, str]:
+    """GET ``url`` (POST `posted`) from inside ``ns``: (status, body), or (0, "") when nothing
+    answers."""
+    env = () if posted is None else (f"POSTED={posted}",)
+    result = await ash("ip", "netns", "exec", ns, "env", *env, "python3", "-c", FETCH, url,
+                       *headers, check=False)
     if result.returncode != 0 or not result.stdout:
         return 0, ""
     status, _, body = result.stdout.partition(" ")
@@ -154,6 +158,14 @@ async def _metadata_by_port(cloud: Cloud, a: dict[str, str], b: dict[str, str], 
     assert status == 200 and json.loads(body)["uuid"] == a["uuid"]
     status, body = await fetch(b["ns"], url)
     assert status == 200 and json.loads(body)["uuid"] == b["uuid"]
+    # A guest posts its password through the proxy (os-server-password): its own only, once.
+    password = "http://169.254.169.254/openstack/latest/password"
+    assert (await fetch(a["ns"], password, posted="alpha-secret"))[0] == 200
+    assert await fetch(a["ns"], password) == (200, "alpha-secret\n")  # print()'s newline
+    assert await fetch(b["ns"], password) == (200, "\n")
+    assert (await fetch(a["ns"], password, posted="again"))[0] == 409
+    assert (await fetch(b["ns"], password, posted="x" * 300))[0] == 400  # refused by the proxy
+    assert await fetch(b["ns"], password) == (200, "\n")
     # The controller's metadata port reached directly, with a forged forwarded-for: refused.
     direct = f"http://{gw}:{cloud.cfg.network.metadata_port}/openstack/latest/meta_data.json"
     status, body = await fetch(a["ns"], direct, f"X-Forwarded-For: {b['ip']}")

@@ -18,7 +18,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from cloudd.listener import Listener
+from cloudd.listener import Listener, read_bounded
 from cloudd.network.metadata_signing import PROXY_HOST_HEADER, host_key, sign
 from cloudd.rpc.contracts.network import DhcpHost, HostNetworkState
 
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=30)
 PASSED_BACK = ("Content-Type",)
+# The most a guest may post (its password: Nova takes 256 bytes, the controller checks that).
+POSTED_LIMIT = 256
 
 
 def guest_at(state: HostNetworkState, local: str, remote: str) -> DhcpHost | None:
@@ -59,6 +61,8 @@ class MetadataProxy:
         if self.port is None:
             app = web.Application()
             app.router.add_get("/{tail:.*}", self.handle)
+            # The one thing a guest sends: its password (the controller checks it again).
+            app.router.add_post("/openstack/{version}/password", self.handle)
             try:
                 self.port = await self.listener.start(app, "0.0.0.0", port)
             except OSError as exc:
@@ -96,8 +100,14 @@ class MetadataProxy:
         # Only the path is the guest's: the destination is always the controller's service.
         url = URL.build(scheme="http", host=state.metadata_host, port=state.metadata_port,
                         path=request.rel_url.path)
+        posted: bytes | None = None
+        if request.method == "POST":
+            posted = await read_bounded(request, POSTED_LIMIT)
+            if posted is None:
+                raise web.HTTPBadRequest(text="Request is too large.\n")
         try:
-            async with self._session.get(url, headers=headers, allow_redirects=False) as answer:
+            async with self._session.request(request.method, url, headers=headers, data=posted,
+                                             allow_redirects=False) as answer:
                 body = await answer.read()
                 passed = {k: answer.headers[k] for k in PASSED_BACK if k in answer.headers}
                 return web.Response(status=answer.status, body=body, headers=passed)

@@ -34,6 +34,12 @@ from cloudd.compute.instances.new import (
     insert,
     set_system_metadata,
 )
+from cloudd.compute.instances.password import (
+    MAX_PASSWORD,
+    clear_password,
+    password_of,
+    set_password_once,
+)
 from cloudd.compute.instances.records import (
     JSON_COLUMNS,
     BuildToResume,
@@ -74,6 +80,7 @@ from cloudd.compute.instances.store import (
 
 __all__ = [
     "JSON_COLUMNS",
+    "MAX_PASSWORD",
     "BuildToResume",
     "FlavorSnapshot",
     "HeldResources",
@@ -93,6 +100,7 @@ __all__ = [
     "boot_image_ids_on_host",
     "builds_waiting",
     "claim_report",
+    "clear_password",
     "count_by_vm_state",
     "count_on_host",
     "decode_json",
@@ -115,6 +123,7 @@ __all__ = [
     "offload_from_node",
     "on_host",
     "paging_mark",
+    "password_of",
     "placed",
     "project_of",
     "project_rows",
@@ -122,6 +131,7 @@ __all__ = [
     "prune_reports",
     "report_applied",
     "reservation_rows",
+    "set_password_once",
     "set_system_metadata",
     "soft_deleted_before",
     "start_action",
