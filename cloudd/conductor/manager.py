@@ -165,6 +165,7 @@ class ConductorManager:
             error = m.UnexpectedTaskState if exc.column == "task_state" else m.UnexpectedVMState
             raise error(str(exc), {"actual": exc.actual}) from None
         await shelve.finish_unshelve(self.host, before, row)
+        await shelve.finish_unrescue(self.host, before, row)
         return m.InstanceRecord(instance=row)
 
     @rpc_method

@@ -1,6 +1,7 @@
 """The controller's side of shelving: an offload frees the host, an unshelve's end deletes the
 shelved image (Nova's compute manager does both on the host; here the controller owns the
-rows, the claims and the image store, so a host only reports that its guest is gone or up)."""
+rows, the claims and the image store, so a host only reports that its guest is gone or up).
+Rescue's record of its image ends the same way, when the host reports the unrescue."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from cloudd.vocab import states
 LOG = logging.getLogger(__name__)
 # system_metadata keys of a shelved server (Nova's names); the API records them at shelve.
 SHELVED_KEYS = ("shelved_at", "shelved_image_id", "shelved_host")
+RESCUE_IMAGE_KEY = "rescue_image_ref"  # the image a rescue boots, which its host may fetch
 
 
 async def offload(host: ServiceHost, row: Instance) -> bool:
@@ -57,6 +59,20 @@ async def finish_unshelve(host: ServiceHost, before: Instance, after: Instance) 
         pass
     if isinstance(image_id, str):
         await delete_shelved_image(host, image_id)
+
+
+async def finish_unrescue(host: ServiceHost, before: Instance, after: Instance) -> None:
+    """A rescued server its host reports out of rescue: its rescue image is no longer one the
+    host may fetch for it."""
+    if before.vm_state != states.RESCUED or after.vm_state == states.RESCUED or \
+            RESCUE_IMAGE_KEY not in after.system_metadata:
+        return
+    kept = {k: v for k, v in after.system_metadata.items() if k != RESCUE_IMAGE_KEY}
+    try:
+        await instances.update(host.get(DatabaseService).db, after.uuid,
+                               {"system_metadata": kept})
+    except instances.InstanceNotFound:
+        pass
 
 
 async def delete_shelved_image(host: ServiceHost, image_id: str) -> None:

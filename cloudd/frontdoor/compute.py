@@ -20,7 +20,7 @@ from cloudd.compute.instances import FlavorSnapshot, Instance
 from cloudd.conductor.authz import check_console_target
 from cloudd.conductor.manager import mark_deleted
 from cloudd.conductor.service import ConductorService, HostUnavailable
-from cloudd.conductor.shelve import shelved_record
+from cloudd.conductor.shelve import RESCUE_IMAGE_KEY, shelved_record
 from cloudd.db.service import OnHost
 from cloudd.frontdoor import compute_create as create
 from cloudd.frontdoor import compute_shelve as shelve_ops
@@ -73,6 +73,7 @@ _ACTIONS: dict[str, tuple[str, str | None, _Cast]] = {
     "shelveOffload": ("shelve_offload", states.SHELVING_OFFLOADING,
                       ComputeClient.shelve_offload_instance),
     "unshelve": ("unshelve", states.UNSHELVING, ComputeClient.unshelve_instance),
+    "unrescue": ("unrescue", states.UNRESCUING, ComputeClient.unrescue_instance),
 }
 
 
@@ -262,6 +263,15 @@ class ComputeAPI(OnHost):
                            args=c.ResizeInstance(**base, new_flavor=new_flavor))
             await self._check_resize_quota(row, new_flavor)
             changes["system_metadata"] = resize_record(row, new_flavor)
+        elif action == "rescue":
+            check, task = "rescue", states.RESCUING
+            # The image the API checked; recorded so that the host may fetch it (and dropped
+            # when the host reports the unrescue done).
+            rescue_image: Image = extra["image"]
+            send = partial(ComputeClient.rescue_instance, args=c.RescueInstance(
+                **base, image=image_info(rescue_image)))
+            changes["system_metadata"] = {**row.system_metadata,
+                                          RESCUE_IMAGE_KEY: rescue_image.id}
         elif action == "shelve":
             check, task = "shelve", states.SHELVING
             offload = self.host.config.default.shelved_offload_time == 0
@@ -316,7 +326,7 @@ class ComputeAPI(OnHost):
                   "ram": new_flavor.memory_mb - row.memory_mb}
         async with self.db.transaction() as tx:
             await quota.lock_project(tx, row.project_id)
-            await quota.check(tx, row.project_id, deltas)
+            await quota.check(tx, row.project_id, deltas, row.user_id)
 
     async def _cast(self, row: Instance, send: Send, task: str, request_id: str) -> None:
         try:

@@ -25,9 +25,10 @@ LOG = logging.getLogger(__name__)
 
 async def needed_by_host(db: Database, host_name: str, image_id: str) -> bool:
     """Whether `image_id` boots (or is the kernel/ramdisk of) an instance on `host_name`."""
-    if await instances.uses_image_on_host(db, host_name, image_id):
+    used = await instances.images_of_host(db, host_name)
+    if image_id in used:
         return True
-    for boot_image in await instances.boot_image_ids_on_host(db, host_name):
+    for boot_image in sorted(used):
         properties = await records.properties_of(db, boot_image)
         if properties is not None and image_id in (properties.get("kernel_id"),
                                                    properties.get("ramdisk_id")):

@@ -52,6 +52,8 @@ SHELVING_IMAGE_PENDING_UPLOAD = "shelving_image_pending_upload"
 SHELVING_IMAGE_UPLOADING = "shelving_image_uploading"
 SHELVING_OFFLOADING = "shelving_offloading"
 UNSHELVING = "unshelving"
+RESCUING = "rescuing"
+UNRESCUING = "unrescuing"
 
 BUILD_TASKS = (SCHEDULING, BLOCK_DEVICE_MAPPING, NETWORKING, SPAWNING)
 REBUILD_TASKS = (REBUILDING, REBUILD_SPAWNING)
@@ -108,12 +110,16 @@ ALLOWED: dict[str, tuple[tuple[str, ...], tuple[str | None, ...]]] = {
     "soft_delete": ((ACTIVE, STOPPED, PAUSED, SUSPENDED, RESIZED, ERROR), (None,)),
     "restore": ((SOFT_DELETED,), (None,)),
     "force_delete": ((SOFT_DELETED,), (None,)),
+    "rescue": ((ACTIVE, STOPPED, ERROR), (None,)),
+    "unrescue": ((RESCUED,), (None,)),
     "shelve": ((ACTIVE, STOPPED, PAUSED, SUSPENDED), (None,)),
     "shelve_offload": ((SHELVED,), (None,)),
     "unshelve": ((SHELVED, SHELVED_OFFLOADED), (None,)),
     "trigger_crash_dump": ((ACTIVE, PAUSED, RESCUED, RESIZED, ERROR), (None,)),
-    "console": ((ACTIVE, PAUSED), (None, REBOOTING, REBOOTING_HARD, PAUSING, UNPAUSING)),
-    "console_output": ((ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR, RESIZED), (
+    # A rescued guest runs: its consoles are how the rescue is used.
+    "console": ((ACTIVE, PAUSED, RESCUED),
+                (None, REBOOTING, REBOOTING_HARD, PAUSING, UNPAUSING)),
+    "console_output": ((ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR, RESIZED, RESCUED), (
         *BUILD_TASKS, None, REBOOTING, REBOOTING_HARD, PAUSING, UNPAUSING, SUSPENDING, RESUMING,
         POWERING_OFF, POWERING_ON, REBUILDING, REBUILD_SPAWNING, *SNAPSHOT_TASKS)),
 }

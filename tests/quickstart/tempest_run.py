@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # The tests of the issue: create (and what follows a create: details, lists), addresses,
-# stop/start, delete while SHUTOFF, rename; server diagnostics; shelve and unshelve.
+# stop/start, delete while SHUTOFF, rename; server diagnostics; shelve and unshelve; rescue.
 SELECTION = (
     r"^tempest\.api\.compute\.servers\."
     r"(test_create_server\.ServersTestJSON\."
@@ -26,7 +26,8 @@ SELECTION = (
     r"|test_server_actions\.ServerActionsTestJSON\.test_stop_start_server"
     r"|test_server_actions\.ServerActionsTestOtherB\.test_shelve_(unshelve|paused)_server"
     r"|test_delete_server\.DeleteServersTestJSON\.test_delete_server_while_in_(shutoff|shelved)_state"
-    r"|test_servers\.ServersTestJSON\.test_update_server_name)"
+    r"|test_servers\.ServersTestJSON\.test_update_server_name"
+    r"|test_server_rescue\.ServerRescueTestJSON\.)"
     # diagnostics below 2.48 (the hypervisor's map) and from 2.48 (tempest's strict schema)
     r"|^tempest\.api\.compute\.admin\.test_server_diagnostics\."
 )
@@ -35,7 +36,7 @@ SELECTION = (
 FEATURES: dict[str, object] = {
     "console_output": True, "vnc_console": True, "pause": True, "suspend": True,
     "snapshot": True, "resize": False, "cold_migration": False, "live_migration": False,
-    "shelve": True, "rescue": False, "change_password": False, "interface_attach": False,
+    "shelve": True, "rescue": True, "change_password": False, "interface_attach": False,
     "personality": False, "config_drive": False, "metadata_service": True,
     "spice_console": False, "serial_console": False, "disk_config": False,
     "enable_instance_password": True,

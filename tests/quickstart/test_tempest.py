@@ -1,6 +1,6 @@
 """tempest's compute API server tests against the quick start's cloud (a real `make run`, the
 libvirt driver, real networking): create, list addresses, stop/start, delete while SHUTOFF,
-rename, server diagnostics, shelve and unshelve. tempest makes its own projects and users
+rename, server diagnostics, shelve and unshelve, rescue. tempest makes its own projects and users
 through cloudd's Identity API (dynamic credentials) and boots servers from the cloudd-guest
 image with m1.nano."""
 

@@ -1,5 +1,6 @@
-"""The compute manager's actions that write a guest's disk into an image: snapshot (createImage,
-createBackup) and shelve, with shelve's offload and the unshelve of a guest still on its host.
+"""The compute manager's actions between a guest's disks and images: snapshot (createImage,
+createBackup), shelve with its offload and the unshelve of a guest still on its host, and
+rescue (boot a rescue image with the guest's disks attached) and unrescue.
 
 The snapshot's bytes are uploaded to the image the API created, over the controller link's
 listener; the controller decides what becomes of them (a backup's rotation, an unshelve's
@@ -19,7 +20,12 @@ from cloudd.agent.compute.drivers.base import InstanceNotFound
 from cloudd.agent.compute.manager_base import Abandoned, ManagerBase
 from cloudd.agent.image_transfer import upload_snapshot
 from cloudd.rpc import RpcContext, rpc_method
-from cloudd.rpc.contracts.compute import InstanceAction, ShelveInstance, SnapshotInstance
+from cloudd.rpc.contracts.compute import (
+    InstanceAction,
+    RescueInstance,
+    ShelveInstance,
+    SnapshotInstance,
+)
 from cloudd.rpc.contracts.conductor import AgentInstanceValues
 from cloudd.rpc.contracts.instance import Instance
 from cloudd.vocab import power_state, states
@@ -115,6 +121,24 @@ class ManagerImages(ManagerBase):
             return AgentInstanceValues(vm_state=states.ACTIVE)
 
         await self.run_action(uuid, request_id, "unshelve_instance", [states.UNSHELVING], work)
+
+    @rpc_method
+    async def rescue_instance(self, ctx: RpcContext, args: RescueInstance) -> None:
+        async def work(instance: Instance) -> AgentInstanceValues:
+            await self.driver.rescue(args.uuid, args.image)
+            return AgentInstanceValues(vm_state=states.RESCUED)
+
+        await self.run_action(args.uuid, args.request_id, "rescue_instance", [states.RESCUING],
+                              work)
+
+    @rpc_method
+    async def unrescue_instance(self, ctx: RpcContext, args: InstanceAction) -> None:
+        async def work(instance: Instance) -> AgentInstanceValues:
+            await self.driver.unrescue(args.uuid)
+            return AgentInstanceValues(vm_state=states.ACTIVE)
+
+        await self.run_action(args.uuid, args.request_id, "unrescue_instance",
+                              [states.UNRESCUING], work)
 
     async def _power_off_if_there(self, uuid: str) -> None:
         try:

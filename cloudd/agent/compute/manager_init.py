@@ -146,8 +146,10 @@ async def init_instance(manager: ReconciledManager, instance: Instance) -> None:
         except Abandoned:
             return
         await manager.record_fault(uuid, InterruptedBuild("Instance rebuild was interrupted"))
-    elif task_state in (*states.SNAPSHOT_TASKS, *states.SHELVE_TASKS, states.RESIZE_PREP):
-        # A shelve cut short leaves the server as it was (its power state is synced next).
+    elif task_state in (*states.SNAPSHOT_TASKS, *states.SHELVE_TASKS, states.RESIZE_PREP,
+                        states.RESCUING, states.UNRESCUING):
+        # A shelve or (un)rescue cut short leaves the server as its row was (its power state
+        # is synced next).
         await manager.update_quietly(uuid, AgentInstanceValues(task_state=None), [task_state])
     elif task_state == states.RESIZE_MIGRATING:
         await _undo_resize(manager, instance)

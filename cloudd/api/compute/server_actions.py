@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import Field, StringConstraints, field_validator
 
 from cloudd.api.auth import public_url
-from cloudd.api.compute import consoles, server_rebuild, server_shelve
+from cloudd.api.compute import consoles, server_rebuild, server_rescue, server_shelve
 from cloudd.api.compute.common import (
     compute_api,
     context,
@@ -254,7 +254,8 @@ ACTIONS: dict[str, ActionHandler] = {
     "restore": _simple("restore"), "forceDelete": force_delete,
     "os-getVNCConsole": consoles.get_vnc_console, "trigger_crash_dump": trigger_crash_dump,
     "shelve": server_shelve.shelve, "shelveOffload": server_shelve.shelve_offload,
-    "unshelve": server_shelve.unshelve,
+    "unshelve": server_shelve.unshelve, "rescue": server_rescue.rescue,
+    "unrescue": server_rescue.unrescue,
 }
 
 

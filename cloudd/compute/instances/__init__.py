@@ -59,7 +59,6 @@ from cloudd.compute.instances.records import (
 )
 from cloudd.compute.instances.reports import claim_report, prune_reports, report_applied
 from cloudd.compute.instances.store import (
-    boot_image_ids_on_host,
     builds_waiting,
     count_by_vm_state,
     count_on_host,
@@ -67,6 +66,7 @@ from cloudd.compute.instances.store import (
     exists_on_host,
     get,
     held_resources,
+    images_of_host,
     mark_deleted_on_node,
     names_on_host,
     offload_from_node,
@@ -75,7 +75,6 @@ from cloudd.compute.instances.store import (
     project_of,
     project_usage,
     update,
-    uses_image_on_host,
 )
 
 __all__ = [
@@ -97,7 +96,6 @@ __all__ = [
     "action_of_request",
     "actions_of",
     "add_fault",
-    "boot_image_ids_on_host",
     "builds_waiting",
     "claim_report",
     "clear_password",
@@ -112,6 +110,7 @@ __all__ = [
     "from_row",
     "get",
     "held_resources",
+    "images_of_host",
     "in_state",
     "insert",
     "latest_fault",
@@ -136,6 +135,5 @@ __all__ = [
     "soft_deleted_before",
     "start_action",
     "update",
-    "uses_image_on_host",
     "withdraw_action",
 ]

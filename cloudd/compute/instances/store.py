@@ -25,6 +25,9 @@ from cloudd.compute.instances.records import (
 from cloudd.db import Executor, conditional_update
 from cloudd.vocab import states
 
+# system_metadata keys naming an image a host may fetch for its instance (shelve, rescue).
+RECORDED_IMAGE_KEYS = ("shelved_image_id", "rescue_image_ref")
+
 
 async def get(db: Executor, uuid: str, *, include_deleted: bool = False) -> Instance:
     sql = "SELECT * FROM instances WHERE uuid = $1"
@@ -163,11 +166,15 @@ async def builds_waiting(db: Executor, vm_state: str, task_state: str,
             for r in rows]
 
 
-async def project_usage(db: Executor, project_id: str) -> ProjectUsage:
-    """Live instances of the project and the cores and RAM they hold."""
-    row = await db.fetchrow(
-        "SELECT COUNT(*) AS n, COALESCE(SUM(vcpus), 0) AS cores, COALESCE(SUM(memory_mb), 0) AS ram"
-        " FROM instances WHERE project_id = $1 AND deleted = 0", project_id)
+async def project_usage(db: Executor, project_id: str,
+                        user_id: str | None = None) -> ProjectUsage:
+    """Live instances of the project (of one user in it) and the cores and RAM they hold."""
+    sql = ("SELECT COUNT(*) AS n, COALESCE(SUM(vcpus), 0) AS cores, COALESCE(SUM(memory_mb), 0)"
+           " AS ram FROM instances WHERE project_id = $1 AND deleted = 0")
+    args = [project_id]
+    if user_id is not None:
+        sql, args = sql + " AND user_id = $2", [project_id, user_id]
+    row = await db.fetchrow(sql, *args)
     assert row is not None
     return ProjectUsage(int(row["n"]), int(row["cores"]), int(row["ram"]))
 
@@ -178,23 +185,17 @@ async def count_by_vm_state(db: Executor) -> dict[str, int]:
     return {str(r["vm_state"]): int(r["n"]) for r in rows}
 
 
-async def uses_image_on_host(db: Executor, host: str, image_id: str) -> bool:
-    """Whether a live instance on `host` boots `image_id` or uses it as kernel or ramdisk."""
-    direct = await db.fetchval(
-        "SELECT COUNT(*) FROM instances WHERE host = $1 AND deleted = 0"
-        " AND (image_ref = $2 OR kernel_id = $2 OR ramdisk_id = $2)", host, image_id)
-    if direct:
-        return True
-    unshelving = await db.fetch(  # an offloaded server placed here boots its shelved image
-        "SELECT system_metadata FROM instances WHERE host = $1 AND deleted = 0"
-        " AND vm_state = $2", host, states.SHELVED_OFFLOADED)
-    return any(decode_json(r["system_metadata"]).get("shelved_image_id") == image_id
-               for r in unshelving)
-
-
-async def boot_image_ids_on_host(db: Executor, host: str) -> list[str]:
-    """The distinct images the live instances on `host` boot from."""
+async def images_of_host(db: Executor, host: str) -> set[str]:
+    """Every image the live instances on `host` boot or may be told to boot: their image,
+    kernel and ramdisk, and the shelved or rescue image the controller recorded for them."""
     rows = await db.fetch(
-        "SELECT DISTINCT image_ref FROM instances WHERE host = $1 AND deleted = 0"
-        " AND image_ref IS NOT NULL", host)
-    return [str(r["image_ref"]) for r in rows]
+        "SELECT image_ref, kernel_id, ramdisk_id, system_metadata FROM instances"
+        " WHERE host = $1 AND deleted = 0", host)
+    found: set[str] = set()
+    for row in rows:
+        found.update(str(row[k]) for k in ("image_ref", "kernel_id", "ramdisk_id") if row[k])
+        recorded = decode_json(row["system_metadata"])
+        found.update(str(recorded[k]) for k in RECORDED_IMAGE_KEYS if recorded.get(k))
+    return found
+
+

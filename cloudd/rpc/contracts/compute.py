@@ -106,6 +106,12 @@ class SnapshotInstance(InstanceAction):
     image_id: str
 
 
+class RescueInstance(InstanceAction):
+    """Rescue: boot `image` with the guest's own disks attached after it."""
+
+    image: ImageInfo
+
+
 class ShelveInstance(SnapshotInstance):
     """Shelve: power off, snapshot into `image_id`, and with `offload` free the host at once
     (Nova's shelved_offload_time 0)."""
@@ -276,6 +282,12 @@ class ComputeClient:
 
     async def snapshot_instance(self, args: SnapshotInstance) -> None:
         await self.link.cast(PREFIX + "snapshot_instance", args)
+
+    async def rescue_instance(self, args: RescueInstance) -> None:
+        await self.link.cast(PREFIX + "rescue_instance", args)
+
+    async def unrescue_instance(self, args: InstanceAction) -> None:
+        await self.link.cast(PREFIX + "unrescue_instance", args)
 
     async def shelve_instance(self, args: ShelveInstance) -> None:
         await self.link.cast(PREFIX + "shelve_instance", args)

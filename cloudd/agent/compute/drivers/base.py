@@ -193,6 +193,15 @@ class ComputeDriver(abc.ABC):
         """Throw away the new size and go back to the old one; InvalidState if none pending."""
 
     @abc.abstractmethod
+    async def rescue(self, uuid: str, image: ImageInfo) -> None:
+        """Nova's rescue: stop the guest, boot `image` (a fresh disk of it, the first disk)
+        with the guest's own disks attached after it; InvalidState if it is in rescue."""
+
+    @abc.abstractmethod
+    async def unrescue(self, uuid: str) -> None:
+        """Back to the guest's own disks and definition, booted; InvalidState if not in rescue."""
+
+    @abc.abstractmethod
     async def snapshot(self, uuid: str, dest_path: str) -> None:
         """Write the guest's root disk as an image file at ``dest_path``."""
 

@@ -36,6 +36,7 @@ from cloudd.rpc.contracts.compute import (
     Diagnostics,
     DiskDiagnostics,
     HostResources,
+    ImageInfo,
     NicDiagnostics,
 )
 from cloudd.vocab import power_state
@@ -72,6 +73,7 @@ class _FakeGuest:
     console: deque[str]
     power_state: int = power_state.NOSTATE
     pre_resize_spec: GuestSpec | None = None  # kept by resize() until confirm or revert
+    rescue_image: str | None = None  # the image rescue() booted, until unrescue()
     snapshots_taken: int = 0
     nmis_injected: int = 0  # trigger_crash_dump's NMIs, for tests to read
     created: float = field(default_factory=time.monotonic)  # its CPU time in diagnostics
@@ -268,6 +270,31 @@ class FakeDriver(ComputeDriver):
         guest.console.append(f"fake guest {uuid} resize reverted")
         if power_on:
             self._boot(guest)
+
+    # -- rescue ----------------------------------------------------------------------------
+
+    async def rescue(self, uuid: str, image: ImageInfo) -> None:
+        guest = await self._begin("rescue", uuid, _REBUILDABLE)
+        self._refuse_if_resizing(guest)
+        if guest.rescue_image is not None:
+            raise InvalidState(f"instance {uuid} is in rescue already")
+        guest.rescue_image = image.id
+        guest.power_state = power_state.SHUTDOWN
+        guest.console.append(f"fake guest {uuid} rescued with image {image.id}")
+        self._boot(guest)
+
+    async def unrescue(self, uuid: str) -> None:
+        guest = await self._begin("unrescue", uuid, _ANY_STATE)
+        if guest.rescue_image is None:
+            raise InvalidState(f"instance {uuid} is not in rescue")
+        guest.rescue_image = None
+        guest.power_state = power_state.SHUTDOWN
+        guest.console.append(f"fake guest {uuid} unrescued")
+        self._boot(guest)
+
+    def rescue_image(self, uuid: str) -> str | None:
+        """The image a rescued guest booted (None: not in rescue), for tests to read."""
+        return self._guest(uuid).rescue_image
 
     # -- images and consoles ---------------------------------------------------------------
 

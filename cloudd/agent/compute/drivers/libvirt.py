@@ -20,6 +20,7 @@ from typing import Any
 import libvirt
 
 from cloudd.agent.compute.drivers import libvirt_images as images
+from cloudd.agent.compute.drivers import libvirt_rescue
 from cloudd.agent.compute.drivers.base import (
     BuildFailed,
     ComputeDriver,
@@ -38,7 +39,7 @@ from cloudd.agent.compute.drivers.libvirt_host import Host, lifecycle_event, tra
 from cloudd.agent.compute.drivers.libvirt_resources import host_resources
 from cloudd.agent.compute.drivers.libvirt_xml import DiskSpec, DomainLayout, domain_xml
 from cloudd.agent.compute.drivers.libvirt_xml import vnc_port as xml_vnc_port
-from cloudd.rpc.contracts.compute import Diagnostics, HostDomain, HostResources
+from cloudd.rpc.contracts.compute import Diagnostics, HostDomain, HostResources, ImageInfo
 from cloudd.vocab import power_state
 
 LOG = logging.getLogger(__name__)
@@ -215,10 +216,12 @@ class LibvirtDriver(ComputeDriver):
             files = InstanceFiles(self.instances_path, spec.uuid)
             old = await asyncio.to_thread(files.load_spec)
             spec = images.with_boot_images(spec)
-            # Without a kernel of its own, the new image keeps the guest's kernel and ramdisk.
+            # Without a kernel of its own, the new image keeps the guest's kernel and ramdisk;
+            # the guest keeps its NICs (the manager's spec does not carry them).
             if old is not None:
-                spec = spec.model_copy(update={"kernel": spec.kernel or old.kernel,
-                                               "ramdisk": spec.ramdisk or old.ramdisk})
+                spec = spec.model_copy(update={
+                    "kernel": spec.kernel or old.kernel, "ramdisk": spec.ramdisk or old.ramdisk,
+                    "network_info": spec.network_info or old.network_info})
             await self._shutdown(spec.uuid, clean=False)
             await asyncio.to_thread(files.disk.unlink, True)
             await self._build_files(spec, files, keep_boot_files=True)
@@ -242,9 +245,10 @@ class LibvirtDriver(ComputeDriver):
             elif new_spec.ephemeral_gb:
                 await images.create_blank(files.ephemeral, new_spec.ephemeral_gb * GiB)
             old = await asyncio.to_thread(files.load_spec)
-            spec = new_spec.model_copy(update={"image": new_spec.image or (old and old.image),
-                                               "kernel": old.kernel if old else None,
-                                               "ramdisk": old.ramdisk if old else None})
+            spec = new_spec.model_copy(update={
+                "image": new_spec.image or (old and old.image),
+                "kernel": old.kernel if old else None, "ramdisk": old.ramdisk if old else None,
+                "network_info": new_spec.network_info or (old.network_info if old else [])})
             await self._define(spec, files)
             if power_on:
                 await self._libvirt.domain_call(uuid, "create")
@@ -266,6 +270,16 @@ class LibvirtDriver(ComputeDriver):
             await self._libvirt.call(self._libvirt.conn.defineXML, xml)
             if power_on:
                 await self._libvirt.domain_call(uuid, "create")
+        await self._remove_unused_bases()
+
+    # -- rescue ----------------------------------------------------------------------------
+
+    async def rescue(self, uuid: str, image: ImageInfo) -> None:
+        await libvirt_rescue.rescue(self, uuid, image)
+        await self._remove_unused_bases()
+
+    async def unrescue(self, uuid: str) -> None:
+        await libvirt_rescue.unrescue(self, uuid)
         await self._remove_unused_bases()
 
     # -- images and consoles ---------------------------------------------------------------
@@ -359,20 +373,25 @@ class LibvirtDriver(ComputeDriver):
             await images.create_blank(files.ephemeral, spec.ephemeral_gb * GiB)
         await asyncio.to_thread(files.save, spec, bases)
 
-    async def _define(self, spec: GuestSpec, files: InstanceFiles) -> None:
-        disks = [DiskSpec(str(path), target) for path, target in
-                 ((files.disk, "vda"), (files.ephemeral, "vdb"))
-                 if await asyncio.to_thread(path.exists)]
+    async def _define(self, spec: GuestSpec, files: InstanceFiles,
+                      rescue: InstanceFiles | None = None) -> None:
+        """Define the guest's domain. With `rescue`, the rescue domain: the rescue image's disk
+        first, the guest's own disks after it, the rescue image's kernel; its XML goes to the
+        rescue directory, so the guest's own stays for unrescue."""
+        boot = rescue or files
+        paths = [*([rescue.disk] if rescue else []), files.disk, files.ephemeral]
+        present = [path for path in paths if await asyncio.to_thread(path.exists)]
+        disks = [DiskSpec(str(path), "vd" + "abc"[index]) for index, path in enumerate(present)]
         layout = DomainLayout(
             uuid=spec.uuid, name=spec.name, virt_type=self.virt_type, vcpus=spec.vcpus,
             memory_mb=spec.memory_mb, console_log=str(files.console_log),
             instances_path=str(self.instances_path), cloud_id=self.cloud_id, disks=disks,
-            kernel=str(files.kernel) if spec.kernel else None,
-            ramdisk=str(files.ramdisk) if spec.ramdisk else None,
+            kernel=str(boot.kernel) if spec.kernel else None,
+            ramdisk=str(boot.ramdisk) if spec.ramdisk else None,
             vnc_listen=self.vncserver_listen, network_info=spec.network_info,
         )
         xml = domain_xml(layout)
-        await asyncio.to_thread(files.domain_xml.write_text, xml)
+        await asyncio.to_thread(boot.domain_xml.write_text, xml)
         try:
             await self._libvirt.call(self._libvirt.conn.defineXML, xml)
         except libvirt.libvirtError as exc:

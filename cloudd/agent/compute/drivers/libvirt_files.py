@@ -3,7 +3,8 @@
 ``disk`` (qcow2 over the cached base), ``disk.eph0``, ``kernel``, ``ramdisk``, ``console.log``,
 ``domain.xml`` and ``cloudd.json`` (the GuestSpec and the base images it uses, so that rebuild,
 resize and the image cache work after an agent restart). During a resize the old directory is
-kept as ``<uuid>_resize`` until confirm or revert.
+kept as ``<uuid>_resize`` until confirm or revert; during a rescue the rescue image's files
+(its disk, kernel, ramdisk, the rescue domain's XML and record) are in ``<uuid>/rescue``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from cloudd.agent.compute.drivers.base import GuestSpec
 
 RESIZE_SUFFIX = "_resize"
+RESCUE_DIR = "rescue"
 
 
 class InstanceFiles:
@@ -50,6 +52,10 @@ class InstanceFiles:
     def record(self) -> Path:
         return self.dir / "cloudd.json"
 
+    def rescue_files(self) -> InstanceFiles:
+        """The rescue image's files, inside the guest's directory (gone with it)."""
+        return InstanceFiles(self.dir, RESCUE_DIR)
+
     # The methods below block: call them through asyncio.to_thread.
 
     def create_dir(self) -> None:
@@ -77,7 +83,9 @@ def bases_in_use(instances_path: Path) -> set[str]:
     in_use: set[str] = set()
     if not instances_path.is_dir():
         return in_use
-    for record in instances_path.glob("*/cloudd.json"):
+    records = [*instances_path.glob("*/cloudd.json"),
+               *instances_path.glob(f"*/{RESCUE_DIR}/cloudd.json")]
+    for record in records:
         try:
             in_use.update(json.loads(record.read_text()).get("bases", []))
         except (OSError, ValueError):
