@@ -87,7 +87,7 @@ FAMILIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # Every project's overrides of the quota defaults, compute and storage alike, and the
     # quota classes' (the default class's) overrides of the built-in defaults.
     "quotas": (
-        ("quotas", "quota_classes"),
+        ("quotas", "quota_classes", "project_user_quotas"),
         ("cloudd/quota_limits.py",),
     ),
 }

@@ -1,4 +1,7 @@
-"""Per-project quotas (Nova's DbQuotaDriver with counted usage): limits, usage, atomic checks.
+"""Per-project and per-user quotas (Nova's DbQuotaDriver with counted usage): limits, usage,
+atomic checks. A user's limits within a project are the project's, overridden by the user's
+own rows (PUT /os-quota-sets/{project}?user_id=); a check counts the user's usage against them
+as well as the project's usage against the project's.
 
 Usage is counted from the rows themselves (instances, key pairs, server groups), as Nova does
 since Pike, so nothing can drift. A check is atomic when it runs inside the transaction that
@@ -80,6 +83,33 @@ async def limits(db: Executor, project_id: str) -> dict[str, int]:
     return out
 
 
+async def user_limits(db: Executor, project_id: str, user_id: str) -> dict[str, int]:
+    """The user's hard limits in the project: the project's, overridden by the user's rows."""
+    out = await limits(db, project_id)
+    for resource, limit in (await quota_limits.user_overrides(db, project_id, user_id)).items():
+        if resource in out:
+            out[resource] = limit
+    return out
+
+
+async def set_user_limits(db: Executor, project_id: str, user_id: str,
+                          values: Mapping[str, int], now: float) -> None:
+    await quota_limits.set_user_overrides(db, project_id, user_id, values, now)
+
+
+async def reset_user_limits(db: Executor, project_id: str, user_id: str) -> None:
+    await quota_limits.reset_user(db, project_id, user_id)
+
+
+async def user_usage(db: Executor, project_id: str, user_id: str) -> dict[str, int]:
+    """Counted usage of one user in the project (their instances, groups and key pairs)."""
+    held = await instances.project_usage(db, project_id, user_id)
+    groups = await server_groups.count_in_project(db, project_id, user_id)
+    key_pairs = await keypairs.count_for_user(db, user_id)
+    return {"instances": held.instances, "cores": held.cores, "ram": held.ram,
+            "server_groups": groups, "key_pairs": key_pairs}
+
+
 async def set_limits(db: Executor, project_id: str, values: Mapping[str, int], now: float) -> None:
     await quota_limits.set_overrides(db, project_id, values, now)
 
@@ -104,11 +134,21 @@ def _over(wanted: Mapping[str, int], used: Mapping[str, int], hard: Mapping[str,
 
 async def check(tx: Executor, project_id: str, wanted: Mapping[str, int],
                 user_id: str | None = None) -> None:
-    """Raise QuotaExceeded unless `wanted` more of each resource fits; call after lock_project."""
-    hard = await limits(tx, project_id)
-    used = await usage(tx, project_id, user_id)
-    if overs := _over(wanted, used, hard):
-        raise QuotaExceeded({r: wanted[r] for r in overs}, used, hard)
+    """Raise QuotaExceeded unless `wanted` more of each resource fits the project's limits
+    and (with `user_id`) the user's; call after lock_project."""
+    for hard, used in await _scopes(tx, project_id, user_id):
+        if overs := _over(wanted, used, hard):
+            raise QuotaExceeded({r: wanted[r] for r in overs}, used, hard)
+
+
+async def _scopes(tx: Executor, project_id: str,
+                  user_id: str | None) -> list[tuple[dict[str, int], dict[str, int]]]:
+    """(limits, usage) of the project and, with `user_id`, of the user in it."""
+    scopes = [(await limits(tx, project_id), await usage(tx, project_id, user_id))]
+    if user_id is not None:
+        scopes.append((await user_limits(tx, project_id, user_id),
+                       await user_usage(tx, project_id, user_id)))
+    return scopes
 
 
 def instance_resources(flavor: Mapping[str, Any], count: int) -> dict[str, int]:
@@ -117,20 +157,20 @@ def instance_resources(flavor: Mapping[str, Any], count: int) -> dict[str, int]:
 
 
 async def allowed_instances(tx: Executor, project_id: str, flavor: Mapping[str, Any],
-                            min_count: int, max_count: int) -> int:
-    """How many of max_count instances fit (Nova lowers max_count to what the quota allows);
-    QuotaExceeded naming min_count when not even min_count fit."""
-    hard = await limits(tx, project_id)
-    used = await usage(tx, project_id)
+                            min_count: int, max_count: int, user_id: str | None = None) -> int:
+    """How many of max_count instances fit the project's and the user's limits (Nova lowers
+    max_count to what the quota allows); QuotaExceeded naming min_count when not even
+    min_count fit."""
     allowed = max_count
-    for resource, per_instance in instance_resources(flavor, 1).items():
-        if hard[resource] != UNLIMITED and per_instance > 0:
-            allowed = min(allowed, max(hard[resource] - used[resource], 0) // per_instance)
-    if allowed >= min_count:
-        return allowed
-    wanted = instance_resources(flavor, min_count)
-    overs = _over(wanted, used, hard)
-    raise QuotaExceeded({r: wanted[r] for r in overs}, used, hard)
+    for hard, used in await _scopes(tx, project_id, user_id):
+        for resource, per_instance in instance_resources(flavor, 1).items():
+            if hard[resource] != UNLIMITED and per_instance > 0:
+                allowed = min(allowed, max(hard[resource] - used[resource], 0) // per_instance)
+        if allowed < min_count:
+            wanted = instance_resources(flavor, min_count)
+            overs = _over(wanted, used, hard)
+            raise QuotaExceeded({r: wanted[r] for r in overs}, used, hard)
+    return allowed
 
 
 async def group_members(tx: Executor, group_id: int) -> int:

@@ -89,9 +89,14 @@ async def delete(db: Executor, group_id: int) -> None:
     await db.execute("DELETE FROM instance_groups WHERE id = $1", group_id)
 
 
-async def count_in_project(db: Executor, project_id: str) -> int:
-    count = await db.fetchval("SELECT COUNT(*) FROM instance_groups WHERE project_id = $1",
-                              project_id)
+async def count_in_project(db: Executor, project_id: str, user_id: str | None = None) -> int:
+    """The project's server groups (those one user made in it)."""
+    if user_id is None:
+        count = await db.fetchval("SELECT COUNT(*) FROM instance_groups WHERE project_id = $1",
+                                  project_id)
+    else:
+        count = await db.fetchval("SELECT COUNT(*) FROM instance_groups WHERE project_id = $1"
+                                  " AND user_id = $2", project_id, user_id)
     return int(count or 0)
 
 

@@ -265,8 +265,7 @@ async def build(db: Database, conductor: BuildScheduler, name_template: str, req
         # project can interleave with (quota.lock_project).
         await quota.lock_project(tx, req.project_id)
         count = await quota.allowed_instances(tx, req.project_id, flavor_view.model_dump(),
-                                              req.min_count,
-                                              count)
+                                              req.min_count, count, req.user_id)
         uuids = spec.instance_uuids = [str(uuidlib.uuid4()) for _ in range(count)]
         spec.num_instances = count
         spec.instance_group = await _join_group(tx, req, uuids, now)

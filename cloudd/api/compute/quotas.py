@@ -1,6 +1,8 @@
 """/os-quota-sets (show, defaults, detail; update and delete for admins) and /limits.
 
-Limits and counted usage come from cloudd.compute.quota (defaults + table `quotas`)."""
+Limits and counted usage come from cloudd.compute.quota (defaults + table `quotas`). With
+`?user_id=` (Nova's per-user quotas) show, detail, update and delete are the user's within
+the project: a user's limit is at most the project's and at least what the user uses."""
 
 from __future__ import annotations
 
@@ -50,9 +52,24 @@ def _target_project(request: web.Request) -> str:
     return project_id
 
 
+def _target_user(request: web.Request) -> str | None:
+    """The `user_id` asked about (None: the project); another user's quotas are an admin's."""
+    ctx = context(request)
+    user_id = request.query.get("user_id") or None
+    if user_id is not None and user_id != ctx.user_id:
+        ctx.require_admin()
+    return user_id
+
+
+async def _limits_of(db: Executor, project_id: str, user_id: str | None) -> dict[str, int]:
+    if user_id is None:
+        return await project_quotas(db, project_id)
+    return await quota.user_limits(db, project_id, user_id)
+
+
 async def show(request: web.Request) -> web.Response:
     project_id = _target_project(request)
-    limits = await project_quotas(database(request), project_id)
+    limits = await _limits_of(database(request), project_id, _target_user(request))
     return web.json_response({"quota_set": {"id": project_id, **_quota_keys(request, limits)}})
 
 
@@ -65,13 +82,14 @@ async def defaults(request: web.Request) -> web.Response:
 
 async def detail(request: web.Request) -> web.Response:
     project_id = _target_project(request)
-    ctx = context(request)
-    user_id = request.query.get("user_id") or ctx.user_id
-    if user_id != ctx.user_id:
-        ctx.require_admin()  # another user's key pair count is theirs to see
-    usage = await quota.usage(database(request), project_id, user_id)
+    db = database(request)
+    asked = _target_user(request)  # another user's usage is an admin's to see
+    if asked is None:  # the project's, with the caller's own key pairs (they are per user)
+        usage = await quota.usage(db, project_id, context(request).user_id)
+    else:
+        usage = await quota.user_usage(db, project_id, asked)
     body: dict[str, Any] = {"id": project_id}
-    limits = await project_quotas(database(request), project_id)
+    limits = await _limits_of(db, project_id, asked)
     for key, limit in _quota_keys(request, limits).items():
         body[key] = {"limit": limit, "in_use": usage.get(key, 0), "reserved": 0}
     return web.json_response({"quota_set": body})
@@ -113,10 +131,11 @@ def parse_limits(body: Any, wrapper: str, allowed: Collection[str],
 async def update(request: web.Request) -> web.Response:
     context(request).require_admin()
     project_id = request.match_info["project_id"]
-    if request.query.get("user_id"):
-        raise BadRequest("Per-user quotas are not supported; set the project's quota.")
     values, force = parse_limits(await read_json(request), "quota_set", _quota_keys(request),
                                  takes_force=True)
+    user_id = request.query.get("user_id") or None
+    if user_id is not None:
+        return await _update_user(request, project_id, user_id, values, force)
     async with database(request).transaction() as tx:
         await quota.lock_project(tx, project_id)
         used = await quota.usage(tx, project_id)
@@ -129,10 +148,38 @@ async def update(request: web.Request) -> web.Response:
     return web.json_response({"quota_set": _quota_keys(request, limits)})
 
 
+async def _update_user(request: web.Request, project_id: str, user_id: str,
+                       values: dict[str, int], force: bool) -> web.Response:
+    """A user's limits in the project: at most the project's (Nova's maximum) and, unless
+    forced, at least what the user uses (its minimum)."""
+    if len(user_id) > 255:
+        raise BadRequest("Invalid user_id: longer than 255 characters")
+    async with database(request).transaction() as tx:
+        await quota.lock_project(tx, project_id)
+        project = await quota.limits(tx, project_id)
+        used = await quota.user_usage(tx, project_id, user_id)
+        for resource, limit in values.items():
+            maximum = project[resource]
+            if maximum != -1 and (limit == -1 or limit > maximum):
+                raise BadRequest(f"Quota limit {limit} for {resource} must be less than or "
+                                 f"equal to {maximum}.")
+            if not force and limit != -1 and limit < used.get(resource, 0):
+                raise BadRequest(f"Quota limit {limit} for {resource} must be greater than or "
+                                 f"equal to already used and reserved {used[resource]}.")
+        await quota.set_user_limits(tx, project_id, user_id, values, time.time())
+        limits = await quota.user_limits(tx, project_id, user_id)
+    return web.json_response({"quota_set": _quota_keys(request, limits)})
+
+
 async def reset(request: web.Request) -> web.Response:
-    """DELETE: the project goes back to the defaults."""
+    """DELETE: the project goes back to the defaults (with `user_id`: the user to the
+    project's limits)."""
     context(request).require_admin()
-    await quota.reset_limits(database(request), request.match_info["project_id"])
+    project_id = request.match_info["project_id"]
+    if user_id := request.query.get("user_id"):
+        await quota.reset_user_limits(database(request), project_id, user_id)
+    else:
+        await quota.reset_limits(database(request), project_id)
     return web.Response(status=202)
 
 

@@ -93,7 +93,7 @@ async def create(request: web.Request) -> web.Response:
     async with db.transaction() as tx:
         await quota.lock_project(tx, project_id)
         try:
-            await quota.check(tx, project_id, {"server_groups": 1})
+            await quota.check(tx, project_id, {"server_groups": 1}, ctx.user_id)
         except quota.QuotaExceeded:
             raise Forbidden("Quota exceeded, too many server groups.") from None
         group = await server_groups.create(
