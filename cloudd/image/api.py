@@ -15,6 +15,7 @@ repository.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -234,10 +235,14 @@ class ImageAPI(OnHost):
             raise ImageStoreUnavailable(f"Image storage failed: {exc}") from None
 
     async def reset_stale_uploads(self) -> None:
-        """Uploads whose uploader died (a controller killed mid-upload): back to queued."""
+        """Uploads whose uploader died (a controller killed mid-upload): back to queued; and
+        snapshots that will never be uploaded (their snapshot failed) are deleted."""
         for image_id in await records.reset_stale_uploads(self.db):
             LOG.warning("image %s: its upload stopped without an end (uploader gone); it is "
                         "queued again and may be uploaded anew", image_id)
+        for image_id in await for_compute.discard_failed_snapshots(self.db, time.time()):
+            LOG.warning("image %s: its server's snapshot ended without its data; deleted",
+                        image_id)
 
     # ----- the agents' transfers (cloudd.image.transfer decides what a host may) ----------------
     async def data_for_host(self, host_name: str, image_id: str) -> ImageData | None:

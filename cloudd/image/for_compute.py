@@ -10,10 +10,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from cloudd import errors
+from cloudd.compute import instances
 from cloudd.db import Executor
 from cloudd.image import records
 from cloudd.objectstore.storage import ObjectStore
 from cloudd.rpc.contracts.instance import Instance
+from cloudd.vocab import states
 
 GIB = 1024**3
 # Base image properties a snapshot does not inherit (they describe the base image's data).
@@ -124,6 +126,31 @@ async def create_snapshot_image(db: Executor, server: Instance, *, name: str,
 async def discard_snapshot_image(db: Executor, image_id: str) -> None:
     """The snapshot could not start: its image (still without data) goes away."""
     await records.delete_if_queued(db, image_id)
+
+
+# How long a snapshot's image may stay queued before its server is asked whether it still
+# snapshots: the API creates the image and sets the task state moments apart.
+SNAPSHOT_START_GRACE = 60.0
+
+
+async def discard_failed_snapshots(db: Executor, now: float) -> list[str]:
+    """Snapshot and backup images still without data whose server no longer snapshots (its
+    snapshot, backup or shelve failed, or the controller died during it) go, as Nova deletes
+    the image of a failed snapshot; their ids. A server being deleted or gone: the same."""
+    discarded = []
+    for image in await records.queued_before(db, now - SNAPSHOT_START_GRACE):
+        props = image.properties
+        if props.get("image_type") not in ("snapshot", "backup") or "instance_uuid" not in props:
+            continue
+        try:
+            server = await instances.get(db, props["instance_uuid"])
+            snapshotting = server.task_state in (*states.SNAPSHOT_TASKS, *states.SHELVE_TASKS)
+        except instances.InstanceNotFound:
+            snapshotting = False
+        if not snapshotting:
+            await records.delete_if_queued(db, image.id)
+            discarded.append(image.id)
+    return discarded
 
 
 async def rotate_backups(db: Executor, store: ObjectStore, backup: records.Image,

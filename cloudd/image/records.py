@@ -164,6 +164,13 @@ async def usage(db: Executor, owner: str) -> Usage:
     return Usage(int(row["bytes"]), int(row["n"]))
 
 
+async def queued_before(db: Executor, cutoff: float) -> list[Image]:
+    """Images still `queued` (without data) created before `cutoff`, oldest first."""
+    return [from_row(r) for r in await db.fetch(
+        "SELECT * FROM images WHERE status = 'queued' AND created_at < $1"
+        " ORDER BY created_at, id", cutoff)]
+
+
 async def delete_if_queued(db: Executor, image_id: str) -> None:
     """The image row goes, if it is still `queued` (without data)."""
     await db.execute("DELETE FROM images WHERE id = $1 AND status = 'queued'", image_id)
