@@ -21,6 +21,7 @@ from cloudd.api.compute import (
     server_diagnostics,
     server_extras,
     server_groups,
+    server_migrations,
     server_password,
     server_tags,
     servers,
@@ -86,6 +87,7 @@ def compute_app(host: ServiceHost) -> web.Application:
     app.router.add_get("/v2/", version_v2)
     for module in (servers, server_actions, server_extras, flavors, keypairs, quotas, misc,
                    server_groups, server_tags, usage, flavor_access, consoles, network_proxies,
-                   server_diagnostics, hypervisors, quota_classes, server_password):
+                   server_diagnostics, hypervisors, quota_classes, server_password,
+                   server_migrations):
         module.add_routes(app, PREFIX)
     return app

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cloudd.api.compute import collection_paging
 from cloudd.api.compute.common import compute_api, context, database
 from cloudd.api.compute.errors import BadRequest, Conflict, NotFound
 from cloudd.api.compute.microversion import request_version
@@ -18,6 +19,7 @@ from cloudd.conductor.service import HostUnavailable
 from cloudd.rpc import RpcError
 
 Pair = tuple[hosts.ComputeNode, hosts.Service | None]
+PAGING_SINCE = "2.33"
 
 
 def _hypervisor_view(request: web.Request, node: hosts.ComputeNode,
@@ -57,16 +59,34 @@ async def _hypervisors(request: web.Request) \
             for n in nodes]
 
 
-async def hypervisors_index(request: web.Request) -> web.Response:
+async def _listing(request: web.Request, detail: bool) -> web.Response:
+    """From 2.33 paged by `limit` and `marker` (the id a view shows: its uuid from 2.53)."""
     pairs = await _hypervisors(request)
-    return web.json_response({"hypervisors": [_hypervisor_view(request, n, s, False)
-                                              for n, s in pairs]})
+    body: dict[str, Any] = {}
+    if request_version(request).at_least(PAGING_SINCE):
+        key = _uuid_key if request_version(request).at_least("2.53") else _id_key
+        pairs = collection_paging.page(request, pairs, key)
+        path = "os-hypervisors/detail" if detail else "os-hypervisors"
+        if links := collection_paging.next_links(request, pairs, key, path):
+            body["hypervisors_links"] = links
+    body["hypervisors"] = [_hypervisor_view(request, n, s, detail) for n, s in pairs]
+    return web.json_response(body)
+
+
+def _id_key(pair: Pair) -> str:
+    return str(pair[0].id)
+
+
+def _uuid_key(pair: Pair) -> str:
+    return pair[0].uuid
+
+
+async def hypervisors_index(request: web.Request) -> web.Response:
+    return await _listing(request, detail=False)
 
 
 async def hypervisors_detail(request: web.Request) -> web.Response:
-    pairs = await _hypervisors(request)
-    return web.json_response({"hypervisors": [_hypervisor_view(request, n, s, True)
-                                              for n, s in pairs]})
+    return await _listing(request, detail=True)
 
 
 async def hypervisor_show(request: web.Request) -> web.Response:

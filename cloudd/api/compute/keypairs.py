@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from pydantic import StringConstraints
 
+from cloudd.api.compute import collection_paging
 from cloudd.api.compute.common import context, database
 from cloudd.api.compute.errors import BadRequest, Conflict, Forbidden, NotFound, parse_body
 from cloudd.api.compute.microversion import request_version
@@ -22,6 +23,7 @@ from cloudd.compute import keypair_api, keypairs, quota
 from cloudd.compute.keypairs import KeyPair
 from cloudd.db import DuplicateError
 
+PAGING_SINCE = "2.35"  # Nova: limit and marker on the key pair list
 _NAME = re.compile(r"^[a-zA-Z0-9 _-]+$")
 _KEY_TYPES = {"ssh-rsa", "ssh-ed25519", "ssh-dss", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
               "ecdsa-sha2-nistp521"}
@@ -89,9 +91,20 @@ def _target_user(request: web.Request, user_id: str | None) -> str:
 
 
 async def index(request: web.Request) -> web.Response:
+    """The user's key pairs by name; from 2.35 paged by `limit` and `marker` (a name)."""
     user_id = _target_user(request, request.query.get("user_id"))
     rows = await keypairs.list_for_user(database(request), user_id)
-    return web.json_response({"keypairs": [{"keypair": _view(r, request, False)} for r in rows]})
+    body: dict[str, Any] = {}
+    if request_version(request).at_least(PAGING_SINCE):
+        rows = collection_paging.page(request, rows, _name)
+        if links := collection_paging.next_links(request, rows, _name, "os-keypairs"):
+            body["keypairs_links"] = links
+    body["keypairs"] = [{"keypair": _view(r, request, False)} for r in rows]
+    return web.json_response(body)
+
+
+def _name(row: KeyPair) -> str:
+    return row.name
 
 
 async def create(request: web.Request) -> web.Response:
