@@ -30,7 +30,7 @@ lint: install
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests/test_sql_boundaries.py tests/agent/test_agent_imports.py
 
 unit: install
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=30
 
 test: lint unit
 
